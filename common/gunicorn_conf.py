@@ -1,0 +1,9 @@
+"""gunicorn settings shared by every Flask service, native and in containers (bind/workers come from the command line)."""
+worker_class = "gthread"
+# Threads keep HTTP/1.1 connections alive between services, so a requests.Session reuses them.
+keepalive = 30
+timeout = 60
+graceful_timeout = 10
+accesslog = None  # the app logs each request as JSON
+errorlog = "-"
+loglevel = "warning"

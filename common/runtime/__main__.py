@@ -1,0 +1,66 @@
+"""`python -m common.runtime <verb>`: the native counterpart of `docker compose up/down/stop/start/ps/logs`."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .control import Part, all_parts
+from .spec import PARTS
+
+
+def _table(rows: list[list[str]]) -> str:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
+
+
+def cmd_ps(_args) -> int:
+    rows = [["PART", "SERVICE", "STATE", "PID", "PORT", "DETAIL"]]
+    for part in all_parts():
+        for r in part.rows():
+            rows.append([r.part, r.service, r.state, str(r.pid or "-"), str(r.port or "-"), r.detail])
+    if len(rows) == 1:
+        print("nothing is running (start a part with `make up PART=<part>`)")
+        return 0
+    print(_table(rows))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m common.runtime", description=__doc__)
+    sub = ap.add_subparsers(dest="verb", required=True)
+    for verb in ("up", "stop", "start", "logs", "kill"):
+        p = sub.add_parser(verb)
+        p.add_argument("part", choices=PARTS)
+        if verb != "up":
+            p.add_argument("service", nargs="?" if verb == "logs" else None)
+        if verb == "logs":
+            p.add_argument("-n", "--lines", type=int, default=40)
+    sub.add_parser("down").add_argument("part", nargs="?", choices=PARTS)
+    sub.add_parser("ps")
+    args = ap.parse_args(argv)
+
+    if args.verb == "ps":
+        return cmd_ps(args)
+    if args.verb == "down":
+        for part in ([Part(args.part)] if args.part else all_parts()):
+            part.down()
+        return 0
+    part = Part(args.part)
+    if args.verb == "up":
+        print(f"starting {args.part} natively (logs in {part.logs})")
+        part.up()
+        print(f"{args.part} is up: `make ps` shows it, `make down` stops it")
+    elif args.verb == "start":
+        part.start(args.service)
+    elif args.verb == "stop":
+        part.stop(args.service)
+    elif args.verb == "kill":
+        print(f"killed {args.part}/{args.service} (pid {part.kill(args.service)}) with SIGKILL")
+    elif args.verb == "logs":
+        for svc in ([args.service] if args.service else [s.name for s in part.services]):
+            print(f"==> {svc} <==\n{part.tail(svc, args.lines)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,314 @@
+"""Start, stop and inspect a part's services: one supervisord per part, driven over its XML-RPC socket.
+
+Every program is started by us in the order its part declares, and we wait
+for it to be ready; programs never restart on their own, so a crash stays
+visible in `ps` until someone starts the service again.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import xmlrpc.client
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+from supervisor.xmlrpc import SupervisorTransport
+
+from ..settings import ROOT, Settings, get_settings
+from .spec import PARTS, Service, load_services
+
+_PROGRAM = """
+[program:{name}]
+command={python} -m common.runtime.launch {spec}
+directory={root}
+autostart=false
+autorestart=false
+startsecs=0
+startretries=0
+stopsignal=TERM
+stopwaitsecs={stop_wait}
+stopasgroup=true
+killasgroup=true
+redirect_stderr=true
+stdout_logfile={log}
+stdout_logfile_maxbytes=100MB
+stdout_logfile_backups=1
+"""
+
+_SUPERVISORD = """
+[unix_http_server]
+file={sock}
+chmod=0700
+
+[supervisord]
+logfile={logs}/supervisord.log
+pidfile={pid}
+childlogdir={logs}
+directory={root}
+minfds=4096
+
+[rpcinterface:supervisor]
+supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
+
+[supervisorctl]
+serverurl=unix://{sock}
+"""
+
+
+class StackError(SystemExit):
+    """A failure the user must read: exits non-zero with the message."""
+
+
+@dataclass
+class Row:
+    part: str
+    service: str
+    state: str
+    pid: int | None
+    port: int | None
+    detail: str
+
+
+class Part:
+    """One part's native stack."""
+
+    def __init__(self, name: str, settings: Settings | None = None):
+        self.name = name
+        self.settings = settings or get_settings()
+        self.dir = self.settings.part_dir(name)
+        self.sock = self.dir / "supervisor.sock"
+        self.logs = self.dir / "logs"
+        self.envdir = self.dir / "env"
+        self._services: list[Service] | None = None
+
+    # -- declarations ------------------------------------------------------
+    @property
+    def services(self) -> list[Service]:
+        if self._services is None:
+            self._services = load_services(self.name, self.settings)
+        return self._services
+
+    def service(self, name: str) -> Service:
+        for svc in self.services:
+            if svc.name == name:
+                return svc
+        names = ", ".join(s.name for s in self.services)
+        raise StackError(f"{self.name} has no service {name!r}; its services are: {names}")
+
+    def log_path(self, service: str) -> Path:
+        return self.logs / f"{service}.log"
+
+    # -- supervisord -------------------------------------------------------
+    def _rpc(self):
+        transport = SupervisorTransport(None, None, f"unix://{self.sock}")
+        return xmlrpc.client.ServerProxy("http://127.0.0.1", transport=transport).supervisor
+
+    def alive(self) -> bool:
+        if not self.sock.exists():
+            return False
+        try:
+            return self._rpc().getState()["statename"] == "RUNNING"
+        except (OSError, xmlrpc.client.Error):
+            return False
+
+    def _write_config(self) -> Path:
+        for d in (self.dir, self.logs, self.envdir):
+            d.mkdir(parents=True, exist_ok=True)
+        conf = _SUPERVISORD.format(sock=self.sock, logs=self.logs, pid=self.dir / "supervisord.pid", root=ROOT)
+        for svc in self.services:
+            conf += _PROGRAM.format(name=svc.name, python=sys.executable, spec=self.envdir / f"{svc.name}.json",
+                                    root=ROOT, stop_wait=svc.stop_wait_s, log=self.log_path(svc.name))
+        path = self.dir / "supervisord.conf"
+        path.write_text(conf)
+        return path
+
+    def _ensure_supervisord(self) -> None:
+        if self.alive():
+            return
+        if self.sock.exists():
+            self.sock.unlink()
+        conf = self._write_config()
+        subprocess.run([sys.executable, "-m", "supervisor.supervisord", "-c", str(conf)], check=True, cwd=ROOT)
+        deadline = time.monotonic() + 15
+        while not self.alive():
+            if time.monotonic() > deadline:
+                raise StackError(f"supervisord for {self.name} did not start; see {self.logs}/supervisord.log")
+            time.sleep(0.1)
+
+    def _capture_env(self, svc: Service, env: dict[str, str] | None) -> None:
+        """Record the environment for this service (the caller's by default): that is how faults are injected."""
+        env = dict(os.environ if env is None else env)
+        env.update(svc.env)
+        env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(ROOT / self.name)])
+        env["PART"] = self.name
+        env["SERVICE_NAME"] = svc.name
+        env.setdefault("DATA_DIR", str(self.dir / "data"))
+        env["RUN_DIR"] = str(self.settings.run_dir)
+        env["PYTHONUNBUFFERED"] = "1"
+        (self.dir / "data").mkdir(parents=True, exist_ok=True)
+        spec = {"argv": svc.argv, "env": env, "cwd": str(ROOT)}
+        (self.envdir / f"{svc.name}.json").write_text(json.dumps(spec, indent=1))
+
+    # -- verbs -------------------------------------------------------------
+    def up(self, env: dict[str, str] | None = None, progress=print) -> None:
+        others = [p for p in PARTS if p != self.name and Part(p, self.settings).running_services()]
+        self._ensure_supervisord()
+        for svc in self.services:
+            if self.state(svc.name) == "RUNNING" and svc.is_ready():
+                progress(f"  {self.name}/{svc.name}: already running")
+                continue
+            self.start(svc.name, env, progress=progress, others=others)
+
+    def start(self, name: str, env: dict[str, str] | None = None, progress=print, others=()) -> None:
+        svc = self.service(name)
+        self._ensure_supervisord()
+        if self.state(name) == "RUNNING":
+            self._rpc().stopProcess(name, True)
+        for port in filter(None, (svc.port, *svc.extra_ports)):
+            owner = port_owner(port)
+            if owner:
+                hint = f" ({', '.join(others)} is running: `make down` first)" if others else ""
+                raise StackError(
+                    f"cannot start {self.name}/{name}: port {port} is already in use by {owner}{hint}. "
+                    f"Stop it, or choose another port with the matching *_PORT environment variable.")
+        if svc.prepare:
+            svc.prepare()
+        self._capture_env(svc, env)
+        self._rpc().reloadConfig()
+        t0 = time.monotonic()
+        self._rpc().startProcess(name, False)
+        deadline = t0 + svc.startup_timeout_s
+        while True:
+            state = self.state(name)
+            if state in ("EXITED", "FATAL", "STOPPED", "BACKOFF"):
+                raise StackError(f"{self.name}/{name} exited while starting ({state}); last log lines:\n"
+                                    + self.tail(name, 25))
+            if svc.is_ready():
+                break
+            if time.monotonic() > deadline:
+                raise StackError(f"{self.name}/{name} was not healthy after {svc.startup_timeout_s:.0f}s; "
+                                    f"last log lines:\n" + self.tail(name, 25))
+            time.sleep(0.1)
+        progress(f"  {self.name}/{name}: healthy in {time.monotonic() - t0:.1f}s (log: {self.log_path(name)})")
+
+    def stop(self, name: str, progress=print) -> None:
+        svc = self.service(name)
+        if self.alive() and self.state(name) in ("RUNNING", "STARTING"):
+            try:
+                self._rpc().stopProcess(name, True)
+            except xmlrpc.client.Fault as fault:
+                if "NOT_RUNNING" not in fault.faultString:
+                    raise
+        if svc.cleanup:
+            svc.cleanup()
+        progress(f"  {self.name}/{name}: stopped")
+
+    def kill(self, name: str, sig: int = signal.SIGKILL) -> int:
+        """Send a signal to the service's whole process group (kill -9 by default); returns the pid."""
+        info = self._rpc().getProcessInfo(name)
+        pid = info["pid"]
+        if not pid:
+            raise StackError(f"{self.name}/{name} is not running")
+        try:
+            os.killpg(os.getpgid(pid), sig)
+        except ProcessLookupError:
+            pass
+        deadline = time.monotonic() + 10
+        while self.state(name) == "RUNNING" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return pid
+
+    def pid(self, name: str) -> int | None:
+        if not self.alive():
+            return None
+        return self._rpc().getProcessInfo(name)["pid"] or None
+
+    def down(self, progress=print) -> None:
+        if not self.alive():
+            self._cleanup_all()
+            return
+        for svc in reversed(self.services):
+            if self.state(svc.name) in ("RUNNING", "STARTING"):
+                self.stop(svc.name, progress)
+        rpc_pid = self._rpc().getPID()
+        try:
+            self._rpc().shutdown()
+        except (OSError, xmlrpc.client.Error):
+            pass
+        try:
+            psutil.Process(rpc_pid).wait(timeout=20)
+        except psutil.NoSuchProcess:
+            pass
+        except psutil.TimeoutExpired:
+            os.kill(rpc_pid, signal.SIGKILL)
+        self._cleanup_all()
+        progress(f"  {self.name}: down")
+
+    def _cleanup_all(self) -> None:
+        if not (ROOT / self.name / "stack.py").exists():
+            return
+        for svc in self.services:
+            if svc.cleanup:
+                svc.cleanup()
+
+    # -- reading -----------------------------------------------------------
+    def state(self, name: str) -> str:
+        if not self.alive():
+            return "STOPPED"
+        try:
+            return self._rpc().getProcessInfo(name)["statename"]
+        except xmlrpc.client.Fault:
+            return "UNKNOWN"
+
+    def running_services(self) -> list[str]:
+        if not self.alive():
+            return []
+        return [p["name"] for p in self._rpc().getAllProcessInfo() if p["statename"] == "RUNNING"]
+
+    def rows(self) -> list[Row]:
+        if not self.alive():
+            return []
+        ports = {s.name: s.port for s in self.services}
+        rows = []
+        for p in self._rpc().getAllProcessInfo():
+            state, detail = p["statename"], p["description"]
+            if state == "EXITED":
+                state, detail = "CRASHED", f"exited on its own ({detail}); see {self.log_path(p['name'])}"
+            rows.append(Row(self.name, p["name"], state, p["pid"] or None, ports.get(p["name"]), detail))
+        return rows
+
+    def tail(self, name: str, lines: int = 40) -> str:
+        path = self.log_path(name)
+        if not path.exists():
+            return "(no log yet)"
+        with path.open("rb") as fh:
+            fh.seek(0, 2)
+            fh.seek(max(0, fh.tell() - 64 * 1024))
+            return "\n".join(fh.read().decode(errors="replace").splitlines()[-lines:])
+
+
+def port_owner(port: int, host: str = "127.0.0.1") -> str | None:
+    """Who listens on the port, or None when it is free."""
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        if s.connect_ex((host, port)) != 0:
+            return None
+    try:
+        for conn in psutil.net_connections("tcp"):
+            if conn.laddr and conn.laddr.port == port and conn.status == psutil.CONN_LISTEN and conn.pid:
+                proc = psutil.Process(conn.pid)
+                return f"pid {conn.pid} ({' '.join(proc.cmdline()[:4])})"
+    except (psutil.Error, OSError):
+        pass
+    return "another process"
+
+
+def all_parts(settings: Settings | None = None) -> list[Part]:
+    return [Part(p, settings) for p in PARTS]
+

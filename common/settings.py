@@ -1,0 +1,92 @@
+"""The one settings object: every tunable of every part, read from the environment with the contract's defaults.
+
+Nothing else in the project reads `os.environ` for configuration; services and
+scripts call `get_settings()` (or build `Settings(**overrides)` in tests).
+Each field is set by the upper-case environment variable of the same name.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
+
+    # --- where things listen (all parts) ---
+    bind_host: str = "127.0.0.1"
+    order_port: int = 6000
+    inventory_port: int = 6001
+    notification_port: int = 6002
+    # URLs the services and scripts use to reach each other; default to the ports above on bind_host.
+    order_url: str = ""
+    inventory_url: str = ""
+    notification_url: str = ""
+
+    # --- runtime state ---
+    run_dir: Path = ROOT / ".run"
+    data_dir: Path | None = None  # default: <run_dir>/<part>/data, set by the native launcher
+    log_level: str = "INFO"
+    log_format: str = Field("json", pattern="^(json|text)$")
+    web_workers: int = Field(2, ge=1)
+    web_threads: int = Field(16, ge=1)
+    max_body_bytes: int = 64 * 1024
+    admin_api: bool = True  # /admin/reset on inventory, used by scenario scripts
+    stack_runtime: str = Field("native", pattern="^(native|docker)$")
+    health_timeout_s: float = 60.0
+
+    # --- Part A: timeouts, faults, resilience ---
+    connect_timeout_s: float = 1.0
+    inventory_timeout_s: float = 5.0
+    notification_timeout_s: float = 2.0
+    inventory_delay_ms: int = Field(0, ge=0)
+    force_failure: bool = False
+    notification_force_failure: bool = False
+    breaker_failure_threshold: int = Field(5, ge=1)
+    breaker_reset_s: float = Field(10.0, gt=0)
+
+    # --- Part B: RabbitMQ ---
+    rabbitmq_host: str = "127.0.0.1"
+    rabbitmq_port: int = 5672
+    rabbitmq_user: str = "guest"
+    rabbitmq_password: str = "guest"
+    rabbitmq_mgmt_port: int = 15672
+    rabbitmq_dist_port: int = 25672
+    rabbitmq_epmd_port: int = 4369
+    rabbitmq_nodename: str = "foodlab@localhost"
+    rabbitmq_prefetch: int = Field(500, ge=1)
+
+    # --- Part C: Kafka ---
+    kafka_bootstrap: str = "127.0.0.1:29092"
+    kafka_controller_port: int = 29093
+    kafka_heap: str = "512m"
+    kafka_partitions: int = Field(6, ge=1)
+
+    @model_validator(mode="after")
+    def _default_urls(self) -> "Settings":
+        host = "127.0.0.1" if self.bind_host in ("0.0.0.0", "::") else self.bind_host
+        if not self.order_url:
+            self.order_url = f"http://{host}:{self.order_port}"
+        if not self.inventory_url:
+            self.inventory_url = f"http://{host}:{self.inventory_port}"
+        if not self.notification_url:
+            self.notification_url = f"http://{host}:{self.notification_port}"
+        return self
+
+    def part_dir(self, part: str) -> Path:
+        return self.run_dir / part
+
+    def data_path(self, name: str, part: str | None = None) -> Path:
+        base = self.data_dir or self.part_dir(part or "shared") / "data"
+        base.mkdir(parents=True, exist_ok=True)
+        return base / name
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,202 @@
+"""The stock and reservation core shared by all three parts.
+
+`decide()` is the rule, pure: reserve N of an item or refuse. `StockStore`
+applies it durably in SQLite (WAL): each reservation runs in one
+`BEGIN IMMEDIATE` transaction that takes the database write lock, so
+concurrent reservations from any number of threads or processes are
+serialised and can never oversell; a CHECK constraint backs this up, stock
+can never go negative. Every reservation is recorded under a caller-chosen
+key (order id or event id) in the same transaction as the stock change, so a
+retried or redelivered request returns the first outcome and changes nothing.
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Iterable, Mapping
+
+from .menu import INITIAL_STOCK
+
+RESERVED = "reserved"
+OUT_OF_STOCK = "out_of_stock"
+UNKNOWN_ITEM = "unknown_item"
+REJECTED = "rejected"  # refused before touching stock (e.g. a forced failure), reason in `reason`
+
+
+@dataclass(frozen=True)
+class Decision:
+    outcome: str
+    remaining: int | None
+
+
+def decide(available: int | None, quantity: int) -> Decision:
+    """The rule: with `available` units (None: no such item), reserve `quantity` or refuse."""
+    if quantity < 1:
+        raise ValueError("quantity must be at least 1")
+    if available is None:
+        return Decision(UNKNOWN_ITEM, None)
+    if available < quantity:
+        return Decision(OUT_OF_STOCK, available)
+    return Decision(RESERVED, available - quantity)
+
+
+@dataclass(frozen=True)
+class ReserveRequest:
+    key: str
+    item: str
+    quantity: int
+    reject_reason: str | None = None  # set: record a refusal without touching stock
+    payload: Mapping | None = None  # stored with the outcome (e.g. the result event to re-publish)
+
+
+@dataclass(frozen=True)
+class Reservation:
+    key: str
+    item: str
+    quantity: int
+    outcome: str
+    remaining: int | None
+    reason: str | None = None
+    duplicate: bool = False  # True: this key was seen before; nothing changed now
+    payload: dict | None = field(default=None, compare=False)
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome == RESERVED
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS stock (
+    item TEXT PRIMARY KEY,
+    qty  INTEGER NOT NULL CHECK (qty >= 0)
+);
+CREATE TABLE IF NOT EXISTS reservations (
+    key        TEXT PRIMARY KEY,
+    item       TEXT NOT NULL,
+    quantity   INTEGER NOT NULL,
+    outcome    TEXT NOT NULL,
+    remaining  INTEGER,
+    reason     TEXT,
+    payload    TEXT,
+    created_at REAL NOT NULL
+);
+"""
+
+
+class StockStore:
+    """Durable, concurrency-safe stock. One SQLite connection per thread; safe across processes."""
+
+    def __init__(self, path: str | Path, initial: Mapping[str, int] = INITIAL_STOCK, synchronous: str = "NORMAL"):
+        self.path = str(path)
+        self._synchronous = synchronous
+        self._local = threading.local()
+        with self._tx() as db:
+            for stmt in filter(None, (s.strip() for s in _SCHEMA.split(";"))):
+                db.execute(stmt)
+            db.executemany("INSERT OR IGNORE INTO stock(item, qty) VALUES (?, ?)", list(initial.items()))
+
+    # -- connections -----------------------------------------------------
+    def _conn(self) -> sqlite3.Connection:
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
+            db.execute("PRAGMA journal_mode=WAL")
+            # NORMAL in WAL: a committed transaction survives a process crash (kill -9); FULL also survives power loss.
+            db.execute(f"PRAGMA synchronous={self._synchronous}")
+            db.execute("PRAGMA busy_timeout=30000")
+            self._local.db = db
+        return db
+
+    class _Tx:
+        def __init__(self, db: sqlite3.Connection):
+            self.db = db
+
+        def __enter__(self) -> sqlite3.Connection:
+            self.db.execute("BEGIN IMMEDIATE")
+            return self.db
+
+        def __exit__(self, exc_type, exc, tb):
+            self.db.execute("COMMIT" if exc_type is None else "ROLLBACK")
+            return False
+
+    def _tx(self) -> "StockStore._Tx":
+        return StockStore._Tx(self._conn())
+
+    def close(self) -> None:
+        db = getattr(self._local, "db", None)
+        if db is not None:
+            db.close()
+            self._local.db = None
+
+    # -- reservations ----------------------------------------------------
+    def reserve(self, item: str, quantity: int, key: str, payload: Mapping | None = None) -> Reservation:
+        return self.reserve_many([ReserveRequest(key, item, quantity, payload=payload)])[0]
+
+    def reserve_many(self, requests: Iterable[ReserveRequest]) -> list[Reservation]:
+        """Apply several reservations in one transaction (one lock, one commit), in order."""
+        results: list[Reservation] = []
+        with self._tx() as db:
+            for req in requests:
+                results.append(self._apply(db, req))
+        return results
+
+    def _apply(self, db: sqlite3.Connection, req: ReserveRequest) -> Reservation:
+        seen = db.execute(
+            "SELECT item, quantity, outcome, remaining, reason, payload FROM reservations WHERE key = ?", (req.key,)
+        ).fetchone()
+        if seen:
+            return Reservation(req.key, seen[0], seen[1], seen[2], seen[3], seen[4], True,
+                               json.loads(seen[5]) if seen[5] else None)
+        if req.reject_reason is not None:
+            decision, reason = Decision(REJECTED, None), req.reject_reason
+        else:
+            row = db.execute("SELECT qty FROM stock WHERE item = ?", (req.item,)).fetchone()
+            decision, reason = decide(row[0] if row else None, req.quantity), None
+            if decision.outcome == RESERVED:
+                db.execute("UPDATE stock SET qty = ? WHERE item = ?", (decision.remaining, req.item))
+            reason = None if decision.outcome == RESERVED else decision.outcome
+        payload = dict(req.payload) if req.payload is not None else None
+        db.execute(
+            "INSERT INTO reservations(key, item, quantity, outcome, remaining, reason, payload, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (req.key, req.item, req.quantity, decision.outcome, decision.remaining, reason,
+             json.dumps(payload) if payload is not None else None, time.time()),
+        )
+        return Reservation(req.key, req.item, req.quantity, decision.outcome, decision.remaining, reason, False, payload)
+
+    def lookup(self, key: str) -> Reservation | None:
+        row = self._conn().execute(
+            "SELECT item, quantity, outcome, remaining, reason, payload FROM reservations WHERE key = ?", (key,)
+        ).fetchone()
+        if not row:
+            return None
+        return Reservation(key, row[0], row[1], row[2], row[3], row[4], True, json.loads(row[5]) if row[5] else None)
+
+    # -- reading and resetting -------------------------------------------
+    def snapshot(self) -> dict[str, int]:
+        return dict(self._conn().execute("SELECT item, qty FROM stock ORDER BY rowid").fetchall())
+
+    def counts(self) -> dict[str, int]:
+        """How many reservation records there are per outcome."""
+        return dict(self._conn().execute("SELECT outcome, COUNT(*) FROM reservations GROUP BY outcome").fetchall())
+
+    def reserved_units(self) -> dict[str, int]:
+        rows = self._conn().execute(
+            "SELECT item, SUM(quantity) FROM reservations WHERE outcome = ? GROUP BY item", (RESERVED,)
+        ).fetchall()
+        return dict(rows)
+
+    def reset(self, stock: Mapping[str, int] = INITIAL_STOCK) -> dict[str, int]:
+        """Forget every reservation and set the stock (used by scenarios between runs)."""
+        with self._tx() as db:
+            db.execute("DELETE FROM reservations")
+            db.execute("DELETE FROM stock")
+            db.executemany("INSERT INTO stock(item, qty) VALUES (?, ?)", list(stock.items()))
+        return self.snapshot()

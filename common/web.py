@@ -1,0 +1,81 @@
+"""Flask helpers every HTTP service uses: JSON errors for every 4xx/5xx, `/health`, a body size limit, JSON parsing."""
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any, Callable
+
+from flask import Flask, g, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from .logs import bind
+from .schemas import InvalidInput
+
+log = logging.getLogger("http")
+
+
+def error(status: int, code: str, detail: str, **extra):
+    """The contract's error body: {"error": code, "detail": text} plus any extra fields."""
+    return jsonify({"error": code, "detail": detail, **extra}), status
+
+
+def json_body() -> Any:
+    """The request body decoded as JSON, or InvalidInput (400) when it is not JSON."""
+    raw = request.get_data(cache=True)
+    if not raw:
+        raise InvalidInput("invalid_json", "the body is empty; send a JSON object")
+    data = request.get_json(force=True, silent=True)
+    if data is None and raw.strip() != b"null":
+        raise InvalidInput("invalid_json", "the body is not valid JSON")
+    return data
+
+
+def create_base_app(name: str, settings, health: Callable[[], dict] | None = None) -> Flask:
+    """A Flask app with the shared behaviour; `health` returns extra fields for /health (raise to say not ready)."""
+    app = Flask(name)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.json.sort_keys = False
+
+    @app.errorhandler(InvalidInput)
+    def _invalid(err: InvalidInput):
+        return error(400, err.code, err.detail)
+
+    @app.errorhandler(HTTPException)
+    def _http(err: HTTPException):
+        code = (err.name or "error").lower().replace(" ", "_").replace("'", "")
+        return error(err.code or 500, code, err.description or err.name)
+
+    @app.errorhandler(Exception)
+    def _unexpected(err: Exception):
+        log.exception("unhandled error")
+        return error(500, "internal_error", f"{type(err).__name__}: the service failed to handle this request")
+
+    @app.get("/health")
+    def _health():
+        try:
+            extra = health() if health else {}
+        except Exception as exc:  # not ready yet: say why, with 503
+            return error(503, "not_ready", str(exc), service=name, status="starting")
+        return jsonify({"status": "ok", "service": name, **extra})
+
+    @app.before_request
+    def _start():
+        g.t0 = time.perf_counter()
+        g.log_ctx = bind(method=request.method, path=request.path)
+        g.log_ctx.__enter__()
+
+    @app.teardown_request
+    def _end(_exc):
+        ctx = g.pop("log_ctx", None)
+        if ctx is not None:
+            ctx.__exit__(None, None, None)
+
+    @app.after_request
+    def _access(resp):
+        if request.path != "/health":
+            ms = (time.perf_counter() - g.get("t0", time.perf_counter())) * 1000
+            log.info("%s %s -> %s", request.method, request.path, resp.status_code,
+                     extra={"status": resp.status_code, "ms": round(ms, 2)})
+        return resp
+
+    return app

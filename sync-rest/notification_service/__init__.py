@@ -1,0 +1,1 @@
+"""Part A notification-service: 'sends' (logs and records) a confirmation."""

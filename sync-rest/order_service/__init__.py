@@ -1,0 +1,1 @@
+"""Part A order-service: takes an order, calls inventory then notification, blocking, and answers."""
