@@ -60,12 +60,29 @@ class Settings(BaseSettings):
     rabbitmq_epmd_port: int = 4369
     rabbitmq_nodename: str = "foodlab@localhost"
     rabbitmq_prefetch: int = Field(500, ge=1)
+    rabbitmq_heartbeat_s: int = Field(30, ge=0)
+    rabbitmq_install: bool = True  # native runtime: apt-get install rabbitmq-server when it is missing
+    reconnect_max_s: float = Field(5.0, gt=0)  # cap of the exponential backoff between broker reconnects
+    consumer_batch: int = Field(250, ge=1)  # messages handled per SQLite transaction by a consumer
+    consumer_max_retries: int = Field(3, ge=0)  # transient-error retries of a batch before dead-lettering it
+    outbox_max_inflight: int = Field(1000, ge=1)  # unconfirmed publishes the order-service relay allows
+    max_message_bytes: int = Field(64 * 1024, ge=1)  # larger OrderPlaced messages are poison (DLQ)
 
     # --- Part C: Kafka ---
     kafka_bootstrap: str = "127.0.0.1:29092"
     kafka_controller_port: int = 29093
     kafka_heap: str = "512m"
     kafka_partitions: int = Field(6, ge=1)
+    service_name: str = "lab"  # set by the runtime for each process (SERVICE_NAME); names Kafka clients
+    kafka_version: str = "3.9.1"  # broker jars fetched from Maven Central; the compose image uses the same version
+    kafka_compression: str = Field("gzip", pattern="^(none|gzip)$")  # gzip: fewer bytes per batch, faster here
+    kafka_linger_ms: int = Field(20, ge=0)  # bulk producer: wait this long to fill a batch
+    kafka_batch_bytes: int = Field(1024 * 1024, ge=1024)
+    kafka_poll_records: int = Field(500, ge=1)  # inventory consumer: records per poll, one SQLite transaction each
+    bulk_chunk: int = Field(10_000, ge=1)  # /bulk generates and confirms events chunk by chunk
+    bulk_max: int = Field(1_000_000, ge=1)
+    metrics_dir: Path = ROOT / "streaming-kafka" / "metrics"  # analytics writes metrics_output.json here
+    metrics_interval_s: float = Field(5.0, gt=0)  # how often analytics rewrites the file (and on shutdown)
 
     @model_validator(mode="after")
     def _default_urls(self) -> "Settings":

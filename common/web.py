@@ -74,8 +74,9 @@ def create_base_app(name: str, settings, health: Callable[[], dict] | None = Non
     def _access(resp):
         if request.path != "/health":
             ms = (time.perf_counter() - g.get("t0", time.perf_counter())) * 1000
+            ids = {k: g.get(k) for k in ("order_id", "event_id") if g.get(k)}
             log.info("%s %s -> %s", request.method, request.path, resp.status_code,
-                     extra={"status": resp.status_code, "ms": round(ms, 2)})
+                     extra={"status": resp.status_code, "ms": round(ms, 2), **ids})
         return resp
 
     return app

@@ -1,7 +1,51 @@
-from common.settings import get_settings
-from common.web import create_base_app
+"""Part A order-service: `POST /order` (with optional `Idempotency-Key`), the composition root of its adapters."""
+from __future__ import annotations
+
+import logging
+
+from flask import g, jsonify, request
+
+from common.logs import setup_logging
+from common.schemas import InvalidInput, parse_order
+from common.settings import Settings, get_settings
+from common.web import create_base_app, json_body
+
+from .breaker import CircuitBreaker
+from .clients import InventoryClient, NotificationClient
+from .idempotency import IdempotencyStore
+from .orders import OrderDesk
+
+NAME = "order-service"
+log = logging.getLogger(NAME)
 
 
-def create_app(settings=None):
+def build_desk(settings: Settings) -> OrderDesk:
+    breaker = CircuitBreaker(
+        settings.breaker_failure_threshold, settings.breaker_reset_s,
+        on_change=lambda old, new: log.warning("circuit breaker %s -> %s", old, new,
+                                               extra={"circuit_from": old, "circuit_to": new}))
+    wait = settings.connect_timeout_s + settings.inventory_timeout_s + settings.notification_timeout_s + 1
+    store = IdempotencyStore(settings.data_path("orders.db", "sync-rest"), stale_after_s=wait + 30)
+    return OrderDesk(InventoryClient(settings), NotificationClient(settings), breaker, store, wait_busy_s=wait)
+
+
+def create_app(settings: Settings | None = None, desk: OrderDesk | None = None):
     settings = settings or get_settings()
-    return create_base_app("order-service", settings)
+    setup_logging(NAME, settings.log_level, settings.log_format)
+    desk = desk or build_desk(settings)
+    app = create_base_app(NAME, settings, health=lambda: {"circuit": desk.breaker.snapshot().state})
+
+    @app.post("/order")
+    def place_order():
+        key = request.headers.get("Idempotency-Key")
+        if key is not None and not (1 <= len(key) <= 255 and key.isprintable()):
+            raise InvalidInput("invalid_idempotency_key", "Idempotency-Key must be 1-255 printable characters")
+        order = parse_order(json_body())
+        reply = desk.place(order, key)
+        g.order_id = reply.body.get("order_id")
+        resp = jsonify(reply.body)
+        resp.status_code = reply.status
+        resp.headers.update(reply.headers)
+        return resp
+
+    return app

@@ -1,0 +1,83 @@
+"""HTTP clients for the order service's two downstream calls: one pooled session each, connect and read timeouts.
+
+They translate HTTP into values (`InventoryAnswer`), so the ordering logic never sees `requests`.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from common.settings import Settings
+
+log = logging.getLogger("order-service")
+
+# What the inventory call came to, in the contract's words.
+RESERVED = "reserved"
+OUT_OF_STOCK = "out_of_stock"
+SERVICE_ERROR = "service_error"
+UNAVAILABLE = "inventory_unavailable"
+TIMEOUT = "inventory_timeout"
+
+
+@dataclass(frozen=True)
+class InventoryAnswer:
+    outcome: str
+    detail: str = ""
+    remaining: int | None = None
+
+
+def pooled_session(pool: int) -> requests.Session:
+    session = requests.Session()
+    adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool, max_retries=0)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+
+class InventoryClient:
+    def __init__(self, settings: Settings):
+        self.url = settings.inventory_url.rstrip("/") + "/reserve"
+        self.timeout = (settings.connect_timeout_s, settings.inventory_timeout_s)
+        self.session = pooled_session(settings.web_threads * 2)
+
+    def reserve(self, order_id: str, item: str, quantity: int) -> InventoryAnswer:
+        try:
+            resp = self.session.post(self.url, json={"order_id": order_id, "item": item, "quantity": quantity},
+                                     timeout=self.timeout)
+        except requests.ConnectTimeout as exc:
+            return InventoryAnswer(UNAVAILABLE, f"connect timed out: {exc}")
+        except requests.ReadTimeout:
+            return InventoryAnswer(TIMEOUT, f"inventory did not answer within {self.timeout[1]:g}s")
+        except requests.ConnectionError as exc:
+            return InventoryAnswer(UNAVAILABLE, f"cannot reach inventory: {type(exc).__name__}")
+        try:
+            body = resp.json()
+        except ValueError:
+            body = {}
+        if resp.status_code == 200 and body.get("status") == RESERVED:
+            return InventoryAnswer(RESERVED, remaining=body.get("remaining"))
+        if resp.status_code == 409 and body.get("reason") == OUT_OF_STOCK:
+            return InventoryAnswer(OUT_OF_STOCK, "not enough stock", body.get("remaining"))
+        return InventoryAnswer(SERVICE_ERROR, f"inventory answered {resp.status_code}: {body.get('error', '')}".strip())
+
+
+class NotificationClient:
+    def __init__(self, settings: Settings):
+        self.url = settings.notification_url.rstrip("/") + "/send"
+        self.timeout = (settings.connect_timeout_s, settings.notification_timeout_s)
+        self.session = pooled_session(settings.web_threads * 2)
+
+    def send(self, order_id: str, student_id: str, message: str) -> bool:
+        """Best-effort: True when sent; any failure is logged and reported as False."""
+        try:
+            resp = self.session.post(self.url, json={"order_id": order_id, "student_id": student_id,
+                                                     "message": message}, timeout=self.timeout)
+        except requests.RequestException as exc:
+            log.warning("notification failed: %s", type(exc).__name__)
+            return False
+        if resp.status_code != 200:
+            log.warning("notification failed with HTTP %s", resp.status_code)
+        return resp.status_code == 200

@@ -1,0 +1,98 @@
+"""Placing an order, synchronously: reserve with inventory, then notify, and map the outcome to the contract.
+
+No Flask here: the HTTP layer hands in a validated `OrderRequest` and gets a `Reply`.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+from common.ids import generate_order_id
+from common.logs import bind
+from common.schemas import OrderRequest
+
+from . import clients
+from .breaker import OPEN, CircuitBreaker
+from .idempotency import Busy, IdempotencyStore, Mismatch, Proceed, Replay, fingerprint
+
+log = logging.getLogger("order-service")
+
+STATUS = {
+    clients.RESERVED: 201,
+    clients.OUT_OF_STOCK: 409,
+    clients.SERVICE_ERROR: 422,
+    clients.UNAVAILABLE: 503,
+    clients.TIMEOUT: 504,
+}
+FINAL = {201, 409}  # answers an idempotent retry replays; the others are worth retrying
+
+
+@dataclass
+class Reply:
+    status: int
+    body: dict
+    headers: dict = field(default_factory=dict)
+
+
+class OrderDesk:
+    def __init__(self, inventory: clients.InventoryClient, notifier: clients.NotificationClient,
+                 breaker: CircuitBreaker, idempotency: IdempotencyStore, wait_busy_s: float):
+        self.inventory = inventory
+        self.notifier = notifier
+        self.breaker = breaker
+        self.idempotency = idempotency
+        self.wait_busy_s = wait_busy_s
+
+    def place(self, order: OrderRequest, key: str | None = None) -> Reply:
+        if key is None:
+            return self._place(order, generate_order_id())
+        fp = fingerprint(order.model_dump())
+        deadline = time.monotonic() + self.wait_busy_s
+        while True:
+            claim = self.idempotency.claim(key, fp)
+            if isinstance(claim, Replay):
+                return Reply(claim.status, claim.body, {"Idempotent-Replayed": "true"})
+            if isinstance(claim, Mismatch):
+                return Reply(400, {"error": "idempotency_key_reused",
+                                   "detail": "this Idempotency-Key was used with a different request body"})
+            if isinstance(claim, Proceed):
+                break
+            if isinstance(claim, Busy) and time.monotonic() > deadline:
+                return Reply(409, {"error": "request_in_progress",
+                                   "detail": "a request with this Idempotency-Key is still running; retry later"})
+            time.sleep(0.05)
+        reply = self._place(order, claim.order_id)
+        self.idempotency.finish(key, reply.status, reply.body, final=reply.status in FINAL)
+        return reply
+
+    def _place(self, order: OrderRequest, order_id: str) -> Reply:
+        with bind(order_id=order_id):
+            answer = self._reserve(order, order_id)
+            snap = self.breaker.snapshot()
+            headers = {"X-Circuit-State": snap.state}
+            base = {"order_id": order_id, "item": order.item, "quantity": order.quantity,
+                    "student_id": order.student_id}
+            if answer.outcome != clients.RESERVED:
+                body = {**base, "status": "failed", "reason": answer.outcome, "detail": answer.detail}
+                if snap.state == OPEN:
+                    body["circuit"] = OPEN
+                    body["retry_after_s"] = snap.retry_after_s
+                    headers["Retry-After"] = str(max(1, round(snap.retry_after_s)))
+                log.warning("order failed: %s", answer.outcome, extra={"detail": answer.detail})
+                return Reply(STATUS[answer.outcome], body, headers)
+            sent = self.notifier.send(order_id, order.student_id,
+                                      f"Your order of {order.quantity} x {order.item} is confirmed.")
+            log.info("order confirmed", extra={"notification": "sent" if sent else "failed"})
+            return Reply(201, {**base, "status": "confirmed", "notification": "sent" if sent else "failed"}, headers)
+
+    def _reserve(self, order: OrderRequest, order_id: str) -> clients.InventoryAnswer:
+        if not self.breaker.allow():
+            return clients.InventoryAnswer(clients.UNAVAILABLE, "circuit open: inventory failed repeatedly, "
+                                                                "not calling it during the cool-down")
+        answer = self.inventory.reserve(order_id, order.item, order.quantity)
+        if answer.outcome in (clients.RESERVED, clients.OUT_OF_STOCK):
+            self.breaker.success()
+        else:
+            self.breaker.failure()
+        return answer

@@ -1,0 +1,235 @@
+"""Part A's scenarios: each starts or breaks the stack through `common.stack`, drives real requests,
+and returns data. The evidence writer (`tests/test_sync.py`), the pytest assertions and the comparison
+report all read these results; nothing here prints.
+"""
+from __future__ import annotations
+
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import requests
+
+from common.settings import Settings
+from common.stack import Stack, wait_for
+from common.stats import Summary, summarize
+
+INVENTORY, ORDER = "inventory-service", "order-service"
+
+
+@dataclass
+class Call:
+    n: int
+    status: int
+    state: str
+    reason: str | None
+    ms: float
+    order_id: str | None = None
+    circuit: str | None = None
+    replayed: bool = False
+    notification: str | None = None
+
+
+@dataclass
+class Result:
+    key: str
+    title: str
+    calls: list[Call] = field(default_factory=list)
+    facts: dict = field(default_factory=dict)
+
+    @property
+    def statuses(self) -> list[int]:
+        return [c.status for c in self.calls]
+
+    @property
+    def summary(self) -> Summary:
+        return summarize([c.ms for c in self.calls])
+
+
+class Client:
+    """What a student's script does: POST orders and read stock, timing each call."""
+
+    def __init__(self, settings: Settings):
+        self.order_url = settings.order_url.rstrip("/")
+        self.inventory_url = settings.inventory_url.rstrip("/")
+        self.session = requests.Session()
+
+    def order(self, n: int, item: str = "pizza", quantity: int = 1, key: str | None = None,
+              session: requests.Session | None = None, student: str | None = None) -> Call:
+        headers = {"Idempotency-Key": key} if key else {}
+        t0 = time.perf_counter()
+        resp = (session or self.session).post(f"{self.order_url}/order", headers=headers, timeout=30,
+                                              json={"student_id": student or f"student-{n}", "item": item, "quantity": quantity})
+        ms = (time.perf_counter() - t0) * 1000
+        body = resp.json()
+        return Call(n, resp.status_code, body.get("status", body.get("error", "?")), body.get("reason"), ms,
+                    body.get("order_id"), resp.headers.get("X-Circuit-State") or body.get("circuit"),
+                    resp.headers.get("Idempotent-Replayed") == "true", body.get("notification"))
+
+    def stock(self) -> dict[str, int]:
+        return self.session.get(f"{self.inventory_url}/stock", timeout=5).json()
+
+    def reset_stock(self, stock: dict[str, int] | None = None) -> dict[str, int]:
+        resp = self.session.post(f"{self.inventory_url}/admin/reset", json={"stock": stock} if stock else {},
+                                 timeout=5)
+        resp.raise_for_status()
+        return resp.json()
+
+
+def fresh(stack: Stack, client: Client, inventory_env: dict | None = None, order_env: dict | None = None) -> None:
+    """Inventory and order service restarted with exactly these faults (none by default), stock reset.
+    Restarting the order service also gives it a closed circuit breaker."""
+    stack.start(INVENTORY, env=inventory_env or {})
+    stack.start(ORDER, env=order_env or {})
+    client.reset_stock()
+
+
+def baseline(stack: Stack, client: Client, n: int = 20) -> Result:
+    fresh(stack, client)
+    return Result("baseline", f"Baseline latency ({n} requests, no delay)",
+                  [client.order(i) for i in range(1, n + 1)])
+
+
+def inventory_delay(stack: Stack, client: Client, base: Result, delay_ms: int = 2000, n: int = 10) -> Result:
+    fresh(stack, client, inventory_env={"INVENTORY_DELAY_MS": str(delay_ms)})
+    res = Result("delay", f"{delay_ms} ms inventory delay ({n} requests)",
+                 [client.order(i) for i in range(1, n + 1)])
+    b, d = base.summary, res.summary
+    res.facts = {"delay_ms": delay_ms, "baseline": b.as_dict(), "delayed": d.as_dict(),
+                 "delta_mean_ms": round(d.mean - b.mean, 1), "delta_median_ms": round(d.median - b.median, 1)}
+    return res
+
+
+def forced_failure(stack: Stack, client: Client, n: int = 5) -> Result:
+    fresh(stack, client, inventory_env={"FORCE_FAILURE": "true"})
+    return Result("failure", f"Inventory forced failure, FORCE_FAILURE=true ({n} requests)",
+                  [client.order(i) for i in range(1, n + 1)])
+
+
+def inventory_down(stack: Stack, client: Client, n: int = 3) -> Result:
+    fresh(stack, client)
+    stack.stop(INVENTORY)
+    try:
+        calls = [client.order(i) for i in range(1, n + 1)]
+    finally:
+        stack.start(INVENTORY)
+    return Result("down", f"Inventory stopped ({n} requests)", calls)
+
+
+def inventory_timeout(stack: Stack, client: Client, settings: Settings, delay_ms: int = 8000, n: int = 3) -> Result:
+    fresh(stack, client, inventory_env={"INVENTORY_DELAY_MS": str(delay_ms)})
+    res = Result("timeout", f"Inventory slower ({delay_ms} ms) than the order service's timeout "
+                            f"({settings.inventory_timeout_s:g} s), {n} requests",
+                 [client.order(i) for i in range(1, n + 1)])
+    res.facts = {"inventory_delay_ms": delay_ms, "order_timeout_ms": settings.inventory_timeout_s * 1000}
+    return res
+
+
+def concurrency(stack: Stack, client: Client, orders: int = 200, stock: int = 100, workers: int = 50) -> Result:
+    fresh(stack, client)
+    client.reset_stock({"pizza": stock, "burger": 100, "salad": 100, "soda": 200, "coffee": 200})
+    sessions = [requests.Session() for _ in range(workers)]
+
+    def one(i: int) -> Call:
+        return client.order(i, session=sessions[i % workers])
+
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(workers) as pool:
+        calls = list(pool.map(one, range(1, orders + 1)))
+    elapsed = time.perf_counter() - t0
+    res = Result("concurrency", f"{orders} concurrent orders for {stock} pizzas ({workers} client threads)", calls)
+    res.facts = {"confirmed": res.statuses.count(201),
+                 "out_of_stock": sum(c.reason == "out_of_stock" for c in calls),
+                 "other": sum(c.status not in (201, 409) for c in calls),
+                 "stock_after": client.stock()["pizza"], "seconds": round(elapsed, 2),
+                 "distinct_order_ids": len({c.order_id for c in calls})}
+    return res
+
+
+def idempotency(stack: Stack, client: Client, retries: int = 5) -> Result:
+    """Three cases: sequential retries, concurrent retries, and a retry after the first attempt timed out."""
+    fresh(stack, client)
+    before = client.stock()["burger"]
+    key = f"retry-{uuid.uuid4().hex[:12]}"
+    calls = [client.order(i, item="burger", quantity=2, key=key, student="s-retry") for i in range(1, retries + 1)]
+    after_seq = client.stock()["burger"]
+
+    key2 = f"race-{uuid.uuid4().hex[:12]}"
+    sessions = [requests.Session() for _ in range(retries)]
+    with ThreadPoolExecutor(retries) as pool:
+        race = list(pool.map(lambda i: client.order(100 + i, item="burger", quantity=3, key=key2,
+                                                    session=sessions[i], student="s-race"), range(retries)))
+    after_race = client.stock()["burger"]
+
+    # The hard case: inventory reserves after the order service gave up (504); the retry must not reserve again.
+    key3 = f"late-{uuid.uuid4().hex[:12]}"
+    fresh(stack, client, inventory_env={"INVENTORY_DELAY_MS": "1500"}, order_env={"INVENTORY_TIMEOUT_S": "0.5"})
+    s0 = client.stock()["salad"]
+    first = client.order(200, item="salad", quantity=4, key=key3, student="s-late")
+    wait_for(lambda: client.stock()["salad"] == s0 - 4, 10, what="inventory to finish the late reservation")
+    stack.start(INVENTORY)  # back to normal speed; the order service still has its short timeout
+    retry = client.order(201, item="salad", quantity=4, key=key3, student="s-late")
+    stack.start(ORDER)
+    res = Result("idempotency", f"Idempotency-Key: {retries} sequential retries, {retries} concurrent retries, "
+                                "a retry after a timeout", calls + race + [first, retry])
+    res.facts = {
+        "sequential": {"key": key, "order_ids": sorted({c.order_id for c in calls}), "statuses": [c.status for c in calls],
+                       "replayed": sum(c.replayed for c in calls), "stock_before": before, "stock_after": after_seq,
+                       "reserved_units": before - after_seq, "quantity": 2},
+        "concurrent": {"key": key2, "order_ids": sorted({c.order_id for c in race}), "statuses": [c.status for c in race],
+                       "stock_after": after_race, "reserved_units": after_seq - after_race, "quantity": 3},
+        "after_timeout": {"key": key3, "first_status": first.status, "first_reason": first.reason,
+                          "retry_status": retry.status, "same_order_id": first.order_id == retry.order_id,
+                          "stock_before": s0, "stock_after": client.stock()["salad"], "quantity": 4},
+    }
+    return res
+
+
+def circuit_breaker(stack: Stack, client: Client, threshold: int = 3, reset_s: float = 3.0,
+                    timeout_s: float = 1.0, open_calls: int = 5) -> Result:
+    """Inventory hangs (slower than the timeout): the first calls each wait out the timeout, then the breaker
+    opens and calls fail at once; inventory recovers and, after the cool-down, a probe closes the breaker."""
+    order_env = {"INVENTORY_TIMEOUT_S": str(timeout_s), "BREAKER_FAILURE_THRESHOLD": str(threshold),
+                 "BREAKER_RESET_S": str(reset_s)}
+    fresh(stack, client, inventory_env={"INVENTORY_DELAY_MS": str(int(timeout_s * 1000 * 3))}, order_env=order_env)
+    calls = [client.order(i) for i in range(1, threshold + open_calls + 1)]
+    stack.start(INVENTORY)  # inventory is healthy again
+    opened = time.monotonic()
+    while True:  # still open: fail fast until the cool-down is over
+        c = client.order(len(calls) + 1)
+        calls.append(c)
+        if c.status != 503:
+            break
+        time.sleep(0.5)
+        if time.monotonic() - opened > reset_s * 4:
+            break
+    calls.append(client.order(len(calls) + 1))
+    stack.start(ORDER)
+    res = Result("breaker", f"Circuit breaker (threshold {threshold}, cool-down {reset_s:g} s, "
+                            f"timeout {timeout_s:g} s)", calls)
+    res.facts = {"threshold": threshold, "reset_s": reset_s, "timeout_s": timeout_s}
+    return res
+
+
+def run_all(stack: Stack, settings: Settings, progress=lambda msg: None) -> list[Result]:
+    client = Client(settings)
+    out = []
+    progress("1/8 baseline")
+    out.append(baseline(stack, client))
+    progress("2/8 2 s inventory delay")
+    out.append(inventory_delay(stack, client, out[0]))
+    progress("3/8 forced failure")
+    out.append(forced_failure(stack, client))
+    progress("4/8 inventory stopped")
+    out.append(inventory_down(stack, client))
+    progress("5/8 inventory slower than the timeout")
+    out.append(inventory_timeout(stack, client, settings))
+    progress("6/8 200 concurrent orders for 100 pizzas")
+    out.append(concurrency(stack, client))
+    progress("7/8 idempotency keys")
+    out.append(idempotency(stack, client))
+    progress("8/8 circuit breaker")
+    out.append(circuit_breaker(stack, client))
+    fresh(stack, client)
+    return out

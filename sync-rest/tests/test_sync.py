@@ -1,0 +1,178 @@
+"""Part A scenario run: `python sync-rest/tests/test_sync.py` against a running stack (`make up PART=sync-rest`)
+writes `sync-rest/tests/test_output.txt`. Under pytest, the same scenarios run against the natively started
+stack and every outcome is asserted (codes, reasons, counts, stock; latency only as lower bounds).
+
+STACK_RUNTIME=docker (or --runtime docker) drives `docker compose` in sync-rest/ instead of the native runtime.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+PART_DIR = Path(__file__).resolve().parents[1]
+ROOT = PART_DIR.parent
+for p in (str(ROOT), str(PART_DIR)):
+    if p not in sys.path:
+        sys.path.insert(0, p)
+
+import pytest  # noqa: E402
+
+import scenarios as sc  # noqa: E402
+from common import evidence  # noqa: E402
+from common.settings import get_settings  # noqa: E402
+from common.stack import get_stack  # noqa: E402
+
+OUTPUT = PART_DIR / "tests" / "test_output.txt"
+
+
+# ---------------------------------------------------------------- evidence writer
+def _call_line(c: sc.Call) -> str:
+    extra = f" reason={c.reason}" if c.reason else ""
+    extra += f" circuit={c.circuit}" if c.circuit else ""
+    extra += " (replayed)" if c.replayed else ""
+    return f"  req {c.n:>3}  | HTTP {c.status} | {c.state:<10} |{extra:<44} | {c.ms:>8.1f} ms"
+
+
+def _summary(r: sc.Result) -> list[str]:
+    s = r.summary
+    return [f"  --- summary ({s.n} requests) ---",
+            f"  min    = {s.min:8.1f} ms", f"  max    = {s.max:8.1f} ms", f"  mean   = {s.mean:8.1f} ms",
+            f"  median = {s.median:8.1f} ms", f"  p95    = {s.p95:8.1f} ms", f"  stdev  = {s.stdev:8.1f} ms"]
+
+
+def render(results: list[sc.Result], runtime: str) -> str:
+    out = [evidence.header("Part A: synchronous REST (order -> inventory -> notification)", runtime)]
+    by = {r.key: r for r in results}
+    for i, r in enumerate(results, 1):
+        out.append(f"\nTEST {i}: {r.title}\n" + "-" * 78)
+        if r.key in ("baseline", "delay", "failure", "down", "timeout", "breaker"):
+            out += [_call_line(c) for c in r.calls]
+            out += _summary(r)
+        if r.key == "delay":
+            b, d = r.facts["baseline"], r.facts["delayed"]
+            out += ["", "  | scenario            | mean (ms) | median (ms) | p95 (ms) |",
+                    "  |---------------------|-----------|-------------|----------|",
+                    f"  | baseline (no delay) | {b['mean']:9.1f} | {b['median']:11.1f} | {b['p95']:8.1f} |",
+                    f"  | {r.facts['delay_ms']} ms delay       | {d['mean']:9.1f} | {d['median']:11.1f} | {d['p95']:8.1f} |",
+                    f"  delta: mean +{r.facts['delta_mean_ms']:.1f} ms, median +{r.facts['delta_median_ms']:.1f} ms"
+                    f" (injected {r.facts['delay_ms']} ms): the blocking chain passes the delay on in full."]
+        if r.key == "timeout":
+            out.append(f"  every request answered 504 after ~{r.facts['order_timeout_ms']:.0f} ms, "
+                       f"well before inventory's {r.facts['inventory_delay_ms']} ms.")
+        if r.key == "concurrency":
+            f = r.facts
+            out += [f"  confirmed (201)      : {f['confirmed']}", f"  out_of_stock (409)   : {f['out_of_stock']}",
+                    f"  other statuses       : {f['other']}", f"  pizza stock after    : {f['stock_after']}",
+                    f"  distinct order ids   : {f['distinct_order_ids']}", f"  wall time            : {f['seconds']} s",
+                    "  " + _summary(r)[0].strip(), *_summary(r)[1:]]
+        if r.key == "idempotency":
+            s, c, t = r.facts["sequential"], r.facts["concurrent"], r.facts["after_timeout"]
+            out += ["  sequential retries (same key, 2 x burger):"]
+            out += ["  " + _call_line(x) for x in r.calls[:len(s["statuses"])]]
+            out += [f"    distinct order ids: {len(s['order_ids'])}, replayed answers: {s['replayed']}, "
+                    f"burger stock {s['stock_before']} -> {s['stock_after']} (reserved {s['reserved_units']} units once)",
+                    "  concurrent retries (same key, 3 x burger):",
+                    f"    statuses {c['statuses']}, distinct order ids: {len(c['order_ids'])}, "
+                    f"reserved {c['reserved_units']} units",
+                    "  retry after a timeout (order timeout 0.5 s, inventory 1.5 s slow, 4 x salad):",
+                    f"    first attempt: HTTP {t['first_status']} ({t['first_reason']}); inventory still reserved late",
+                    f"    retry        : HTTP {t['retry_status']}, same order id: {t['same_order_id']}, "
+                    f"salad stock {t['stock_before']} -> {t['stock_after']} (one reservation of {t['quantity']})"]
+        if r.key == "breaker":
+            f = r.facts
+            fast = [c for c in r.calls if c.status == 503 and c.circuit == "open"]
+            out.append(f"  {f['threshold']} timeouts of {f['timeout_s']:g} s opened the breaker; "
+                       f"{len(fast)} calls then failed fast with 503 (max {max((c.ms for c in fast), default=0):.1f} ms) "
+                       f"until the cool-down ended and a probe found inventory healthy again.")
+    if "baseline" in by and "delay" in by:
+        out.append("\nAnalysis\n" + "-" * 78)
+        out.append("  A blocking chain adds every downstream delay to the client's latency; failures surface at\n"
+                   "  once as 422/503/504, and the breaker turns a hanging dependency into fast 503s.")
+    return "\n".join(out) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--runtime", choices=("native", "docker"), default=None)
+    ap.add_argument("--output", type=Path, default=OUTPUT)
+    args = ap.parse_args(argv)
+    settings = get_settings()
+    stack = get_stack("sync-rest", args.runtime, settings)
+    results = sc.run_all(stack, settings, progress=lambda m: print(f"[sync-rest] {m}", flush=True))
+    evidence.write(args.output, render(results, stack.describe()))
+    print(f"[sync-rest] evidence written to {args.output}")
+    return 0
+
+
+# ---------------------------------------------------------------- pytest (scenario ring)
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def results(native_stack, settings):
+    return {r.key: r for r in sc.run_all(native_stack, settings)}
+
+
+def test_baseline_all_confirmed(results):
+    r = results["baseline"]
+    assert r.statuses == [201] * 20
+    assert all(c.state == "confirmed" and c.notification == "sent" for c in r.calls)
+
+
+def test_delay_adds_at_least_the_injected_delay(results):
+    r = results["delay"]
+    assert r.statuses == [201] * 10
+    assert min(c.ms for c in r.calls) >= 2000
+    assert r.facts["delta_median_ms"] >= 2000 - results["baseline"].summary.median
+
+
+def test_forced_failure_is_422_service_error(results):
+    r = results["failure"]
+    assert r.statuses == [422] * 5
+    assert {c.reason for c in r.calls} == {"service_error"}
+
+
+def test_inventory_down_is_503(results):
+    r = results["down"]
+    assert r.statuses == [503] * 3
+    assert {c.reason for c in r.calls} == {"inventory_unavailable"}
+
+
+def test_timeout_is_504_before_inventory_answers(results, settings):
+    r = results["timeout"]
+    assert r.statuses == [504] * 3
+    assert {c.reason for c in r.calls} == {"inventory_timeout"}
+    assert all(c.ms >= settings.inventory_timeout_s * 1000 for c in r.calls)  # it did wait for the timeout
+    assert all(c.ms < r.facts["inventory_delay_ms"] for c in r.calls)  # and no longer than inventory
+
+
+def test_concurrency_never_oversells(results):
+    f = results["concurrency"].facts
+    assert (f["confirmed"], f["out_of_stock"], f["other"], f["stock_after"]) == (100, 100, 0, 0)
+    assert f["distinct_order_ids"] == 200
+
+
+def test_idempotency_reserves_once(results):
+    s, c, t = (results["idempotency"].facts[k] for k in ("sequential", "concurrent", "after_timeout"))
+    assert s["statuses"] == [201] * 5 and len(s["order_ids"]) == 1 and s["replayed"] == 4
+    assert s["reserved_units"] == s["quantity"]
+    assert set(c["statuses"]) == {201} and len(c["order_ids"]) == 1
+    assert c["reserved_units"] == c["quantity"]
+    assert (t["first_status"], t["first_reason"], t["retry_status"]) == (504, "inventory_timeout", 201)
+    assert t["same_order_id"] and t["stock_before"] - t["stock_after"] == t["quantity"]
+
+
+def test_circuit_breaker_fails_fast_then_recovers(results):
+    r = results["breaker"]
+    k = r.facts["threshold"]
+    assert r.statuses[:k] == [504] * k
+    opened = [c for c in r.calls[k:] if c.status == 503]
+    assert len(opened) >= 5 and all(c.circuit == "open" for c in opened)
+    # failing fast: no open-circuit call waited anywhere near the timeout
+    assert all(c.ms < r.facts["timeout_s"] * 1000 for c in opened)
+    assert r.statuses[-2:] == [201, 201] and r.calls[-1].circuit == "closed"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
