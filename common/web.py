@@ -14,9 +14,9 @@ from .schemas import InvalidInput
 log = logging.getLogger("http")
 
 
-def error(status: int, code: str, detail: str, **extra):
+def error(http_status: int, code: str, detail: str, /, **extra):
     """The contract's error body: {"error": code, "detail": text} plus any extra fields."""
-    return jsonify({"error": code, "detail": detail, **extra}), status
+    return jsonify({"error": code, "detail": detail, **extra}), http_status
 
 
 def json_body() -> Any:

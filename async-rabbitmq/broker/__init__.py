@@ -1,0 +1,1 @@
+"""The native RabbitMQ node of Part B (Docker uses the official image instead)."""

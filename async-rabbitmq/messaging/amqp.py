@@ -1,0 +1,60 @@
+"""pika plumbing every Part B process shares: connection parameters, outgoing messages, blocking helpers."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import pika
+
+from common.settings import Settings
+
+from . import topology
+
+
+def parameters(settings: Settings) -> pika.ConnectionParameters:
+    return pika.ConnectionParameters(
+        host=settings.rabbitmq_host, port=settings.rabbitmq_port,
+        credentials=pika.PlainCredentials(settings.rabbitmq_user, settings.rabbitmq_password),
+        heartbeat=settings.rabbitmq_heartbeat_s, blocked_connection_timeout=60,
+        connection_attempts=1, socket_timeout=5, client_properties={"connection_name": settings_name(settings)},
+    )
+
+
+def settings_name(settings: Settings) -> str:
+    import os  # the runtime names each process; only used to label connections in the management UI
+
+    return os.environ.get("SERVICE_NAME", "async-rabbitmq")
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """A message to publish (persistent, with confirms) before the delivery that caused it is acked."""
+
+    exchange: str
+    routing_key: str
+    body: bytes
+    message_id: str | None = None
+    type: str | None = None
+    headers: dict = field(default_factory=dict, hash=False)
+
+    @classmethod
+    def event(cls, exchange: str, routing_key: str, event: dict) -> Outgoing:
+        return cls(exchange, routing_key, json.dumps(event).encode(), event.get("event_id"), event.get("event_type"))
+
+    def properties(self) -> pika.BasicProperties:
+        return pika.BasicProperties(
+            delivery_mode=pika.DeliveryMode.Persistent, content_type="application/json",
+            message_id=self.message_id, type=self.type, headers=self.headers or None)
+
+
+def blocking_connection(settings: Settings) -> pika.BlockingConnection:
+    return pika.BlockingConnection(parameters(settings))
+
+
+def declare_topology(settings: Settings) -> None:
+    """Connect, declare the whole topology (idempotent), disconnect."""
+    conn = blocking_connection(settings)
+    try:
+        topology.declare(conn.channel())
+    finally:
+        conn.close()

@@ -1,0 +1,124 @@
+"""The messages of Part B, as data: building events and parsing what arrives (poison raises `Poison` with a reason).
+
+Pure: no pika here, so every rule is unit-tested without a broker.
+"""
+from __future__ import annotations
+
+import json
+import time
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from common.ids import generate_event_id
+from common.menu import ITEMS, MAX_QUANTITY
+from common.schemas import describe
+
+ORDER_PLACED = "OrderPlaced"
+INVENTORY_RESERVED = "InventoryReserved"
+INVENTORY_FAILED = "InventoryFailed"
+
+# Dead-letter headers set by our consumers (RabbitMQ's own x-death header says only "rejected").
+REASON_HEADER = "x-reject-reason"
+DETAIL_HEADER = "x-reject-detail"
+
+
+class Poison(ValueError):
+    """A message that can never be processed: dead-letter it with `reason` (a short code) and `detail`."""
+
+    def __init__(self, reason: str, detail: str):
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+class OrderPlaced(BaseModel):
+    """Required for processing: event_id, order_id, item, quantity (strict types: "2" is not 2)."""
+
+    model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
+    event_type: Literal["OrderPlaced"] = ORDER_PLACED
+    event_id: str = Field(min_length=1, max_length=128)
+    order_id: str = Field(min_length=1, max_length=128)
+    student_id: str | None = Field(None, max_length=64)
+    item: str = Field(min_length=1, max_length=64)
+    quantity: int = Field(ge=1, le=MAX_QUANTITY)
+    timestamp: float | int | str | None = None
+
+    @field_validator("item")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        if v not in ITEMS:
+            raise ValueError(f"unknown item {v!r}")
+        return v
+
+
+class InventoryEvent(BaseModel):
+    model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
+    event_type: Literal["InventoryReserved", "InventoryFailed"]
+    event_id: str = Field(min_length=1, max_length=128)
+    order_id: str = Field(min_length=1, max_length=128)
+    student_id: str | None = None
+    item: str | None = None
+    quantity: int | None = None
+    reason: str | None = None
+
+    @property
+    def status(self) -> str:
+        return "confirmed" if self.event_type == INVENTORY_RESERVED else "failed"
+
+
+def decode_json(body: bytes, max_bytes: int | None = None) -> dict:
+    if max_bytes is not None and len(body) > max_bytes:
+        raise Poison("oversized", f"{len(body)} bytes, over the {max_bytes}-byte limit")
+    try:
+        data = json.loads(body)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise Poison("not_json", f"the body is not JSON ({exc.__class__.__name__})") from None
+    if not isinstance(data, dict):
+        raise Poison("not_an_object", f"the body is JSON but a {type(data).__name__}, not an object")
+    return data
+
+
+def _validate(model, data: dict):
+    try:
+        return model.model_validate(data)
+    except ValidationError as err:
+        kinds = {e["type"] for e in err.errors()}
+        if "missing" in kinds:
+            reason = "missing_field"
+        elif any(e["loc"] == ("item",) and e["type"] == "value_error" for e in err.errors()):
+            reason = "unknown_item"
+        else:
+            reason = "invalid_field"
+        raise Poison(reason, describe(err)) from None
+
+
+def parse_order_placed(body: bytes, max_bytes: int | None = None) -> OrderPlaced:
+    return _validate(OrderPlaced, decode_json(body, max_bytes))
+
+
+def parse_inventory_event(body: bytes, max_bytes: int | None = None) -> InventoryEvent:
+    return _validate(InventoryEvent, decode_json(body, max_bytes))
+
+
+def order_placed(order_id: str, student_id: str, item: str, quantity: int) -> dict:
+    return {"event_type": ORDER_PLACED, "event_id": generate_event_id(), "order_id": order_id,
+            "student_id": student_id, "item": item, "quantity": quantity, "timestamp": time.time()}
+
+
+def result_seed(order: OrderPlaced) -> dict:
+    """What is stored with a reservation so a redelivery re-publishes the very same result event (same event_id)."""
+    return {"event_id": generate_event_id(), "order_id": order.order_id, "student_id": order.student_id,
+            "timestamp": time.time()}
+
+
+def inventory_result(order_event_id: str, item: str, quantity: int, outcome_ok: bool, reason: str | None,
+                     remaining: int | None, seed: dict) -> dict:
+    event = {"event_type": INVENTORY_RESERVED if outcome_ok else INVENTORY_FAILED, "event_id": seed["event_id"],
+             "order_id": seed["order_id"], "causation_id": order_event_id, "student_id": seed.get("student_id"),
+             "item": item, "quantity": quantity, "timestamp": seed["timestamp"]}
+    if outcome_ok:
+        event["remaining"] = remaining
+    else:
+        event["reason"] = reason
+    return event

@@ -1,0 +1,97 @@
+"""order-service: `POST /order` (202, stored with its outbox record), `GET /order/<id>`, `POST /orders/lookup`.
+
+`python -m order_service` runs, in one process: the HTTP server, the outbox
+relay thread (publishes OrderPlaced with confirms) and the `order_status`
+consumer thread (applies InventoryReserved/InventoryFailed). The HTTP side
+never touches the broker, so orders are accepted while RabbitMQ is down.
+"""
+from __future__ import annotations
+
+import logging
+
+from flask import jsonify
+from messaging import topology
+from messaging.consumer import BatchConsumer
+
+from common.ids import generate_order_id
+from common.logs import bind, setup_logging
+from common.schemas import InvalidInput, parse_order
+from common.settings import Settings, get_settings
+from common.web import create_base_app, error, json_body
+
+from .relay import OutboxRelay
+from .status import StatusHandler
+from .store import OrderStore
+
+NAME = "order-service"
+PART = "async-rabbitmq"
+MAX_LOOKUP = 20_000
+log = logging.getLogger(NAME)
+
+
+def build(settings: Settings | None = None, store: OrderStore | None = None):
+    """The composition root: store, relay, status consumer, and the HTTP app over them."""
+    settings = settings or get_settings()
+    store = store or OrderStore(settings.data_path("orders.db", PART))
+    relay = OutboxRelay(settings, store)
+    status = BatchConsumer(settings, topology.ORDER_STATUS_QUEUE, StatusHandler(store, settings.max_message_bytes),
+                           topology.EVENTS_DLX, name="status-consumer")
+    return create_app(settings, store, relay, status), [relay, status]
+
+
+def create_app(settings: Settings, store: OrderStore, relay=None, status=None):
+    def health():
+        return {"broker_connected": bool(relay and relay.connected.is_set()),
+                "status_consuming": bool(status and status.consuming.is_set()),
+                "outbox_backlog": store.outbox_backlog(), "published": relay.published if relay else 0}
+
+    app = create_base_app(NAME, settings, health=health)
+
+    @app.post("/order")
+    def place_order():
+        order = parse_order(json_body())
+        order_id = generate_order_id()
+        with bind(order_id=order_id):
+            event = store.place(order_id, order.student_id, order.item, order.quantity, topology.ORDER_PLACED_KEY)
+            log.info("order accepted", extra={"event_id": event["event_id"], "item": order.item,
+                                              "quantity": order.quantity})
+        if relay is not None:
+            relay.notify()
+        return jsonify({"order_id": order_id, "status": "pending", "event_id": event["event_id"],
+                        "item": order.item, "quantity": order.quantity}), 202
+
+    @app.get("/order/<path:order_id>")
+    def get_order(order_id: str):
+        doc = store.get(order_id) if len(order_id) <= 128 else None
+        if doc is None:
+            return error(404, "not_found", f"no order {order_id[:128]!r}")
+        return jsonify(doc)
+
+    @app.post("/orders/lookup")
+    def lookup():
+        """Many statuses at once (scenarios, comparisons): {"order_ids": [...]} -> statuses and counts."""
+        body = json_body()
+        ids = body.get("order_ids") if isinstance(body, dict) else None
+        if not (isinstance(ids, list) and len(ids) <= MAX_LOOKUP and all(isinstance(i, str) for i in ids)):
+            raise InvalidInput("validation_error", f"order_ids: a list of at most {MAX_LOOKUP} strings")
+        found = store.statuses(ids)
+        counts: dict[str, int] = {}
+        for oid in ids:
+            state = found.get(oid, {}).get("status", "unknown")
+            counts[state] = counts.get(state, 0) + 1
+        return jsonify({"orders": found, "counts": counts})
+
+    @app.get("/orders/counts")
+    def counts():
+        return jsonify({"counts": store.counts(), "outbox_backlog": store.outbox_backlog()})
+
+    return app
+
+
+def main() -> int:
+    settings = get_settings()
+    setup_logging(NAME, settings.log_level, settings.log_format)
+    app, clients = build(settings)
+    from messaging.process import serve
+
+    return serve(NAME, app, settings, settings.order_port, clients)

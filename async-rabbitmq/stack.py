@@ -1,0 +1,28 @@
+"""Part B's services for the native runtime, in start order (mirrors docker-compose.yml)."""
+import sys
+from pathlib import Path
+
+from common.runtime.spec import Service, python_service
+
+PART = "async-rabbitmq"
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the runtime loads this file by path
+
+from broker.native import NativeBroker
+
+
+def services(settings):
+    broker = NativeBroker(settings, PART)
+    rabbitmq = Service(
+        name="rabbitmq", argv=broker.argv(), port=settings.rabbitmq_port, env=broker.env(),
+        ready=broker.ready, prepare=broker.prepare, cleanup=broker.cleanup,
+        extra_ports=(settings.rabbitmq_mgmt_port, settings.rabbitmq_dist_port),
+        stop_wait_s=60, startup_timeout_s=120,
+    )
+    return [
+        rabbitmq,
+        # Consumers: one process each, an AMQP consumer plus a small HTTP thread for /health (and /stock).
+        python_service(settings, PART, "inventory-service", "inventory_service", settings.inventory_port),
+        python_service(settings, PART, "notification-service", "notification_service", settings.notification_port),
+        # One process: HTTP threads, the outbox relay thread and the inventory_events consumer thread.
+        python_service(settings, PART, "order-service", "order_service", settings.order_port),
+    ]
