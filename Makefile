@@ -18,7 +18,7 @@ help:
 
 install: .venv/.installed
 
-.venv/.installed: requirements.txt
+.venv/.installed: requirements.txt common/requirements-service.txt
 	@command -v python3 >/dev/null || { echo "python3 (3.11+) is required"; exit 1; }
 	@test -x $(PY) || python3 -m venv .venv
 	@$(PY) -m pip install --quiet --upgrade pip

@@ -6,7 +6,7 @@ import time
 from typing import Any, Callable
 
 from flask import Flask, g, jsonify, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from .logs import bind
 from .schemas import InvalidInput
@@ -61,6 +61,8 @@ def create_base_app(name: str, settings, health: Callable[[], dict] | None = Non
     @app.before_request
     def _start():
         g.t0 = time.perf_counter()
+        if (request.content_length or 0) > settings.max_body_bytes:
+            raise RequestEntityTooLarge(f"the body is larger than {settings.max_body_bytes} bytes")
         g.log_ctx = bind(method=request.method, path=request.path)
         g.log_ctx.__enter__()
 

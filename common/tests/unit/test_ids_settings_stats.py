@@ -1,0 +1,59 @@
+import re
+
+import pytest
+from pydantic import ValidationError
+
+from common.ids import generate_event_id, generate_order_id, is_event_id, is_order_id
+from common.settings import Settings
+from common.stats import percentile, summarize
+
+pytestmark = pytest.mark.unit
+
+
+def test_order_id_format_and_order():
+    ids = [generate_order_id() for _ in range(200)]
+    assert all(re.fullmatch(r"ORD-\d{13}-[0-9a-f]{8}", i) for i in ids)
+    assert len(set(ids)) == 200
+    assert [int(i.split("-")[1]) for i in ids] == sorted(int(i.split("-")[1]) for i in ids)
+    assert all(is_order_id(i) for i in ids) and not is_order_id("ORD-1-x")
+
+
+def test_event_id_is_32_lowercase_hex():
+    ids = {generate_event_id() for _ in range(200)}
+    assert len(ids) == 200 and all(is_event_id(i) for i in ids)
+    assert not is_event_id("A" * 32) and not is_event_id(12)
+
+
+def test_settings_defaults_are_the_contract(monkeypatch):
+    for var in ("ORDER_PORT", "INVENTORY_PORT", "NOTIFICATION_PORT", "INVENTORY_TIMEOUT_S", "FORCE_FAILURE",
+                "INVENTORY_DELAY_MS", "KAFKA_BOOTSTRAP", "RABBITMQ_PORT", "BIND_HOST", "INVENTORY_URL"):
+        monkeypatch.delenv(var, raising=False)
+    s = Settings()
+    assert (s.order_port, s.inventory_port, s.notification_port) == (6000, 6001, 6002)
+    assert s.inventory_timeout_s == 5.0 and s.force_failure is False and s.inventory_delay_ms == 0
+    assert s.bind_host == "127.0.0.1" and s.inventory_url == "http://127.0.0.1:6001"
+    assert (s.rabbitmq_port, s.rabbitmq_mgmt_port, s.kafka_bootstrap) == (5672, 15672, "127.0.0.1:29092")
+
+
+def test_settings_read_environment(monkeypatch):
+    monkeypatch.setenv("FORCE_FAILURE", "true")
+    monkeypatch.setenv("INVENTORY_DELAY_MS", "2000")
+    monkeypatch.setenv("INVENTORY_PORT", "7101")
+    s = Settings()
+    assert s.force_failure is True and s.inventory_delay_ms == 2000
+    assert s.inventory_url == "http://127.0.0.1:7101"
+
+
+def test_settings_reject_nonsense(monkeypatch):
+    monkeypatch.setenv("INVENTORY_DELAY_MS", "-5")
+    with pytest.raises(ValidationError):
+        Settings()
+
+
+def test_percentile_and_summary():
+    values = list(range(1, 101))
+    assert percentile(values, 50) == 50 and percentile(values, 95) == 95 and percentile(values, 100) == 100
+    s = summarize([1.0, 2.0, 3.0, 4.0])
+    assert (s.min, s.max, s.mean, s.median, s.n) == (1.0, 4.0, 2.5, 2.5, 4)
+    with pytest.raises(ValueError):
+        summarize([])

