@@ -1,0 +1,122 @@
+"""The analytics computation, pure: events in, the contract's metrics out, by event time.
+
+State is keyed by `order_id`, so a record delivered twice (a producer retry, a re-produced result after
+an inventory crash, a rewind) is counted once; the first result of an order in its partition wins. The
+output depends only on the set of events, never on arrival order or wall-clock time: the same log gives
+byte-identical `metrics_output.json`, live or replayed.
+"""
+from __future__ import annotations
+
+import json
+from collections import Counter
+from datetime import UTC, datetime
+
+from events import FAILED, ORDER_PLACED, RESERVED
+
+
+def minute_of(stamp: str, _cache: dict = {}) -> int:  # noqa: B006 - a deliberate memo across calls
+    """Start of the event's UTC minute, in Unix seconds; ValueError for a bad timestamp."""
+    if len(stamp) == 24 and stamp[-1] == "Z":  # our own `YYYY-MM-DDTHH:MM:SS.mmmZ`: memo by minute prefix
+        key = stamp[:16]
+        minute = _cache.get(key)
+        if minute is None:
+            minute = int(datetime.fromisoformat(key + ":00+00:00").timestamp())
+            if len(_cache) > 100_000:
+                _cache.clear()
+            _cache[key] = minute
+        return minute
+    dt = datetime.fromisoformat(stamp)
+    if dt.tzinfo is None:
+        raise ValueError("timestamp without a time zone")
+    return int(dt.astimezone(UTC).timestamp()) // 60 * 60
+
+
+class MetricsState:
+    def __init__(self):
+        self.orders: dict[str, int] = {}  # order_id -> minute
+        self.results: dict[str, tuple] = {}  # order_id -> (reserved?, reason, minute, item, quantity)
+        self.duplicates = 0
+        self.invalid = 0
+        self.version = 0  # bumps on every change: lets the writer skip unchanged state
+
+    def add(self, raw: bytes | None) -> bool:
+        """Fold one record value in; False when it was a duplicate or not a usable event."""
+        try:
+            ev = json.loads(raw)
+            kind, order_id = ev["event_type"], ev["order_id"]
+            minute = minute_of(ev["timestamp"])
+            if not isinstance(order_id, str):
+                raise TypeError("order_id")
+        except (TypeError, ValueError, KeyError):
+            self.invalid += 1
+            return False
+        if kind == ORDER_PLACED:
+            if order_id in self.orders:
+                self.duplicates += 1
+                return False
+            self.orders[order_id] = minute
+        elif kind in (RESERVED, FAILED):
+            if order_id in self.results:
+                self.duplicates += 1
+                return False
+            ok = kind == RESERVED
+            self.results[order_id] = (ok, None if ok else str(ev.get("reason")), minute,
+                                      str(ev.get("item")), ev.get("quantity") if ok else 0)
+        else:
+            self.invalid += 1
+            return False
+        self.version += 1
+        return True
+
+    def order_status(self, order_id: str) -> dict | None:
+        res = self.results.get(order_id)
+        if res is not None:
+            body = {"order_id": order_id, "status": "confirmed" if res[0] else "failed"}
+            return body if res[0] else body | {"reason": res[1]}
+        if order_id in self.orders:
+            return {"order_id": order_id, "status": "pending"}
+        return None
+
+    def metrics(self) -> dict:
+        per_minute = Counter(self.orders.values())
+        failures, reserved, reasons, units = Counter(), Counter(), Counter(), Counter()
+        for ok, reason, minute, item, qty in self.results.values():
+            if ok:
+                reserved[minute] += 1
+                units[item] += qty if isinstance(qty, int) else 0
+            else:
+                failures[minute] += 1
+                reasons[reason] += 1
+        total = len(self.orders)
+        n_ok, n_failed = sum(reserved.values()), sum(failures.values())
+        buckets = sorted(per_minute)
+        duration = (buckets[-1] - buckets[0]) // 60 + 1 if buckets else 0
+        pending = sum(1 for o in self.orders if o not in self.results)
+        return {
+            "total_orders_seen": total,
+            "total_reserved": n_ok,
+            "total_failed": n_failed,
+            "duration_minutes": duration,
+            "avg_orders_per_minute": round(total / duration, 2) if duration else 0.0,
+            "failure_rate_percent": round(100 * n_failed / (n_ok + n_failed), 2) if n_ok + n_failed else 0.0,
+            "orders_per_minute_buckets": _keyed(per_minute),
+            "failures_per_minute_buckets": _keyed(failures),
+            "reserved_per_minute_buckets": _keyed(reserved),
+            "failure_reasons": dict(sorted(reasons.items())),
+            "reserved_units_by_item": dict(sorted(units.items())),
+            "orders_pending": pending,
+            "results_without_order": sum(1 for o in self.results if o not in self.orders),
+            "first_minute": buckets[0] if buckets else None,
+            "last_minute": buckets[-1] if buckets else None,
+            "duplicate_events_ignored": self.duplicates,
+            "invalid_events_skipped": self.invalid,
+        }
+
+
+def _keyed(counter: Counter) -> dict[str, int]:
+    return {str(k): counter[k] for k in sorted(counter)}
+
+
+def render(metrics: dict) -> str:
+    """The file's exact text: one rendering for the live file, `/metrics` and replays."""
+    return json.dumps(metrics, indent=2) + "\n"

@@ -1,0 +1,41 @@
+"""`python -m inventory_consumer`: the inventory consumer process (HTTP side in a thread, poll loop in main)."""
+from __future__ import annotations
+
+import signal
+
+from broker.topology import ensure_topics
+from http_thread import serve_in_thread
+from kafka.errors import KafkaError
+from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_fixed
+
+from common.logs import setup_logging
+from common.settings import get_settings
+from common.stock import StockStore
+
+from .app import NAME, create_app
+from .handler import InventoryHandler
+from .worker import InventoryWorker
+
+
+def main() -> None:
+    settings = get_settings()
+    log = setup_logging(NAME, settings.log_level, settings.log_format)
+    store = StockStore(settings.data_path("inventory.db", "streaming-kafka"))
+    retry(retry=retry_if_exception_type(KafkaError), stop=stop_after_delay(60), wait=wait_fixed(1),
+          reraise=True)(ensure_topics)(settings)
+    worker = InventoryWorker(settings, InventoryHandler(store, force_failure=settings.force_failure))
+    server = serve_in_thread(create_app(settings, store, worker), settings.bind_host, settings.inventory_port)
+    signal.signal(signal.SIGTERM, lambda *_: worker.stop())
+    signal.signal(signal.SIGINT, lambda *_: worker.stop())
+    if settings.inventory_delay_ms or settings.force_failure:
+        log.warning("fault injection enabled", extra={"delay_ms": settings.inventory_delay_ms,
+                                                      "force_failure": settings.force_failure})
+    try:
+        worker.run()
+    finally:
+        server.shutdown()
+        store.close()
+
+
+if __name__ == "__main__":
+    main()

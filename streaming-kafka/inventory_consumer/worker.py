@@ -1,0 +1,110 @@
+"""The inventory consumer's poll loop: `OrderEvents` in, `InventoryEvents` (or the DLQ) out.
+
+Delivery guarantee: at-least-once in, effectively-once out. For each polled batch we reserve (one
+durable transaction), produce every result and wait for the broker's `acks=all`, and only then commit
+the batch's offsets. A crash anywhere before the commit means the batch is delivered again; the
+durable `event_id` records turn the second pass into byte-identical results and no stock change, and
+analytics counts one result per order. Several instances in `inventory-group` share the partitions.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from broker.topology import DLQ_TOPIC, INVENTORY_GROUP, INVENTORY_TOPIC, ORDER_TOPIC
+from kafka import ConsumerRebalanceListener
+from kafka.errors import CommitFailedError, KafkaError
+from kafka.structs import OffsetAndMetadata
+from kafka_io import make_consumer, make_producer, wait_sent
+
+from .handler import InventoryHandler
+
+log = logging.getLogger("inventory-consumer")
+
+
+class _Assignments(ConsumerRebalanceListener):
+    def __init__(self, worker: InventoryWorker):
+        self.worker = worker
+
+    def on_partitions_revoked(self, revoked):
+        # Nothing to flush: every batch is committed before the next poll, the only place a rebalance runs.
+        log.info("partitions revoked", extra={"partitions": sorted(tp.partition for tp in revoked)})
+
+    def on_partitions_assigned(self, assigned):
+        self.worker.assigned = sorted(tp.partition for tp in assigned)
+        self.worker.joined.set()
+        log.info("partitions assigned", extra={"partitions": self.worker.assigned})
+
+
+class InventoryWorker:
+    def __init__(self, settings, handler: InventoryHandler, consumer=None, producer=None):
+        self.settings = settings
+        self.handler = handler
+        self._consumer = consumer
+        self._producer = producer
+        self.stopping = threading.Event()
+        self.joined = threading.Event()
+        self.assigned: list[int] = []
+        self.stats = {"processed": 0, "results": 0, "duplicates": 0, "dead_letters": 0, "batches": 0}
+        delay = settings.inventory_delay_ms
+        # A slow consumer takes smaller batches so one batch never outlives max.poll.interval.ms.
+        self.max_records = max(1, min(settings.kafka_poll_records, 5000 // delay)) if delay else settings.kafka_poll_records
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    def run(self) -> None:
+        consumer = self._consumer or make_consumer(self.settings, INVENTORY_GROUP, max_poll_records=self.max_records)
+        producer = self._producer or make_producer(self.settings, bulk=True, linger_ms=5)
+        consumer.subscribe([ORDER_TOPIC], listener=_Assignments(self))
+        try:
+            while not self.stopping.is_set():
+                batch = consumer.poll(timeout_ms=500, max_records=self.max_records)
+                if batch:
+                    self._process(consumer, producer, batch)
+        finally:
+            # Leave the group at once so the partitions move to the other instances without waiting
+            # for the session timeout; everything processed is already committed.
+            consumer.close(autocommit=False)
+            producer.close(timeout=10)
+            log.info("inventory consumer stopped", extra=self.stats)
+
+    def _process(self, consumer, producer, batch: dict) -> None:
+        records = [r for recs in batch.values() for r in recs]
+        if self.settings.inventory_delay_ms:  # INVENTORY_DELAY_MS: extra processing time per event
+            time.sleep(self.settings.inventory_delay_ms * len(records) / 1000)
+        try:
+            actions = self.handler.handle([r.value for r in records])
+            futures = [self._send(producer, r, a) for r, a in zip(records, actions)]
+            producer.flush()
+            wait_sent(futures)
+        except KafkaError as exc:
+            # Not acknowledged: rewind to the batch's start and try again; idempotency makes the retry safe.
+            log.error("producing results failed, retrying the batch: %s", exc)
+            for tp, recs in batch.items():
+                consumer.seek(tp, recs[0].offset)
+            time.sleep(1.0)
+            return
+        offsets = {tp: OffsetAndMetadata(recs[-1].offset + 1, "") for tp, recs in batch.items()}
+        try:
+            consumer.commit(offsets)
+        except CommitFailedError as exc:
+            # The group rebalanced under us: the new owner re-delivers this batch and gets identical results.
+            log.warning("commit failed after a rebalance (the batch will be redelivered): %s", exc)
+        self.stats["batches"] += 1
+        self.stats["processed"] += len(records)
+        self.stats["results"] += sum(a.kind == "result" for a in actions)
+        self.stats["duplicates"] += sum(a.duplicate for a in actions)
+        self.stats["dead_letters"] += sum(a.kind == "dead" for a in actions)
+
+    def _send(self, producer, record, action):
+        if action.kind == "result":
+            return producer.send(INVENTORY_TOPIC, key=action.key, value=action.value)
+        log.warning("poison event to the DLQ", extra={"reason": action.reason, "detail": action.detail,
+                                                      "partition": record.partition, "offset": record.offset})
+        headers = [("dlq_reason", action.reason.encode()), ("dlq_detail", (action.detail or "").encode()),
+                   ("source_topic", record.topic.encode()), ("source_partition", str(record.partition).encode()),
+                   ("source_offset", str(record.offset).encode())]
+        return producer.send(DLQ_TOPIC, key=record.key, value=record.value if record.value is not None else b"",
+                             headers=headers)
