@@ -14,14 +14,14 @@ import sys
 import time
 from typing import Iterator
 
-_context: contextvars.ContextVar[dict] = contextvars.ContextVar("log_context", default={})
+_context: contextvars.ContextVar[dict | None] = contextvars.ContextVar("log_context", default=None)
 _RESERVED = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 
 
 @contextlib.contextmanager
 def bind(**fields) -> Iterator[None]:
     """Attach fields (None values skipped) to every log record in this context."""
-    token = _context.set({**_context.get(), **{k: v for k, v in fields.items() if v is not None}})
+    token = _context.set({**(_context.get() or {}), **{k: v for k, v in fields.items() if v is not None}})
     try:
         yield
     finally:
@@ -41,7 +41,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
         }
-        doc.update(_context.get())
+        doc.update(_context.get() or {})
         doc.update({k: v for k, v in vars(record).items() if k not in _RESERVED and not k.startswith("_")})
         if record.exc_info:
             doc["exc"] = self.formatException(record.exc_info)
@@ -53,7 +53,7 @@ class TextFormatter(logging.Formatter):
         super().__init__(f"%(asctime)s {service} %(levelname)s %(message)s")
 
     def format(self, record: logging.LogRecord) -> str:
-        ctx = " ".join(f"{k}={v}" for k, v in _context.get().items())
+        ctx = " ".join(f"{k}={v}" for k, v in (_context.get() or {}).items())
         return super().format(record) + (f" [{ctx}]" if ctx else "")
 
 

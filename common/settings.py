@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -102,6 +102,17 @@ class Settings(BaseSettings):
         base = self.data_dir or self.part_dir(part or "shared") / "data"
         base.mkdir(parents=True, exist_ok=True)
         return base / name
+
+
+def check_environment(env: dict[str, str]) -> None:
+    """Raise ValueError naming each bad variable if `env` would not give valid settings."""
+    given = {name: env[name.upper()] for name in Settings.model_fields if name.upper() in env}
+    try:
+        Settings(**given)
+    except ValidationError as err:
+        problems = [f"{'.'.join(map(str, e['loc'])).upper()}={given.get(str(e['loc'][0]), '')!r}: {e['msg']}"
+                    for e in err.errors()]
+        raise ValueError("invalid settings: " + "; ".join(problems)) from None
 
 
 @lru_cache(maxsize=1)

@@ -2,15 +2,17 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
+from ..settings import check_environment
 from .control import Part, all_parts
 from .spec import PARTS
 
 
 def _table(rows: list[list[str]]) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows)
 
 
 def cmd_ps(_args) -> int:
@@ -38,6 +40,11 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("down").add_argument("part", nargs="?", choices=PARTS)
     sub.add_parser("ps")
     args = ap.parse_args(argv)
+    try:
+        check_environment(dict(os.environ))
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
 
     if args.verb == "ps":
         return cmd_ps(args)

@@ -20,7 +20,7 @@ from pathlib import Path
 import psutil
 from supervisor.xmlrpc import SupervisorTransport
 
-from ..settings import ROOT, Settings, get_settings
+from ..settings import ROOT, Settings, check_environment, get_settings
 from .spec import PARTS, Service, load_services
 
 _PROGRAM = """
@@ -144,6 +144,10 @@ class Part:
     def _capture_env(self, svc: Service, env: dict[str, str] | None) -> None:
         """Record the environment for this service (the caller's by default): that is how faults are injected."""
         env = dict(os.environ if env is None else env)
+        try:
+            check_environment(env)
+        except ValueError as err:
+            raise StackError(f"cannot start {self.name}/{svc.name}: {err}") from None
         env.update(svc.env)
         env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(ROOT / self.name)])
         env["PART"] = self.name

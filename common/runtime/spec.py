@@ -67,11 +67,34 @@ def python_service(settings: Settings, part: str, name: str, module: str, port: 
     return Service(name=name, argv=argv, port=port, health_url=health, **kw)
 
 
+def _file_under(module, folder: Path) -> bool:
+    path = getattr(module, "__file__", None)
+    return bool(path) and Path(path).resolve().is_relative_to(folder)
+
+
 def load_services(part: str, settings: Settings) -> list[Service]:
+    """Load `<part>/stack.py` with the part's own folder first on sys.path.
+
+    The parts reuse module names (`broker`, `order_service`, ...), so modules another part
+    loaded are set aside while this one loads, and this part's are not left behind."""
     if part not in PARTS:
         raise SystemExit(f"unknown part {part!r}; choose one of: {', '.join(PARTS)}")
-    path = ROOT / part / "stack.py"
-    spec = importlib.util.spec_from_file_location(f"_stack_{part.replace('-', '_')}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return list(module.services(settings))
+    part_dir = (ROOT / part).resolve()
+    others = {n: m for n, m in sys.modules.items()
+              if any(_file_under(m, (ROOT / p).resolve()) for p in PARTS if p != part)}
+    for name in others:
+        del sys.modules[name]
+    saved_path = list(sys.path)
+    before = set(sys.modules)
+    sys.path.insert(0, str(part_dir))
+    try:
+        spec = importlib.util.spec_from_file_location(f"_stack_{part.replace('-', '_')}", part_dir / "stack.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return list(module.services(settings))
+    finally:
+        sys.path[:] = saved_path
+        for name in set(sys.modules) - before:
+            if _file_under(sys.modules[name], part_dir):
+                del sys.modules[name]
+        sys.modules.update(others)

@@ -1,0 +1,54 @@
+import pytest
+
+from common.settings import Settings
+from common.stock import StockStore
+from inventory_service.app import create_app as inventory_app
+from notification_service.app import create_app as notification_app
+from order_service import clients
+from order_service.app import create_app as order_app
+from order_service.breaker import CircuitBreaker
+from order_service.idempotency import IdempotencyStore
+from order_service.orders import OrderDesk
+
+
+class FakeInventory:
+    """Stands in for inventory-service: answers from a real StockStore, no network."""
+
+    def __init__(self, store: StockStore):
+        self.store = store
+
+    def reserve(self, order_id, item, quantity):
+        r = self.store.reserve(item, quantity, key=order_id)
+        return clients.InventoryAnswer(clients.RESERVED if r.ok else clients.OUT_OF_STOCK, remaining=r.remaining)
+
+
+class FakeNotifier:
+    def send(self, order_id, student_id, message):
+        return True
+
+
+def make_settings(tmp_path, **kw) -> Settings:
+    return Settings(data_dir=tmp_path, log_format="text", **kw)
+
+
+@pytest.fixture
+def inventory(tmp_path):
+    return inventory_app(make_settings(tmp_path)).test_client()
+
+
+@pytest.fixture
+def notification(tmp_path):
+    return notification_app(make_settings(tmp_path)).test_client()
+
+
+@pytest.fixture
+def stock_store(tmp_path):
+    return StockStore(tmp_path / "fake-inventory.db")
+
+
+@pytest.fixture
+def order(tmp_path, stock_store):
+    s = make_settings(tmp_path)
+    desk = OrderDesk(FakeInventory(stock_store), FakeNotifier(), CircuitBreaker(5, 10),
+                     IdempotencyStore(tmp_path / "orders.db", 60), wait_busy_s=1)
+    return order_app(s, desk=desk).test_client()

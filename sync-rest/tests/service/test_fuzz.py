@@ -1,0 +1,70 @@
+"""Every HTTP endpoint of Part A fuzzed with hypothesis: arbitrary bodies, content types, headers and
+methods never produce a 5xx or a crash, and every error is JSON with `error` and `detail`."""
+import json
+
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+pytestmark = pytest.mark.service
+
+scalars = st.none() | st.booleans() | st.integers(-10**12, 10**12) | st.floats(allow_nan=False) | st.text(max_size=80)
+json_like = st.recursive(scalars, lambda c: st.lists(c, max_size=5) | st.dictionaries(st.text(max_size=15), c, max_size=6),
+                         max_leaves=15)
+fields = {"student_id": json_like | st.text(max_size=70), "item": json_like | st.sampled_from(
+    ["pizza", "burger", "salad", "soda", "coffee", "PIZZA", "", "pizza "]), "quantity": json_like | st.integers(-5, 150),
+    "order_id": json_like | st.text(max_size=140), "message": json_like | st.text(max_size=50),
+    "stock": json_like | st.dictionaries(st.sampled_from(["pizza", "soda", "x"]), st.integers(-3, 300))}
+body_dicts = st.fixed_dictionaries({}, optional=fields)
+bodies = st.one_of(
+    body_dicts.map(lambda d: json.dumps(d).encode()),
+    json_like.map(lambda d: json.dumps(d).encode()),
+    st.binary(max_size=300),
+    st.text(max_size=200).map(str.encode),
+)
+content_types = st.sampled_from(["application/json", "text/plain", "application/x-www-form-urlencoded", ""])
+keys = st.none() | st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=300)
+FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+def check(resp):
+    assert resp.status_code < 500, (resp.status_code, resp.get_data()[:300])
+    body = resp.get_json(silent=True)
+    assert isinstance(body, (dict, list)), resp.get_data()[:200]
+    if resp.status_code >= 400 and "error" in body:
+        assert isinstance(body["detail"], str)
+    if resp.status_code >= 400:
+        assert "error" in body or body.get("status") == "failed"
+
+
+@FUZZ
+@given(body=bodies, ctype=content_types, key=keys)
+def test_fuzz_order(order, body, ctype, key):
+    headers = {"Idempotency-Key": key} if key is not None else {}
+    check(order.post("/order", data=body, content_type=ctype, headers=headers))
+
+
+@FUZZ
+@given(body=bodies, ctype=content_types)
+def test_fuzz_reserve(inventory, body, ctype):
+    check(inventory.post("/reserve", data=body, content_type=ctype))
+
+
+@FUZZ
+@given(body=bodies, ctype=content_types)
+def test_fuzz_admin_reset(inventory, body, ctype):
+    check(inventory.post("/admin/reset", data=body, content_type=ctype))
+
+
+@FUZZ
+@given(body=bodies, ctype=content_types)
+def test_fuzz_send(notification, body, ctype):
+    check(notification.post("/send", data=body, content_type=ctype))
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(method=st.sampled_from(["GET", "POST", "PUT", "DELETE", "PATCH"]),
+       path=st.sampled_from(["/order", "/reserve", "/stock", "/send", "/health", "/admin/reset", "/nope", "/order/x"]),
+       body=bodies)
+def test_fuzz_methods_and_paths(order, inventory, notification, method, path, body):
+    for client in (order, inventory, notification):
+        check(client.open(path, method=method, data=body, content_type="application/json"))

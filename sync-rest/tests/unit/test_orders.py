@@ -1,0 +1,88 @@
+"""The order desk with fake downstream clients: the contract's status mapping, best-effort notification,
+the breaker short-circuit and idempotent retries, with no network."""
+import pytest
+
+from common.schemas import parse_order
+from order_service import clients
+from order_service.breaker import CircuitBreaker
+from order_service.idempotency import IdempotencyStore
+from order_service.orders import OrderDesk
+
+pytestmark = pytest.mark.unit
+
+ORDER = parse_order({"student_id": "s", "item": "pizza", "quantity": 2})
+
+
+class FakeInventory:
+    def __init__(self, *answers):
+        self.answers = list(answers)
+        self.calls = []
+
+    def reserve(self, order_id, item, quantity):
+        self.calls.append(order_id)
+        return self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
+
+
+class FakeNotifier:
+    def __init__(self, ok=True):
+        self.ok = ok
+        self.sent = []
+
+    def send(self, order_id, student_id, message):
+        self.sent.append(order_id)
+        return self.ok
+
+
+def desk(tmp_path, inventory, notifier=None, threshold=5):
+    return OrderDesk(inventory, notifier or FakeNotifier(), CircuitBreaker(threshold, 60),
+                     IdempotencyStore(tmp_path / "i.db", 60), wait_busy_s=1)
+
+
+@pytest.mark.parametrize("outcome, status", [
+    (clients.RESERVED, 201), (clients.OUT_OF_STOCK, 409), (clients.SERVICE_ERROR, 422),
+    (clients.UNAVAILABLE, 503), (clients.TIMEOUT, 504),
+])
+def test_status_mapping(tmp_path, outcome, status):
+    reply = desk(tmp_path, FakeInventory(clients.InventoryAnswer(outcome))).place(ORDER)
+    assert reply.status == status
+    if status == 201:
+        assert reply.body["status"] == "confirmed" and reply.body["notification"] == "sent"
+        assert (reply.body["item"], reply.body["quantity"]) == ("pizza", 2)
+    else:
+        assert reply.body["status"] == "failed" and reply.body["reason"] == outcome
+
+
+def test_notification_failure_still_confirms(tmp_path):
+    reply = desk(tmp_path, FakeInventory(clients.InventoryAnswer(clients.RESERVED)), FakeNotifier(ok=False)).place(ORDER)
+    assert reply.status == 201 and reply.body["notification"] == "failed"
+
+
+def test_open_breaker_fails_fast_without_calling_inventory(tmp_path):
+    inv = FakeInventory(clients.InventoryAnswer(clients.TIMEOUT))
+    d = desk(tmp_path, inv, threshold=2)
+    assert [d.place(ORDER).status for _ in range(4)] == [504, 504, 503, 503]
+    assert len(inv.calls) == 2
+    reply = d.place(ORDER)
+    assert reply.body["circuit"] == "open" and reply.body["reason"] == "inventory_unavailable"
+    assert int(reply.headers["Retry-After"]) >= 1
+
+
+def test_out_of_stock_does_not_trip_the_breaker(tmp_path):
+    d = desk(tmp_path, FakeInventory(clients.InventoryAnswer(clients.OUT_OF_STOCK)), threshold=1)
+    assert [d.place(ORDER).status for _ in range(3)] == [409, 409, 409]
+
+
+def test_idempotent_retry_reuses_order_id_after_timeout(tmp_path):
+    inv = FakeInventory(clients.InventoryAnswer(clients.TIMEOUT), clients.InventoryAnswer(clients.RESERVED))
+    d = desk(tmp_path, inv)
+    first, second, third = (d.place(ORDER, key="k") for _ in range(3))
+    assert (first.status, second.status, third.status) == (504, 201, 201)
+    assert inv.calls[0] == inv.calls[1] and len(inv.calls) == 2  # third was replayed
+    assert third.headers == {"Idempotent-Replayed": "true"} and third.body == second.body
+
+
+def test_key_reused_with_other_body_is_400(tmp_path):
+    d = desk(tmp_path, FakeInventory(clients.InventoryAnswer(clients.RESERVED)))
+    d.place(ORDER, key="k")
+    other = parse_order({"student_id": "s", "item": "soda", "quantity": 1})
+    assert d.place(other, key="k").status == 400
