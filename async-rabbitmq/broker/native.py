@@ -117,10 +117,9 @@ class NativeBroker:
         (self.conf_dir / "advanced.config").write_text("[].\n")
         (self.conf_dir / "enabled_plugins").write_text("[rabbitmq_management].\n")
         self.pid_file.unlink(missing_ok=True)
-        # The epmd the node starts outlives it; remember whether it will be ours to stop.
-        if _listening(self.settings.rabbitmq_epmd_port):
-            self.epmd_marker.unlink(missing_ok=True)
-        else:
+        # The epmd the node starts outlives it; remember whether it will be ours to stop (an epmd already
+        # listening is ours only if an earlier start of this node left the marker).
+        if not _listening(self.settings.rabbitmq_epmd_port):
             self.epmd_marker.write_text("")
         if self.run_as():
             shutil.chown(self.base, USER, USER)

@@ -5,6 +5,8 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
+from contextlib import closing
 
 from flask import jsonify, request
 from messaging import topology
@@ -52,7 +54,9 @@ def create_app(settings: Settings, store: StockStore, handler: InventoryHandler 
 
     @app.get("/reservations")
     def reservations():
-        return jsonify({"counts": store.counts(), "reserved_units": store.reserved_units()})
+        first, last = time_span(store.path)
+        return jsonify({"counts": store.counts(), "reserved_units": store.reserved_units(),
+                        "first_at": first, "last_at": last})
 
     @app.post("/admin/reset")
     def reset():
@@ -68,6 +72,12 @@ def create_app(settings: Settings, store: StockStore, handler: InventoryHandler 
         return jsonify(snapshot)
 
     return app
+
+
+def time_span(path: str) -> tuple[float | None, float | None]:
+    """When the first and the last reservation were recorded (drain rates, seen from the consumer)."""
+    with closing(sqlite3.connect(path, timeout=30)) as db:
+        return db.execute("SELECT MIN(created_at), MAX(created_at) FROM reservations").fetchone()
 
 
 def main() -> int:

@@ -52,7 +52,7 @@ class InventoryHandler:
         reason = FORCED_REASON if self.settings.force_failure else None
         requests = [ReserveRequest(key=o.event_id, item=o.item, quantity=o.quantity, reject_reason=reason,
                                    payload=result_seed(o)) for _, o in good]
-        for (d, order), res in zip(good, self.store.reserve_many(requests) if requests else []):
+        for (d, order), res in zip(good, self.store.reserve_many(requests) if requests else [], strict=True):
             event = inventory_result(order.event_id, res.item, res.quantity, res.outcome == RESERVED,
                                      res.reason, res.remaining, res.payload)
             key = topology.RESERVED_KEY if res.outcome == RESERVED else topology.FAILED_KEY

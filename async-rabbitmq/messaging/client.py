@@ -40,7 +40,7 @@ class AsyncClient:
                 declare_topology(self.settings)
             except (pika.exceptions.AMQPError, OSError) as exc:
                 failures += 1
-                self._backoff(failures, exc)
+                self._backoff(failures, f"{type(exc).__name__} {exc}".strip())
                 continue
             self.generation += 1
             self._conn = pika.SelectConnection(

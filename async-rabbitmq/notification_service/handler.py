@@ -45,7 +45,7 @@ class NotificationHandler:
         notes = [{"event_id": e.event_id, "order_id": e.order_id, "student_id": e.student_id,
                   "kind": e.event_type, "message": message_for(e)} for e in events]
         fresh = self.store.record_many(notes) if notes else []
-        for note, new in zip(notes, fresh):
+        for note, new in zip(notes, fresh, strict=True):
             with bind(order_id=note["order_id"], event_id=note["event_id"]):
                 if new:
                     self.stats["sent"] += 1

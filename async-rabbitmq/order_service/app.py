@@ -25,7 +25,7 @@ from .store import OrderStore
 
 NAME = "order-service"
 PART = "async-rabbitmq"
-MAX_LOOKUP = 20_000
+MAX_LOOKUP = 2_000
 log = logging.getLogger(NAME)
 
 

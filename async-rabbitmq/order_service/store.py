@@ -89,7 +89,7 @@ class OrderStore:
         if not row:
             return None
         doc = dict(zip(("order_id", "student_id", "item", "quantity", "status", "reason", "created_at",
-                        "updated_at"), row))
+                        "updated_at"), row, strict=True))
         if doc["reason"] is None:
             del doc["reason"]
         return doc
