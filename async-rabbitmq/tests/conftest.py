@@ -8,7 +8,7 @@ import pytest
 
 PART_DIR = Path(__file__).resolve().parents[1]
 ROOT = PART_DIR.parent
-for p in (str(ROOT), str(PART_DIR)):
+for p in (str(ROOT), str(PART_DIR), str(PART_DIR / "tests")):
     if p not in sys.path:
         sys.path.insert(0, p)
 

@@ -1,0 +1,96 @@
+"""The batch consumer's bookkeeping without a broker: publish, confirm, then ack (multiple, contiguous)."""
+import sqlite3
+
+import pytest
+from fakes import FakeChannel, confirm
+from messaging.amqp import Outgoing
+from messaging.consumer import BatchConsumer, Delivery, Result
+from messaging.messages import REASON_HEADER
+
+from common.settings import Settings
+
+pytestmark = pytest.mark.unit
+
+
+def consumer(handler=lambda ds: [Result(d.tag) for d in ds], retries=2) -> tuple[BatchConsumer, FakeChannel]:
+    c = BatchConsumer(Settings(consumer_max_retries=retries), "inventory_orders", handler, "orders_dlx")
+    ch = FakeChannel()
+    c.channel = ch
+    c.generation = 1
+    return c, ch
+
+
+def out(n: int) -> Outgoing:
+    return Outgoing("inventory_events", "inventory.reserved", f"{n}".encode())
+
+
+def test_no_outgoing_acks_at_once():
+    c, ch = consumer()
+    c._results_pending = 1
+    c._on_results(1, [Result(1), Result(2)])
+    assert ch.acks == [(2, True)]
+
+
+def test_ack_waits_for_the_confirm_of_every_outgoing_message():
+    c, ch = consumer()
+    c._results_pending = 1
+    c._on_results(1, [Result(1, [out(1), out(2)]), Result(2, [out(3)])])
+    assert len(ch.published) == 3 and ch.acks == []
+    c._on_confirm(confirm(1))
+    assert ch.acks == []  # delivery 1 still waits for publish 2
+    c._on_confirm(confirm(3, multiple=True))
+    assert ch.acks == [(2, True)]
+
+
+def test_acks_only_a_contiguous_prefix():
+    c, ch = consumer()
+    c._results_pending = 2
+    c._on_results(1, [Result(1, [out(1)]), Result(2)])
+    assert ch.acks == []  # 2 is done but 1 is not: acking 2 with multiple would ack 1 too
+    c._on_confirm(confirm(1))
+    assert ch.acks == [(2, True)]
+
+
+def test_results_of_a_lost_connection_are_dropped():
+    c, ch = consumer()
+    c._results_pending = 1
+    c._on_results(0, [Result(1, [out(1)])])
+    assert ch.published == [] and ch.acks == []
+
+
+def test_nack_closes_so_the_deliveries_are_redone():
+    c, ch = consumer()
+    closed = []
+    c.close = lambda: closed.append(True)
+    c._results_pending = 1
+    c._on_results(1, [Result(1, [out(1)])])
+    c._on_confirm(confirm(1, ack=False))
+    assert closed and ch.acks == []
+
+
+def test_transient_errors_are_retried_a_bounded_number_of_times_then_dead_lettered():
+    calls = []
+
+    def flaky(ds):
+        calls.append(len(ds))
+        raise sqlite3.OperationalError("database is locked")
+
+    c, _ = consumer(flaky, retries=2)
+    results = c._handle([Delivery(1, b"{}", "order.placed"), Delivery(2, b"{}", "order.placed")])
+    assert calls == [2, 2, 2]  # first try + 2 retries
+    assert [r.tag for r in results] == [1, 2]
+    dl = results[0].outgoing[0]
+    assert dl.exchange == "orders_dlx" and dl.headers[REASON_HEADER] == "retries_exhausted"
+
+
+def test_a_transient_error_that_clears_is_not_dead_lettered():
+    state = {"n": 0}
+
+    def once_flaky(ds):
+        state["n"] += 1
+        if state["n"] == 1:
+            raise sqlite3.OperationalError("database is locked")
+        return [Result(d.tag) for d in ds]
+
+    c, _ = consumer(once_flaky)
+    assert c._handle([Delivery(1, b"{}")]) == [Result(1)]

@@ -1,0 +1,45 @@
+"""The two inventory-event consumers without a broker: status updates and notifications, both idempotent."""
+import json
+
+import pytest
+from messaging.consumer import Delivery
+from messaging.messages import REASON_HEADER
+from notification_service.handler import NotificationHandler
+from notification_service.store import NotificationStore
+from order_service.status import StatusHandler
+from order_service.store import OrderStore
+
+pytestmark = pytest.mark.unit
+
+
+def ev(kind: str, order_id: str, event_id: str, reason=None) -> Delivery:
+    body = {"event_type": kind, "event_id": event_id, "order_id": order_id, "item": "pizza", "quantity": 1,
+            "student_id": "s"}
+    if reason:
+        body["reason"] = reason
+    return Delivery(hash(event_id) % 1000, json.dumps(body).encode(), "inventory.x")
+
+
+def test_status_moves_pending_to_a_final_state_once(tmp_path):
+    store = OrderStore(tmp_path / "o.db")
+    store.place("A", "s", "pizza", 1, "order.placed")
+    store.place("B", "s", "pizza", 1, "order.placed")
+    h = StatusHandler(store)
+    h([ev("InventoryReserved", "A", "e1"), ev("InventoryFailed", "B", "e2", "out_of_stock")])
+    h([ev("InventoryReserved", "A", "e1"), ev("InventoryReserved", "B", "e3")])  # duplicate, then a late conflict
+    assert store.get("A")["status"] == "confirmed"
+    assert (store.get("B")["status"], store.get("B")["reason"]) == ("failed", "out_of_stock")
+
+
+def test_status_poison_is_dead_lettered(tmp_path):
+    (r,) = StatusHandler(OrderStore(tmp_path / "o.db"))([Delivery(1, b"garbage")])
+    assert r.outgoing[0].exchange == "inventory_events_dlx" and r.outgoing[0].headers[REASON_HEADER] == "not_json"
+
+
+def test_each_notification_is_recorded_once(tmp_path):
+    store = NotificationStore(tmp_path / "n.db")
+    h = NotificationHandler(store)
+    h([ev("InventoryReserved", "A", "e1"), ev("InventoryReserved", "A", "e1")])
+    h([ev("InventoryReserved", "A", "e1")])
+    assert store.count() == 1 and h.stats == {"sent": 1, "duplicates": 2, "poison": 0}
+    assert "confirmed" in store.for_order("A")[0]["message"]

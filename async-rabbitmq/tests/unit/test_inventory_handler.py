@@ -1,0 +1,89 @@
+"""The idempotent inventory handler, without a broker: durable dedup by event_id, poison, faults."""
+import json
+
+import pytest
+from inventory_service.handler import InventoryHandler
+from messaging import topology
+from messaging.consumer import Delivery
+from messaging.messages import REASON_HEADER, order_placed
+
+from common.stock import StockStore
+
+pytestmark = pytest.mark.unit
+
+
+def delivery(tag: int, event: dict | bytes) -> Delivery:
+    raw = event if isinstance(event, bytes) else json.dumps(event).encode()
+    return Delivery(tag, raw, topology.ORDER_PLACED_KEY)
+
+
+@pytest.fixture
+def store(tmp_path):
+    return StockStore(tmp_path / "inv.db")
+
+
+def event_of(result) -> dict:
+    (out,) = result.outgoing
+    return json.loads(out.body)
+
+
+def test_reserves_and_publishes_the_result(store, tmp_settings):
+    h = InventoryHandler(store, tmp_settings)
+    (r,) = h([delivery(1, order_placed("o1", "s", "pizza", 3))])
+    (out,) = r.outgoing
+    assert (out.exchange, out.routing_key) == ("inventory_events", "inventory.reserved")
+    assert event_of(r)["event_type"] == "InventoryReserved" and store.snapshot()["pizza"] == 97
+
+
+def test_same_event_twice_in_one_batch_reserves_once(store, tmp_settings):
+    e = order_placed("o1", "s", "pizza", 3)
+    r1, r2 = InventoryHandler(store, tmp_settings)([delivery(1, e), delivery(2, e)])
+    assert store.snapshot()["pizza"] == 97
+    assert event_of(r1) == event_of(r2)  # the same result event (same event_id) is re-published
+
+
+def test_redelivery_after_a_restart_reserves_once(store, tmp_settings, tmp_path):
+    e = order_placed("o1", "s", "burger", 5)
+    first = InventoryHandler(store, tmp_settings)([delivery(1, e)])[0]
+    # a new process: new handler, new connection to the same database file
+    again = InventoryHandler(StockStore(tmp_path / "inv.db"), tmp_settings)
+    second = again([delivery(7, e)])[0]
+    assert store.snapshot()["burger"] == 95
+    assert event_of(first) == event_of(second) and again.stats["duplicates"] == 1
+
+
+def test_out_of_stock_is_a_failed_event(store, tmp_settings):
+    store.reset({"pizza": 1})
+    (r,) = InventoryHandler(store, tmp_settings)([delivery(1, order_placed("o1", "s", "pizza", 2))])
+    ev = event_of(r)
+    assert ev["event_type"] == "InventoryFailed" and ev["reason"] == "out_of_stock"
+    assert r.outgoing[0].routing_key == "inventory.failed"
+
+
+def test_poison_goes_to_the_dlx_with_its_reason_and_good_ones_still_pass(store, tmp_settings):
+    good = order_placed("o1", "s", "soda", 1)
+    results = InventoryHandler(store, tmp_settings)([delivery(1, b"{nope"), delivery(2, good),
+                                                     delivery(3, {**good, "event_id": "x2", "item": "sushi"})])
+    assert [r.tag for r in results] == [1, 2, 3]
+    bad = results[0].outgoing[0]
+    assert bad.exchange == "orders_dlx" and bad.headers[REASON_HEADER] == "not_json" and bad.body == b"{nope"
+    assert results[2].outgoing[0].headers[REASON_HEADER] == "unknown_item"
+    assert event_of(results[1])["event_type"] == "InventoryReserved" and store.snapshot()["soda"] == 199
+
+
+def test_force_failure_is_recorded_as_service_error(store, tmp_path):
+    from common.settings import Settings
+
+    s = Settings(data_dir=tmp_path, force_failure=True)
+    (r,) = InventoryHandler(store, s)([delivery(1, order_placed("o1", "s", "pizza", 1))])
+    assert event_of(r)["reason"] == "service_error" and store.snapshot()["pizza"] == 100
+
+
+def test_delay_is_per_message(store, tmp_path):
+    from common.settings import Settings
+
+    slept = []
+    s = Settings(data_dir=tmp_path, inventory_delay_ms=200)
+    InventoryHandler(store, s, sleep=slept.append)([delivery(i, order_placed(f"o{i}", "s", "pizza", 1))
+                                                    for i in (1, 2, 3)])
+    assert slept == [pytest.approx(0.6)]

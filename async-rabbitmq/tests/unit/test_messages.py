@@ -1,0 +1,91 @@
+"""Message parsing and building: every poison kind has its reason; valid messages parse strictly."""
+import json
+
+import pytest
+from messaging.messages import (
+    INVENTORY_FAILED,
+    INVENTORY_RESERVED,
+    OrderPlaced,
+    Poison,
+    inventory_result,
+    order_placed,
+    parse_inventory_event,
+    parse_order_placed,
+    result_seed,
+)
+
+from common.ids import is_event_id
+
+pytestmark = pytest.mark.unit
+
+
+def body(**over) -> bytes:
+    event = order_placed("ORD-1-abc", "s1", "pizza", 2)
+    event.update(over)
+    return json.dumps({k: v for k, v in event.items() if v is not ...}).encode()
+
+
+def test_order_placed_has_the_contract_fields():
+    e = order_placed("ORD-1-abc", "s1", "pizza", 2)
+    assert set(e) == {"event_type", "event_id", "order_id", "student_id", "item", "quantity", "timestamp"}
+    assert e["event_type"] == "OrderPlaced" and is_event_id(e["event_id"])
+
+
+def test_valid_message_parses():
+    o = parse_order_placed(body())
+    assert isinstance(o, OrderPlaced) and (o.item, o.quantity) == ("pizza", 2)
+
+
+def test_only_required_fields_are_needed():
+    o = parse_order_placed(json.dumps({"event_id": "e1", "order_id": "o1", "item": "soda", "quantity": 1}).encode())
+    assert o.student_id is None
+
+
+@pytest.mark.parametrize("raw,reason", [
+    (b"not json", "not_json"),
+    (b"\xff\xfe", "not_json"),
+    (b"", "not_json"),
+    (b"[1]", "not_an_object"),
+    (b'"text"', "not_an_object"),
+    (body(quantity=...), "missing_field"),
+    (body(event_id=...), "missing_field"),
+    (body(order_id=...), "missing_field"),
+    (body(item=...), "missing_field"),
+    (body(quantity="2"), "invalid_field"),
+    (body(quantity=2.0), "invalid_field"),
+    (body(quantity=True), "invalid_field"),
+    (body(quantity=0), "invalid_field"),
+    (body(quantity=101), "invalid_field"),
+    (body(event_id=5), "invalid_field"),
+    (body(event_type="OrderCancelled"), "invalid_field"),
+    (body(item="sushi"), "unknown_item"),
+    (body(item="Pizza"), "unknown_item"),
+])
+def test_poison_reasons(raw, reason):
+    with pytest.raises(Poison) as err:
+        parse_order_placed(raw)
+    assert err.value.reason == reason and err.value.detail
+
+
+def test_oversized_is_poison_before_parsing():
+    with pytest.raises(Poison) as err:
+        parse_order_placed(body(pad="x" * 100), max_bytes=100)
+    assert err.value.reason == "oversized"
+
+
+def test_result_event_is_rebuilt_identically_from_its_seed():
+    order = parse_order_placed(body())
+    seed = result_seed(order)
+    a = inventory_result(order.event_id, "pizza", 2, True, None, 98, seed)
+    b = inventory_result(order.event_id, "pizza", 2, True, None, 98, json.loads(json.dumps(seed)))
+    assert a == b and a["event_type"] == INVENTORY_RESERVED and a["causation_id"] == order.event_id
+    failed = inventory_result(order.event_id, "pizza", 2, False, "out_of_stock", 1, seed)
+    assert failed["event_type"] == INVENTORY_FAILED and failed["reason"] == "out_of_stock"
+
+
+def test_inventory_event_parsing():
+    e = parse_inventory_event(json.dumps({"event_type": "InventoryFailed", "event_id": "x", "order_id": "o",
+                                          "reason": "out_of_stock"}).encode())
+    assert e.status == "failed"
+    with pytest.raises(Poison):
+        parse_inventory_event(b'{"event_type": "Other", "event_id": "x", "order_id": "o"}')
