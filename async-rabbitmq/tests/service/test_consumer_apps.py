@@ -1,0 +1,42 @@
+"""inventory-service and notification-service HTTP sides: /health readiness, /stock, /admin/reset."""
+from types import SimpleNamespace
+
+import pytest
+from inventory_service.app import create_app as inventory_app
+from notification_service.app import create_app as notification_app
+from notification_service.store import NotificationStore
+
+from common.menu import INITIAL_STOCK
+from common.stock import StockStore
+
+pytestmark = pytest.mark.service
+
+
+def fake_consumer(consuming: bool, processed: int = 0):
+    return SimpleNamespace(consuming=SimpleNamespace(is_set=lambda: consuming), processed=processed)
+
+
+def test_inventory_health_waits_for_the_consumer(tmp_settings, tmp_path):
+    store = StockStore(tmp_path / "inv.db")
+    r = inventory_app(tmp_settings, store, None, fake_consumer(False)).test_client().get("/health")
+    assert r.status_code == 503 and r.get_json()["error"] == "not_ready"
+    r = inventory_app(tmp_settings, store, None, fake_consumer(True)).test_client().get("/health")
+    assert r.status_code == 200 and r.get_json()["consuming"] is True
+    # once it has consumed, a broker outage does not make it unhealthy (it reconnects by itself)
+    assert inventory_app(tmp_settings, store, None, fake_consumer(False, 5)).test_client().get("/health").status_code == 200
+
+
+def test_stock_and_reset(tmp_settings, tmp_path):
+    client = inventory_app(tmp_settings, StockStore(tmp_path / "inv.db")).test_client()
+    assert client.get("/stock").get_json() == dict(INITIAL_STOCK)
+    assert client.post("/admin/reset", json={"stock": {"pizza": 5}}).get_json() == {"pizza": 5}
+    assert client.post("/admin/reset", json={"stock": {"pizza": -1}}).status_code == 400
+    assert client.post("/admin/reset", data=b"{x", content_type="application/json").status_code == 400
+    assert client.post("/admin/reset").get_json() == dict(INITIAL_STOCK)
+
+
+def test_notification_health_and_lookup(tmp_settings, tmp_path):
+    store = NotificationStore(tmp_path / "n.db")
+    client = notification_app(tmp_settings, store, None, fake_consumer(True)).test_client()
+    assert client.get("/health").get_json()["notifications"] == 0
+    assert client.get("/notifications/ORD-x").get_json() == {"order_id": "ORD-x", "notifications": []}

@@ -1,0 +1,108 @@
+"""order-service's HTTP API with a temp store and no broker; malformed input is always a 4xx JSON error."""
+import json
+
+import pytest
+from fakes import NoRelay
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from order_service.app import create_app
+from order_service.store import OrderStore
+
+from common.ids import is_order_id
+
+pytestmark = pytest.mark.service
+
+
+@pytest.fixture
+def ctx(tmp_settings, tmp_path):
+    store = OrderStore(tmp_path / "orders.db")
+    relay = NoRelay()
+    app = create_app(tmp_settings, store, relay)
+    return app.test_client(), store, relay
+
+
+def test_post_order_is_202_pending_and_stored_with_its_outbox_record(ctx):
+    client, store, relay = ctx
+    r = client.post("/order", json={"student_id": "s1", "item": "pizza", "quantity": 2})
+    assert r.status_code == 202
+    body = r.get_json()
+    assert body["status"] == "pending" and is_order_id(body["order_id"])
+    assert store.outbox_backlog() == 1 and relay.notified == 1
+    (rec,) = store.unpublished(0, 10)
+    event = json.loads(rec.body)
+    assert event["order_id"] == body["order_id"] and event["event_type"] == "OrderPlaced"
+    assert {"event_id", "student_id", "item", "quantity", "timestamp"} <= set(event)
+
+
+def test_get_order_shows_status_and_reason(ctx):
+    client, store, _ = ctx
+    oid = client.post("/order", json={"student_id": "s1", "item": "soda", "quantity": 1}).get_json()["order_id"]
+    assert client.get(f"/order/{oid}").get_json()["status"] == "pending"
+    store.apply_results([(oid, "failed", "out_of_stock", "e1")])
+    doc = client.get(f"/order/{oid}").get_json()
+    assert (doc["status"], doc["reason"]) == ("failed", "out_of_stock")
+
+
+def test_unknown_order_is_404_json(ctx):
+    client, _, _ = ctx
+    r = client.get("/order/ORD-0-00000000")
+    assert r.status_code == 404 and r.get_json()["error"] == "not_found"
+
+
+@pytest.mark.parametrize("data,code", [
+    (b"", "invalid_json"), (b"{bad", "invalid_json"), (b"[]", "invalid_body"),
+    (json.dumps({"student_id": "s", "item": "sushi", "quantity": 1}).encode(), "unknown_item"),
+    (json.dumps({"student_id": "s", "item": "pizza"}).encode(), "validation_error"),
+    (json.dumps({"student_id": "s", "item": "pizza", "quantity": "1"}).encode(), "validation_error"),
+    (json.dumps({"student_id": "", "item": "pizza", "quantity": 1}).encode(), "validation_error"),
+])
+def test_malformed_orders_are_400(ctx, data, code):
+    client, store, _ = ctx
+    r = client.post("/order", data=data, content_type="application/json")
+    assert r.status_code == 400 and r.get_json()["error"] == code
+    assert store.outbox_backlog() == 0
+
+
+def test_oversized_body_is_413_json(ctx):
+    client, _, _ = ctx
+    r = client.post("/order", data=b"{" + b" " * 70_000 + b"}", content_type="application/json")
+    assert r.status_code == 413 and "error" in r.get_json()
+
+
+def test_lookup_counts_statuses(ctx):
+    client, store, _ = ctx
+    ids = [client.post("/order", json={"student_id": "s", "item": "pizza", "quantity": 1}).get_json()["order_id"]
+           for _ in range(3)]
+    store.apply_results([(ids[0], "confirmed", None, "e")])
+    body = client.post("/orders/lookup", json={"order_ids": ids + ["nope"]}).get_json()
+    assert body["counts"] == {"confirmed": 1, "pending": 2, "unknown": 1}
+    assert client.post("/orders/lookup", json={"order_ids": "x"}).status_code == 400
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30),
+    lambda kids: st.lists(kids, max_size=4) | st.dictionaries(st.text(max_size=10), kids, max_size=4),
+    max_leaves=10)
+order_like = st.fixed_dictionaries({}, optional={"student_id": json_values | st.text(max_size=80),
+                                                 "item": json_values | st.sampled_from(["pizza", "soda", "Pizza"]),
+                                                 "quantity": json_values | st.integers(-5, 200)})
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=st.one_of(json_values.map(lambda v: json.dumps(v).encode()), order_like.map(lambda v: json.dumps(v).encode()),
+                      st.binary(max_size=200)))
+def test_fuzz_post_order_never_5xx(ctx, body):
+    client, _, _ = ctx
+    r = client.post("/order", data=body, content_type="application/json")
+    assert r.status_code in (202, 400, 413), r.data
+    assert isinstance(r.get_json(), dict)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(order_id=st.text(min_size=1, max_size=300).filter(lambda s: "\x00" not in s))
+def test_fuzz_get_order_never_5xx(ctx, order_id):
+    client, _, _ = ctx
+    r = client.get("/order/" + order_id)
+    assert r.status_code in (200, 404, 405, 308), r.data
+    if r.status_code != 308:
+        assert isinstance(r.get_json(), dict)
