@@ -134,3 +134,10 @@ def kafka_service(settings: Settings) -> Service:
     broker = Broker(settings)
     return Service(name="kafka", argv=broker.argv(), port=broker.port, ready=broker.ready, prepare=broker.prepare,
                    extra_ports=(settings.kafka_controller_port,), stop_wait_s=60, startup_timeout_s=120)
+
+
+def wipe(settings: Settings) -> None:
+    """Forget every event, offset and reservation of the part (only while it is down): a fresh start."""
+    broker = Broker(settings)
+    shutil.rmtree(broker.data, ignore_errors=True)
+    shutil.rmtree(settings.part_dir("streaming-kafka") / "data", ignore_errors=True)

@@ -54,7 +54,7 @@ class InventoryHandler:
                            payload={"event_id": self.new_id(), "ts_ms": self.clock()})
             for o in orders
         ]
-        done = iter(zip(orders, self.store.reserve_many(requests) if requests else []))
+        done = iter(zip(orders, self.store.reserve_many(requests) if requests else [], strict=True))
         actions = []
         for p in parsed:
             if isinstance(p, InvalidInput):

@@ -76,7 +76,7 @@ class InventoryWorker:
             time.sleep(self.settings.inventory_delay_ms * len(records) / 1000)
         try:
             actions = self.handler.handle([r.value for r in records])
-            futures = [self._send(producer, r, a) for r, a in zip(records, actions)]
+            futures = [self._send(producer, r, a) for r, a in zip(records, actions, strict=True)]
             producer.flush()
             wait_sent(futures)
         except KafkaError as exc:

@@ -1,0 +1,83 @@
+"""Fixtures for Part C's rings: the part dir on sys.path, settings, fakes, and the natively started stack."""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+PART_DIR = Path(__file__).resolve().parents[1]
+ROOT = PART_DIR.parent
+for p in (str(ROOT), str(PART_DIR)):
+    if p not in sys.path:
+        sys.path.insert(0, p)
+
+from common.settings import Settings  # noqa: E402
+from common.stack import NativeStack  # noqa: E402
+
+
+class FakeFuture:
+    def __init__(self, error: Exception | None = None):
+        self.error = error
+
+    def get(self, timeout=None):
+        if self.error:
+            raise self.error
+        return None
+
+
+class FakeProducer:
+    """Records what would be sent; `fail` makes every send's future raise it."""
+
+    def __init__(self, fail: Exception | None = None):
+        self.sent: list[tuple] = []
+        self.fail = fail
+
+    def send(self, topic, key=None, value=None, headers=None):
+        self.sent.append((topic, key, value, headers))
+        return FakeFuture(self.fail)
+
+    def flush(self, timeout=None):
+        pass
+
+    def close(self, timeout=None):
+        pass
+
+
+@pytest.fixture
+def fake_producer() -> FakeProducer:
+    return FakeProducer()
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    return Settings()
+
+
+@pytest.fixture
+def tmp_settings(tmp_path) -> Settings:
+    return Settings(data_dir=tmp_path, log_format="text", metrics_dir=tmp_path / "metrics")
+
+
+@pytest.fixture(scope="session")
+def native_stack(settings):
+    """The whole part started natively (as `make up PART=streaming-kafka`), from an empty broker when we start
+    it; analytics writes its file under .run so tests never overwrite the committed evidence. Reused (and left
+    running) when it is already up."""
+    from broker.native import wipe
+
+    stack = NativeStack("streaming-kafka", settings)
+    started = not stack._part.running_services()
+    if started:
+        wipe(settings)
+        os.environ["METRICS_DIR"] = str(settings.part_dir("streaming-kafka") / "test-metrics")
+        stack.up()
+    yield stack
+    if started:
+        stack.down()
+
+
+@pytest.fixture
+def producer_class() -> type[FakeProducer]:
+    return FakeProducer

@@ -1,0 +1,244 @@
+"""Part C scenario run: `python streaming-kafka/tests/test_streaming.py` against a running stack
+(`make up PART=streaming-kafka`; started if it is not up) writes `tests/test_output.txt`,
+`tests/replay_evidence.txt` and `metrics/metrics_output.json`. Under pytest the same scenarios run at a
+smaller scale against the natively started stack, and every outcome is asserted.
+
+`--fresh` (native only) restarts the part on an empty broker first, so the metrics cover this run only.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+import time
+from pathlib import Path
+
+PART_DIR = Path(__file__).resolve().parents[1]
+ROOT = PART_DIR.parent
+for p in (str(ROOT), str(PART_DIR)):
+    if p not in sys.path:
+        sys.path.insert(0, p)
+
+import pytest  # noqa: E402
+
+import scenarios as sc  # noqa: E402
+from broker.topology import ANALYTICS_GROUP, INVENTORY_GROUP  # noqa: E402
+from common import evidence  # noqa: E402
+from common.settings import get_settings  # noqa: E402
+from common.stack import get_stack  # noqa: E402
+from lag import format_table  # noqa: E402
+
+OUTPUT = PART_DIR / "tests" / "test_output.txt"
+REPLAY_EVIDENCE = PART_DIR / "tests" / "replay_evidence.txt"
+METRICS_OUTPUT = PART_DIR / "metrics" / "metrics_output.json"
+FULL = {"first": 10_000, "second": 100_000, "lag": 50_000, "crash": 100_000, "scale": 100_000}
+QUICK = {"first": 5_000, "second": 10_000, "lag": 10_000, "crash": 20_000, "scale": 20_000}
+
+
+# ---------------------------------------------------------------- evidence writer
+def _indent(text: str, n: int = 4) -> str:
+    return "\n".join(" " * n + line for line in text.splitlines())
+
+
+def _produced(p: sc.Produced) -> list[str]:
+    r, d = p.response, p.delta
+    return [
+        f"  POST /bulk {{\"count\": {p.count}, \"fail_rate\": {p.fail_rate}}}",
+        f"  Published: {r['published']} events in {r['seconds']:.2f}s ({r['events_per_second']:,} events/s, "
+        f"acks=all; HTTP round trip {r['http_seconds']:.2f}s)",
+        f"  Fail rate injected: {p.fail_rate:.0%} ({r['force_fail_flagged']} events flagged force_fail)",
+        f"  Produced to lag 0 in both groups: {p.seconds_to_lag0:.2f}s",
+        f"  Analytics, new orders: {d['orders']}  reserved: {d['reserved']}  failed: {d['failed']}  "
+        f"(reasons {d['reasons']})  pending: {d['pending']}",
+        f"  Every order has exactly one result: {d['reserved'] + d['failed'] == p.count == d['orders']}",
+    ]
+
+
+def _lag_over_time(lt: sc.LagOverTime) -> list[str]:
+    out = [f"  {lt.count} events produced while the inventory consumer is {lt.mode}ped; lag sampled every 0.5 s:",
+           "    t (s)   phase                      inventory-group lag   analytics-group lag"]
+    for s in lt.samples:
+        out.append(f"    {s.t:6.2f}  {s.phase:<26} {s.inventory_lag:>19}   {s.analytics_lag:>19}")
+    out.append(f"  peak inventory lag {lt.peak}, final {lt.final}: the log kept every event while the consumer was "
+               "away; it caught up on return.")
+    return out
+
+
+def _crash(c: sc.Crash, title: str) -> list[str]:
+    d = c.delta
+    out = [f"  {title}",
+           f"  events: {c.count}; orders processed when killed: {c.processed_when_killed}; killed pid: {c.killed_pid}",
+           f"  analytics: new orders {d['orders']}, reserved {d['reserved']}, failed {d['failed']}, "
+           f"pending {d['pending']}, lost {c.lost}",
+           f"  re-delivered and re-produced results absorbed by key (duplicates ignored): {d['duplicates']}",
+           "  stock arithmetic per item (start - end == units reserved per analytics == units reserved per store):"]
+    for item in c.stock_before:
+        out.append(f"    {item:<7} {c.stock_before[item]:>9} - {c.stock_after[item]:>9} = {c.stock_used[item]:>6}"
+                   f"   analytics {d['units'][item]:>6}   store {c.store['reserved_units'].get(item, 0):>6}")
+    exact = all(c.stock_used[i] == d["units"][i] == c.store["reserved_units"].get(i, 0) for i in c.stock_before)
+    out.append(f"  exactly one effective result per order: {c.lost == 0 and d['reserved'] + d['failed'] == c.count}; "
+               f"stock exact: {exact}")
+    for k, v in c.extra.items():
+        out.append(f"  {k}: {v}")
+    return out
+
+
+def render(results: dict, runtime: str) -> str:
+    out = [evidence.header("Part C: streaming with Kafka (producer-order -> OrderEvents -> inventory -> "
+                           "InventoryEvents -> analytics)", runtime)]
+    out.append("\nTEST 1: produce events through POST /bulk\n" + "-" * 78)
+    out += _produced(results["first"]) + [""] + _produced(results["second"])
+    out.append("\nTEST 2: consumer lag\n" + "-" * 78)
+    rows = results["second"].lag
+    out.append("  after catching up (lag 0):")
+    for g in (INVENTORY_GROUP, ANALYTICS_GROUP):
+        out.append(f"\n  {g}:\n" + _indent(format_table(rows[g])))
+    out.append("")
+    out += _lag_over_time(results["lag"])
+    out.append("\nTEST 3: replay (fresh consumer groups from the earliest offsets)\n" + "-" * 78)
+    rp: sc.Replays = results["replay"]
+    for r in rp.runs:
+        out.append(f"  {r.group}: {r.events} events in {r.seconds:.2f}s ({r.events_per_second:,.0f} events/s)")
+    out.append(f"  both replays byte-identical: {rp.identical}; equal to the live analytics: {rp.equal_to_live}")
+    out.append(f"  (full side-by-side metrics in {REPLAY_EVIDENCE.relative_to(ROOT)})")
+    out.append("\nTEST 4: crash (kill -9 of the inventory consumer mid-stream, then start)\n" + "-" * 78)
+    out += _crash(results["crash"], f"restarted in {results['crash'].restart_seconds:.1f}s")
+    out.append("\nTEST 5: scale-out (two inventory consumers share the partitions; kill -9 one)\n" + "-" * 78)
+    out += _crash(results["scale"], "inventory-consumer killed, inventory-consumer-2 takes over")
+    out.append("\nTEST 6: single orders (POST /order -> result visible on analytics GET /order/<id>)\n" + "-" * 78)
+    for o in results["roundtrip"]:
+        out.append(f"  {o['order_id']}  202 in {o['accepted_ms']:6.1f} ms, {o['status']} after {o['result_ms']:6.1f} ms")
+    return "\n".join(out) + "\n"
+
+
+def render_replay(rp: sc.Replays, runtime: str) -> str:
+    a, b = (json.loads(r.text) for r in rp.runs)
+    live = json.loads(rp.live_text)
+    out = [evidence.header("Part C: replay evidence (two replays in fresh groups, and the live analytics)", runtime)]
+    for i, r in enumerate(rp.runs, 1):
+        out.append(f"replay {i}: group {r.group}, {r.events} events up to the end offsets at its start, "
+                   f"{r.seconds:.2f}s ({r.events_per_second:,.0f} events/s)")
+        out.append("  end offsets: " + ", ".join(f"{k}={v}" for k, v in r.end_offsets.items()))
+    w = max(len(k) for k in a) + 2
+    out.append(f"\n{'metric':<{w}} {'replay 1':>22} {'replay 2':>22} {'live analytics':>22}  same")
+    for key in a:
+        va, vb, vl = (json.dumps(x.get(key), sort_keys=False) for x in (a, b, live))
+        if len(va) > 22:
+            out.append(f"{key:<{w}} (see the JSON below) {'':>22} {'':>22}  {va == vb == vl}")
+        else:
+            out.append(f"{key:<{w}} {va:>22} {vb:>22} {vl:>22}  {va == vb == vl}")
+    digests = [hashlib.sha256(t.encode()).hexdigest()[:16] for t in (*(r.text for r in rp.runs), rp.live_text)]
+    out.append(f"\nsha256 of the rendered metrics: replay 1 {digests[0]}, replay 2 {digests[1]}, live {digests[2]}")
+    out.append(f"replays byte-identical: {rp.identical}; equal to live analytics: {rp.equal_to_live}")
+    out.append("\nreplay 1 metrics (replay 2 and live are byte-identical to this when the lines above say True):")
+    out.append(rp.runs[0].text.rstrip())
+    return "\n".join(out) + "\n"
+
+
+def run_all(settings, stack, scale: dict, progress=print) -> dict:
+    results = {}
+    sc.Client(settings).reset_stock()
+    progress(f"TEST 1: /bulk {scale['first']} then {scale['second']} events")
+    results["first"] = sc.produce(settings, scale["first"])
+    results["second"] = sc.produce(settings, scale["second"])
+    progress(f"TEST 2: lag over time ({scale['lag']} events, inventory consumer stopped)")
+    results["lag"] = sc.lag_over_time(settings, stack, scale["lag"])
+    progress("TEST 4: crash")
+    results["crash"] = sc.crash(settings, stack, scale["crash"])
+    progress("TEST 5: scale-out")
+    results["scale"] = sc.scale_out(settings, stack, scale["scale"])
+    results["roundtrip"] = sc.order_roundtrip(settings)
+    progress("TEST 3: replay twice")  # last, so the replays cover every event of the run
+    results["replay"] = sc.replay_twice(settings)
+    return results
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--runtime", choices=("native", "docker"))
+    ap.add_argument("--quick", action="store_true", help="the pytest scale instead of 10k + 100k")
+    ap.add_argument("--fresh", action="store_true", help="native: restart the part on an empty broker first")
+    args = ap.parse_args()
+    settings = get_settings()
+    stack = get_stack("streaming-kafka", args.runtime, settings)
+    if args.fresh and stack.runtime == "native":
+        from broker.native import wipe
+        stack.down()
+        wipe(settings)
+    print(f"bringing up streaming-kafka ({stack.describe()}) ...")
+    stack.up()
+    t0 = time.monotonic()
+    results = run_all(settings, stack, QUICK if args.quick else FULL)
+    evidence.write(OUTPUT, render(results, stack.describe()))
+    evidence.write(REPLAY_EVIDENCE, render_replay(results["replay"], stack.describe()))
+    evidence.write(METRICS_OUTPUT, results["replay"].live_text)
+    print(f"done in {time.monotonic() - t0:.0f}s: wrote {OUTPUT.relative_to(ROOT)}, "
+          f"{REPLAY_EVIDENCE.relative_to(ROOT)}, {METRICS_OUTPUT.relative_to(ROOT)}")
+    return 0
+
+
+# ---------------------------------------------------------------- pytest (integration, smaller scale)
+pytestmark = pytest.mark.integration
+
+
+def _one_result_each(d: dict, count: int) -> None:
+    assert d["orders"] == count
+    assert d["reserved"] + d["failed"] == count
+    assert d["pending"] == 0
+
+
+def test_produce_and_lag_zero(native_stack, settings):
+    sc.Client(settings).reset_stock()
+    p = sc.produce(settings, QUICK["first"], 0.1)
+    assert p.response["published"] == QUICK["first"]
+    _one_result_each(p.delta, QUICK["first"])
+    assert 0.05 < p.delta["reasons"]["forced_failure"] / QUICK["first"] < 0.15
+    for g in (INVENTORY_GROUP, ANALYTICS_GROUP):
+        assert p.lag[g] and all(r.lag == 0 for r in p.lag[g])
+
+
+def test_lag_grows_while_stopped_then_drains(native_stack, settings):
+    lt = sc.lag_over_time(settings, native_stack, QUICK["lag"])
+    assert lt.peak >= QUICK["lag"] * 0.9
+    assert lt.final == 0
+
+
+def test_lag_grows_while_throttled_then_drains(native_stack, settings):
+    lt = sc.lag_over_time(settings, native_stack, 3000, mode="throttle", delay_ms=2, paused_s=1)
+    assert lt.peak > 0 and lt.final == 0
+
+
+def test_crash_mid_stream_exactly_one_result_and_exact_stock(native_stack, settings):
+    c = sc.crash(settings, native_stack, QUICK["crash"])
+    _one_result_each(c.delta, QUICK["crash"])
+    assert c.lost == 0
+    for item in c.stock_before:
+        assert c.stock_used[item] == c.delta["units"][item] == c.store["reserved_units"].get(item, 0)
+
+
+def test_scale_out_shares_partitions_and_takes_over(native_stack, settings):
+    c = sc.scale_out(settings, native_stack, QUICK["scale"])
+    shared = c.extra["shared"]
+    assert shared["inventory-consumer"] and shared["inventory-consumer-2"]
+    assert sorted(shared["inventory-consumer"] + shared["inventory-consumer-2"]) == list(range(settings.kafka_partitions))
+    _one_result_each(c.delta, QUICK["scale"])
+    for item in c.stock_before:
+        assert c.stock_used[item] == c.delta["units"][item] == c.store["reserved_units"].get(item, 0)
+
+
+def test_single_orders_get_a_result(native_stack, settings):
+    for o in sc.order_roundtrip(settings, 3):
+        assert o["status"] in ("confirmed", "failed")
+
+
+def test_replays_identical_and_equal_live(native_stack, settings):
+    rp = sc.replay_twice(settings)
+    assert rp.runs[0].group != rp.runs[1].group
+    assert all(r.group.startswith("analytics-group-replay-") for r in rp.runs)
+    assert rp.identical and rp.equal_to_live
+    assert json.loads(rp.live_text)["total_orders_seen"] == rp.runs[0].metrics["total_orders_seen"] > 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

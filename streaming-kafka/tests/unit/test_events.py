@@ -1,0 +1,51 @@
+"""Parsing `OrderPlaced`: what is poison, and why."""
+import json
+
+import pytest
+from events import encode, epoch_ms, iso_ms, order_placed, parse_bulk, parse_order_placed
+
+from common.schemas import InvalidInput
+
+pytestmark = pytest.mark.unit
+
+GOOD = order_placed("ORD-1795590180000-abcdef12", "a" * 32, "s1", "pizza", 2, 1_795_590_180_123, False)
+
+
+def test_round_trip_and_timestamps():
+    ev = parse_order_placed(encode(GOOD))
+    assert (ev.order_id, ev.item, ev.quantity, ev.force_fail) == (GOOD["order_id"], "pizza", 2, False)
+    assert iso_ms(1_795_590_180_123) == "2026-11-25T07:03:00.123Z"
+    assert epoch_ms(iso_ms(1_795_590_180_123)) == 1_795_590_180_123
+
+
+@pytest.mark.parametrize("raw, code", [
+    (None, "invalid_json"),
+    (b"\xff\xfe", "invalid_json"),
+    (b"not json", "invalid_json"),
+    (b"[1, 2]", "invalid_body"),
+    (encode({**GOOD, "item": "caviar"}), "unknown_item"),
+    (encode({**GOOD, "quantity": "2"}), "validation_error"),
+    (encode({**GOOD, "quantity": 0}), "validation_error"),
+    (encode({**GOOD, "quantity": True}), "validation_error"),
+    (encode({k: v for k, v in GOOD.items() if k != "event_id"}), "validation_error"),
+    (encode({**GOOD, "event_type": "OrderCancelled"}), "validation_error"),
+    (encode({**GOOD, "timestamp": "noon"}), "validation_error"),
+    (encode({**GOOD, "force_fail": "yes"}), "validation_error"),
+])
+def test_poison(raw, code):
+    with pytest.raises(InvalidInput) as err:
+        parse_order_placed(raw)
+    assert err.value.code == code
+
+
+def test_bulk_parsing():
+    assert parse_bulk({"count": 5, "fail_rate": 0.1}, 10).count == 5
+    assert parse_bulk({"count": 5, "fail_rate": 1}, 10).fail_rate == 1.0
+    for bad in ({"count": 11}, {"count": 0}, {"count": "5"}, {"count": 5, "fail_rate": 1.5}, {"count": True}, [],
+                {"count": 5, "fail_rate": "0.1"}):
+        with pytest.raises(InvalidInput):
+            parse_bulk(bad, 10)
+
+
+def test_encoding_is_stable():
+    assert encode(GOOD) == encode(json.loads(encode(GOOD)))

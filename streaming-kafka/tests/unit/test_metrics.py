@@ -1,0 +1,120 @@
+"""The analytics computation: by event time, deterministic, keyed by order (duplicates count once)."""
+import json
+import random
+
+import pytest
+from analytics_consumer.metrics import MetricsState, minute_of, render
+from events import encode, iso_ms, order_placed
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+pytestmark = pytest.mark.unit
+
+T0 = 1_795_590_180_000  # a minute boundary, in ms
+
+
+def placed(n: int, ts_ms: int) -> bytes:
+    return encode(order_placed(f"ORD-{n}", f"{n:032x}", "s", "pizza", 1, ts_ms))
+
+
+def result(n: int, ts_ms: int, ok: bool, reason: str = "out_of_stock", item: str = "pizza", qty: int = 1) -> bytes:
+    ev = {"event_type": "InventoryReserved" if ok else "InventoryFailed", "event_id": f"r{n}", "order_id": f"ORD-{n}",
+          "item": item, "quantity": qty, "timestamp": iso_ms(ts_ms)}
+    ev |= {"remaining": 1} if ok else {"reason": reason}
+    return encode(ev)
+
+
+def test_minute_buckets_edges():
+    assert minute_of(iso_ms(T0)) == T0 // 1000
+    assert minute_of(iso_ms(T0 + 59_999)) == T0 // 1000
+    assert minute_of(iso_ms(T0 + 60_000)) == T0 // 1000 + 60
+    assert minute_of(iso_ms(T0 - 1)) == T0 // 1000 - 60
+    assert minute_of("2026-11-25T08:00:59.999+01:00") == minute_of("2026-11-25T07:00:00.000Z")
+    with pytest.raises(ValueError):
+        minute_of("2026-11-25T07:00:00")  # no zone
+    with pytest.raises(ValueError):
+        minute_of("yesterday")
+
+
+def test_contract_fields_and_values():
+    s = MetricsState()
+    for n in range(10):
+        s.add(placed(n, T0 + n * 10_000))  # 0..90 s: two minutes
+        s.add(result(n, T0 + n * 10_000 + 500, ok=n % 5 != 0, reason="forced_failure"))
+    m = s.metrics()
+    for key in ("total_orders_seen", "total_reserved", "total_failed", "duration_minutes", "avg_orders_per_minute",
+                "failure_rate_percent", "orders_per_minute_buckets", "failures_per_minute_buckets"):
+        assert key in m
+    assert (m["total_orders_seen"], m["total_reserved"], m["total_failed"]) == (10, 8, 2)
+    assert m["duration_minutes"] == 2
+    assert m["avg_orders_per_minute"] == 5.0
+    assert m["failure_rate_percent"] == 20.0
+    first = str(T0 // 1000)
+    second = str(T0 // 1000 + 60)
+    assert m["orders_per_minute_buckets"] == {first: 6, second: 4}
+    assert m["failures_per_minute_buckets"] == {first: 2}  # orders 0 and 5 (at 0 s and 50 s)
+    assert m["failure_reasons"] == {"forced_failure": 2}
+    assert m["reserved_units_by_item"] == {"pizza": 8}
+    assert m["orders_pending"] == 0
+
+
+def test_duplicates_count_once_and_first_result_wins():
+    s = MetricsState()
+    s.add(placed(1, T0))
+    s.add(placed(1, T0))
+    s.add(result(1, T0, ok=True))
+    s.add(result(1, T0 + 1, ok=False))
+    m = s.metrics()
+    assert (m["total_orders_seen"], m["total_reserved"], m["total_failed"]) == (1, 1, 0)
+    assert m["duplicate_events_ignored"] == 2
+    assert s.order_status("ORD-1") == {"order_id": "ORD-1", "status": "confirmed"}
+    assert s.order_status("ORD-2") is None
+
+
+def test_pending_and_invalid():
+    s = MetricsState()
+    s.add(placed(1, T0))
+    for bad in (b"not json", None, b"[]", b'{"event_type": "OrderPlaced"}', b'{"event_type":"X","order_id":"a",'
+                b'"timestamp":"2026-11-25T07:00:00.000Z"}', b'{"event_type":"OrderPlaced","order_id":1,'
+                b'"timestamp":"2026-11-25T07:00:00.000Z"}'):
+        assert s.add(bad) is False
+    m = s.metrics()
+    assert m["orders_pending"] == 1 and m["invalid_events_skipped"] == 6
+    assert s.order_status("ORD-1")["status"] == "pending"
+
+
+def test_empty_state_renders():
+    m = MetricsState().metrics()
+    assert m["total_orders_seen"] == 0 and m["duration_minutes"] == 0 and m["failure_rate_percent"] == 0.0
+    json.loads(render(m))
+
+
+events = st.lists(st.tuples(st.integers(0, 30), st.integers(0, 5 * 60_000), st.booleans(), st.booleans()),
+                  max_size=60)
+
+
+@settings(max_examples=200, deadline=None)
+@given(events, st.randoms(use_true_random=False))
+def test_same_events_any_order_and_duplicates_give_identical_bytes(evs, rnd: random.Random):
+    records = []
+    for n, dt, ok, with_result in evs:
+        records.append(placed(n, T0 + dt))
+        if with_result:
+            records.append(result(n, T0 + dt + 100, ok))
+    # Distinct orders only keep their first placed/result in a partition; give each order one version.
+    seen: dict = {}
+    for r in records:
+        ev = json.loads(r)
+        seen.setdefault((ev["order_id"], ev["event_type"] == "OrderPlaced"), r)
+    unique = list(seen.values())
+    a, b = MetricsState(), MetricsState()
+    for r in unique:
+        a.add(r)
+    shuffled = unique + unique[: len(unique) // 2]  # redeliveries
+    rnd.shuffle(shuffled)
+    for r in shuffled:
+        b.add(r)
+    ma, mb = a.metrics(), b.metrics()
+    ma.pop("duplicate_events_ignored")
+    mb.pop("duplicate_events_ignored")
+    assert render(ma) == render(mb)
