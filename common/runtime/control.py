@@ -228,6 +228,10 @@ class Part:
             time.sleep(0.05)
         return pid
 
+    def supervisor_pid(self) -> int | None:
+        """The part's supervisord: every process of the part descends from it."""
+        return self._rpc().getPID() if self.alive() else None
+
     def pid(self, name: str) -> int | None:
         if not self.alive():
             return None

@@ -67,7 +67,7 @@ def test_port_clash_is_reported(native_stack, settings):
 
 def test_down_leaves_nothing_running(native_stack, settings):
     part = Part("sync-rest", settings)
-    pids = [part.pid(s.name) for s in part.services] + [part._rpc().getPID()]
+    pids = [part.pid(s.name) for s in part.services] + [part.supervisor_pid()]
     subprocess.run([sys.executable, "-m", "common.runtime", "down", "sync-rest"], cwd=ROOT, check=True, capture_output=True)
     alive = [p for p in pids if p and psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
     assert alive == []

@@ -1,0 +1,116 @@
+"""Benchmark helpers: load generators with progress bars, the echo baseline server, peak memory of a stack.
+
+Figures are always reported with a baseline measured in the same run and the ratio between them.
+"""
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from typing import Callable, Iterator
+
+import psutil
+import requests
+from tqdm import tqdm
+
+from .settings import ROOT
+from .stack import wait_healthy
+from .stats import summarize
+
+
+def ratio(value: float, baseline: float) -> float:
+    return round(value / baseline, 3) if baseline else float("nan")
+
+
+def latencies(call: Callable[[requests.Session], None], n: int, label: str, warmup: int = 30) -> dict:
+    """Sequential calls on one keep-alive session; returns the latency summary in ms."""
+    session = requests.Session()
+    for _ in range(warmup):
+        call(session)
+    samples = []
+    for _ in tqdm(range(n), desc=label, unit="req", leave=False):
+        t0 = time.perf_counter()
+        call(session)
+        samples.append((time.perf_counter() - t0) * 1000)
+    return summarize(samples).as_dict()
+
+
+def throughput(call: Callable[[requests.Session], None], clients: int, total: int, label: str) -> float:
+    """`total` calls spread over `clients` threads (one session each); returns calls per second."""
+    sessions = [requests.Session() for _ in range(clients)]
+    bar = tqdm(total=total, desc=label, unit="req", leave=False)
+    lock = threading.Lock()
+
+    def worker(i: int) -> None:
+        for _ in range(total // clients):
+            call(sessions[i])
+            with lock:
+                bar.update()
+
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(clients) as pool:
+        list(pool.map(worker, range(clients)))
+    elapsed = time.perf_counter() - t0
+    bar.close()
+    return round((total // clients) * clients / elapsed, 1)
+
+
+@contextmanager
+def echo_server(port: int, workers: int = 1, threads: int = 64) -> Iterator[str]:
+    """The minimal Flask app under the same gunicorn settings as the services, on 127.0.0.1:port."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "--config", str(ROOT / "common" / "gunicorn_conf.py"),
+         "--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--threads", str(threads),
+         "common.echo_app:create_app()"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(url, 30)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(15)
+
+
+class PeakMemory:
+    """Samples the resident memory of a process tree (e.g. a part's supervisord and everything it started)."""
+
+    def __init__(self, root_pid: int, interval: float = 0.25):
+        self.root_pid = root_pid
+        self.interval = interval
+        self.peak_bytes = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def sample(self) -> int:
+        try:
+            root = psutil.Process(self.root_pid)
+            procs = [root, *root.children(recursive=True)]
+        except psutil.Error:
+            return 0
+        total = 0
+        for p in procs:
+            try:
+                total += p.memory_info().rss
+            except psutil.Error:
+                pass
+        return total
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak_bytes = max(self.peak_bytes, self.sample())
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> "PeakMemory":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    @property
+    def peak_mib(self) -> float:
+        return round(self.peak_bytes / 2**20, 1)

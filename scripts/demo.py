@@ -1,0 +1,68 @@
+"""`make demo`: each part natively, one after another: start it, run its scenario script (which writes the
+evidence files), stop it; then the measured comparison of the three patterns. Leaves nothing running."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from common.runtime.control import Part, all_parts  # noqa: E402
+
+STEPS = [
+    ("sync-rest", "sync-rest/tests/test_sync.py", ["sync-rest/tests/test_output.txt"]),
+    ("async-rabbitmq", "async-rabbitmq/tests/test_async.py", ["async-rabbitmq/tests/test_output.txt"]),
+    ("streaming-kafka", "streaming-kafka/tests/test_streaming.py",
+     ["streaming-kafka/tests/test_output.txt", "streaming-kafka/tests/replay_evidence.txt",
+      "streaming-kafka/metrics/metrics_output.json"]),
+]
+COMPARISON = ["docs/comparison.md", "docs/comparison.json", "docs/img/"]
+
+
+def banner(text: str) -> None:
+    print(f"\n{'=' * 78}\n{text}\n{'=' * 78}", flush=True)
+
+
+def down_all() -> None:
+    for part in all_parts():
+        part.down(progress=lambda _m: None)
+
+
+def main() -> int:
+    t0 = time.monotonic()
+    written: list[str] = []
+    failed: list[str] = []
+    down_all()
+    try:
+        for i, (part, script, files) in enumerate(STEPS, 1):
+            banner(f"[{i}/{len(STEPS) + 1}] {part}: start natively, run the scenarios, write the evidence")
+            try:
+                Part(part).up()
+                code = subprocess.call([sys.executable, script], cwd=ROOT)
+            except SystemExit as err:  # a service did not become healthy: the message says why
+                print(err, file=sys.stderr)
+                code = 1
+            finally:
+                Part(part).down()
+            (written.extend(files) if code == 0 else failed.append(part))
+            print(f"--- {part} done ({'ok' if code == 0 else f'FAILED, exit {code}'}) "
+                  f"at {time.monotonic() - t0:.0f}s", flush=True)
+        banner(f"[{len(STEPS) + 1}/{len(STEPS) + 1}] the comparison: one workload, three patterns")
+        code = subprocess.call([sys.executable, "scripts/compare.py"], cwd=ROOT)
+        (written.extend(COMPARISON) if code == 0 else failed.append("comparison"))
+    finally:
+        down_all()
+    banner(f"make demo finished in {time.monotonic() - t0:.0f}s; nothing is left running")
+    for f in written:
+        print(f"  {ROOT / f}")
+    if failed:
+        print(f"FAILED: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
