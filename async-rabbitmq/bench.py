@@ -1,0 +1,315 @@
+"""Part B benchmarks against a live native stack (`make up PART=async-rabbitmq`): each figure with its same-run
+baseline and the ratio. `python async-rabbitmq/bench.py` prints them as JSON; `run()` returns them.
+
+- 202 latency: sequential POST /order (p50/p99), against a bare Flask echo on the same kind of server.
+- publish rate with confirms: the order-service outbox relay (SQLite outbox -> broker, confirms pipelined)
+  against a raw pika publisher with the same confirm window, same message size, same durable queue.
+- drain rate: the inventory consumer (parse, reserve in SQLite, publish the result with confirms, ack)
+  against a raw pika consumer that only acks (prefetch as configured, ack multiple every 100), and against
+  a raw pika consumer doing the same broker work as ours (publish a result with confirms, then ack).
+Each figure is the best of `repeat` interleaved runs: other processes share the machine's 2 cores.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+PART_DIR = Path(__file__).resolve().parent
+ROOT = PART_DIR.parent
+for _p in (str(ROOT), str(PART_DIR)):
+    if _p not in sys.path:
+        sys.path.insert(0, _p)
+
+import pika  # noqa: E402
+import requests  # noqa: E402
+
+from common.menu import ITEMS  # noqa: E402
+from common.settings import Settings, get_settings  # noqa: E402
+from common.stack import NativeStack, wait_for, wait_healthy  # noqa: E402
+from common.stats import summarize  # noqa: E402
+from lab import Lab  # noqa: E402
+from messaging import topology  # noqa: E402
+from messaging.amqp import blocking_connection, parameters  # noqa: E402
+from messaging.messages import order_placed  # noqa: E402
+from order_service.relay import OutboxRelay  # noqa: E402
+from order_service.store import OrderStore  # noqa: E402
+
+BENCH_QUEUE, BENCH_KEY = "bench_publish", "bench.publish"
+RAW_DRAIN_QUEUE, RAW_SINK_QUEUE = "bench_drain", "bench_sink"
+PERSISTENT = pika.BasicProperties(delivery_mode=pika.DeliveryMode.Persistent, content_type="application/json")
+
+
+def _bodies(n: int) -> list[bytes]:
+    return [json.dumps(order_placed(f"ORD-bench-{i}", f"s-{i % 97}", ITEMS[i % len(ITEMS)], 1)).encode()
+            for i in range(n)]
+
+
+def _fresh_queue(settings: Settings, queue: str, bind_key: str | None = None) -> None:
+    conn = blocking_connection(settings)
+    try:
+        ch = conn.channel()
+        topology.declare(ch)
+        ch.queue_delete(queue)
+        ch.queue_declare(queue, durable=True)
+        if bind_key:
+            ch.queue_bind(queue, topology.ORDERS_EXCHANGE, bind_key)
+    finally:
+        conn.close()
+
+
+def _delete_queue(settings: Settings, queue: str) -> None:
+    conn = blocking_connection(settings)
+    try:
+        conn.channel().queue_delete(queue)
+    finally:
+        conn.close()
+
+
+# ------------------------------------------------------------------------------ raw pika baselines
+def raw_publish(settings: Settings, bodies: list[bytes], exchange: str, key: str, window: int) -> float:
+    """A raw pika publisher: SelectConnection, persistent messages, at most `window` unconfirmed. msg/s."""
+    state = {"next": 0, "confirmed": 0, "t0": 0.0, "t1": 0.0, "unconfirmed": 0}
+    n = len(bodies)
+
+    def pump(ch):
+        while state["unconfirmed"] < window and state["next"] < n:
+            ch.basic_publish(exchange, key, bodies[state["next"]], PERSISTENT)
+            state["next"] += 1
+            state["unconfirmed"] += 1
+
+    def on_confirm(frame):
+        m = frame.method
+        done = m.delivery_tag - state["confirmed"] if m.multiple else 1
+        state["confirmed"] += done
+        state["unconfirmed"] -= done
+        if state["confirmed"] >= n:
+            state["t1"] = time.perf_counter()
+            conn.close()
+        else:
+            pump(channel[0])
+
+    channel = []
+
+    def on_channel(ch):
+        channel.append(ch)
+        ch.confirm_delivery(on_confirm, callback=lambda _f: (state.__setitem__("t0", time.perf_counter()), pump(ch)))
+
+    conn = pika.SelectConnection(parameters(settings), on_open_callback=lambda c: c.channel(on_open_callback=on_channel),
+                                 on_close_callback=lambda c, _r: c.ioloop.stop())
+    conn.ioloop.start()
+    return n / (state["t1"] - state["t0"])
+
+
+def raw_consume(settings: Settings, queue: str, n: int, prefetch: int, ack_every: int = 100) -> float:
+    """A raw pika consumer that only acks (multiple=True every `ack_every`). msg/s from first to last delivery."""
+    state = {"got": 0, "t0": 0.0, "t1": 0.0}
+
+    def on_message(ch, method, _props, _body):
+        if state["got"] == 0:
+            state["t0"] = time.perf_counter()
+        state["got"] += 1
+        if state["got"] % ack_every == 0 or state["got"] == n:
+            ch.basic_ack(method.delivery_tag, multiple=True)
+        if state["got"] == n:
+            state["t1"] = time.perf_counter()
+            conn.close()
+
+    def on_channel(ch):
+        ch.basic_qos(prefetch_count=prefetch, callback=lambda _f: ch.basic_consume(queue, on_message))
+
+    conn = pika.SelectConnection(parameters(settings), on_open_callback=lambda c: c.channel(on_open_callback=on_channel),
+                                 on_close_callback=lambda c, _r: c.ioloop.stop())
+    conn.ioloop.start()
+    return (n - 1) / (state["t1"] - state["t0"])
+
+
+def raw_consume_publish(settings: Settings, queue: str, sink: str, n: int, prefetch: int) -> float:
+    """A raw pika consumer doing the broker work any correct consumer does: publish one persistent result per
+    message with confirms, ack (multiple) once its result is confirmed. No storage, no parsing. msg/s."""
+    state = {"got": 0, "seq": 0, "acked": 0, "t0": 0.0, "t1": 0.0}
+    pending: dict[int, int] = {}  # publish seq -> delivery tag
+
+    def on_message(ch, method, _props, body):
+        if state["got"] == 0:
+            state["t0"] = time.perf_counter()
+        state["got"] += 1
+        ch.basic_publish("", sink, body, PERSISTENT)
+        state["seq"] += 1
+        pending[state["seq"]] = method.delivery_tag
+
+    def on_confirm(frame):
+        m = frame.method
+        seqs = [s for s in pending if s <= m.delivery_tag] if m.multiple else [m.delivery_tag]
+        top = max((pending.pop(s) for s in seqs), default=0)
+        if top:
+            channel[0].basic_ack(top, multiple=True)
+            state["acked"] = max(state["acked"], top)
+        if state["acked"] >= n:
+            state["t1"] = time.perf_counter()
+            conn.close()
+
+    channel = []
+
+    def on_channel(ch):
+        channel.append(ch)
+        ch.confirm_delivery(on_confirm)
+        ch.basic_qos(prefetch_count=prefetch, callback=lambda _f: ch.basic_consume(queue, on_message))
+
+    conn = pika.SelectConnection(parameters(settings), on_open_callback=lambda c: c.channel(on_open_callback=on_channel),
+                                 on_close_callback=lambda c, _r: c.ioloop.stop())
+    conn.ioloop.start()
+    return (n - 1) / (state["t1"] - state["t0"])
+
+
+# ------------------------------------------------------------------------------ our components
+def relay_publish(settings: Settings, n: int) -> float:
+    """The real OutboxRelay over a temp outbox of n records (routed to the bench queue). msg/s."""
+    with tempfile.TemporaryDirectory() as tmp:
+        store = OrderStore(Path(tmp) / "orders.db")
+        for i in range(0, n, 1000):
+            def write(db, lo=i):
+                for j in range(lo, min(n, lo + 1000)):
+                    ev = order_placed(f"ORD-bench-{j}", f"s-{j % 97}", ITEMS[j % len(ITEMS)], 1)
+                    db.execute("INSERT INTO outbox(event_id, routing_key, body, created_at) VALUES (?, ?, ?, ?)",
+                               (ev["event_id"], BENCH_KEY, json.dumps(ev), time.time()))
+            store._tx(write)
+        relay = OutboxRelay(settings, store)
+        t = threading.Thread(target=relay.run, daemon=True)
+        t.start()
+        relay.connected.wait(30)
+        t0 = time.perf_counter()
+        wait_for(lambda: relay.published >= n, 300, interval=0.005, what="the relay to publish the outbox")
+        secs = time.perf_counter() - t0
+        relay.stop()
+        t.join(10)
+        return n / secs
+
+
+def latency(url: str, n: int, path: str, body: dict) -> dict:
+    s = requests.Session()
+    ms = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        r = s.post(f"{url}{path}", json=body, timeout=10)
+        ms.append((time.perf_counter() - t0) * 1000)
+        assert r.status_code in (200, 202), r.text
+    return summarize(ms).as_dict()
+
+
+_ECHO = textwrap.dedent("""
+    import sys
+    from flask import Flask, jsonify, request
+    from werkzeug.serving import make_server
+    app = Flask("echo")
+    @app.post("/echo")
+    def echo():
+        return jsonify(request.get_json()), 202
+    make_server("127.0.0.1", int(sys.argv[1]), app, threaded=True).serve_forever()
+""")
+
+
+def echo_latency(n: int, port: int = 7999) -> dict:
+    """The same server stack (werkzeug threaded, Flask) answering an echo: the floor for the 202."""
+    proc = subprocess.Popen([sys.executable, "-c", _ECHO, str(port)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        def up():
+            try:
+                return requests.post(f"http://127.0.0.1:{port}/echo", json={}, timeout=1).status_code == 202
+            except requests.RequestException:
+                return False
+        wait_for(up, 20, what="the echo server")
+        return latency(f"http://127.0.0.1:{port}", n, "/echo", {"student_id": "b", "item": "pizza", "quantity": 1})
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def inventory_drain(settings: Settings, stack: NativeStack, lab: Lab, n: int) -> dict:
+    """Stop inventory, queue n OrderPlaced, start it: the consumer-side rate (first to last reservation)."""
+    lab.wait_idle()
+    lab.reset_stock({item: 10_000_000 for item in ITEMS})
+    stack.stop("inventory-service")
+    raw_publish(settings, _bodies(n), topology.ORDERS_EXCHANGE, topology.ORDER_PLACED_KEY, window=1000)
+    t0 = time.perf_counter()
+    stack.start("inventory-service")
+    wait_for(lambda: sum(lab.reservations()["counts"].values()) >= n, 300, interval=0.2, what="the drain")
+    wall = time.perf_counter() - t0
+    r = lab.reservations()
+    lab.wait_idle()
+    return {"consumer_rate": (n - 1) / (r["last_at"] - r["first_at"]), "wall_rate_incl_start": n / wall}
+
+
+def run(progress=print, n: int = 10_000, latency_n: int = 2_000, repeat: int = 3,
+        settings: Settings | None = None) -> dict:
+    settings = settings or get_settings()
+    stack = NativeStack("async-rabbitmq", settings)
+    lab = Lab(settings)
+    for url in (settings.order_url, settings.inventory_url, settings.notification_url):
+        wait_healthy(url, 60)
+    out: dict = {"n": n, "prefetch": settings.rabbitmq_prefetch, "consumer_batch": settings.consumer_batch,
+                 "outbox_max_inflight": settings.outbox_max_inflight}
+
+    progress(f"202 latency: {latency_n} sequential POST /order, then the same against a bare Flask echo")
+    lab.wait_idle()
+    lab.reset_stock({item: 10_000_000 for item in ITEMS})
+    order = latency(settings.order_url, latency_n, "/order", {"student_id": "bench", "item": "pizza", "quantity": 1})
+    echo = echo_latency(latency_n)
+    out["latency_202_ms"] = {"p50": order["median"], "p99": order["p99"], "mean": order["mean"],
+                             "baseline_echo_p50": echo["median"], "baseline_echo_p99": echo["p99"],
+                             "overhead_p50_ms": round(order["median"] - echo["median"], 2)}
+    lab.wait_idle(timeout=120)
+
+    progress(f"publish with confirms: outbox relay vs raw pika publisher, {n} persistent messages, "
+             f"best of {repeat} interleaved runs each")
+    raws, relays = [], []
+    try:
+        for _ in range(repeat):
+            _fresh_queue(settings, BENCH_QUEUE, BENCH_KEY)
+            raws.append(raw_publish(settings, _bodies(n), topology.ORDERS_EXCHANGE, BENCH_KEY,
+                                    settings.outbox_max_inflight))
+            _fresh_queue(settings, BENCH_QUEUE, BENCH_KEY)
+            relays.append(relay_publish(settings, n))
+    finally:
+        _delete_queue(settings, BENCH_QUEUE)
+    raw, relay = max(raws), max(relays)
+    out["publish_rate"] = {"relay": round(relay), "raw_pika": round(raw), "ratio": round(relay / raw, 3),
+                           "runs": {"relay": [round(x) for x in relays], "raw_pika": [round(x) for x in raws]}}
+
+    progress(f"drain: inventory consumer vs raw pika consumers, {n} messages, best of {repeat} runs each")
+    raw_only, raw_pub, inv = [], [], []
+    try:
+        for _ in range(repeat):
+            _fresh_queue(settings, RAW_DRAIN_QUEUE)
+            raw_publish(settings, _bodies(n), "", RAW_DRAIN_QUEUE, window=1000)
+            raw_only.append(raw_consume(settings, RAW_DRAIN_QUEUE, n, settings.rabbitmq_prefetch))
+            _fresh_queue(settings, RAW_DRAIN_QUEUE)
+            _fresh_queue(settings, RAW_SINK_QUEUE)
+            raw_publish(settings, _bodies(n), "", RAW_DRAIN_QUEUE, window=1000)
+            raw_pub.append(raw_consume_publish(settings, RAW_DRAIN_QUEUE, RAW_SINK_QUEUE, n,
+                                               settings.rabbitmq_prefetch))
+            inv.append(inventory_drain(settings, stack, lab, n))
+    finally:
+        _delete_queue(settings, RAW_DRAIN_QUEUE)
+        _delete_queue(settings, RAW_SINK_QUEUE)
+    best = max(inv, key=lambda r: r["consumer_rate"])
+    rate = best["consumer_rate"]
+    out["drain_rate"] = {
+        "inventory": round(rate), "inventory_wall_incl_start": round(best["wall_rate_incl_start"]),
+        "raw_pika_ack_only": round(max(raw_only)), "ratio": round(rate / max(raw_only), 3),
+        "raw_pika_publish_confirm_ack": round(max(raw_pub)), "ratio_like_for_like": round(rate / max(raw_pub), 3),
+        "target_2000_met": rate >= 2000,
+        "runs": {"inventory": [round(r["consumer_rate"]) for r in inv], "raw_pika_ack_only": [round(x) for x in raw_only],
+                 "raw_pika_publish_confirm_ack": [round(x) for x in raw_pub]}}
+    lab.reset_stock()
+    return out
+
+
+if __name__ == "__main__":
+    print(json.dumps(run(progress=lambda m: print(f"[bench] {m}", file=sys.stderr, flush=True)), indent=1))
