@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from broker.topology import EVENT_TOPICS, admin_client
+from topology import EVENT_TOPICS, admin_client
 from kafka import KafkaConsumer, TopicPartition
 
 

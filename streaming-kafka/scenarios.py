@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import requests
 from analytics_consumer.worker import ReplayResult, replay
-from broker.topology import ANALYTICS_GROUP, INVENTORY_GROUP
+from topology import ANALYTICS_GROUP, INVENTORY_GROUP
 from lag import LagRow, consumer_lag, total_lag
 from scaleout import start_extra_instance, stop_extra_instances
 

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from broker.topology import ANALYTICS_GROUP, EVENT_TOPICS, REPLAY_GROUP_PREFIX
+from topology import ANALYTICS_GROUP, EVENT_TOPICS, REPLAY_GROUP_PREFIX
 from kafka import ConsumerRebalanceListener, TopicPartition
 from kafka.errors import CommitFailedError
 from kafka.structs import OffsetAndMetadata
@@ -79,7 +79,11 @@ class AnalyticsWorker:
     def write(self) -> None:
         if self.state.version != self._written_version:
             version = self.state.version
-            write_atomic(self.path, self.snapshot())
+            try:
+                write_atomic(self.path, self.snapshot())
+            except OSError as exc:  # e.g. a read-only mount: /metrics still serves the numbers
+                log.error("cannot write %s: %s", self.path, exc)
+                return
             self._written_version = version
 
     def run(self) -> None:

@@ -18,7 +18,7 @@ from kafka.errors import KafkaError
 from common.runtime.spec import Service
 from common.settings import ROOT, Settings
 
-from .topology import ensure_topics
+from topology import ensure_topics
 
 POM = Path(__file__).resolve().parent / "pom.xml"
 MAIN = "kafka.Kafka"
@@ -89,7 +89,7 @@ class Broker:
         tmp = self.libs.with_name("libs.partial")
         shutil.rmtree(tmp, ignore_errors=True)
         print(f"fetching Apache Kafka {self.settings.kafka_version} jars from Maven Central (once) ...", flush=True)
-        subprocess.run(["mvn", "-q", "-B", "-f", str(POM), "dependency:copy-dependencies",
+        subprocess.run(["mvn", "-q", "-B", "-Dstyle.color=never", "-f", str(POM), "dependency:copy-dependencies",
                         f"-Dkafka.version={self.settings.kafka_version}", f"-DoutputDirectory={tmp}",
                         "-DincludeScope=runtime"], check=True)
         (tmp / ".complete").write_text(self.settings.kafka_version + "\n")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import signal
 
-from broker.topology import ensure_topics
+from topology import ensure_topics
 from http_thread import serve_in_thread
 from kafka.errors import KafkaError
 from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_fixed

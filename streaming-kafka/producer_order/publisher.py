@@ -13,7 +13,7 @@ import time
 import uuid
 from collections.abc import Callable
 
-from broker.topology import ORDER_TOPIC
+from topology import ORDER_TOPIC
 from events import BulkRequest, encode, iso_ms, now_ms, order_placed_bytes
 from kafka_io import make_producer, wait_sent
 

@@ -23,7 +23,7 @@ for p in (str(ROOT), str(PART_DIR)):
 import pytest  # noqa: E402
 
 import scenarios as sc  # noqa: E402
-from broker.topology import ANALYTICS_GROUP, INVENTORY_GROUP  # noqa: E402
+from topology import ANALYTICS_GROUP, INVENTORY_GROUP  # noqa: E402
 from common import evidence  # noqa: E402
 from common.settings import get_settings  # noqa: E402
 from common.stack import get_stack  # noqa: E402

@@ -2,7 +2,7 @@
 import json
 
 import pytest
-from broker.topology import ORDER_TOPIC
+from topology import ORDER_TOPIC
 from events import BulkRequest, parse_order_placed
 from lag import LagRow, format_table, total_lag
 from producer_order.publisher import OrderPublisher
