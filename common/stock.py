@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterable, Mapping
 
 from .menu import INITIAL_STOCK
+from .sqlite import Database
 
 RESERVED = "reserved"
 OUT_OF_STOCK = "out_of_stock"
@@ -72,22 +72,20 @@ class Reservation:
         return asdict(self)
 
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS stock (
-    item TEXT PRIMARY KEY,
-    qty  INTEGER NOT NULL CHECK (qty >= 0)
-);
-CREATE TABLE IF NOT EXISTS reservations (
-    key        TEXT PRIMARY KEY,
-    item       TEXT NOT NULL,
-    quantity   INTEGER NOT NULL,
-    outcome    TEXT NOT NULL,
-    remaining  INTEGER,
-    reason     TEXT,
-    payload    TEXT,
-    created_at REAL NOT NULL
-);
-"""
+_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS stock (
+        item TEXT PRIMARY KEY,
+        qty  INTEGER NOT NULL CHECK (qty >= 0))""",
+    """CREATE TABLE IF NOT EXISTS reservations (
+        key        TEXT PRIMARY KEY,
+        item       TEXT NOT NULL,
+        quantity   INTEGER NOT NULL,
+        outcome    TEXT NOT NULL,
+        remaining  INTEGER,
+        reason     TEXT,
+        payload    TEXT,
+        created_at REAL NOT NULL)""",
+)
 
 
 class StockStore:
@@ -95,45 +93,15 @@ class StockStore:
 
     def __init__(self, path: str | Path, initial: Mapping[str, int] = INITIAL_STOCK, synchronous: str = "NORMAL"):
         self.path = str(path)
-        self._synchronous = synchronous
-        self._local = threading.local()
-        with self._tx() as db:
-            for stmt in filter(None, (s.strip() for s in _SCHEMA.split(";"))):
-                db.execute(stmt)
+        self.db = Database(path, synchronous, _SCHEMA)
+        with self.db.transaction() as db:
             db.executemany("INSERT OR IGNORE INTO stock(item, qty) VALUES (?, ?)", list(initial.items()))
 
-    # -- connections -----------------------------------------------------
     def _conn(self) -> sqlite3.Connection:
-        db = getattr(self._local, "db", None)
-        if db is None:
-            db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
-            db.execute("PRAGMA journal_mode=WAL")
-            # NORMAL in WAL: a committed transaction survives a process crash (kill -9); FULL also survives power loss.
-            db.execute(f"PRAGMA synchronous={self._synchronous}")
-            db.execute("PRAGMA busy_timeout=30000")
-            self._local.db = db
-        return db
-
-    class _Tx:
-        def __init__(self, db: sqlite3.Connection):
-            self.db = db
-
-        def __enter__(self) -> sqlite3.Connection:
-            self.db.execute("BEGIN IMMEDIATE")
-            return self.db
-
-        def __exit__(self, exc_type, exc, tb):
-            self.db.execute("COMMIT" if exc_type is None else "ROLLBACK")
-            return False
-
-    def _tx(self) -> "StockStore._Tx":
-        return StockStore._Tx(self._conn())
+        return self.db.conn()
 
     def close(self) -> None:
-        db = getattr(self._local, "db", None)
-        if db is not None:
-            db.close()
-            self._local.db = None
+        self.db.close()
 
     # -- reservations ----------------------------------------------------
     def reserve(self, item: str, quantity: int, key: str, payload: Mapping | None = None) -> Reservation:
@@ -142,7 +110,7 @@ class StockStore:
     def reserve_many(self, requests: Iterable[ReserveRequest]) -> list[Reservation]:
         """Apply several reservations in one transaction (one lock, one commit), in order."""
         results: list[Reservation] = []
-        with self._tx() as db:
+        with self.db.transaction() as db:
             for req in requests:
                 results.append(self._apply(db, req))
         return results
@@ -193,9 +161,13 @@ class StockStore:
         ).fetchall()
         return dict(rows)
 
+    def time_span(self) -> tuple[float | None, float | None]:
+        """When the first and the last reservation were recorded (drain rates, seen from the consumer)."""
+        return tuple(self._conn().execute("SELECT MIN(created_at), MAX(created_at) FROM reservations").fetchone())
+
     def reset(self, stock: Mapping[str, int] = INITIAL_STOCK) -> dict[str, int]:
         """Forget every reservation and set the stock (used by scenarios between runs)."""
-        with self._tx() as db:
+        with self.db.transaction() as db:
             db.execute("DELETE FROM reservations")
             db.execute("DELETE FROM stock")
             db.executemany("INSERT INTO stock(item, qty) VALUES (?, ?)", list(stock.items()))

@@ -82,3 +82,31 @@ def create_base_app(name: str, settings, health: Callable[[], dict] | None = Non
         return resp
 
     return app
+
+
+def stock_routes(app: Flask, store, settings) -> None:
+    """The inventory endpoints every part shares: `GET /stock`, `GET /reservations`, `POST /admin/reset`."""
+
+    @app.get("/stock")
+    def stock():
+        return jsonify(store.snapshot())
+
+    @app.get("/reservations")
+    def reservations():
+        """Durable outcome counts (one record per processed key), units reserved per item, first/last times."""
+        first, last = store.time_span()
+        return jsonify({"counts": store.counts(), "reserved_units": store.reserved_units(),
+                        "stock": store.snapshot(), "first_at": first, "last_at": last})
+
+    @app.post("/admin/reset")
+    def reset():
+        if not settings.admin_api:
+            return error(403, "admin_disabled", "the admin API is disabled (ADMIN_API=false)")
+        body = json_body() if request.get_data() else {}
+        wanted = body.get("stock") if isinstance(body, dict) else None
+        if wanted is not None and not (isinstance(wanted, dict) and wanted and all(
+                isinstance(k, str) and type(v) is int and v >= 0 for k, v in wanted.items())):
+            raise InvalidInput("validation_error", "stock: a non-empty object of item -> non-negative integer")
+        snapshot = store.reset(wanted) if wanted else store.reset()
+        log.info("stock reset", extra={"stock": snapshot})
+        return jsonify(snapshot)

@@ -7,13 +7,13 @@ from __future__ import annotations
 import logging
 import time
 
-from flask import jsonify, request
+from flask import jsonify
 
 from common.logs import bind, setup_logging
-from common.schemas import InvalidInput, ReserveRequest, validate
+from common.schemas import ReserveRequest, validate
 from common.settings import Settings, get_settings
 from common.stock import RESERVED, StockStore
-from common.web import create_base_app, error, json_body
+from common.web import create_base_app, error, json_body, stock_routes
 
 NAME = "inventory-service"
 log = logging.getLogger(NAME)
@@ -48,21 +48,5 @@ def create_app(settings: Settings | None = None, store: StockStore | None = None
             return jsonify({"status": "reserved", **body}), 200
         return jsonify({"status": "failed", "reason": res.outcome, **body}), 409
 
-    @app.get("/stock")
-    def stock():
-        return jsonify(store.snapshot())
-
-    @app.post("/admin/reset")
-    def reset():
-        if not settings.admin_api:
-            return error(403, "admin_disabled", "the admin API is disabled (ADMIN_API=false)")
-        body = json_body() if request.get_data() else {}
-        wanted = body.get("stock") if isinstance(body, dict) else None
-        if wanted is not None and not (isinstance(wanted, dict) and all(
-                isinstance(k, str) and type(v) is int and v >= 0 for k, v in wanted.items())):
-            raise InvalidInput("validation_error", "stock: an object of item -> non-negative integer")
-        snapshot = store.reset(wanted) if wanted else store.reset()
-        log.info("stock reset", extra={"stock": snapshot})
-        return jsonify(snapshot)
-
+    stock_routes(app, store, settings)
     return app

@@ -11,15 +11,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from common.ids import generate_order_id
+from common.sqlite import Database
 
-_SCHEMA = """CREATE TABLE IF NOT EXISTS idempotency (
+_SCHEMA = ("""CREATE TABLE IF NOT EXISTS idempotency (
     key         TEXT PRIMARY KEY,
     fingerprint TEXT NOT NULL,
     order_id    TEXT NOT NULL,
@@ -27,7 +26,7 @@ _SCHEMA = """CREATE TABLE IF NOT EXISTS idempotency (
     status      INTEGER,
     body        TEXT,
     updated_at  REAL NOT NULL
-)"""
+)""",)
 
 
 @dataclass(frozen=True)
@@ -58,24 +57,11 @@ def fingerprint(payload: dict) -> str:
 
 class IdempotencyStore:
     def __init__(self, path: str | Path, stale_after_s: float):
-        self.path = str(path)
         self.stale_after_s = stale_after_s  # an in-progress claim older than this was abandoned (crash)
-        self._local = threading.local()
-        self._db().execute(_SCHEMA)
-
-    def _db(self) -> sqlite3.Connection:
-        db = getattr(self._local, "db", None)
-        if db is None:
-            db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
-            self._local.db = db
-        return db
+        self.db = Database(path, schema=_SCHEMA)
 
     def claim(self, key: str, fp: str) -> Proceed | Replay | Busy | Mismatch:
-        db = self._db()
-        db.execute("BEGIN IMMEDIATE")
-        try:
+        with self.db.transaction() as db:
             row = db.execute("SELECT fingerprint, order_id, state, status, body, updated_at FROM idempotency"
                              " WHERE key = ?", (key,)).fetchone()
             now = time.time()
@@ -93,9 +79,7 @@ class IdempotencyStore:
                 return Busy()
             db.execute("UPDATE idempotency SET state = 'in_progress', updated_at = ? WHERE key = ?", (now, key))
             return Proceed(order_id, retry=True)
-        finally:
-            db.execute("COMMIT")
 
     def finish(self, key: str, status: int, body: dict, final: bool) -> None:
-        self._db().execute("UPDATE idempotency SET state = ?, status = ?, body = ?, updated_at = ? WHERE key = ?",
+        self.db.conn().execute("UPDATE idempotency SET state = ?, status = ?, body = ?, updated_at = ? WHERE key = ?",
                            ("done" if final else "retryable", status, json.dumps(body), time.time(), key))

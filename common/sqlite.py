@@ -1,0 +1,50 @@
+"""SQLite the way every service here uses it: one connection per thread, WAL, and write transactions that
+take the database lock up front (`BEGIN IMMEDIATE`), so writers from any thread or process queue up
+instead of failing half-way."""
+from __future__ import annotations
+
+import sqlite3
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+
+class Database:
+    def __init__(self, path: str | Path, synchronous: str = "NORMAL", schema: tuple[str, ...] = ()):
+        self.path = str(path)
+        # NORMAL in WAL mode: a committed transaction survives a process crash (kill -9); FULL also power loss.
+        self.synchronous = synchronous
+        self._local = threading.local()
+        if schema:
+            with self.transaction() as db:
+                for stmt in schema:
+                    db.execute(stmt)
+
+    def conn(self) -> sqlite3.Connection:
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute(f"PRAGMA synchronous={self.synchronous}")
+            db.execute("PRAGMA busy_timeout=30000")
+            self._local.db = db
+        return db
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction: committed when the block ends, rolled back if it raises."""
+        db = self.conn()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+    def close(self) -> None:
+        db = getattr(self._local, "db", None)
+        if db is not None:
+            db.close()
+            self._local.db = None
