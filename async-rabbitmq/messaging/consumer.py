@@ -75,7 +75,9 @@ class BatchConsumer(AsyncClient):
         self.dead_lettered = 0
         self._work: queue.Queue = queue.Queue()
         self._busy = threading.Event()
-        self._results_pending = 0  # result batches handed to the I/O thread and not yet published
+        # Result batches handed to the I/O thread and not yet published, per connection generation (those of a
+        # lost connection never run, and must not keep a shutdown waiting).
+        self._results_pending: dict[int, int] = {}
         self._lock = threading.Lock()
         self._worker = threading.Thread(target=self._work_loop, name=f"{name}-worker", daemon=True)
         self._reset_io_state()
@@ -118,8 +120,7 @@ class BatchConsumer(AsyncClient):
             props.message_id)))
 
     def _on_results(self, generation: int, results: list[Result]) -> None:
-        with self._lock:
-            self._results_pending -= 1
+        self._count_pending(generation, -1)
         if generation != self.generation or self.channel is None or not self.channel.is_open:
             return  # the connection they belong to is gone: the broker redelivers them
         for res in results:
@@ -189,11 +190,16 @@ class BatchConsumer(AsyncClient):
         self._close_when_idle()
 
     def _close_when_idle(self) -> None:
-        idle = self._work.empty() and not self._busy.is_set() and not self._results_pending and not self._inflight
+        idle = self._work.empty() and not self._busy.is_set() and not self._results_pending.get(self.generation)
+        idle = idle and not self._inflight
         if idle or self._closing_at is None or time.monotonic() > self._closing_at or self.channel is None:
             self.close()  # anything still unacked goes back to the queue: redelivery is harmless
             return
         self._conn.ioloop.call_later(0.05, self._close_when_idle)
+
+    def _count_pending(self, generation: int, delta: int) -> None:
+        with self._lock:
+            self._results_pending[generation] = self._results_pending.get(generation, 0) + delta
 
     # -- worker thread ----------------------------------------------------------------
     def _work_loop(self) -> None:
@@ -217,11 +223,9 @@ class BatchConsumer(AsyncClient):
                 deliveries = [d for g, d in batch if g == generation]
                 results = self._handle(deliveries)
                 self.processed += len(deliveries)
-                with self._lock:
-                    self._results_pending += 1
+                self._count_pending(generation, +1)
                 if not self.call_threadsafe(partial(self._on_results, generation, results)):
-                    with self._lock:
-                        self._results_pending -= 1
+                    self._count_pending(generation, -1)
             finally:
                 self._busy.clear()
 

@@ -26,14 +26,12 @@ def out(n: int) -> Outgoing:
 
 def test_no_outgoing_acks_at_once():
     c, ch = consumer()
-    c._results_pending = 1
     c._on_results(1, [Result(1), Result(2)])
     assert ch.acks == [(2, True)]
 
 
 def test_ack_waits_for_the_confirm_of_every_outgoing_message():
     c, ch = consumer()
-    c._results_pending = 1
     c._on_results(1, [Result(1, [out(1), out(2)]), Result(2, [out(3)])])
     assert len(ch.published) == 3 and ch.acks == []
     c._on_confirm(confirm(1))
@@ -44,7 +42,6 @@ def test_ack_waits_for_the_confirm_of_every_outgoing_message():
 
 def test_acks_only_a_contiguous_prefix():
     c, ch = consumer()
-    c._results_pending = 2
     c._on_results(1, [Result(1, [out(1)]), Result(2)])
     assert ch.acks == []  # 2 is done but 1 is not: acking 2 with multiple would ack 1 too
     c._on_confirm(confirm(1))
@@ -53,7 +50,6 @@ def test_acks_only_a_contiguous_prefix():
 
 def test_results_of_a_lost_connection_are_dropped():
     c, ch = consumer()
-    c._results_pending = 1
     c._on_results(0, [Result(1, [out(1)])])
     assert ch.published == [] and ch.acks == []
 
@@ -62,7 +58,6 @@ def test_nack_closes_so_the_deliveries_are_redone():
     c, ch = consumer()
     closed = []
     c.close = lambda: closed.append(True)
-    c._results_pending = 1
     c._on_results(1, [Result(1, [out(1)])])
     c._on_confirm(confirm(1, ack=False))
     assert closed and ch.acks == []
