@@ -6,7 +6,8 @@ baseline and the ratio. `python async-rabbitmq/bench.py` prints them as JSON; `r
   against a raw pika publisher with the same confirm window, same message size, same durable queue.
 - drain rate: the inventory consumer (parse, reserve in SQLite, publish the result with confirms, ack)
   against a raw pika consumer that only acks (prefetch as configured, ack multiple every 100), and against
-  a raw pika consumer doing the same broker work as ours (publish a result with confirms, then ack).
+  a raw pika consumer doing the same broker work as ours (publish a result with confirms, then ack); measured
+  with the whole stack running (`inventory`) and with the two event consumers stopped (`inventory_alone`).
 Each figure is the best of `repeat` interleaved runs: other processes share the machine's 2 cores.
 """
 from __future__ import annotations
@@ -231,11 +232,15 @@ def echo_latency(n: int, port: int = 7999) -> dict:
         proc.wait(10)
 
 
-def inventory_drain(settings: Settings, stack: NativeStack, lab: Lab, n: int) -> dict:
-    """Stop inventory, queue n OrderPlaced, start it: the consumer-side rate (first to last reservation)."""
+def inventory_drain(settings: Settings, stack: NativeStack, lab: Lab, n: int, alone: bool = False) -> dict:
+    """Stop inventory, queue n OrderPlaced, start it: the consumer-side rate (first to last reservation).
+    alone=True also stops the two event consumers during the drain (the raw baselines run alone too)."""
     lab.wait_idle()
     lab.reset_stock({item: 10_000_000 for item in ITEMS})
+    others = ("order-service", "notification-service") if alone else ()
     stack.stop("inventory-service")
+    for svc in others:
+        stack.stop(svc)
     raw_publish(settings, _bodies(n), topology.ORDERS_EXCHANGE, topology.ORDER_PLACED_KEY, window=1000)
     t0 = time.perf_counter()
     stack.start("inventory-service")
@@ -243,6 +248,10 @@ def inventory_drain(settings: Settings, stack: NativeStack, lab: Lab, n: int) ->
     wall = time.perf_counter() - t0
     r = lab.reservations()
     lab.wait_idle()
+    for svc in reversed(others):
+        stack.start(svc)
+    for q in (topology.ORDER_STATUS_QUEUE, topology.NOTIFICATIONS_QUEUE):
+        lab.wait_idle(q, timeout=120)
     return {"consumer_rate": (n - 1) / (r["last_at"] - r["first_at"]), "wall_rate_incl_start": n / wall}
 
 
@@ -283,7 +292,7 @@ def run(progress=print, n: int = 10_000, latency_n: int = 2_000, repeat: int = 3
                            "runs": {"relay": [round(x) for x in relays], "raw_pika": [round(x) for x in raws]}}
 
     progress(f"drain: inventory consumer vs raw pika consumers, {n} messages, best of {repeat} runs each")
-    raw_only, raw_pub, inv = [], [], []
+    raw_only, raw_pub, inv, alone = [], [], [], []
     try:
         for _ in range(repeat):
             _fresh_queue(settings, RAW_DRAIN_QUEUE)
@@ -295,6 +304,7 @@ def run(progress=print, n: int = 10_000, latency_n: int = 2_000, repeat: int = 3
             raw_pub.append(raw_consume_publish(settings, RAW_DRAIN_QUEUE, RAW_SINK_QUEUE, n,
                                                settings.rabbitmq_prefetch))
             inv.append(inventory_drain(settings, stack, lab, n))
+            alone.append(inventory_drain(settings, stack, lab, n, alone=True))
     finally:
         _delete_queue(settings, RAW_DRAIN_QUEUE)
         _delete_queue(settings, RAW_SINK_QUEUE)
@@ -304,9 +314,13 @@ def run(progress=print, n: int = 10_000, latency_n: int = 2_000, repeat: int = 3
         "inventory": round(rate), "inventory_wall_incl_start": round(best["wall_rate_incl_start"]),
         "raw_pika_ack_only": round(max(raw_only)), "ratio": round(rate / max(raw_only), 3),
         "raw_pika_publish_confirm_ack": round(max(raw_pub)), "ratio_like_for_like": round(rate / max(raw_pub), 3),
+        "inventory_alone": round(max(r["consumer_rate"] for r in alone)),
+        "ratio_alone": round(max(r["consumer_rate"] for r in alone) / max(raw_only), 3),
+        "ratio_alone_like_for_like": round(max(r["consumer_rate"] for r in alone) / max(raw_pub), 3),
         "target_2000_met": rate >= 2000,
         "runs": {"inventory": [round(r["consumer_rate"]) for r in inv], "raw_pika_ack_only": [round(x) for x in raw_only],
-                 "raw_pika_publish_confirm_ack": [round(x) for x in raw_pub]}}
+                 "raw_pika_publish_confirm_ack": [round(x) for x in raw_pub],
+                 "inventory_alone": [round(r["consumer_rate"]) for r in alone]}}
     lab.reset_stock()
     return out
 

@@ -20,6 +20,8 @@ from common.settings import Settings
 from .store import OrderStore
 
 POLL_S = 0.5
+MARK_BATCH = 500  # confirmed ids recorded per transaction...
+MARK_DELAY_S = 0.02  # ...or after this long, whichever comes first
 
 
 class OutboxRelay(AsyncClient):
@@ -31,6 +33,7 @@ class OutboxRelay(AsyncClient):
         self.max_inflight = settings.outbox_max_inflight
         self.published = 0
         self._wake_pending = False
+        self._confirmed: list[int] = []  # confirmed outbox ids not yet marked in SQLite
         self._reset()
 
     def _reset(self) -> None:
@@ -38,6 +41,7 @@ class OutboxRelay(AsyncClient):
         self._inflight: dict[int, int] = {}  # publish seq -> outbox id
         self._cursor = 0  # highest outbox id handed to the broker on this connection
         self._timer = None
+        self._mark_timer = None
 
     def notify(self) -> None:
         """A new outbox record was committed (any thread): publish it soon."""
@@ -65,8 +69,11 @@ class OutboxRelay(AsyncClient):
         channel = self.channel
         if channel is None or not channel.is_open or self.stopping:
             return
+        # Refill only once half the window is free: fewer, larger SQLite reads.
+        if len(self._inflight) > self.max_inflight // 2:
+            return
         while len(self._inflight) < self.max_inflight:
-            records = self.store.unpublished(self._cursor, min(500, self.max_inflight - len(self._inflight)))
+            records = self.store.unpublished(self._cursor, min(1000, self.max_inflight - len(self._inflight)))
             if not records:
                 return
             for rec in records:
@@ -90,12 +97,26 @@ class OutboxRelay(AsyncClient):
                 seqs.append(seq)
         else:
             seqs = [method.delivery_tag]
-        ids = [i for i in (self._inflight.pop(s, None) for s in seqs) if i is not None]
-        self.store.mark_published(ids)
-        self.published += len(ids)
+        self._confirmed.extend(i for i in (self._inflight.pop(s, None) for s in seqs) if i is not None)
+        if len(self._confirmed) >= MARK_BATCH or not self._inflight:
+            self._mark()
+        elif self._mark_timer is None and self._conn is not None:
+            self._mark_timer = self._conn.ioloop.call_later(MARK_DELAY_S, self._mark)
         self._pump()
 
+    def _mark(self) -> None:
+        """Record what the broker confirmed (batched: one transaction for many confirms)."""
+        if self._mark_timer is not None and self._conn is not None:
+            self._conn.ioloop.remove_timeout(self._mark_timer)
+        self._mark_timer = None
+        ids, self._confirmed = self._confirmed, []
+        self.store.mark_published(ids)
+        self.published += len(ids)
+
     def on_disconnected(self) -> None:
+        if self._confirmed:  # confirmed before the loss: record them, or they would be sent twice
+            self._mark_timer = None
+            self._mark()
         self._reset()  # unconfirmed records stay unpublished: the next connection sends them again
 
     def on_stop(self) -> None:

@@ -41,10 +41,12 @@ def test_marks_published_only_what_the_broker_confirmed(store):
     r = relay(store)
     r._pump()
     r._on_confirm(confirm(3, multiple=True))
+    r._mark()  # normally after MARK_DELAY_S, or at once when nothing is in flight
     assert store.outbox_backlog() == 2 and r.published == 3
     r._on_confirm(confirm(5))
+    r._mark()
     assert store.outbox_backlog() == 1
-    r._on_confirm(confirm(4))
+    r._on_confirm(confirm(4))  # the last one in flight: marked at once
     assert store.outbox_backlog() == 0
 
 
@@ -52,7 +54,8 @@ def test_unconfirmed_records_are_sent_again_after_a_reconnect(store):
     r = relay(store)
     r._pump()
     r._on_confirm(confirm(2, multiple=True))
-    r.on_disconnected()
+    r.on_disconnected()  # records confirmed before the loss are marked, the others are sent again
+    assert store.outbox_backlog() == 3
     r.channel = FakeChannel()
     r._pump()
     assert [json.loads(p.body)["order_id"] for p in r.channel.published] == ["ORD-2", "ORD-3", "ORD-4"]
