@@ -270,7 +270,12 @@ def crash(settings: Settings, stack: Stack, count: int, kill_after: float = 0.3)
     stack.start(INVENTORY)
     t_restart = time.perf_counter() - t0
     producer.join()
-    return _finish(settings, client, before, stock_before, t_restart, count, pid, processed)
+    result = _finish(settings, client, before, stock_before, t_restart, count, pid, processed)
+    # Events the restarted consumer got again although their reservation was already durable: redelivered
+    # because the crash came before the commit; each re-produced its stored result and changed no stock.
+    stats = requests.get(f"{client.inventory_url}/health", timeout=5).json()["stats"]
+    result.extra["redelivered_after_restart_already_processed"] = stats["duplicates"]
+    return result
 
 
 def scale_out(settings: Settings, stack: Stack, count: int, extra_port: int | None = None,
@@ -311,6 +316,8 @@ def scale_out(settings: Settings, stack: Stack, count: int, extra_port: int | No
                  "after_kill": {"inventory-consumer-2": takeover}, "takeover_seconds": round(takeover_s, 2)}
         survivor = Client(settings.model_copy(update={"inventory_url": second}))  # the first one is dead
         result = _finish(settings, survivor, before, stock_before, 0.0, count, pid, processed, extra)
+        stats = requests.get(f"{second}/health", timeout=5).json()["stats"]
+        result.extra["redelivered_to_survivor_already_processed"] = stats["duplicates"]
     finally:
         stack.start(INVENTORY)
         stop_extra_instances(settings)

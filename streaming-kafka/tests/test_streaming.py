@@ -103,7 +103,9 @@ def render(results: dict, runtime: str) -> str:
     out.append(f"  both replays byte-identical: {rp.identical}; equal to the live analytics: {rp.equal_to_live}")
     out.append(f"  (full side-by-side metrics in {REPLAY_EVIDENCE.relative_to(ROOT)})")
     out.append("\nTEST 4: crash (kill -9 of the inventory consumer mid-stream, then start)\n" + "-" * 78)
-    out += _crash(results["crash"], f"restarted in {results['crash'].restart_seconds:.1f}s")
+    out += _crash(results["crash"], f"restarted in {results['crash'].restart_seconds:.1f}s (healthy once it has "
+                                    "joined inventory-group: the broker first expires the killed member's session, "
+                                    "session.timeout.ms = 10 s)")
     out.append("\nTEST 5: scale-out (two inventory consumers share the partitions; kill -9 one)\n" + "-" * 78)
     out += _crash(results["scale"], "inventory-consumer killed, inventory-consumer-2 takes over")
     out.append("\nTEST 6: single orders (POST /order -> result visible on analytics GET /order/<id>)\n" + "-" * 78)
@@ -120,14 +122,21 @@ def render_replay(rp: sc.Replays, runtime: str) -> str:
         out.append(f"replay {i}: group {r.group}, {r.events} events up to the end offsets at its start, "
                    f"{r.seconds:.2f}s ({r.events_per_second:,.0f} events/s)")
         out.append("  end offsets: " + ", ".join(f"{k}={v}" for k, v in r.end_offsets.items()))
-    w = max(len(k) for k in a) + 2
-    out.append(f"\n{'metric':<{w}} {'replay 1':>22} {'replay 2':>22} {'live analytics':>22}  same")
-    for key in a:
-        va, vb, vl = (json.dumps(x.get(key), sort_keys=False) for x in (a, b, live))
-        if len(va) > 22:
-            out.append(f"{key:<{w}} (see the JSON below) {'':>22} {'':>22}  {va == vb == vl}")
-        else:
-            out.append(f"{key:<{w}} {va:>22} {vb:>22} {vl:>22}  {va == vb == vl}")
+    def flat(m: dict) -> dict:
+        rows = {}
+        for key, value in m.items():
+            if isinstance(value, dict):
+                rows |= {f"{key}[{k}]": v for k, v in value.items()}
+            else:
+                rows[key] = value
+        return rows
+    fa, fb, fl = flat(a), flat(b), flat(live)
+    keys = list(dict.fromkeys([*fa, *fb, *fl]))
+    w = max(len(k) for k in keys) + 2
+    out.append(f"\n{'metric':<{w}} {'replay 1':>14} {'replay 2':>14} {'live analytics':>14}  same")
+    for key in keys:
+        va, vb, vl = (json.dumps(x.get(key)) for x in (fa, fb, fl))
+        out.append(f"{key:<{w}} {va:>14} {vb:>14} {vl:>14}  {va == vb == vl}")
     digests = [hashlib.sha256(t.encode()).hexdigest()[:16] for t in (*(r.text for r in rp.runs), rp.live_text)]
     out.append(f"\nsha256 of the rendered metrics: replay 1 {digests[0]}, replay 2 {digests[1]}, live {digests[2]}")
     out.append(f"replays byte-identical: {rp.identical}; equal to live analytics: {rp.equal_to_live}")
