@@ -1,7 +1,7 @@
 """Part B benchmarks against a live native stack (`make up PART=async-rabbitmq`): each figure with its same-run
 baseline and the ratio. `python async-rabbitmq/bench.py` prints them as JSON; `run()` returns them.
 
-- 202 latency: sequential POST /order (p50/p99), against a bare Flask echo on the same kind of server.
+- 202 latency: sequential POST /order (p50/p99), against the bare Flask echo every part is compared with.
 - publish rate with confirms: the order-service outbox relay (SQLite outbox -> broker, confirms pipelined)
   against a raw pika publisher with the same confirm window, same message size, same durable queue.
 - drain rate: the inventory consumer (parse, reserve in SQLite, publish the result with confirms, ack)
@@ -13,10 +13,8 @@ Each figure is the best of `repeat` interleaved runs: other processes share the 
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import tempfile
-import textwrap
 import threading
 import time
 from pathlib import Path
@@ -28,12 +26,11 @@ for _p in (str(ROOT), str(PART_DIR)):
         sys.path.insert(0, _p)
 
 import pika  # noqa: E402
-import requests  # noqa: E402
 
 from common.menu import ITEMS  # noqa: E402
 from common.settings import Settings, get_settings  # noqa: E402
 from common.stack import NativeStack, wait_for, wait_healthy  # noqa: E402
-from common.stats import summarize  # noqa: E402
+from common.benchkit import echo_server, latencies, ratio  # noqa: E402
 from lab import Lab  # noqa: E402
 from messaging import topology  # noqa: E402
 from messaging.amqp import blocking_connection, parameters  # noqa: E402
@@ -42,6 +39,7 @@ from order_service.relay import OutboxRelay  # noqa: E402
 from order_service.store import OrderStore  # noqa: E402
 
 BENCH_QUEUE, BENCH_KEY = "bench_publish", "bench.publish"
+ORDER = {"student_id": "bench", "item": "pizza", "quantity": 1}
 RAW_DRAIN_QUEUE, RAW_SINK_QUEUE = "bench_drain", "bench_sink"
 PERSISTENT = pika.BasicProperties(delivery_mode=pika.DeliveryMode.Persistent, content_type="application/json")
 
@@ -207,46 +205,6 @@ def relay_publish(settings: Settings, n: int) -> float:
         return n / secs
 
 
-def latency(url: str, n: int, path: str, body: dict) -> dict:
-    s = requests.Session()
-    ms = []
-    for _ in range(n):
-        t0 = time.perf_counter()
-        r = s.post(f"{url}{path}", json=body, timeout=10)
-        ms.append((time.perf_counter() - t0) * 1000)
-        assert r.status_code in (200, 202), r.text
-    return summarize(ms).as_dict()
-
-
-_ECHO = textwrap.dedent("""
-    import sys
-    from flask import Flask, jsonify, request
-    from werkzeug.serving import make_server
-    app = Flask("echo")
-    @app.post("/echo")
-    def echo():
-        return jsonify(request.get_json()), 202
-    make_server("127.0.0.1", int(sys.argv[1]), app, threaded=True).serve_forever()
-""")
-
-
-def echo_latency(n: int, port: int = 7999) -> dict:
-    """The same server stack (werkzeug threaded, Flask) answering an echo: the floor for the 202."""
-    proc = subprocess.Popen([sys.executable, "-c", _ECHO, str(port)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    try:
-        def up():
-            try:
-                return requests.post(f"http://127.0.0.1:{port}/echo", json={}, timeout=1).status_code == 202
-            except requests.RequestException:
-                return False
-        wait_for(up, 20, what="the echo server")
-        return latency(f"http://127.0.0.1:{port}", n, "/echo", {"student_id": "b", "item": "pizza", "quantity": 1})
-    finally:
-        proc.terminate()
-        proc.wait(10)
-
-
 def inventory_drain(settings: Settings, stack: NativeStack, lab: Lab, n: int, alone: bool = False) -> dict:
     """Stop inventory, queue n OrderPlaced, start it: the consumer-side rate (first to last reservation).
     alone=True also stops the two event consumers during the drain (the raw baselines run alone too)."""
@@ -271,8 +229,9 @@ def inventory_drain(settings: Settings, stack: NativeStack, lab: Lab, n: int, al
 
 
 def run(progress=print, n: int = 10_000, latency_n: int = 2_000, repeat: int = 5, drain_repeat: int = 3,
-        settings: Settings | None = None) -> dict:
+        settings: Settings | None = None, echo_port: int | None = None) -> dict:
     settings = settings or get_settings()
+    echo_port = echo_port or settings.order_port + 9  # 6009 by default, like Part A's baseline
     stack = NativeStack("async-rabbitmq", settings)
     lab = Lab(settings)
     for url in (settings.order_url, settings.inventory_url, settings.notification_url):
@@ -283,10 +242,18 @@ def run(progress=print, n: int = 10_000, latency_n: int = 2_000, repeat: int = 5
     progress(f"202 latency: {latency_n} sequential POST /order, then the same against a bare Flask echo")
     lab.wait_idle()
     lab.reset_stock({item: 10_000_000 for item in ITEMS})
-    order = latency(settings.order_url, latency_n, "/order", {"student_id": "bench", "item": "pizza", "quantity": 1})
-    echo = echo_latency(latency_n)
+    order_url = settings.order_url.rstrip("/") + "/order"
+
+    def place(session):
+        r = session.post(order_url, json=ORDER, timeout=30)
+        assert r.status_code == 202, r.text
+
+    order = latencies(place, latency_n, "POST /order")
+    with echo_server(echo_port) as echo:
+        echo = latencies(lambda session: session.post(f"{echo}/echo", json=ORDER, timeout=30), latency_n, "echo")
     out["latency_202_ms"] = {"p50": order["median"], "p99": order["p99"], "mean": order["mean"],
                              "baseline_echo_p50": echo["median"], "baseline_echo_p99": echo["p99"],
+                             "ratio_p50": ratio(order["median"], echo["median"]),
                              "overhead_p50_ms": round(order["median"] - echo["median"], 2)}
     lab.wait_idle(timeout=120)
 

@@ -5,18 +5,14 @@
 from __future__ import annotations
 
 import logging
-import sqlite3
-from contextlib import closing
 
-from flask import jsonify, request
 from messaging import topology
 from messaging.consumer import BatchConsumer
 
 from common.logs import setup_logging
-from common.schemas import InvalidInput
 from common.settings import Settings, get_settings
 from common.stock import StockStore
-from common.web import create_base_app, error, json_body
+from common.web import create_base_app, stock_routes
 
 from .handler import InventoryHandler
 
@@ -47,37 +43,8 @@ def create_app(settings: Settings, store: StockStore, handler: InventoryHandler 
                 "processed": consumer.processed if consumer else 0, "stats": handler.stats if handler else {}}
 
     app = create_base_app(NAME, settings, health=health)
-
-    @app.get("/stock")
-    def stock():
-        return jsonify(store.snapshot())
-
-    @app.get("/reservations")
-    def reservations():
-        first, last = time_span(store.path)
-        return jsonify({"counts": store.counts(), "reserved_units": store.reserved_units(),
-                        "first_at": first, "last_at": last})
-
-    @app.post("/admin/reset")
-    def reset():
-        if not settings.admin_api:
-            return error(403, "admin_disabled", "the admin API is disabled (ADMIN_API=false)")
-        body = json_body() if request.get_data() else {}
-        wanted = body.get("stock") if isinstance(body, dict) else None
-        if wanted is not None and not (isinstance(wanted, dict) and all(
-                isinstance(k, str) and type(v) is int and v >= 0 for k, v in wanted.items())):
-            raise InvalidInput("validation_error", "stock: an object of item -> non-negative integer")
-        snapshot = store.reset(wanted) if wanted else store.reset()
-        log.info("stock reset", extra={"stock": snapshot})
-        return jsonify(snapshot)
-
+    stock_routes(app, store, settings)  # GET /stock, GET /reservations, POST /admin/reset (shared)
     return app
-
-
-def time_span(path: str) -> tuple[float | None, float | None]:
-    """When the first and the last reservation were recorded (drain rates, seen from the consumer)."""
-    with closing(sqlite3.connect(path, timeout=30)) as db:
-        return db.execute("SELECT MIN(created_at), MAX(created_at) FROM reservations").fetchone()
 
 
 def main() -> int:

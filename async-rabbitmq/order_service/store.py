@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from common.sqlite import Database
 from messaging.messages import order_placed
 
 PENDING, CONFIRMED, FAILED = "pending", "confirmed", "failed"
@@ -39,33 +39,15 @@ class OutboxRecord:
 
 class OrderStore:
     def __init__(self, path: str | Path):
-        self.path = str(path)
-        self._local = threading.local()
-        db = self._conn()
-        for stmt in _SCHEMA:
-            db.execute(stmt)
+        self.db = Database(path, schema=_SCHEMA)
+        self.path = self.db.path
 
     def _conn(self) -> sqlite3.Connection:
-        db = getattr(self._local, "db", None)
-        if db is None:
-            db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
-            db.execute("PRAGMA journal_mode=WAL")
-            # NORMAL in WAL: a committed order survives a crash of the process (kill -9).
-            db.execute("PRAGMA synchronous=NORMAL")
-            db.execute("PRAGMA busy_timeout=30000")
-            self._local.db = db
-        return db
+        return self.db.conn()
 
     def _tx(self, fn):
-        db = self._conn()
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            out = fn(db)
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
-        return out
+        with self.db.transaction() as db:
+            return fn(db)
 
     # -- orders -------------------------------------------------------------
     def place(self, order_id: str, student_id: str, item: str, quantity: int, routing_key: str) -> dict:
