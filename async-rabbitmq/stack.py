@@ -23,6 +23,6 @@ def services(settings):
         # Consumers: one process each, an AMQP consumer plus a small HTTP thread for /health (and /stock).
         python_service(settings, PART, "inventory-service", "inventory_service", settings.inventory_port),
         python_service(settings, PART, "notification-service", "notification_service", settings.notification_port),
-        # One process: HTTP threads, the outbox relay thread and the inventory_events consumer thread.
+        # gunicorn, one worker: HTTP threads, the outbox relay thread and the order_status consumer thread.
         python_service(settings, PART, "order-service", "order_service", settings.order_port),
     ]

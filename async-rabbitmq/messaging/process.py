@@ -12,9 +12,15 @@ import logging
 import signal
 import threading
 
-from werkzeug.serving import make_server
+from werkzeug.serving import WSGIRequestHandler, make_server
 
 from common.settings import Settings
+
+
+class KeepAliveHandler(WSGIRequestHandler):
+    """HTTP/1.1: a client's session keeps its connection (the default HTTP/1.0 closes it after each request)."""
+
+    protocol_version = "HTTP/1.1"
 
 
 def serve(name: str, app, settings: Settings, port: int, clients=()) -> int:
@@ -32,7 +38,7 @@ def serve(name: str, app, settings: Settings, port: int, clients=()) -> int:
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    server = make_server(settings.bind_host, port, app, threaded=True)
+    server = make_server(settings.bind_host, port, app, threaded=True, request_handler=KeepAliveHandler)
     threads = [threading.Thread(target=_guard, args=(c,), name=c.name, daemon=True) for c in clients]
     threads.append(threading.Thread(target=server.serve_forever, name="http", daemon=True))
     for t in threads:

@@ -1,13 +1,20 @@
 """order-service: `POST /order` (202, stored with its outbox record), `GET /order/<id>`, `POST /orders/lookup`.
 
-`python -m order_service` runs, in one process: the HTTP server, the outbox
-relay thread (publishes OrderPlaced with confirms) and the `order_status`
-consumer thread (applies InventoryReserved/InventoryFailed). The HTTP side
-never touches the broker, so orders are accepted while RabbitMQ is down.
+`python -m order_service` runs gunicorn (gthread, HTTP keep-alive) with one
+worker process holding: the HTTP threads, the outbox relay thread (publishes
+OrderPlaced with confirms) and the `order_status` consumer thread (applies
+InventoryReserved/InventoryFailed). The HTTP side never touches the broker, so
+orders are accepted while RabbitMQ is down.
 """
 from __future__ import annotations
 
 import logging
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
 
 from flask import jsonify
 from messaging import topology
@@ -88,10 +95,47 @@ def create_app(settings: Settings, store: OrderStore, relay=None, status=None):
     return app
 
 
-def main() -> int:
+# -- the process: gunicorn (gthread, keep-alive) with one worker that also runs the relay and status threads ---
+_running: list[tuple] = []
+
+
+def serve_app():
+    """gunicorn's app factory (`order_service.app:serve_app()`): runs in the worker, after the fork."""
     settings = get_settings()
     setup_logging(NAME, settings.log_level, settings.log_format)
     app, clients = build(settings)
-    from messaging.process import serve
+    for client in clients:
+        thread = threading.Thread(target=_guard, args=(client,), name=client.name, daemon=True)
+        thread.start()
+        _running.append((client, thread))
+    return app
 
-    return serve(NAME, app, settings, settings.order_port, clients)
+
+def _guard(client) -> None:
+    try:
+        client.run()
+    except BaseException:  # a bug, not a broker outage (those are retried inside run): restart the worker
+        log.exception("%s crashed; restarting the worker", client.name)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def stop_clients(timeout: float = 2.5) -> None:
+    """Called by gunicorn's worker_exit hook: the relay and the status consumer finish and disconnect."""
+    if not _running:
+        return
+    for client, _ in _running:
+        client.stop()
+    deadline = time.monotonic() + timeout
+    for _, thread in _running:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    _running.clear()
+    log.info("order-service stopped")
+
+
+def main() -> None:
+    """`python -m order_service`: exec gunicorn, one worker (one relay, one status consumer), many threads."""
+    settings = get_settings()
+    argv = [sys.executable, "-m", "gunicorn", "--config", str(Path(__file__).with_name("gunicorn_conf.py")),
+            "--bind", f"{settings.bind_host}:{settings.order_port}", "--workers", "1",
+            "--threads", str(settings.web_threads), "order_service.app:serve_app()"]
+    os.execv(sys.executable, argv)
