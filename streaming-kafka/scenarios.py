@@ -100,7 +100,7 @@ def counts(m: dict) -> dict:
 
 def delta(before: dict, after: dict) -> dict:
     d = {k: after[k] - before[k] for k in ("orders", "reserved", "failed", "duplicates")}
-    d["pending"] = after["pending"]
+    d["pending"] = after["pending"] - before["pending"]
     d["units"] = {i: after["units"].get(i, 0) - before["units"].get(i, 0) for i in ITEMS}
     d["reasons"] = {r: after["reasons"].get(r, 0) - before["reasons"].get(r, 0) for r in after["reasons"]}
     return d

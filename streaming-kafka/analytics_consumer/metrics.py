@@ -13,6 +13,8 @@ from datetime import UTC, datetime
 
 from events import FAILED, ORDER_PLACED, RESERVED
 
+from common.menu import ITEMS, MAX_QUANTITY
+
 _decode = json.JSONDecoder().decode
 
 
@@ -53,6 +55,12 @@ class MetricsState:
             self.invalid += 1
             return False
         if kind == ORDER_PLACED:
+            q = ev.get("quantity")
+            # What the inventory consumer would dead-letter is not an order (the cheap part of its checks).
+            if ev.get("item") not in ITEMS or type(q) is not int or not 1 <= q <= MAX_QUANTITY \
+                    or not isinstance(ev.get("event_id"), str):
+                self.invalid += 1
+                return False
             if order_id in self.orders:
                 self.duplicates += 1
                 return False

@@ -78,8 +78,10 @@ def test_pending_and_invalid():
                 b'"timestamp":"2026-11-25T07:00:00.000Z"}', b'{"event_type":"OrderPlaced","order_id":1,'
                 b'"timestamp":"2026-11-25T07:00:00.000Z"}'):
         assert s.add(bad) is False
+    unknown_item = encode(order_placed("ORD-9", "9" * 32, "s", "pizza", 1, T0)).replace(b'"pizza"', b'"caviar"')
+    assert s.add(unknown_item) is False  # dead-lettered by inventory: not an order
     m = s.metrics()
-    assert m["orders_pending"] == 1 and m["invalid_events_skipped"] == 6
+    assert m["orders_pending"] == 1 and m["invalid_events_skipped"] == 7 and m["total_orders_seen"] == 1
     assert s.order_status("ORD-1")["status"] == "pending"
 
 
