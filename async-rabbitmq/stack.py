@@ -1,17 +1,24 @@
 """Part B's services for the native runtime, in start order (mirrors docker-compose.yml)."""
-import sys
+import importlib.util
 from pathlib import Path
 
 from common.runtime.spec import Service, python_service
 
 PART = "async-rabbitmq"
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # the runtime loads this file by path
 
-from broker.native import NativeBroker
+
+def _native_broker():
+    # The runtime loads this file by path and may load other parts' stack.py in the same process: load the
+    # broker runner by path too, instead of putting this part's folder (its module names) on sys.path.
+    spec = importlib.util.spec_from_file_location("_async_rabbitmq_native_broker",
+                                                  Path(__file__).resolve().parent / "broker" / "native.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.NativeBroker
 
 
 def services(settings):
-    broker = NativeBroker(settings, PART)
+    broker = _native_broker()(settings, PART)
     rabbitmq = Service(
         name="rabbitmq", argv=broker.argv(), port=settings.rabbitmq_port, env=broker.env(),
         ready=broker.ready, prepare=broker.prepare, cleanup=broker.cleanup,
