@@ -141,6 +141,7 @@ class LagSample:
 class LagOverTime:
     count: int
     mode: str
+    delay_ms: int = 0
     samples: list[LagSample] = field(default_factory=list)
 
     @property
@@ -158,7 +159,7 @@ def lag_over_time(settings: Settings, stack: Stack, count: int, mode: str = "sto
     while it is away, then drains to 0 once it is back (or unthrottled)."""
     client = Client(settings)
     wait_caught_up(settings)
-    result = LagOverTime(count, mode)
+    result = LagOverTime(count, mode, delay_ms if mode != "stop" else 0)
     t0 = time.perf_counter()
 
     def sample(phase: str) -> int:

@@ -16,6 +16,7 @@ from events import FAILED, ORDER_PLACED, RESERVED
 from common.menu import ITEMS, MAX_QUANTITY
 
 _decode = json.JSONDecoder().decode
+_ITEMS = frozenset(ITEMS)
 
 
 def minute_of(stamp: str, _cache: dict = {}) -> int:  # noqa: B006 - a deliberate memo across calls
@@ -57,7 +58,7 @@ class MetricsState:
         if kind == ORDER_PLACED:
             q = ev.get("quantity")
             # What the inventory consumer would dead-letter is not an order (the cheap part of its checks).
-            if ev.get("item") not in ITEMS or type(q) is not int or not 1 <= q <= MAX_QUANTITY \
+            if ev.get("item") not in _ITEMS or type(q) is not int or not 1 <= q <= MAX_QUANTITY \
                     or not isinstance(ev.get("event_id"), str):
                 self.invalid += 1
                 return False

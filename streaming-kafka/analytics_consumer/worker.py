@@ -138,14 +138,15 @@ def replay(settings, group: str | None = None, consumer=None) -> ReplayResult:
         consumer.seek_to_beginning(*tps)
         end = consumer.end_offsets(tps)
         remaining = {tp for tp in tps if end[tp] > consumer.position(tp)}
-        events = 0
+        events, add = 0, state.add
         while remaining:
             for tp, recs in consumer.poll(timeout_ms=1000).items():
-                for r in recs:
-                    if r.offset < end[tp]:  # stop at the snapshot: later events are not part of this replay
-                        state.add(r.value)
-                        events += 1
-                if consumer.position(tp) >= end[tp]:
+                limit = end[tp]  # stop at the snapshot: later events are not part of this replay
+                batch = recs if recs[-1].offset < limit else [r for r in recs if r.offset < limit]
+                for r in batch:
+                    add(r.value)
+                events += len(batch)
+                if consumer.position(tp) >= limit:
                     remaining.discard(tp)
                     consumer.pause(tp)
         # Record where the replay stopped, so the replay group shows up in the lag table.
