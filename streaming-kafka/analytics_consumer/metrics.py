@@ -19,16 +19,19 @@ _decode = json.JSONDecoder().decode
 _ITEMS = frozenset(ITEMS)
 
 
-def minute_of(stamp: str, _cache: dict = {}) -> int:  # noqa: B006 - a deliberate memo across calls
+_MINUTES: dict[str, int] = {}  # "YYYY-MM-DDTHH:MM" -> minute start: our own timestamps repeat their minute
+
+
+def minute_of(stamp: str) -> int:
     """Start of the event's UTC minute, in Unix seconds; ValueError for a bad timestamp."""
     if len(stamp) == 24 and stamp[-1] == "Z":  # our own `YYYY-MM-DDTHH:MM:SS.mmmZ`: memo by minute prefix
         key = stamp[:16]
-        minute = _cache.get(key)
+        minute = _MINUTES.get(key)
         if minute is None:
-            minute = int(datetime.fromisoformat(key + ":00+00:00").timestamp())
-            if len(_cache) > 100_000:
-                _cache.clear()
-            _cache[key] = minute
+            minute = int(datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()) // 60 * 60
+            if len(_MINUTES) > 100_000:
+                _MINUTES.clear()
+            _MINUTES[key] = minute
         return minute
     dt = datetime.fromisoformat(stamp)
     if dt.tzinfo is None:
@@ -46,38 +49,47 @@ class MetricsState:
 
     def add(self, raw: bytes | None) -> bool:
         """Fold one record value in; False when it was a duplicate or not a usable event."""
-        try:
-            ev = _decode(raw.decode())  # str in: skips json.loads' encoding sniffing, the hot path of a replay
-            kind, order_id = ev["event_type"], ev["order_id"]
-            minute = minute_of(ev["timestamp"])
-            if not isinstance(order_id, str):
-                raise TypeError("order_id")
-        except (TypeError, ValueError, KeyError, AttributeError):
-            self.invalid += 1
-            return False
-        if kind == ORDER_PLACED:
-            q = ev.get("quantity")
-            # What the inventory consumer would dead-letter is not an order (the cheap part of its checks).
-            if ev.get("item") not in _ITEMS or type(q) is not int or not 1 <= q <= MAX_QUANTITY \
-                    or not isinstance(ev.get("event_id"), str):
+        return self.add_many((raw,)) == 1
+
+    def add_many(self, values) -> int:
+        """Fold record values in, in order; returns how many changed the state (the hot loop of a replay)."""
+        orders, results, memo, decode = self.orders, self.results, _MINUTES, _decode
+        changed = 0
+        for raw in values:
+            try:
+                ev = decode(raw.decode())  # str in: skips json.loads' encoding sniffing
+                kind, order_id, stamp = ev["event_type"], ev["order_id"], ev["timestamp"]
+                minute = memo.get(stamp[:16]) if len(stamp) == 24 and stamp[-1] == "Z" else None
+                if minute is None:
+                    minute = minute_of(stamp)
+                if type(order_id) is not str:
+                    raise TypeError("order_id")
+            except (TypeError, ValueError, KeyError, AttributeError):
                 self.invalid += 1
-                return False
-            if order_id in self.orders:
-                self.duplicates += 1
-                return False
-            self.orders[order_id] = minute
-        elif kind in (RESERVED, FAILED):
-            if order_id in self.results:
-                self.duplicates += 1
-                return False
-            ok = kind == RESERVED
-            self.results[order_id] = (ok, None if ok else str(ev.get("reason")), minute,
-                                      str(ev.get("item")), ev.get("quantity") if ok else 0)
-        else:
-            self.invalid += 1
-            return False
-        self.version += 1
-        return True
+                continue
+            if kind == ORDER_PLACED:
+                q = ev.get("quantity")
+                # What the inventory consumer would dead-letter is not an order (the cheap part of its checks).
+                if ev.get("item") not in _ITEMS or type(q) is not int or not 1 <= q <= MAX_QUANTITY \
+                        or type(ev.get("event_id")) is not str:
+                    self.invalid += 1
+                elif order_id in orders:
+                    self.duplicates += 1
+                else:
+                    orders[order_id] = minute
+                    changed += 1
+            elif kind == RESERVED or kind == FAILED:
+                if order_id in results:
+                    self.duplicates += 1
+                else:
+                    ok = kind == RESERVED
+                    results[order_id] = (ok, None if ok else str(ev.get("reason")), minute,
+                                         str(ev.get("item")), ev.get("quantity") if ok else 0)
+                    changed += 1
+            else:
+                self.invalid += 1
+        self.version += changed
+        return changed
 
     def order_status(self, order_id: str) -> dict | None:
         res = self.results.get(order_id)

@@ -96,8 +96,7 @@ class AnalyticsWorker:
                 if batch:
                     with self.lock:
                         for recs in batch.values():
-                            for r in recs:
-                                self.state.add(r.value)
+                            self.state.add_many([r.value for r in recs])
                     try:
                         self.consumer.commit({tp: OffsetAndMetadata(recs[-1].offset + 1, "")
                                               for tp, recs in batch.items()})
@@ -138,13 +137,12 @@ def replay(settings, group: str | None = None, consumer=None) -> ReplayResult:
         consumer.seek_to_beginning(*tps)
         end = consumer.end_offsets(tps)
         remaining = {tp for tp in tps if end[tp] > consumer.position(tp)}
-        events, add = 0, state.add
+        events = 0
         while remaining:
             for tp, recs in consumer.poll(timeout_ms=1000).items():
                 limit = end[tp]  # stop at the snapshot: later events are not part of this replay
                 batch = recs if recs[-1].offset < limit else [r for r in recs if r.offset < limit]
-                for r in batch:
-                    add(r.value)
+                state.add_many([r.value for r in batch])
                 events += len(batch)
                 if consumer.position(tp) >= limit:
                     remaining.discard(tp)
