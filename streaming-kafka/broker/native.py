@@ -89,9 +89,11 @@ class Broker:
         tmp = self.libs.with_name("libs.partial")
         shutil.rmtree(tmp, ignore_errors=True)
         print(f"fetching Apache Kafka {self.settings.kafka_version} jars from Maven Central (once) ...", flush=True)
-        subprocess.run(["mvn", "-q", "-B", "-Dstyle.color=never", "-f", str(POM), "dependency:copy-dependencies",
-                        f"-Dkafka.version={self.settings.kafka_version}", f"-DoutputDirectory={tmp}",
-                        "-DincludeScope=runtime"], check=True)
+        out = subprocess.run(["mvn", "-q", "-B", "-f", str(POM), "dependency:copy-dependencies",
+                              f"-Dkafka.version={self.settings.kafka_version}", f"-DoutputDirectory={tmp}",
+                              "-DincludeScope=runtime"], capture_output=True, text=True)
+        if out.returncode != 0:  # Maven's own words say why (no network, unknown version, ...)
+            raise SystemExit(f"fetching the Kafka jars with Maven failed:\n{out.stdout[-3000:]}{out.stderr[-2000:]}")
         (tmp / ".complete").write_text(self.settings.kafka_version + "\n")
         shutil.rmtree(self.libs, ignore_errors=True)
         tmp.rename(self.libs)
