@@ -240,10 +240,15 @@ class Crash:
 
 
 def _wait_for_progress(client: Client, at_least: int, timeout: float = 120) -> int:
-    def progress():
-        done = sum(client.outcomes()["counts"].values())
-        return done if done >= at_least else None
-    return wait_for(progress, timeout, interval=0.05, what=f"{at_least} orders processed")
+    """Wait until `at_least` orders are reserved, then until the next batch's reservations become durable:
+    the consumer is then producing that batch's results and has not committed its offsets, the window in
+    which a crash makes the broker deliver events again whose effect is already done."""
+    def done() -> int:
+        return sum(client.outcomes()["counts"].values())
+
+    reached = wait_for(lambda: (n := done()) >= at_least and n, timeout, interval=0.05,
+                       what=f"{at_least} orders processed")
+    return wait_for(lambda: (n := done()) != reached and n, 30, interval=0.002, what="the next batch")
 
 
 def _finish(settings, client, before, stock_before, t_restart, count, pid, processed, extra=None) -> Crash:
