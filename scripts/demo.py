@@ -13,9 +13,10 @@ sys.path.insert(0, str(ROOT))
 from common.runtime.control import Part, all_parts  # noqa: E402
 
 STEPS = [
-    ("sync-rest", "sync-rest/tests/test_sync.py", ["sync-rest/tests/test_output.txt"]),
-    ("async-rabbitmq", "async-rabbitmq/tests/test_async.py", ["async-rabbitmq/tests/test_output.txt"]),
-    ("streaming-kafka", "streaming-kafka/tests/test_streaming.py",
+    ("sync-rest", ["sync-rest/tests/test_sync.py"], ["sync-rest/tests/test_output.txt"]),
+    ("async-rabbitmq", ["async-rabbitmq/tests/test_async.py"], ["async-rabbitmq/tests/test_output.txt"]),
+    # --fresh: an empty broker, so the metrics cover this run only
+    ("streaming-kafka", ["streaming-kafka/tests/test_streaming.py", "--fresh"],
      ["streaming-kafka/tests/test_output.txt", "streaming-kafka/tests/replay_evidence.txt",
       "streaming-kafka/metrics/metrics_output.json"]),
 ]
@@ -41,7 +42,7 @@ def main() -> int:
             banner(f"[{i}/{len(STEPS) + 1}] {part}: start natively, run the scenarios, write the evidence")
             try:
                 Part(part).up()
-                code = subprocess.call([sys.executable, script], cwd=ROOT)
+                code = subprocess.call([sys.executable, *script], cwd=ROOT)
             except SystemExit as err:  # a service did not become healthy: the message says why
                 print(err, file=sys.stderr)
                 code = 1
