@@ -61,7 +61,7 @@ class Client:
         return self.http.get(f"{self.inventory_url}/stock", timeout=10).json()
 
     def outcomes(self) -> dict:
-        return self.http.get(f"{self.inventory_url}/outcomes", timeout=10).json()
+        return self.http.get(f"{self.inventory_url}/reservations", timeout=10).json()
 
     def reset_stock(self, stock: dict | None = None) -> dict:
         resp = self.http.post(f"{self.inventory_url}/admin/reset", json={"stock": stock or BIG_STOCK}, timeout=30)

@@ -67,7 +67,7 @@ def test_inventory_http_side(tmp_settings, tmp_path):
     assert client.post("/admin/reset", json={"stock": {"pizza": 7}}).get_json() == {"pizza": 7}
     assert client.post("/admin/reset", json={"stock": {"pizza": -1}}).status_code == 400
     assert client.post("/admin/reset", data="nope").status_code == 400
-    assert client.get("/outcomes").get_json()["stock"] == {"pizza": 7}
+    assert client.get("/reservations").get_json()["stock"] == {"pizza": 7}
 
 
 class StubWorker:
