@@ -8,11 +8,10 @@ import json
 import time
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from common.ids import generate_event_id
-from common.menu import ITEMS, MAX_QUANTITY
-from common.schemas import describe
+from common.schemas import ItemQuantity, describe
 
 ORDER_PLACED = "OrderPlaced"
 INVENTORY_RESERVED = "InventoryReserved"
@@ -32,24 +31,15 @@ class Poison(ValueError):
         self.detail = detail
 
 
-class OrderPlaced(BaseModel):
-    """Required for processing: event_id, order_id, item, quantity (strict types: "2" is not 2)."""
+class OrderPlaced(ItemQuantity):
+    """Required for processing: event_id, order_id, item, quantity (strict types: "2" is not 2); the item and
+    quantity rules are the HTTP API's (`common.schemas.ItemQuantity`)."""
 
-    model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
     event_type: Literal["OrderPlaced"] = ORDER_PLACED
     event_id: str = Field(min_length=1, max_length=128)
     order_id: str = Field(min_length=1, max_length=128)
     student_id: str | None = Field(None, max_length=64)
-    item: str = Field(min_length=1, max_length=64)
-    quantity: int = Field(ge=1, le=MAX_QUANTITY)
     timestamp: float | int | str | None = None
-
-    @field_validator("item")
-    @classmethod
-    def _known(cls, v: str) -> str:
-        if v not in ITEMS:
-            raise ValueError(f"unknown item {v!r}")
-        return v
 
 
 class InventoryEvent(BaseModel):
