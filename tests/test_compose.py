@@ -84,6 +84,8 @@ def test_builds_include_common_and_exist(part):
         assert ctx.is_dir(), f"{name}/{svc}: build context {ctx} does not exist"
         assert (ctx / "common").is_dir(), f"{name}/{svc}: build context must include common/"
         assert _dockerfile(sc).is_file(), f"{name}/{svc}: Dockerfile {_dockerfile(sc)} does not exist"
+        if re.search(r"^ARG PART\b", _dockerfile(sc).read_text(), re.M):
+            assert (sc["build"].get("args") or {}).get("PART") == name, f"{name}/{svc} must build with PART={name}"
 
 
 def test_images_run_as_non_root(part):
