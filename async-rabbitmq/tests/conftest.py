@@ -4,7 +4,6 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import pytest
 
 PART_DIR = Path(__file__).resolve().parents[1]
 ROOT = PART_DIR.parent
@@ -12,24 +11,6 @@ for p in (str(ROOT), str(PART_DIR), str(PART_DIR / "tests")):
     if p not in sys.path:
         sys.path.insert(0, p)
 
-from common.settings import Settings  # noqa: E402
-from common.stack import NativeStack  # noqa: E402
+from common.testing import native_stack_fixture, settings, tmp_settings  # noqa: E402,F401
 
-
-@pytest.fixture(scope="session")
-def settings() -> Settings:
-    return Settings()
-
-
-@pytest.fixture
-def tmp_settings(tmp_path) -> Settings:
-    return Settings(data_dir=tmp_path, log_format="text")
-
-
-@pytest.fixture(scope="session")
-def native_stack(settings):
-    """The whole part started natively (as `make up PART=async-rabbitmq`), stopped at the end."""
-    stack = NativeStack("async-rabbitmq", settings)
-    stack.up()
-    yield stack
-    stack.down()
+native_stack = native_stack_fixture("async-rabbitmq")
