@@ -152,7 +152,7 @@ def run(progress=print, count: int = 100_000, repeat: int = 2, settings: Setting
                  "raw_producer_library_defaults_events_per_s": round(count / min(raw_default_s)),
                  "runs_seconds": {"bulk": [round(x, 3) for x in bulk_s], "raw": [round(x, 3) for x in raw_s]}},
         "end_to_end": {"events": count, "seconds_to_lag0_both_groups": round(min(e2e), 2),
-                       "raw_produce_plus_consume_seconds": round(floor, 2), "ratio": ratio(floor, min(e2e)),
+                       "raw_produce_plus_consume_seconds": round(floor, 2), "ratio": ratio(min(e2e), floor),
                        "events_per_s": round(count / min(e2e))},
         "replay": {"events": replays[0][0], "events_per_s": round(replay_rate),
                    "raw_consumer_events_per_s": round(raw_read_rate), "ratio": ratio(replay_rate, raw_read_rate)},
@@ -164,4 +164,4 @@ def run(progress=print, count: int = 100_000, repeat: int = 2, settings: Setting
 
 
 if __name__ == "__main__":
-    print(json.dumps(run(), indent=1))
+    print(json.dumps(run(progress=lambda m: print(f"[bench] {m}", file=sys.stderr, flush=True)), indent=1))

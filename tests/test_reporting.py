@@ -55,3 +55,38 @@ def test_peak_memory_follows_a_process_tree():
     finally:
         child.kill()
         child.wait()
+
+
+def test_benchmark_tables_pair_every_figure_with_its_baseline_and_ratio():
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("bench_script", Path(__file__).parent.parent / "scripts" / "bench.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    summary = {"median": 4.0, "p99": 8.0}
+    results = {
+        "sync-rest": {"latency_ms": {"order_chain": summary, "single_hop": {"median": 1.0, "p99": 2.0},
+                                     "ratio_p50": 4.0, "ratio_p99": 4.0},
+                      "throughput": [{"clients": 8, "orders_per_s": 300.0, "single_hop_per_s": 1000.0, "ratio": 0.3}]},
+        "async-rabbitmq": {"n": 10_000, "prefetch": 500, "consumer_batch": 250, "outbox_max_inflight": 1000,
+                           "latency_202_ms": {"p50": 2.5, "p99": 6.0, "baseline_echo_p50": 1.0, "baseline_echo_p99": 1.5,
+                                              "ratio_p50": 2.5},
+                           "publish_rate": {"relay": 8000, "raw_pika": 10000, "ratio": 0.8},
+                           "drain_rate": {"inventory": 5000, "raw_pika_ack_only": 40000, "ratio": 0.125,
+                                          "raw_pika_publish_confirm_ack": 12500, "ratio_like_for_like": 0.4,
+                                          "inventory_alone": 6000, "ratio_alone_like_for_like": 0.48}},
+        "streaming-kafka": {"bulk": {"events_per_s": 29000, "raw_producer_events_per_s": 33000, "ratio": 0.879,
+                                     "raw_producer_library_defaults_events_per_s": 15000},
+                            "end_to_end": {"events": 100_000, "seconds_to_lag0_both_groups": 12.0,
+                                           "raw_produce_plus_consume_seconds": 4.0, "ratio": 3.0},
+                            "replay": {"events": 1_000_000, "events_per_s": 100_000,
+                                       "raw_consumer_events_per_s": 125_000, "ratio": 0.8},
+                            "settings": {"compression": "gzip", "linger_ms": 20, "batch_bytes": 1 << 20,
+                                         "partitions": 6}}}
+    md = bench.markdown(results, {"sync-rest": 300.0}, "now", "abc123")
+    assert "| orders/s, 8 concurrent clients | 300.0 | 1000.0 | 0.3 |" in md
+    assert "| 202 latency p99 (ms) vs a bare Flask echo | 6.0 | 1.5 | 4.0 |" in md  # ratio computed here
+    assert "| 5000 | 12500 | 0.4 |" in md and "| 8000 | 10000 | 0.8 | >= 0.7 |" in md
+    assert "| 12.0 | 4.0 | 3.0 |" in md and "| 100000 | 125000 | 0.8 | >= 0.7, >= 50,000/s |" in md
+    assert "| sync-rest | 300.0 |" in md and "commit abc123" in md
