@@ -22,10 +22,17 @@ def machine() -> str:
             f"Python {platform.python_version()}")
 
 
-def commit() -> str:
+# What the runs themselves write: a demo that has already rewritten some of them still runs the committed code.
+GENERATED = ("*/tests/test_output.txt", "*/tests/replay_evidence.txt", "*/metrics/*.json", "docs/comparison.*",
+             "docs/benchmarks.*", "docs/img", "README.md")  # README: its measured figures are rendered by runs
+
+
+def commit(root: Path = ROOT) -> str:
+    """The short commit, with `+changes` when tracked code differs from it (generated outputs aside)."""
     try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
-        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True).stdout
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", ".", *(f":(exclude,glob){g}" for g in GENERATED)],
+                               cwd=root, capture_output=True, text=True).stdout
         return out.stdout.strip() + ("+changes" if dirty.strip() else "") if out.returncode == 0 else "unknown"
     except OSError:
         return "unknown"
@@ -49,3 +56,14 @@ def write(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
     return path
+
+
+def replace_block(path: Path, name: str, body: str) -> str:
+    """Rewrite the text between `<!-- name:start -->` and `<!-- name:end -->` in a file (the README's measured
+    figures are rendered by the runs that measure them, never typed in); returns the whole block."""
+    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    block = f"{start}\n{body}\n{end}"
+    text = path.read_text()
+    i, j = text.index(start), text.index(end) + len(end)
+    path.write_text(text[:i] + block + text[j:])
+    return block

@@ -10,7 +10,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from common.evidence import commit, machine  # noqa: E402
+from common.evidence import commit, machine, replace_block  # noqa: E402
 from common.stats import summarize  # noqa: E402
 
 ORDER = ["sync-rest", "async-rabbitmq", "streaming-kafka"]
@@ -157,6 +157,39 @@ def table(results: dict, root: Path, memory: dict | None) -> list[str]:
     return lines
 
 
+def readme_block(results: dict) -> str:
+    """The README's summary of the comparison, rendered from the same results as comparison.md."""
+    r = [results[p] for p in ORDER]
+    first = r[0]
+
+    def row(name, fn):
+        return f"| {name} | " + " | ".join(fn(x) for x in r) + " |"
+
+    def outage(x):
+        o = x["outage"]
+        return f"{o['accepted']} accepted, {o['confirmed']} confirmed, {o['failed']} failed, {o['lost']} lost"
+
+    def replay(x):
+        rp = x["replay"]
+        if not rp["possible"]:
+            return "no: nothing left to re-read"
+        return f"yes: {rp['events_available']:,} events, equal to live metrics: {rp['equal_to_live']}"
+
+    lines = [
+        "From the last `make demo` ([docs/comparison.md](docs/comparison.md), same workload and faults for all three):",
+        "",
+        "| measured | Sync REST | Async (RabbitMQ) | Streaming (Kafka) |",
+        "|---|---|---|---|",
+        row(f"client latency p50, inventory normal / +{first['delay_ms']} ms",
+            lambda x: f"{_p(x['normal']['client_ms'], 50):,.1f} ms / {_p(x['slow']['client_ms'], 50):,.1f} ms"),
+        row(f"outcome known p50, inventory +{first['delay_ms']} ms",
+            lambda x: f"{_p(x['slow']['final_ms'], 50):,.1f} ms"),
+        row(f"{first['outage']['orders']} orders during a {first['outage_s']} s inventory outage", outage),
+        row("history recomputable (replay)", replay),
+    ]
+    return "\n".join(lines)
+
+
 def write(results: dict, root: Path, memory: dict | None = None) -> list[Path]:
     docs, img = root / "docs", root / "docs" / "img"
     img.mkdir(parents=True, exist_ok=True)
@@ -197,6 +230,9 @@ def write(results: dict, root: Path, memory: dict | None = None) -> list[Path]:
         "comparison (each part is started natively, measured by `python -m comparison.measure <part>`, stopped).",
     ]
     (docs / "comparison.md").write_text("\n".join(md) + "\n")
+    readme = root / "README.md"
+    if readme.exists() and "<!-- comparison:start -->" in readme.read_text():
+        replace_block(readme, "comparison", readme_block(results))
     return [docs / "comparison.md", docs / "comparison.json", img / "latency.png", img / "outage_backlog.png",
             img / "consumer_lag.png"]
 

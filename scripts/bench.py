@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from common.benchkit import PeakMemory, ratio  # noqa: E402
-from common.evidence import commit, machine  # noqa: E402
+from common.evidence import commit, machine, replace_block  # noqa: E402
 from common.runtime.control import Part  # noqa: E402
 
 PARTS = ["sync-rest", "async-rabbitmq", "streaming-kafka"]
@@ -103,9 +103,6 @@ def markdown(results: dict, memory: dict, started: str, commit_id: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-README_START, README_END = "<!-- bench:start -->", "<!-- bench:end -->"
-
-
 def readme_block(results: dict, memory: dict, started: str) -> str:
     """The headline figures for the README's results section, rendered from the same data as benchmarks.md."""
     rows = []
@@ -133,19 +130,13 @@ def readme_block(results: dict, memory: dict, started: str) -> str:
                   c["end_to_end"]["ratio"]),
                  ("C: replay events/s", c["replay"]["events_per_s"],
                   f"raw consumer {c['replay']['raw_consumer_events_per_s']}", c["replay"]["ratio"])]
-    lines = [README_START, f"From the last `make bench` ({started}, [docs/benchmarks.md](docs/benchmarks.md)):", "",
+    lines = [f"From the last `make bench` ({started}, [docs/benchmarks.md](docs/benchmarks.md)):", "",
              "| figure | ours | baseline, same run | ratio |", "|---|---|---|---|"]
     lines += ["| " + " | ".join(str(x) for x in row) + " |" for row in rows]
     if memory:
         lines += ["", "Peak memory of each whole native stack: "
                   + ", ".join(f"{p} {m} MiB" for p, m in memory.items()) + "."]
-    return "\n".join(lines + [README_END])
-
-
-def update_readme(path: Path, block: str) -> None:
-    text = path.read_text()
-    start, end = text.index(README_START), text.index(README_END) + len(README_END)
-    path.write_text(text[:start] + block + text[end:])
+    return "\n".join(lines)
 
 
 def main() -> int:
@@ -179,7 +170,7 @@ def main() -> int:
                                                       "results": results, "peak_memory_mib": memory}, indent=1))
     (docs / "benchmarks.md").write_text(markdown(results, memory, started, commit_id))
     if set(results) == set(PARTS):  # a partial run leaves the README's figures alone
-        update_readme(ROOT / "README.md", readme_block(results, memory, started))
+        replace_block(ROOT / "README.md", "bench", readme_block(results, memory, started))
     print(f"wrote {docs / 'benchmarks.json'} and {docs / 'benchmarks.md'}")
     return 0
 

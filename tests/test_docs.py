@@ -38,4 +38,16 @@ def test_readme_benchmark_figures_come_from_benchmarks_json():
     spec.loader.exec_module(bench)
     data = json.loads((ROOT / "docs" / "benchmarks.json").read_text())
     block = bench.readme_block(data["results"], data["peak_memory_mib"], data["generated"])
-    assert block in README, "README's benchmark figures differ from docs/benchmarks.json: run `make bench`"
+    assert f"<!-- bench:start -->\n{block}\n<!-- bench:end -->" in README, \
+        "README's benchmark figures differ from docs/benchmarks.json: run `make bench`"
+
+
+def test_readme_comparison_figures_come_from_comparison_json():
+    """The README's comparison summary is rendered from docs/comparison.json by `make demo`."""
+    import json
+
+    from comparison import report
+
+    block = report.readme_block(json.loads((ROOT / "docs" / "comparison.json").read_text()))
+    assert f"<!-- comparison:start -->\n{block}\n<!-- comparison:end -->" in README, \
+        "README's comparison figures differ from docs/comparison.json: run `make demo`"

@@ -46,3 +46,25 @@ def test_docker_stack_commands(monkeypatch):
                     ["logs", "--no-color", "--no-log-prefix", "--tail", "5", "order-service"]]
     start_env = calls[1][1]
     assert start_env["INVENTORY_DELAY_MS"] == "2000" and "FORCE_FAILURE" not in start_env
+
+
+def test_evidence_commit_ignores_the_outputs_a_run_writes(tmp_path):
+    from common.evidence import commit
+
+    def git(*args):
+        subprocess.run(["git", "-c", "user.email=t@t", "-c", "user.name=t", *args], cwd=tmp_path, check=True,
+                       capture_output=True)
+
+    for rel in ("sync-rest/tests/test_output.txt", "docs/comparison.md", "docs/img/latency.png", "common/core.py"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text("v1\n")
+    git("init", "-q")
+    git("add", "-A")
+    git("commit", "-qm", "init")
+    clean = commit(tmp_path)
+    assert clean and "+" not in clean and clean != "unknown"
+    for rel in ("sync-rest/tests/test_output.txt", "docs/comparison.md", "docs/img/latency.png"):
+        (tmp_path / rel).write_text("v2\n")
+    assert commit(tmp_path) == clean  # a demo rewriting its evidence is still running the committed code
+    (tmp_path / "common/core.py").write_text("v2\n")
+    assert commit(tmp_path) == clean + "+changes"
