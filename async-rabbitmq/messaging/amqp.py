@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from itertools import takewhile
+from typing import TypeVar
 
 import pika
 
@@ -24,6 +26,19 @@ def settings_name(settings: Settings) -> str:
     import os  # the runtime names each process; only used to label connections in the management UI
 
     return os.environ.get("SERVICE_NAME", "async-rabbitmq")
+
+
+T = TypeVar("T")
+
+
+def pop_confirmed(inflight: dict[int, T], method) -> list[T]:
+    """What one publisher confirm (a Basic.Ack) covers: pops and returns the values of the confirmed publish
+    sequence numbers. `multiple` covers every seq up to the tag; `inflight` is in publish order."""
+    if method.multiple:
+        seqs = list(takewhile(lambda seq: seq <= method.delivery_tag, inflight))
+    else:
+        seqs = [method.delivery_tag]
+    return [v for v in (inflight.pop(seq, None) for seq in seqs) if v is not None]
 
 
 PERSISTENT = pika.DeliveryMode.Persistent.value  # 2; the plain int skips an enum lookup per message

@@ -28,7 +28,7 @@ from tenacity import Retrying, stop_after_attempt, wait_exponential
 
 from common.settings import Settings
 
-from .amqp import Outgoing
+from .amqp import Outgoing, pop_confirmed
 from .client import AsyncClient
 from .messages import DETAIL_HEADER, REASON_HEADER
 
@@ -141,18 +141,7 @@ class BatchConsumer(AsyncClient):
             self.log.error("broker nacked a publish; reconnecting so the deliveries are redone")
             self.close()
             return
-        if method.multiple:
-            seqs = []
-            for seq in self._inflight:
-                if seq > method.delivery_tag:
-                    break
-                seqs.append(seq)
-        else:
-            seqs = [method.delivery_tag]
-        for seq in seqs:
-            tag = self._inflight.pop(seq, None)
-            if tag is None:
-                continue
+        for tag in pop_confirmed(self._inflight, method):
             self._waiting[tag] -= 1
             if self._waiting[tag] == 0:
                 del self._waiting[tag]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pika
 from messaging import topology
-from messaging.amqp import Outgoing
+from messaging.amqp import Outgoing, pop_confirmed
 from messaging.client import AsyncClient
 
 from common.settings import Settings
@@ -89,15 +89,7 @@ class OutboxRelay(AsyncClient):
             self.log.error("broker nacked an OrderPlaced publish; reconnecting to publish it again")
             self.close()
             return
-        if method.multiple:
-            seqs = []
-            for seq in self._inflight:
-                if seq > method.delivery_tag:
-                    break
-                seqs.append(seq)
-        else:
-            seqs = [method.delivery_tag]
-        self._confirmed.extend(i for i in (self._inflight.pop(s, None) for s in seqs) if i is not None)
+        self._confirmed.extend(pop_confirmed(self._inflight, method))
         if len(self._confirmed) >= MARK_BATCH or not self._inflight:
             self._mark()
         elif self._mark_timer is None and self._conn is not None:

@@ -3,7 +3,7 @@ import sqlite3
 
 import pytest
 from fakes import FakeChannel, confirm
-from messaging.amqp import Outgoing
+from messaging.amqp import Outgoing, pop_confirmed
 from messaging.consumer import BatchConsumer, Delivery, Result
 from messaging.messages import REASON_HEADER
 
@@ -89,3 +89,10 @@ def test_a_transient_error_that_clears_is_not_dead_lettered():
 
     c, _ = consumer(once_flaky)
     assert c._handle([Delivery(1, b"{}")]) == [Result(1)]
+
+
+def test_a_confirm_pops_what_it_covers_and_nothing_else():
+    inflight = {1: "a", 2: "b", 3: "c", 5: "e"}
+    assert pop_confirmed(inflight, confirm(3, multiple=True).method) == ["a", "b", "c"]
+    assert pop_confirmed(inflight, confirm(4).method) == []  # already gone or never sent: ignored
+    assert pop_confirmed(inflight, confirm(5).method) == ["e"] and inflight == {}
