@@ -4,18 +4,21 @@ Figures are always reported with a baseline measured in the same run and the rat
 """
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Callable, Iterator
 
 import psutil
 import requests
 from tqdm import tqdm
 
+from .runtime.control import Part
 from .settings import ROOT
 from .stack import wait_healthy
 from .stats import summarize
@@ -114,3 +117,18 @@ class PeakMemory:
     @property
     def peak_mib(self) -> float:
         return round(self.peak_bytes / 2**20, 1)
+
+
+def run_part_measured(part: str, command: list[str], result_file: Path) -> tuple[dict, float]:
+    """Start `part` natively, run `command` (which writes `result_file` as JSON) while sampling the peak memory of
+    the whole stack, stop the part. Returns (the JSON, peak MiB); CalledProcessError when the command fails."""
+    stack = Part(part)
+    try:
+        stack.up()
+        with PeakMemory(stack.supervisor_pid()) as mem:
+            code = subprocess.call(command, cwd=ROOT)
+    finally:
+        stack.down()
+    if code != 0:
+        raise subprocess.CalledProcessError(code, command)
+    return json.loads(result_file.read_text()), mem.peak_mib

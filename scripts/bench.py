@@ -14,11 +14,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from common.benchkit import PeakMemory, ratio  # noqa: E402
+from common.benchkit import ratio, run_part_measured  # noqa: E402
 from common.evidence import commit, machine, replace_block  # noqa: E402
-from common.runtime.control import Part  # noqa: E402
+from common.runtime.spec import PARTS  # noqa: E402
 
-PARTS = ["sync-rest", "async-rabbitmq", "streaming-kafka"]
 
 
 def run_part(part: str, out: Path) -> int:
@@ -151,19 +150,13 @@ def main() -> int:
     parts = sys.argv[1:] or PARTS  # `python scripts/bench.py sync-rest` benchmarks one part
     for part in parts:
         print(f"\n== {part}: benchmark ==", flush=True)
-        stack = Part(part)
+        result_file = out / f"{part}.json"
         try:
-            stack.up()
-            with PeakMemory(stack.supervisor_pid()) as mem:
-                code = subprocess.call([sys.executable, __file__, "--one", part, str(out / f"{part}.json")],
-                                       cwd=ROOT)
-            memory[part] = mem.peak_mib
-        finally:
-            stack.down()
-        if code != 0:
-            print(f"benchmark of {part} failed (exit {code})", file=sys.stderr)
-            return code
-        results[part] = json.loads((out / f"{part}.json").read_text())
+            results[part], memory[part] = run_part_measured(
+                part, [sys.executable, __file__, "--one", part, str(result_file)], result_file)
+        except subprocess.CalledProcessError as exc:
+            print(f"benchmark of {part} failed (exit {exc.returncode})", file=sys.stderr)
+            return exc.returncode
     docs = ROOT / "docs"
     commit_id = commit()
     (docs / "benchmarks.json").write_text(json.dumps({"generated": started, "machine": machine(), "commit": commit_id,

@@ -2,7 +2,6 @@
 workload by `comparison.measure`; then `docs/comparison.md`, `docs/comparison.json` and the plots."""
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -10,29 +9,21 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from common.benchkit import PeakMemory  # noqa: E402
-from common.runtime.control import Part  # noqa: E402
+from common.benchkit import run_part_measured  # noqa: E402
+from common.runtime.spec import PARTS  # noqa: E402
 from comparison import report  # noqa: E402
-
-PARTS = ["sync-rest", "async-rabbitmq", "streaming-kafka"]
 
 
 def main() -> int:
     out = ROOT / ".run" / "comparison"
     results, memory = {}, {}
     for part in PARTS:
-        stack = Part(part)
+        command = [sys.executable, "-m", "comparison.measure", part, "--out", str(out)]  # writes <out>/<part>.json
         try:
-            stack.up()
-            with PeakMemory(stack.supervisor_pid()) as mem:
-                code = subprocess.call([sys.executable, "-m", "comparison.measure", part, "--out", str(out)], cwd=ROOT)
-            memory[part] = mem.peak_mib
-        finally:
-            stack.down()
-        if code != 0:
-            print(f"comparison of {part} failed (exit {code})", file=sys.stderr)
-            return code
-        results[part] = json.loads((out / f"{part}.json").read_text())
+            results[part], memory[part] = run_part_measured(part, command, out / f"{part}.json")
+        except subprocess.CalledProcessError as exc:
+            print(f"comparison of {part} failed (exit {exc.returncode})", file=sys.stderr)
+            return exc.returncode
     for path in report.write(results, ROOT, memory):
         print(f"  wrote {path}")
     return 0
