@@ -260,6 +260,17 @@ def _finish(settings, client, before, stock_before, t_restart, count, pid, proce
     return Crash(count, pid, processed, round(t_restart, 2), d, stock_before, client.stock(), store, lost, extra or {})
 
 
+def _produce_and_kill(client: Client, stack: Stack, count: int, kill_after: float) -> tuple[threading.Thread, int, int | None]:
+    """`/bulk` of `count` events in the background; kill -9 the inventory consumer once `kill_after` of them are
+    processed. Returns the producer thread, how many were processed at the kill, and the killed pid."""
+    producer = threading.Thread(target=client.bulk, args=(count, 0.1), daemon=True)
+    producer.start()
+    processed = _wait_for_progress(client, int(count * kill_after))
+    pid = stack.pid(INVENTORY) if hasattr(stack, "pid") else None
+    stack.kill(INVENTORY)
+    return producer, processed, pid
+
+
 def crash(settings: Settings, stack: Stack, count: int, kill_after: float = 0.3) -> Crash:
     """4: kill -9 the inventory consumer in the middle of `count` events, start it again; every order ends
     with exactly one result and stock moved by exactly the reserved units."""
@@ -267,11 +278,7 @@ def crash(settings: Settings, stack: Stack, count: int, kill_after: float = 0.3)
     wait_caught_up(settings)
     stock_before = client.reset_stock()
     before = counts(client.metrics())
-    producer = threading.Thread(target=client.bulk, args=(count, 0.1), daemon=True)
-    producer.start()
-    processed = _wait_for_progress(client, int(count * kill_after))
-    pid = stack.pid(INVENTORY) if hasattr(stack, "pid") else None
-    stack.kill(INVENTORY)
+    producer, processed, pid = _produce_and_kill(client, stack, count, kill_after)
     t0 = time.perf_counter()
     stack.start(INVENTORY)
     t_restart = time.perf_counter() - t0
@@ -307,11 +314,7 @@ def scale_out(settings: Settings, stack: Stack, count: int, extra_port: int | No
         return (a, b) if a and b and len(a) + len(b) == settings.kafka_partitions else None
     try:
         shared_assignment = wait_for(shared, 60, interval=0.2, what="two consumers sharing the partitions")
-        producer = threading.Thread(target=client.bulk, args=(count, 0.1), daemon=True)
-        producer.start()
-        processed = _wait_for_progress(client, int(count * kill_after))
-        pid = stack.pid(INVENTORY) if hasattr(stack, "pid") else None
-        stack.kill(INVENTORY)
+        producer, processed, pid = _produce_and_kill(client, stack, count, kill_after)
         t_kill = time.perf_counter()
         takeover = wait_for(lambda: (p := parts(second)) and len(p) == settings.kafka_partitions and p, 60,
                             interval=0.2, what="the second consumer owning every partition")
