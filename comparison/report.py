@@ -108,11 +108,16 @@ def plot_lag(results: dict, out: Path) -> None:
     plt.close(fig)
 
 
+def _row(results: dict, name: str, fn) -> str:
+    """One table row: the property, then `fn` of each pattern's results in ORDER."""
+    return f"| {name} | " + " | ".join(fn(results[p]) for p in ORDER) + " |"
+
+
 def table(results: dict, root: Path, memory: dict | None) -> list[str]:
     r = [results[p] for p in ORDER]
 
     def row(name, fn):
-        return f"| {name} | " + " | ".join(fn(x) for x in r) + " |"
+        return _row(results, name, fn)
 
     def lat(x, phase, key):
         return f"p50 {_p(x[phase][key], 50):,.1f} / p99 {_p(x[phase][key], 99):,.1f}"
@@ -159,11 +164,10 @@ def table(results: dict, root: Path, memory: dict | None) -> list[str]:
 
 def readme_block(results: dict) -> str:
     """The README's summary of the comparison, rendered from the same results as comparison.md."""
-    r = [results[p] for p in ORDER]
-    first = r[0]
+    first = results[ORDER[0]]
 
     def row(name, fn):
-        return f"| {name} | " + " | ".join(fn(x) for x in r) + " |"
+        return _row(results, name, fn)
 
     def outage(x):
         o = x["outage"]

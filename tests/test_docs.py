@@ -28,14 +28,11 @@ def test_the_two_commands_come_first():
     assert README.index("make demo") < README.index("make up") and "make test" in README
 
 
-def test_readme_benchmark_figures_come_from_benchmarks_json():
+def test_readme_benchmark_figures_come_from_benchmarks_json(bench_script):
     """The README's benchmark table is rendered from docs/benchmarks.json by `make bench`, never typed in."""
-    import importlib.util
     import json
 
-    spec = importlib.util.spec_from_file_location("bench_script", ROOT / "scripts" / "bench.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = bench_script
     data = json.loads((ROOT / "docs" / "benchmarks.json").read_text())
     block = bench.readme_block(data["results"], data["peak_memory_mib"], data["generated"])
     assert f"<!-- bench:start -->\n{block}\n<!-- bench:end -->" in README, \

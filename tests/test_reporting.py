@@ -57,13 +57,8 @@ def test_peak_memory_follows_a_process_tree():
         child.wait()
 
 
-def test_benchmark_tables_pair_every_figure_with_its_baseline_and_ratio():
-    import importlib.util
-    from pathlib import Path
-
-    spec = importlib.util.spec_from_file_location("bench_script", Path(__file__).parent.parent / "scripts" / "bench.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+def test_benchmark_tables_pair_every_figure_with_its_baseline_and_ratio(bench_script):
+    bench = bench_script
     summary = {"median": 4.0, "p99": 8.0}
     results = {
         "sync-rest": {"latency_ms": {"order_chain": summary, "single_hop": {"median": 1.0, "p99": 2.0},
