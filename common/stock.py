@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Mapping
 
@@ -67,9 +67,6 @@ class Reservation:
     @property
     def ok(self) -> bool:
         return self.outcome == RESERVED
-
-    def as_dict(self) -> dict:
-        return asdict(self)
 
 
 _SCHEMA = (
@@ -138,14 +135,6 @@ class StockStore:
              json.dumps(payload) if payload is not None else None, time.time()),
         )
         return Reservation(req.key, req.item, req.quantity, decision.outcome, decision.remaining, reason, False, payload)
-
-    def lookup(self, key: str) -> Reservation | None:
-        row = self._conn().execute(
-            "SELECT item, quantity, outcome, remaining, reason, payload FROM reservations WHERE key = ?", (key,)
-        ).fetchone()
-        if not row:
-            return None
-        return Reservation(key, row[0], row[1], row[2], row[3], row[4], True, json.loads(row[5]) if row[5] else None)
 
     # -- reading and resetting -------------------------------------------
     def snapshot(self) -> dict[str, int]:

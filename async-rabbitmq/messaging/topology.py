@@ -67,9 +67,6 @@ BINDINGS = (
     Binding(EVENTS_DLQ, EVENTS_DLX, ""),
 )
 
-# Where each consumed queue's poison goes (the consumers publish there themselves, with the reason in a header).
-DEAD_LETTER_EXCHANGE = {INVENTORY_ORDERS: ORDERS_DLX, ORDER_STATUS_QUEUE: EVENTS_DLX, NOTIFICATIONS_QUEUE: EVENTS_DLX}
-
 
 def declare(channel) -> None:
     """Declare everything on a (blocking) pika channel; safe to call any number of times."""

@@ -22,7 +22,6 @@ class StatusHandler:
     def __init__(self, store: OrderStore, max_bytes: int | None = None):
         self.store = store
         self.max_bytes = max_bytes
-        self.applied = 0
 
     def __call__(self, deliveries: list[Delivery]) -> list[Result]:
         results, updates = {}, []
@@ -36,5 +35,5 @@ class StatusHandler:
                 continue
             updates.append((e.order_id, e.status, e.reason, e.event_id))
         if updates:
-            self.applied += self.store.apply_results(updates)
+            self.store.apply_results(updates)
         return [results.get(d.tag, Result(d.tag)) for d in deliveries]

@@ -1,4 +1,5 @@
 """The two inventory-event consumers without a broker: status updates and notifications, both idempotent."""
+import itertools
 import json
 
 import pytest
@@ -12,12 +13,15 @@ from order_service.store import OrderStore
 pytestmark = pytest.mark.unit
 
 
+_tags = itertools.count(1)
+
+
 def ev(kind: str, order_id: str, event_id: str, reason=None) -> Delivery:
     body = {"event_type": kind, "event_id": event_id, "order_id": order_id, "item": "pizza", "quantity": 1,
             "student_id": "s"}
     if reason:
         body["reason"] = reason
-    return Delivery(hash(event_id) % 1000, json.dumps(body).encode(), "inventory.x")
+    return Delivery(next(_tags), json.dumps(body).encode(), "inventory.x")
 
 
 def test_status_moves_pending_to_a_final_state_once(tmp_path):

@@ -2,8 +2,11 @@
 import json
 
 import pytest
-from events import encode, epoch_ms, iso_ms, order_placed, parse_bulk, parse_order_placed
+from events import encode, epoch_ms, iso_ms, order_placed, order_placed_bytes, parse_bulk, parse_order_placed
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from common.menu import ITEMS
 from common.schemas import InvalidInput
 
 pytestmark = pytest.mark.unit
@@ -47,5 +50,16 @@ def test_bulk_parsing():
             parse_bulk(bad, 10)
 
 
-def test_encoding_is_stable():
-    assert encode(GOOD) == encode(json.loads(encode(GOOD)))
+@settings(max_examples=300, deadline=None)
+@given(student=st.text(max_size=64), item=st.sampled_from(ITEMS), quantity=st.integers(1, 100),
+       force_fail=st.booleans(), ts=st.integers(0, 4_102_444_800_000))
+def test_bulk_fast_path_is_encode_of_order_placed_byte_for_byte(student, item, quantity, force_fail, ts):
+    # /bulk's hot loop formats the JSON itself; the consumers parse what `encode(order_placed(...))` would give.
+    fast = order_placed_bytes("ORD-1-abcdef12", "b" * 32, json.dumps(student), item, quantity, iso_ms(ts), force_fail)
+    assert fast == encode(order_placed("ORD-1-abcdef12", "b" * 32, student, item, quantity, ts, force_fail))
+    assert parse_order_placed(fast).student_id == student
+
+
+def test_encoding_is_compact_and_keeps_field_order():
+    raw = encode({"b": 1, "a": "x y"})
+    assert raw == b'{"b":1,"a":"x y"}'  # no spaces: smaller records; insertion order: readable in kcat
