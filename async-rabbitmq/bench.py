@@ -185,13 +185,10 @@ def relay_publish(settings: Settings, n: int) -> float:
     """The real OutboxRelay over a temp outbox of n records (routed to the bench queue). msg/s."""
     with tempfile.TemporaryDirectory() as tmp:
         store = OrderStore(Path(tmp) / "orders.db")
-        for i in range(0, n, 1000):
-            def write(db, lo=i):
-                for j in range(lo, min(n, lo + 1000)):
-                    ev = order_placed(f"ORD-bench-{j}", f"s-{j % 97}", ITEMS[j % len(ITEMS)], 1)
-                    db.execute("INSERT INTO outbox(event_id, routing_key, body, created_at) VALUES (?, ?, ?, ?)",
-                               (ev["event_id"], BENCH_KEY, json.dumps(ev), time.time()))
-            store._tx(write)
+        for lo in range(0, n, 1000):
+            events = [order_placed(f"ORD-bench-{j}", f"s-{j % 97}", ITEMS[j % len(ITEMS)], 1)
+                      for j in range(lo, min(n, lo + 1000))]
+            store.enqueue([(ev["event_id"], BENCH_KEY, json.dumps(ev).encode()) for ev in events])
         relay = _TimedRelay(settings, store, n)
         t = threading.Thread(target=relay.run, daemon=True)
         t.start()

@@ -125,3 +125,10 @@ class OrderStore:
 
     def outbox_backlog(self) -> int:
         return self._conn().execute("SELECT COUNT(*) FROM outbox WHERE published_at IS NULL").fetchone()[0]
+
+    def enqueue(self, records: list[tuple[str, str, bytes]]) -> None:
+        """Append (event_id, routing_key, body) records to the outbox in one transaction, for the relay to publish."""
+        now = time.time()
+        self._tx(lambda db: db.executemany(
+            "INSERT INTO outbox(event_id, routing_key, body, created_at) VALUES (?, ?, ?, ?)",
+            [(event_id, key, body.decode(), now) for event_id, key, body in records]))

@@ -84,3 +84,10 @@ def test_order_and_outbox_are_one_transaction(tmp_path):
     with pytest.raises(sqlite3.IntegrityError):
         s.place("ORD-1", "s", "pizza", 1, "order.placed")  # duplicate id: neither row is written
     assert s.outbox_backlog() == 1 and s.get("ORD-1")["status"] == "pending"
+
+
+def test_enqueued_records_are_unpublished_in_order_with_their_bytes(tmp_path):
+    s = OrderStore(tmp_path / "o.db")
+    s.enqueue([("e1", "k", b'{"a":1}'), ("e2", "k", b'{"b":2}')])
+    assert [(r.event_id, r.body) for r in s.unpublished(0, 10)] == [("e1", b'{"a":1}'), ("e2", b'{"b":2}')]
+    assert s.outbox_backlog() == 2
