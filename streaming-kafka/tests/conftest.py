@@ -1,7 +1,6 @@
 """Fixtures for Part C's rings: the part dir on sys.path, settings, fakes, and the natively started stack."""
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -69,13 +68,15 @@ def native_stack(settings):
 
     stack = NativeStack("streaming-kafka", settings)
     started = not stack._part.running_services()
+    env = pytest.MonkeyPatch()  # restored at the end of the session: no METRICS_DIR leaks into later tests
     if started:
         wipe(settings)
-        os.environ["METRICS_DIR"] = str(settings.part_dir("streaming-kafka") / "test-metrics")
+        env.setenv("METRICS_DIR", str(settings.part_dir("streaming-kafka") / "test-metrics"))
         stack.up()
     yield stack
     if started:
         stack.down()
+    env.undo()
 
 
 @pytest.fixture
