@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# `docker compose` for one part, on a machine with Docker Hub or without it.
+#   docker/compose.sh env                 print the image variables this machine needs (none when the official
+#                                         images are present or can be pulled)
+#   docker/compose.sh up   <part>         engine (+ local images if needed), then `docker compose up -d --build --wait`
+#   docker/compose.sh down <part> [-v]    `docker compose down` (-v: remove the part's volumes too)
+#   docker/compose.sh <part> <args...>    any `docker compose <args>` in the part's folder, with the same variables
+# For each official image (the compose files' and the Dockerfile's defaults) that is neither present nor pullable,
+# the matching variable of docker/offline.env is exported, so compose uses the local image built by
+# docker/images.sh. With Docker Hub nothing is set and the compose files run exactly as `docker compose up` does.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+HERE="$ROOT/docker"
+PARTS="sync-rest async-rabbitmq streaming-kafka"
+
+# variable=official default; the defaults must match the compose files and the Dockerfile.
+official() {
+    echo "PYTHON_BASE_IMAGE=$(sed -n 's/^ARG PYTHON_BASE_IMAGE=//p' "$ROOT/Dockerfile")"
+    echo "RABBITMQ_IMAGE=rabbitmq:3.13.7-management"
+    echo "KAFKA_IMAGE=apache/kafka:3.9.1"
+}
+
+available() {  # present locally, or pulled now
+    docker image inspect "$1" >/dev/null 2>&1 && return 0
+    timeout 120 docker pull -q "$1" >/dev/null 2>&1
+}
+
+# The variables to export: a user's own setting wins; else the local image when the official one is unavailable.
+image_env() {
+    local var image
+    while IFS='=' read -r var image; do
+        if [ -n "${!var:-}" ]; then
+            echo "$var=${!var}"
+        elif ! available "$image"; then
+            grep "^$var=" "$HERE/offline.env"
+        fi
+    done < <(official)
+}
+
+need_part() {
+    case " $PARTS " in *" ${1:-} "*) ;; *) echo "usage: $0 up|down <part> ...  (parts: $PARTS)" >&2; exit 2 ;; esac
+}
+
+load_env() {  # export what image_env says; with "build", build the local images when any is used
+    local lines; lines=$(image_env)
+    if [ "${1:-}" = build ] && grep -qxFf "$HERE/offline.env" <<<"$lines"; then
+        echo "compose: official images unavailable here, using local ones: $(tr '\n' ' ' <<<"$lines")" >&2
+        "$HERE/images.sh" >&2
+    fi
+    set -a; eval "$lines"; set +a
+}
+
+"$HERE/engine.sh" >&2 || exit $?
+case "${1:-}" in
+    env) image_env ;;
+    up) need_part "${2:-}"; load_env build; cd "$ROOT/$2"; exec docker compose up -d --build --wait "${@:3}" ;;
+    down) need_part "${2:-}"; load_env; cd "$ROOT/$2"; exec docker compose down "${@:3}" ;;
+    *) need_part "${1:-}"; load_env build; cd "$ROOT/$1"; exec docker compose "${@:2}" ;;
+esac
