@@ -51,10 +51,13 @@ load_env() {  # export what image_env says; with "build", build the local images
     set -a; eval "$lines"; set +a
 }
 
+if [ "${1:-}" = down ] && ! docker info >/dev/null 2>&1; then
+    echo "compose: no Docker engine is running: nothing to take down" >&2; exit 0
+fi
 "$HERE/engine.sh" >&2 || exit $?
 case "${1:-}" in
     env) image_env ;;
     up) need_part "${2:-}"; load_env build; cd "$ROOT/$2"; exec docker compose up -d --build --wait "${@:3}" ;;
-    down) need_part "${2:-}"; load_env; cd "$ROOT/$2"; exec docker compose down "${@:3}" ;;
+    down) need_part "${2:-}"; cd "$ROOT/$2"; exec docker compose down "${@:3}" ;;  # images play no part
     *) need_part "${1:-}"; load_env build; cd "$ROOT/$1"; exec docker compose "${@:2}" ;;
 esac

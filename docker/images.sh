@@ -12,7 +12,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 HERE="$ROOT/docker"
 CACHE="$ROOT/.cache/docker"
-MINBASE=foodlab/debian-minbase:bookworm
+MINBASE="${MINBASE_IMAGE:-foodlab/debian-minbase:bookworm}"
 SUITE=bookworm
 MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 INCLUDE=python3,python3-venv,ca-certificates
@@ -28,7 +28,10 @@ t_all=$SECONDS
 build_minbase() {
     local tarball="$CACHE/debian-$SUITE-minbase.tar" rootfs="$CACHE/rootfs.partial"
     if [ ! -s "$tarball" ]; then
-        command -v debootstrap >/dev/null || { echo "docker-images: error: debootstrap is missing (apt-get install debootstrap)" >&2; exit 1; }
+        if [ "$(id -u)" -ne 0 ] || ! command -v debootstrap >/dev/null; then
+            echo "docker-images: unavailable: the base image needs debootstrap run as root (apt-get install debootstrap)" >&2
+            exit 3
+        fi
         say "debootstrap $SUITE (minbase + $INCLUDE) from $MIRROR, once (about 2 min) ..."
         rm -rf "$rootfs"; mkdir -p "$CACHE"
         local t0=$SECONDS
