@@ -5,7 +5,7 @@ PART ?=
 SERVICE ?=
 
 .PHONY: help install demo test bench up down stop start ps logs kill replay lint clean \
-	docker-engine docker-images docker-up docker-down
+	docker-engine docker-images docker-up docker-down docker-demo
 
 help:
 	@echo "make demo                       install, run every part's scenarios natively, write evidence + comparison"
@@ -19,6 +19,7 @@ help:
 	@echo "make docker-images              build the local images of docker/offline.env (no registry needed)"
 	@echo "make docker-up PART=<part>      engine + images if needed, then docker compose up -d --build --wait"
 	@echo "make docker-down PART=<part> [VOLUMES=1]   docker compose down (VOLUMES=1: remove its volumes too)"
+	@echo "make docker-demo [PART=<part>]  each part's scenario script under Docker -> <part>/tests/docker/ evidence"
 	@echo "parts: sync-rest async-rabbitmq streaming-kafka"
 
 install: .venv/.installed
@@ -96,6 +97,9 @@ docker-up: install
 docker-down:
 	$(need_part)
 	@docker/compose.sh down $(PART) $(if $(filter 1 yes true,$(VOLUMES)),-v)
+
+docker-demo: install
+	@$(PY) scripts/docker_demo.py
 
 clean: down
 	rm -rf .run
