@@ -8,6 +8,7 @@ engine can be had (exit code 3). Run them under `flock /tmp/foodlab-stack.lock`.
 from __future__ import annotations
 
 import importlib.util
+import os
 import socket
 import subprocess
 import uuid
@@ -106,6 +107,27 @@ def images() -> dict[str, str]:
     assert engine.returncode == 0, engine.stderr[-2000:]
     _run(str(DOCKER / "images.sh"))
     return _offline_images()
+
+
+@pytest.mark.docker
+def test_images_second_run_rebuilds_nothing(images):
+    out = _run(str(DOCKER / "images.sh")).stdout
+    assert [line for line in out.splitlines() if "is up to date" in line] == [
+        f"docker-images: {images[k]} is up to date" for k in ("PYTHON_BASE_IMAGE", "RABBITMQ_IMAGE", "KAFKA_IMAGE")]
+    assert "building" not in out and "debootstrap" not in out
+
+
+@pytest.mark.docker
+def test_engine_unavailable_is_exit_3_with_one_line_reason(tmp_path):
+    """Not root and no engine reachable: the distinct exit code the docker ring turns into a skip."""
+    if os.geteuid() != 0:
+        pytest.skip("switching to an unprivileged user needs root")
+    out = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                          "env", f"HOME={tmp_path}", "DOCKER_HOST=unix:///nonexistent.sock", str(DOCKER / "engine.sh")],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == UNAVAILABLE
+    assert out.stderr.strip().splitlines() == ["docker-engine: unavailable: no Docker engine is running and starting "
+                                               "one needs root (uid 65534)"]
 
 
 def _free_port() -> int:
