@@ -28,7 +28,7 @@ def test_auto_drives_a_running_compose_stack_else_native(monkeypatch, running, c
     monkeypatch.setattr(stack_mod, "compose_running", lambda part: seen.append(part) or running)
     monkeypatch.setattr(stack_mod, "image_env", lambda: {})
     said = []
-    stack = get_stack("async-rabbitmq", settings=Settings(), announce=said.append)
+    stack = get_stack("async-rabbitmq", settings=Settings(stack_runtime="auto"), announce=said.append)
     assert isinstance(stack, cls) and seen == ["async-rabbitmq"]
     assert said[0].startswith(f"[async-rabbitmq] runtime: {stack.runtime} (")
     assert ("a compose stack of async-rabbitmq is running" in said[0]) is running
@@ -58,6 +58,8 @@ def test_faults_are_dropped_unless_asked_for():
 
 def test_docker_client_settings_use_the_published_ports_and_the_compose_account(monkeypatch):
     monkeypatch.setenv("ORDER_PORT", "7100")  # another helper's native port set: not what compose publishes
+    monkeypatch.delenv("RABBITMQ_USER", raising=False)
+    monkeypatch.delenv("RABBITMQ_PASSWORD", raising=False)
     s = docker_client_settings(Settings())
     assert (s.order_url, s.inventory_url, s.notification_url) == (
         "http://127.0.0.1:6000", "http://127.0.0.1:6001", "http://127.0.0.1:6002")
