@@ -1,6 +1,9 @@
 # One image definition for every part's Python services. Build context: the repository root (so common/ is
 # included); each part's docker-compose.yml passes PART and picks each service's command.
-FROM python:3.11-slim-bookworm
+# PYTHON_BASE_IMAGE: the official image by default; docker/offline.env names a local stand-in built from
+# Debian's packages (`make docker-images`) for machines that cannot pull.
+ARG PYTHON_BASE_IMAGE=python:3.11-slim-bookworm
+FROM ${PYTHON_BASE_IMAGE}
 ARG PART
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 COPY common/requirements-service.txt /tmp/requirements-service.txt

@@ -4,7 +4,8 @@ PY := .venv/bin/python
 PART ?=
 SERVICE ?=
 
-.PHONY: help install demo test bench up down stop start ps logs kill replay lint clean
+.PHONY: help install demo test bench up down stop start ps logs kill replay lint clean \
+	docker-engine docker-images docker-up docker-down docker-demo
 
 help:
 	@echo "make demo                       install, run every part's scenarios natively, write evidence + comparison"
@@ -14,6 +15,11 @@ help:
 	@echo "make down                       stop everything the native runtime started"
 	@echo "make stop|start PART=<part> SERVICE=<service>"
 	@echo "make ps | make logs PART=<part> [SERVICE=<service>] | make replay"
+	@echo "make docker-engine              start a Docker engine (root, Debian) and install the compose v2 plugin"
+	@echo "make docker-images              build the local images of docker/offline.env (no registry needed)"
+	@echo "make docker-up PART=<part>      engine + images if needed, then docker compose up -d --build --wait"
+	@echo "make docker-down PART=<part> [VOLUMES=1]   docker compose down (VOLUMES=1: remove its volumes too)"
+	@echo "make docker-demo [PART=<part>]  each part's scenario script under Docker -> <part>/tests/docker/ evidence"
 	@echo "parts: sync-rest async-rabbitmq streaming-kafka"
 
 install: .venv/.installed
@@ -76,6 +82,24 @@ replay: install
 
 lint: install
 	@$(PY) -m ruff check .
+
+# Docker: docker/engine.sh, docker/images.sh and docker/compose.sh (see "Docker on a machine that cannot pull").
+docker-engine:
+	@docker/engine.sh
+
+docker-images: install
+	@docker/images.sh
+
+docker-up: install
+	$(need_part)
+	@docker/compose.sh up $(PART)
+
+docker-down:
+	$(need_part)
+	@docker/compose.sh down $(PART) $(if $(filter 1 yes true,$(VOLUMES)),-v)
+
+docker-demo: install
+	@$(PY) scripts/docker_demo.py
 
 clean: down
 	rm -rf .run

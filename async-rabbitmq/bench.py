@@ -229,7 +229,7 @@ def run(progress=print, n: int = 10_000, latency_n: int = 2_000, repeat: int = 5
         settings: Settings | None = None, echo_port: int | None = None) -> dict:
     settings = settings or get_settings()
     echo_port = echo_port or settings.order_port + 9  # 6009 by default, like Part A's baseline
-    stack = NativeStack("async-rabbitmq", settings)
+    stack = NativeStack("async-rabbitmq", settings, admin=True)
     lab = Lab(settings)
     for url in (settings.order_url, settings.inventory_url, settings.notification_url):
         wait_healthy(url, 60)

@@ -213,7 +213,7 @@ def crash(stack: Stack, lab: Lab, n: int, kill_at: float = 0.4, seed: int = 7) -
     target = int(n * kill_at)
     seen = wait_for(lambda: (h := lab.health(lab.inventory_url))["processed"] >= target and h, 120,
                     interval=0.01, what=f"{target} messages processed")
-    pid = stack.pid(INVENTORY) if hasattr(stack, "pid") else None
+    pid = stack.pid(INVENTORY)
     stack.kill(INVENTORY)
     wait_for(lambda: lab.queue_info()["consumers"] == 0, 15, interval=0.2, what="the broker to see the consumer gone")
     depth_after_kill = lab.depth()  # exact: what was left plus the unacked deliveries the broker took back

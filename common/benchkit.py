@@ -5,6 +5,7 @@ Figures are always reported with a baseline measured in the same run and the rat
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -124,7 +125,7 @@ def run_part_measured(part: str, command: list[str], result_file: Path) -> tuple
     the whole stack, stop the part. Returns (the JSON, peak MiB); CalledProcessError when the command fails."""
     stack = Part(part)
     try:
-        stack.up()
+        stack.up(env=dict(os.environ, ADMIN_API="true"))  # the measurements reset stock through the admin API
         with PeakMemory(stack.supervisor_pid()) as mem:
             code = subprocess.call(command, cwd=ROOT)
     finally:

@@ -36,8 +36,12 @@ class Settings(BaseSettings):
     web_workers: int = Field(2, ge=1)
     web_threads: int = Field(16, ge=1)
     max_body_bytes: int = 64 * 1024
-    admin_api: bool = True  # /admin/reset on inventory, used by scenario scripts
-    stack_runtime: str = Field("native", pattern="^(native|docker)$")
+    # /admin/* on inventory (stock reset for scenarios): off unless a scenario, test or user turns it on; when
+    # off the endpoints do not exist (404).
+    admin_api: bool = False
+    # What scenario scripts drive: auto (a running compose stack of the part if there is one, else native),
+    # native or docker.
+    stack_runtime: str = Field("auto", pattern="^(auto|native|docker)$")
     health_timeout_s: float = 60.0
 
     # --- Part A: timeouts, faults, resilience ---
@@ -80,7 +84,7 @@ class Settings(BaseSettings):
     kafka_batch_bytes: int = Field(1024 * 1024, ge=1024)
     kafka_poll_records: int = Field(500, ge=1)  # inventory consumer: records per poll, one SQLite transaction each
     bulk_chunk: int = Field(10_000, ge=1)  # /bulk generates and confirms events chunk by chunk
-    bulk_max: int = Field(1_000_000, ge=1)
+    bulk_max: int = Field(1_000_000, ge=1)  # /bulk: a larger count is refused with 400 validation_error
     metrics_dir: Path = ROOT / "streaming-kafka" / "metrics"  # analytics writes metrics_output.json here
     metrics_interval_s: float = Field(5.0, gt=0)  # how often analytics rewrites the file (and on shutdown)
 

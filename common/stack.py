@@ -1,12 +1,13 @@
 """The one small interface scenario scripts use to start and break a part, natively or with Docker Compose.
 
-`get_stack(part)` picks the runtime from `STACK_RUNTIME` (native by default,
-`docker` for `docker compose` in the part's folder), so the same scenario
-script works for a user with Docker.
+`get_stack(part)` picks the runtime: `STACK_RUNTIME` (or `--runtime`) forces `native` or `docker`; by default
+(`auto`) a running compose stack of the part is driven with `docker compose` in the part's folder, else the
+native runtime. It says which one it chose and why.
 """
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -16,32 +17,73 @@ import requests
 
 from .settings import ROOT, Settings, get_settings
 
+# The inventory service of each part: scenario scripts reset its stock through the admin API.
+INVENTORY = {"sync-rest": "inventory-service", "async-rabbitmq": "inventory-service",
+             "streaming-kafka": "inventory-consumer"}
+
 
 class Stack(Protocol):
     part: str
     runtime: str
+    settings: Settings  # how a client reaches this stack (ports, URLs, broker credentials)
 
     def up(self) -> None: ...
     def down(self) -> None: ...
     def stop(self, service: str) -> None: ...
     def start(self, service: str, env: dict[str, str] | None = None) -> None: ...
     def kill(self, service: str) -> None: ...
+    def pid(self, service: str) -> int | None: ...
     def logs(self, service: str, lines: int = 40) -> str: ...
     def describe(self) -> str: ...
+    def ensure_admin(self) -> None: ...
 
 
-class NativeStack:
+# Fault switches: cleared on every (re)start unless passed explicitly, so they are off unless asked for.
+FAULT_VARS = ("INVENTORY_DELAY_MS", "FORCE_FAILURE", "NOTIFICATION_FORCE_FAILURE")
+
+
+def without_faults(env) -> dict[str, str]:
+    return {k: v for k, v in env.items() if k not in FAULT_VARS}
+
+
+class _Admin:
+    """`admin=True`: every service this stack starts gets ADMIN_API=true (scenario scripts and tests ask for it;
+    a user's `make up` / `docker compose up` leaves it off)."""
+
+    part: str
+    settings: Settings
+    admin: bool
+
+    def _admin_env(self) -> dict[str, str]:
+        return {"ADMIN_API": "true"} if self.admin else {}
+
+    def ensure_admin(self) -> None:
+        """Restart the inventory service with ADMIN_API=true if it runs without it (e.g. started by a user)."""
+        url = self.settings.inventory_url.rstrip("/")
+        try:
+            on = requests.get(f"{url}/admin/status", timeout=5).status_code == 200
+        except requests.RequestException:
+            on = False
+        if not on:
+            if not self.admin:
+                raise RuntimeError("the admin API is off; create the stack with admin=True to turn it on")
+            self.start(INVENTORY[self.part])
+
+
+class NativeStack(_Admin):
     runtime = "native"
 
-    def __init__(self, part: str, settings: Settings | None = None, quiet: bool = True):
+    def __init__(self, part: str, settings: Settings | None = None, quiet: bool = True, admin: bool = False):
         from .runtime.control import Part
 
         self.part = part
-        self._part = Part(part, settings)
+        self.settings = settings or get_settings()
+        self.admin = admin
+        self._part = Part(part, self.settings)
         self._say = (lambda *_: None) if quiet else print
 
     def up(self) -> None:
-        self._part.up(progress=self._say)
+        self._part.up(env=dict(os.environ) | self._admin_env(), progress=self._say)
 
     def down(self) -> None:
         self._part.down(progress=self._say)
@@ -51,7 +93,8 @@ class NativeStack:
 
     def start(self, service: str, env: dict[str, str] | None = None) -> None:
         # Faults are switched by the environment at start: off unless passed here.
-        self._part.start(service, env=without_faults(os.environ) | (env or {}), progress=self._say)
+        self._part.start(service, env=without_faults(os.environ) | self._admin_env() | (env or {}),
+                         progress=self._say)
 
     def kill(self, service: str) -> None:
         self._part.kill(service, signal.SIGKILL)
@@ -66,58 +109,184 @@ class NativeStack:
         return "native processes under supervisord (make up)"
 
 
-# Fault switches: cleared on every (re)start unless passed explicitly, so they are off unless asked for.
-FAULT_VARS = ("INVENTORY_DELAY_MS", "FORCE_FAILURE", "NOTIFICATION_FORCE_FAILURE")
+# ------------------------------------------------------------------------------------------------ Docker
+# What the compose files publish (host side) and their local RabbitMQ account: the client side of a compose stack.
+COMPOSE_PORTS = {"order_port": 6000, "inventory_port": 6001, "notification_port": 6002, "rabbitmq_port": 5672,
+                 "rabbitmq_mgmt_port": 15672}
+COMPOSE_RABBITMQ_USER, COMPOSE_RABBITMQ_PASSWORD = "foodlab", "foodlab-local"
 
 
-def without_faults(env) -> dict[str, str]:
-    return {k: v for k, v in env.items() if k not in FAULT_VARS}
+def project(part: str) -> str:
+    """The compose project name (`name:` in the part's docker-compose.yml)."""
+    return f"foodlab-{part}"
 
 
-class DockerStack:
+def docker_client_settings(settings: Settings) -> Settings:
+    """`settings` as a client of a compose stack: the published ports on 127.0.0.1, and the RabbitMQ account the
+    compose file creates (RABBITMQ_USER / RABBITMQ_PASSWORD when set, as compose reads them too)."""
+    host = "127.0.0.1"
+    update: dict = dict(COMPOSE_PORTS, bind_host=host, rabbitmq_host=host, kafka_bootstrap=f"{host}:29092",
+                        order_url=f"http://{host}:6000", inventory_url=f"http://{host}:6001",
+                        notification_url=f"http://{host}:6002")
+    if "rabbitmq_user" not in settings.model_fields_set:
+        update["rabbitmq_user"] = COMPOSE_RABBITMQ_USER
+    if "rabbitmq_password" not in settings.model_fields_set:
+        update["rabbitmq_password"] = COMPOSE_RABBITMQ_PASSWORD
+    return settings.model_copy(update=update)
+
+
+# The image variables the compose files and the Dockerfile read, with their defaults (the official images).
+OFFICIAL_IMAGES = {"PYTHON_BASE_IMAGE": "python:3.11-slim-bookworm", "RABBITMQ_IMAGE": "rabbitmq:3.13.7-management",
+                   "KAFKA_IMAGE": "apache/kafka:3.9.1"}
+OFFLINE_ENV = ROOT / "docker" / "offline.env"
+
+
+def read_env_file(path) -> dict[str, str]:
+    env = {}
+    for line in path.read_text().splitlines() if path.exists() else []:
+        line = line.strip()
+        if line and not line.startswith("#") and "=" in line:
+            key, value = line.split("=", 1)
+            env[key.strip()] = value.strip().strip('"')
+    return env
+
+
+def _has_image(name: str) -> bool:
+    try:
+        return subprocess.run(["docker", "image", "inspect", name], capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def image_env(environ=None) -> dict[str, str]:
+    """The image variables for compose: the caller's when set; else nothing (the official default) unless the
+    engine lacks the official image and has the local stand-in of docker/offline.env (`make docker-images`)."""
+    environ = os.environ if environ is None else environ
+    offline = read_env_file(OFFLINE_ENV)
+    out = {}
+    for key, official in OFFICIAL_IMAGES.items():
+        if key in environ:
+            out[key] = environ[key]
+        elif key in offline and not _has_image(official) and _has_image(offline[key]):
+            out[key] = offline[key]
+    return out
+
+
+def compose_running(part: str, timeout: float = 10.0) -> bool:
+    """A container of this part's compose project is running (False when there is no docker or no engine)."""
+    if not shutil.which("docker"):
+        return False
+    try:
+        out = subprocess.run(["docker", "ps", "-q", "--filter", f"label=com.docker.compose.project={project(part)}"],
+                             capture_output=True, text=True, timeout=timeout)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return out.returncode == 0 and bool(out.stdout.strip())
+
+
+class DockerStack(_Admin):
+    """`docker compose` in the part's folder. `env` is added to every compose command's environment; by default
+    the image variables of `image_env()` (the offline stand-ins on a machine that cannot pull)."""
+
     runtime = "docker"
 
-    def __init__(self, part: str, settings: Settings | None = None):
+    def __init__(self, part: str, settings: Settings | None = None, admin: bool = False,
+                 env: dict[str, str] | None = None):
         self.part = part
-        self.settings = settings or get_settings()
-        self.base = ["docker", "compose", "--project-directory", str(ROOT / part), "-f",
-                     str(ROOT / part / "docker-compose.yml")]
+        self.settings = docker_client_settings(settings or get_settings())
+        self.admin = admin
+        self.env = image_env() if env is None else dict(env)
+        self.file = ROOT / part / "docker-compose.yml"
+        # --profile '*': commands that name a service also reach the ones behind a profile (inventory-consumer-2).
+        self.base = ["docker", "compose", "--project-directory", str(ROOT / part), "-f", str(self.file)]
 
-    def _run(self, *args: str, env: dict[str, str] | None = None, capture: bool = False) -> str:
-        full_env = without_faults(os.environ) | (env or {})
-        out = subprocess.run([*self.base, *args], env=full_env, check=True, text=True,
-                             stdout=subprocess.PIPE if capture else None)
+    def _run(self, *args: str, env: dict[str, str] | None = None, capture: bool = False,
+             profiles: bool = False) -> str:
+        full_env = without_faults(os.environ) | self.env | self._admin_env() | (env or {})
+        cmd = [*self.base, *(["--profile", "*"] if profiles else []), *args]
+        out = subprocess.run(cmd, env=full_env, check=True, text=True, stdout=subprocess.PIPE if capture else None)
         return out.stdout or ""
 
     def up(self) -> None:
         self._run("up", "-d", "--build", "--wait")
 
-    def down(self) -> None:
-        self._run("down", "-v")
+    def down(self, volumes: bool = True) -> None:
+        self._run("down", "--remove-orphans", *(["-v"] if volumes else []), profiles=True)
 
     def stop(self, service: str) -> None:
-        self._run("stop", service)
+        self._run("stop", service, profiles=True)
+
+    def health_url(self, service: str) -> str | None:
+        """Where the host polls a Python service's /health (brokers have none: their healthcheck is waited for)."""
+        s = self.settings
+        urls = {"order-service": s.order_url, "producer-order": s.order_url, "inventory-service": s.inventory_url,
+                "inventory-consumer": s.inventory_url, "inventory-consumer-2": f"http://127.0.0.1:{s.inventory_port + 10}",
+                "notification-service": s.notification_url, "analytics-consumer": s.notification_url}
+        return urls.get(service)
 
     def start(self, service: str, env: dict[str, str] | None = None) -> None:
-        # Recreate so the new environment (faults on or off) applies, then wait for its healthcheck.
-        self._run("up", "-d", "--no-deps", "--force-recreate", "--wait", service, env=env)
+        # Recreate so the new environment (faults on or off) applies, then wait until it is ready: a Python
+        # service by polling its /health from the host (ready in about a second, where the engine's first
+        # healthcheck comes only after its 5 s interval), a broker by its healthcheck (--wait).
+        url = self.health_url(service)
+        self._run("up", "-d", "--no-deps", "--force-recreate", *([] if url else ["--wait"]), service, env=env,
+                  profiles=True)
+        if url:
+            wait_healthy(url, timeout=self.settings.health_timeout_s * 2)
 
     def kill(self, service: str) -> None:
-        self._run("kill", "-s", "SIGKILL", service)
+        # `docker kill` marks the container as stopped by hand: its restart policy does not bring it back.
+        self._run("kill", "-s", "SIGKILL", service, profiles=True)
+
+    def container(self, service: str) -> str | None:
+        return self._run("ps", "-q", "-a", service, capture=True, profiles=True).strip() or None
+
+    def inspect(self, service: str, fmt: str) -> str:
+        cid = self.container(service)
+        if not cid:
+            return ""
+        return subprocess.run(["docker", "inspect", "-f", fmt, cid], capture_output=True, text=True,
+                              check=True).stdout.strip()
 
     def pid(self, service: str) -> int | None:
-        return None
+        """The container's main process, as the host sees it (None when it is not running)."""
+        pid = self.inspect(service, "{{.State.Pid}}")
+        return int(pid) if pid.isdigit() and int(pid) > 0 else None
 
     def logs(self, service: str, lines: int = 40) -> str:
-        return self._run("logs", "--no-color", "--no-log-prefix", "--tail", str(lines), service, capture=True)
+        return self._run("logs", "--no-color", "--no-log-prefix", "--tail", str(lines), service, capture=True,
+                         profiles=True)
 
     def describe(self) -> str:
-        return f"docker compose ({ROOT / self.part / 'docker-compose.yml'})"
+        images = ", ".join(f"{k}={v}" for k, v in sorted(self.env.items()) if k.endswith("_IMAGE"))
+        try:
+            engine = subprocess.run(["docker", "version", "-f", "{{.Server.Version}}"], capture_output=True,
+                                    text=True, timeout=10).stdout.strip()
+        except (OSError, subprocess.TimeoutExpired):
+            engine = ""
+        return (f"docker compose ({self.file.relative_to(ROOT)}, project {project(self.part)}"
+                + (f", engine {engine}" if engine else "") + (f"; {images}" if images else "") + ")")
 
 
-def get_stack(part: str, runtime: str | None = None, settings: Settings | None = None) -> Stack:
-    runtime = runtime or (settings or get_settings()).stack_runtime
-    return DockerStack(part, settings) if runtime == "docker" else NativeStack(part, settings)
+def get_stack(part: str, runtime: str | None = None, settings: Settings | None = None, admin: bool = False,
+              env: dict[str, str] | None = None, announce=print) -> Stack:
+    """The stack to drive: `runtime` (or STACK_RUNTIME) native|docker forces one; auto looks for a running
+    compose stack of the part. `announce` is told which runtime was chosen and why."""
+    settings = settings or get_settings()
+    runtime = runtime or settings.stack_runtime
+    if runtime == "auto":
+        if compose_running(part):
+            runtime, why = "docker", (f"a compose stack of {part} is running (project {project(part)}); "
+                                      "STACK_RUNTIME=native forces the native runtime")
+        else:
+            runtime, why = "native", (f"no compose stack of {part} is running; STACK_RUNTIME=docker forces "
+                                      "docker compose")
+    else:
+        why = "forced by --runtime or STACK_RUNTIME"
+    announce(f"[{part}] runtime: {runtime} ({why})")
+    if runtime == "docker":
+        return DockerStack(part, settings, admin=admin, env=env)
+    return NativeStack(part, settings, admin=admin)
 
 
 def wait_for(predicate, timeout: float, interval: float = 0.1, what: str = "condition"):

@@ -85,7 +85,8 @@ def create_base_app(name: str, settings, health: Callable[[], dict] | None = Non
 
 
 def stock_routes(app: Flask, store, settings) -> None:
-    """The inventory endpoints every part shares: `GET /stock`, `GET /reservations`, `POST /admin/reset`."""
+    """The inventory endpoints every part shares: `GET /stock`, `GET /reservations`, and with ADMIN_API=true
+    `GET /admin/status` and `POST /admin/reset`."""
 
     @app.get("/stock")
     def stock():
@@ -98,10 +99,15 @@ def stock_routes(app: Flask, store, settings) -> None:
         return jsonify({"counts": store.counts(), "reserved_units": store.reserved_units(),
                         "stock": store.snapshot(), "first_at": first, "last_at": last})
 
+    if not settings.admin_api:
+        return  # ADMIN_API=false (the default): no admin endpoint exists, so they answer 404 like any unknown path
+
+    @app.get("/admin/status")
+    def admin_status():
+        return jsonify({"admin_api": True})
+
     @app.post("/admin/reset")
     def reset():
-        if not settings.admin_api:
-            return error(403, "admin_disabled", "the admin API is disabled (ADMIN_API=false)")
         body = json_body() if request.get_data() else {}
         wanted = body.get("stock") if isinstance(body, dict) else None
         if wanted is not None and not (isinstance(wanted, dict) and wanted and all(

@@ -2,6 +2,7 @@
 evidence files), stop it; then the measured comparison of the three patterns. Leaves nothing running."""
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -41,8 +42,8 @@ def main() -> int:
         for i, (part, script, files) in enumerate(STEPS, 1):
             banner(f"[{i}/{len(STEPS) + 1}] {part}: start natively, run the scenarios, write the evidence")
             try:
-                Part(part).up()
-                code = subprocess.call([sys.executable, *script], cwd=ROOT)
+                Part(part).up(env=dict(os.environ, ADMIN_API="true"))  # the scripts reset stock (admin API)
+                code = subprocess.call([sys.executable, *script, "--runtime", "native"], cwd=ROOT)
             except SystemExit as err:  # a service did not become healthy: the message says why
                 print(err, file=sys.stderr)
                 code = 1

@@ -97,7 +97,7 @@ def raw_consume(settings: Settings, topics: tuple[str, ...]) -> tuple[int, float
 
 def run(progress=print, count: int = 100_000, repeat: int = 2, settings: Settings | None = None) -> dict:
     settings = settings or get_settings()
-    stack = NativeStack("streaming-kafka", settings)
+    stack = NativeStack("streaming-kafka", settings, admin=True)
     client = Client(settings)
     client.reset_stock()
     _scratch_topic(settings)

@@ -14,13 +14,13 @@ import requests
 from analytics_consumer.worker import ReplayResult, replay
 from topology import ANALYTICS_GROUP, INVENTORY_GROUP
 from lag import LagRow, consumer_lag, total_lag
-from scaleout import start_extra_instance, stop_extra_instances
 
 from common.menu import ITEMS
 from common.settings import Settings
 from common.stack import Stack, wait_for
 
 INVENTORY, ANALYTICS, PRODUCER = "inventory-consumer", "analytics-consumer", "producer-order"
+INVENTORY_2 = "inventory-consumer-2"  # the scale-out instance (compose profile `scaleout`), port inventory + 10
 BIG_STOCK = {item: 10_000_000 for item in ITEMS}  # so reservations succeed and double-processing would show
 
 
@@ -266,7 +266,7 @@ def _produce_and_kill(client: Client, stack: Stack, count: int, kill_after: floa
     producer = threading.Thread(target=client.bulk, args=(count, 0.1), daemon=True)
     producer.start()
     processed = _wait_for_progress(client, int(count * kill_after))
-    pid = stack.pid(INVENTORY) if hasattr(stack, "pid") else None
+    pid = stack.pid(INVENTORY)
     stack.kill(INVENTORY)
     return producer, processed, pid
 
@@ -291,17 +291,17 @@ def crash(settings: Settings, stack: Stack, count: int, kill_after: float = 0.3)
     return result
 
 
-def scale_out(settings: Settings, stack: Stack, count: int, extra_port: int | None = None,
-              kill_after: float = 0.3) -> Crash:
+def scale_out(settings: Settings, stack: Stack, count: int, kill_after: float = 0.3) -> Crash:
     """5: a second inventory consumer joins `inventory-group` and the partitions are shared; kill -9 the
-    first one mid-stream, the second takes its partitions over after the session timeout; nothing lost."""
+    first one mid-stream, the second takes its partitions over after the session timeout; nothing lost.
+    Both instances must see one stock (natively one SQLite file, in Docker one named volume)."""
     client = Client(settings)
     wait_caught_up(settings)
     stock_before = client.reset_stock()
     before = counts(client.metrics())
-    port = extra_port or settings.inventory_port + 10
-    start_extra_instance(settings, 2, port)
-    second = f"http://127.0.0.1:{port}"
+    stack.start(INVENTORY_2)
+    second = f"http://127.0.0.1:{settings.inventory_port + 10}"
+    survivor = Client(settings.model_copy(update={"inventory_url": second}))
 
     def parts(url):
         try:
@@ -314,6 +314,7 @@ def scale_out(settings: Settings, stack: Stack, count: int, extra_port: int | No
         return (a, b) if a and b and len(a) + len(b) == settings.kafka_partitions else None
     try:
         shared_assignment = wait_for(shared, 60, interval=0.2, what="two consumers sharing the partitions")
+        stock_seen = {INVENTORY: client.stock(), INVENTORY_2: survivor.stock()}
         producer, processed, pid = _produce_and_kill(client, stack, count, kill_after)
         t_kill = time.perf_counter()
         takeover = wait_for(lambda: (p := parts(second)) and len(p) == settings.kafka_partitions and p, 60,
@@ -321,15 +322,15 @@ def scale_out(settings: Settings, stack: Stack, count: int, extra_port: int | No
         takeover_s = time.perf_counter() - t_kill
         producer.join()
         wait_caught_up(settings, timeout=600)
-        extra = {"shared": {"inventory-consumer": shared_assignment[0], "inventory-consumer-2": shared_assignment[1]},
-                 "after_kill": {"inventory-consumer-2": takeover}, "takeover_seconds": round(takeover_s, 2)}
-        survivor = Client(settings.model_copy(update={"inventory_url": second}))  # the first one is dead
-        result = _finish(settings, survivor, before, stock_before, 0.0, count, pid, processed, extra)
+        extra = {"shared": {INVENTORY: shared_assignment[0], INVENTORY_2: shared_assignment[1]},
+                 "after_kill": {INVENTORY_2: takeover}, "takeover_seconds": round(takeover_s, 2),
+                 "same_stock_seen_by_both": stock_seen[INVENTORY] == stock_seen[INVENTORY_2] == stock_before}
+        result = _finish(settings, survivor, before, stock_before, 0.0, count, pid, processed, extra)  # 1st is dead
         stats = requests.get(f"{second}/health", timeout=5).json()["stats"]
         result.extra["redelivered_to_survivor_already_processed"] = stats["duplicates"]
     finally:
         stack.start(INVENTORY)
-        stop_extra_instances(settings)
+        stack.stop(INVENTORY_2)
     return result
 
 

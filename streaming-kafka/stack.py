@@ -7,7 +7,6 @@ if str(PART_DIR) not in sys.path:  # `make up` imports this file from the reposi
     sys.path.insert(0, str(PART_DIR))
 
 from broker.native import kafka_service
-from scaleout import stop_extra_instances
 
 from common.runtime.spec import gunicorn_service, python_service
 
@@ -17,9 +16,13 @@ PART = "streaming-kafka"
 def services(settings):
     return [
         kafka_service(settings),
-        # Extra inventory instances started by the scale-out scenario stop with this service.
         python_service(settings, PART, "inventory-consumer", "inventory_consumer", settings.inventory_port,
-                       cleanup=lambda: stop_extra_instances(settings), stop_wait_s=30),
+                       stop_wait_s=30),
+        # The scale-out scenario's second instance (compose profile `scaleout`): same program, same SQLite stock
+        # (the part's data dir), its own HTTP port; started only by name.
+        python_service(settings, PART, "inventory-consumer-2", "inventory_consumer", settings.inventory_port + 10,
+                       env={"INVENTORY_PORT": str(settings.inventory_port + 10)}, stop_wait_s=30,
+                       profile="scaleout"),
         python_service(settings, PART, "analytics-consumer", "analytics_consumer", settings.notification_port,
                        stop_wait_s=30, startup_timeout_s=120),
         # One process: one bulk producer batches every request's events together.

@@ -95,7 +95,11 @@ def test_images_run_as_non_root(part):
             continue
         users = re.findall(r"^\s*USER\s+(\S+)", _dockerfile(sc).read_text(), re.M)
         user = sc.get("user") or (users[-1] if users else "root")
-        assert user not in ("root", "0"), f"{name}/{svc} runs as root"
+        if user in ("root", "0"):  # allowed only to drop to the metrics folder's owner at once (never uid 0)
+            script = sc["command"][1] if sc.get("command", [""])[0] == "sh" else ""
+            assert script.endswith("run-as-metrics-owner.sh"), f"{name}/{svc} runs as root"
+            text = (ROOT / name / script.split(f"/app/{name}/", 1)[1]).read_text()
+            assert "exec setpriv --reuid=" in text and 'chown app "$dir"' in text
 
 
 def test_every_service_has_healthcheck_and_waits_for_healthy_deps(part):
@@ -157,3 +161,70 @@ def test_fault_injection_passes_through(part):
     env = cfg["services"][inventory].get("environment") or {}
     assert FAULT_VARS <= set(env), f"{name}/{inventory} must pass {FAULT_VARS} through"
     assert env["FORCE_FAILURE"] == "false" and env["INVENTORY_DELAY_MS"] == "0", "faults must default to off"
+
+
+# ---------------------------------------------------------------------------------------- safe by default
+def compose_config_env(part: str, env: dict[str, str], profiles: bool = True) -> dict:
+    path = ROOT / part / "docker-compose.yml"
+    args = ["--profile", "*"] if profiles else []
+    out = subprocess.run([str(COMPOSE_BIN), "-f", str(path), *args, "config", "--format", "json"],
+                         capture_output=True, text=True, cwd=path.parent, env={"PATH": "/usr/bin:/bin", **env})
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+def test_every_port_is_published_on_loopback_unless_publish_host_says_otherwise(part):
+    name, _ = part
+    for env, expected in (({}, "127.0.0.1"), ({"PUBLISH_HOST": "0.0.0.0"}, "0.0.0.0")):
+        for svc, sc in compose_config_env(name, env)["services"].items():
+            for port in sc.get("ports", []):
+                want = "127.0.0.1" if int(port["published"]) == 15672 else expected  # management: loopback only
+                assert port.get("host_ip") == want, f"{name}/{svc} publishes {port} with {env}"
+
+
+def test_admin_api_is_off_unless_enabled(part):
+    name, _ = part
+    for env, want in (({}, "false"), ({"ADMIN_API": "true"}, "true")):
+        for svc, sc in compose_config_env(name, env)["services"].items():
+            if svc.startswith("inventory"):
+                assert sc["environment"]["ADMIN_API"] == want, f"{name}/{svc} with {env}"
+
+
+def test_restart_policy_and_images_from_variables(part):
+    name, cfg = part
+    for svc, sc in cfg["services"].items():
+        assert sc.get("restart") == "unless-stopped", f"{name}/{svc}"
+        if "build" in sc:
+            assert sc["build"]["args"]["PYTHON_BASE_IMAGE"] == "python:3.11-slim-bookworm"
+    env = {"PYTHON_BASE_IMAGE": "local/base:1", "RABBITMQ_IMAGE": "local/rabbit:1", "KAFKA_IMAGE": "local/kafka:1"}
+    local = compose_config_env(name, env)["services"]
+    for svc, sc in local.items():
+        if "build" in sc:
+            assert sc["build"]["args"]["PYTHON_BASE_IMAGE"] == "local/base:1"
+        elif svc in ("rabbitmq", "kafka"):
+            assert sc["image"] == env[f"{svc.upper()}_IMAGE"]
+
+
+def test_rabbitmq_account_is_not_guest_and_services_use_it():
+    cfg = compose_config("async-rabbitmq")["services"]
+    broker = cfg["rabbitmq"]["environment"]
+    assert broker["RABBITMQ_DEFAULT_USER"] not in ("", "guest") and broker["RABBITMQ_DEFAULT_PASS"] != "guest"
+    for svc in ("order-service", "inventory-service", "notification-service"):
+        env = cfg[svc]["environment"]
+        assert (env["RABBITMQ_USER"], env["RABBITMQ_PASSWORD"]) == (broker["RABBITMQ_DEFAULT_USER"],
+                                                                    broker["RABBITMQ_DEFAULT_PASS"])
+
+
+def test_kafka_healthcheck_starts_no_jvm():
+    test = " ".join(compose_config("streaming-kafka")["services"]["kafka"]["healthcheck"]["test"])
+    assert "java" not in test and ".sh" not in test and "/dev/tcp/" in test
+
+
+def test_scale_out_instance_is_a_profiled_service_on_the_same_stock_volume():
+    services = compose_config_env("streaming-kafka", {})["services"]
+    one, two = services["inventory-consumer"], services["inventory-consumer-2"]
+    assert two.get("profiles") == ["scaleout"] and "inventory-consumer-2" not in compose_config("streaming-kafka")[
+        "services"]  # not started by a plain `up`
+    assert [v["source"] for v in one["volumes"]] == [v["source"] for v in two["volumes"]] == ["inventory-data"]
+    assert two["environment"]["SERVICE_NAME"] == "inventory-consumer-2"
+    assert [int(p["published"]) for p in two["ports"]] == [6011]

@@ -2,7 +2,9 @@
 (`make up PART=async-rabbitmq`) writes `async-rabbitmq/tests/test_output.txt`. Under pytest, the same scenarios
 run at a smaller scale against the natively started stack and every outcome is asserted.
 
-STACK_RUNTIME=docker (or --runtime docker) drives `docker compose` in async-rabbitmq/ instead.
+The runtime: a running compose stack of async-rabbitmq is driven with `docker compose` (its evidence goes to
+`tests/docker/test_output.txt`), else the native one; STACK_RUNTIME=native|docker (or --runtime) forces one.
+Under pytest with STACK_RUNTIME=docker (the docker ring) the same assertions run against the compose stack.
 """
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ from common.stack import get_stack  # noqa: E402
 from lab import Lab  # noqa: E402
 
 OUTPUT = PART_DIR / "tests" / "test_output.txt"
+DOCKER_OUTPUT = PART_DIR / "tests" / "docker" / "test_output.txt"
 
 
 # ---------------------------------------------------------------- evidence writer
@@ -136,17 +139,19 @@ def render(res: dict, runtime: str, ports: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--runtime", choices=("native", "docker"), default=None)
-    ap.add_argument("--output", type=Path, default=OUTPUT)
+    ap.add_argument("--output", type=Path, default=None, help=f"default {OUTPUT} ({DOCKER_OUTPUT} under Docker)")
     ap.add_argument("--small", action="store_true", help="pytest's scale (1,000 orders) instead of 10,000/5,000")
     args = ap.parse_args(argv)
-    settings = get_settings()
-    stack = get_stack("async-rabbitmq", args.runtime, settings)
+    stack = get_stack("async-rabbitmq", args.runtime, get_settings(), admin=True)
+    settings = stack.settings  # under Docker: the published ports and the compose file's RabbitMQ account
+    stack.ensure_admin()
     results = sc.run_all(stack, Lab(settings), full=not args.small,
                          progress=lambda m: print(f"[async-rabbitmq] {m}", flush=True))
     ports = (f"order {settings.order_port}, inventory {settings.inventory_port}, notification "
              f"{settings.notification_port}, AMQP {settings.rabbitmq_port}, management {settings.rabbitmq_mgmt_port}")
-    evidence.write(args.output, render(results, stack.describe(), ports))
-    print(f"[async-rabbitmq] evidence written to {args.output}")
+    output = args.output or (DOCKER_OUTPUT if stack.runtime == "docker" else OUTPUT)
+    evidence.write(output, render(results, stack.describe(), ports))
+    print(f"[async-rabbitmq] evidence written to {output}")
     return 0
 
 
@@ -155,8 +160,8 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def results(native_stack, settings):
-    return sc.run_all(native_stack, Lab(settings), full=False)
+def results(stack, settings):
+    return sc.run_all(stack, Lab(settings), full=False)
 
 
 @pytest.mark.parametrize("key", ["backlog_small", "backlog_big"])

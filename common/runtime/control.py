@@ -164,6 +164,8 @@ class Part:
         others = [p for p in PARTS if p != self.name and Part(p, self.settings).running_services()]
         self._ensure_supervisord()
         for svc in self.services:
+            if svc.profile:  # started only when asked for by name, like a compose profile
+                continue
             if self.state(svc.name) == "RUNNING" and svc.is_ready():
                 progress(f"  {self.name}/{svc.name}: already running")
                 continue

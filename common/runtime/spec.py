@@ -31,6 +31,7 @@ class Service:
     stop_wait_s: int = 20
     startup_timeout_s: float = 60.0
     extra_ports: tuple[int, ...] = ()  # other ports it listens on, checked for clashes
+    profile: str | None = None  # as a compose profile: not started by `up`, only when named (`start`)
 
     def is_ready(self) -> bool:
         if self.ready is not None:

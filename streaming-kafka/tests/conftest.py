@@ -1,4 +1,4 @@
-"""Fixtures for Part C's rings: the part dir on sys.path, settings, fakes, and the natively started stack."""
+"""Fixtures for Part C's rings: the part dir on sys.path, settings, fakes, the natively started or compose stack."""
 from __future__ import annotations
 
 import sys
@@ -13,7 +13,15 @@ for p in (str(ROOT), str(PART_DIR)):
         sys.path.insert(0, p)
 
 from common.settings import Settings  # noqa: E402
-from common.stack import NativeStack  # noqa: E402
+from common.stack import NativeStack, docker_client_settings  # noqa: E402
+from common.testing import docker_stack_fixture, runtime_is_docker, stack_fixture  # noqa: E402
+
+collect_ignore_glob = [] if runtime_is_docker() else ["docker/*"]  # the docker ring's own checks
+# The docker ring's analytics writes its metrics file here, never over the committed evidence.
+DOCKER_TEST_METRICS = ROOT / ".run" / "streaming-kafka" / "docker-test-metrics"
+DOCKER_TEST_METRICS.mkdir(parents=True, exist_ok=True)
+docker_stack = docker_stack_fixture("streaming-kafka", env={"METRICS_HOST_DIR": str(DOCKER_TEST_METRICS)})
+stack = stack_fixture()  # the scenario ring's stack: native, or the compose stack with STACK_RUNTIME=docker
 
 
 class FakeFuture:
@@ -51,7 +59,8 @@ def fake_producer() -> FakeProducer:
 
 @pytest.fixture(scope="session")
 def settings() -> Settings:
-    return Settings()
+    s = Settings()
+    return docker_client_settings(s) if s.stack_runtime == "docker" else s
 
 
 @pytest.fixture
@@ -66,7 +75,7 @@ def native_stack(settings):
     running) when it is already up."""
     from broker.native import wipe
 
-    stack = NativeStack("streaming-kafka", settings)
+    stack = NativeStack("streaming-kafka", settings, admin=True)
     started = not stack._part.running_services()
     env = pytest.MonkeyPatch()  # restored at the end of the session: no METRICS_DIR leaks into later tests
     if started:

@@ -3,7 +3,13 @@
 `tests/replay_evidence.txt` and `metrics/metrics_output.json`. Under pytest the same scenarios run at a
 smaller scale against the natively started stack, and every outcome is asserted.
 
-`--fresh` (native only) restarts the part on an empty broker first, so the metrics cover this run only.
+`--fresh` restarts the part on an empty broker first (native: wipe; Docker: `down -v`), so the metrics cover
+this run only.
+
+The runtime: a running compose stack of streaming-kafka is driven with `docker compose` (evidence in
+`tests/docker/`; the analytics container writes the metrics file itself, into its bind mount), else the native
+one; STACK_RUNTIME=native|docker (or --runtime) forces one. Under pytest with STACK_RUNTIME=docker (the docker
+ring) the same assertions run against the compose stack.
 """
 from __future__ import annotations
 
@@ -26,12 +32,13 @@ import scenarios as sc  # noqa: E402
 from topology import ANALYTICS_GROUP, INVENTORY_GROUP  # noqa: E402
 from common import evidence  # noqa: E402
 from common.settings import get_settings  # noqa: E402
-from common.stack import get_stack  # noqa: E402
+from common.stack import get_stack, wait_for  # noqa: E402
 from lag import format_table  # noqa: E402
 
 OUTPUT = PART_DIR / "tests" / "test_output.txt"
 REPLAY_EVIDENCE = PART_DIR / "tests" / "replay_evidence.txt"
 METRICS_OUTPUT = PART_DIR / "metrics" / "metrics_output.json"
+DOCKER_DIR = PART_DIR / "tests" / "docker"
 FULL = {"first": 10_000, "second": 100_000, "lag": 50_000, "crash": 100_000, "scale": 100_000}
 QUICK = {"first": 5_000, "second": 10_000, "lag": 10_000, "crash": 20_000, "scale": 20_000}
 
@@ -168,27 +175,50 @@ def run_all(settings, stack, scale: dict, progress=print) -> dict:
     return results
 
 
+def _container_metrics(stack, live_text: str) -> str:
+    """Docker: the metrics file the analytics container wrote into its bind mount, as the host sees it; polled
+    until it equals the live metrics (it is rewritten every METRICS_INTERVAL_S)."""
+    source = stack.inspect(sc.ANALYTICS, '{{range .Mounts}}{{if eq .Destination "/metrics"}}{{.Source}}'
+                                         '{{end}}{{end}}')
+    path = Path(source) / "metrics_output.json"
+    try:
+        wait_for(lambda: path.exists() and path.read_text() == live_text, 30, interval=0.5,
+                 what=f"{path} to hold the live metrics")
+        same = True
+    except TimeoutError:
+        same = False
+    return (f"metrics file written by the analytics-consumer container (uid {path.stat().st_uid if path.exists() else '-'}"
+            f"): {path} exists: {path.exists()}, equal to the live analytics: {same}")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--runtime", choices=("native", "docker"))
     ap.add_argument("--quick", action="store_true", help="the pytest scale instead of 10k + 100k")
-    ap.add_argument("--fresh", action="store_true", help="native: restart the part on an empty broker first")
+    ap.add_argument("--fresh", action="store_true", help="restart the part on an empty broker first")
     args = ap.parse_args()
-    settings = get_settings()
-    stack = get_stack("streaming-kafka", args.runtime, settings)
-    if args.fresh and stack.runtime == "native":
-        from broker.native import wipe
+    stack = get_stack("streaming-kafka", args.runtime, get_settings(), admin=True)
+    settings = stack.settings
+    if args.fresh:
         stack.down()
-        wipe(settings)
+        if stack.runtime == "native":
+            from broker.native import wipe
+            wipe(settings)
     print(f"bringing up streaming-kafka ({stack.describe()}) ...")
     stack.up()
+    stack.ensure_admin()
     t0 = time.monotonic()
     results = run_all(settings, stack, QUICK if args.quick else FULL)
-    evidence.write(OUTPUT, render(results, stack.describe()))
-    evidence.write(REPLAY_EVIDENCE, render_replay(results["replay"], stack.describe()))
-    evidence.write(METRICS_OUTPUT, results["replay"].live_text)
-    print(f"done in {time.monotonic() - t0:.0f}s: wrote {OUTPUT.relative_to(ROOT)}, "
-          f"{REPLAY_EVIDENCE.relative_to(ROOT)}, {METRICS_OUTPUT.relative_to(ROOT)}")
+    docker = stack.runtime == "docker"
+    out_dir = DOCKER_DIR if docker else OUTPUT.parent
+    report = render(results, stack.describe())
+    if docker:
+        report += "\n" + _container_metrics(stack, results["replay"].live_text) + "\n"
+    written = [evidence.write(out_dir / OUTPUT.name, report),
+               evidence.write(out_dir / REPLAY_EVIDENCE.name, render_replay(results["replay"], stack.describe()))]
+    if not docker:  # under Docker the analytics container writes it (into its bind mount)
+        written.append(evidence.write(METRICS_OUTPUT, results["replay"].live_text))
+    print(f"done in {time.monotonic() - t0:.0f}s: wrote " + ", ".join(str(p.relative_to(ROOT)) for p in written))
     return 0
 
 
@@ -202,7 +232,7 @@ def _one_result_each(d: dict, count: int) -> None:
     assert d["pending"] == 0
 
 
-def test_produce_and_lag_zero(native_stack, settings):
+def test_produce_and_lag_zero(stack, settings):
     sc.Client(settings).reset_stock()
     p = sc.produce(settings, QUICK["first"], 0.1)
     assert p.response["published"] == QUICK["first"]
@@ -212,41 +242,42 @@ def test_produce_and_lag_zero(native_stack, settings):
         assert p.lag[g] and all(r.lag == 0 for r in p.lag[g])
 
 
-def test_lag_grows_while_stopped_then_drains(native_stack, settings):
-    lt = sc.lag_over_time(settings, native_stack, QUICK["lag"])
+def test_lag_grows_while_stopped_then_drains(stack, settings):
+    lt = sc.lag_over_time(settings, stack, QUICK["lag"])
     assert lt.peak >= QUICK["lag"] * 0.9
     assert lt.final == 0
 
 
-def test_lag_grows_while_throttled_then_drains(native_stack, settings):
-    lt = sc.lag_over_time(settings, native_stack, 3000, mode="throttle", delay_ms=2, paused_s=1)
+def test_lag_grows_while_throttled_then_drains(stack, settings):
+    lt = sc.lag_over_time(settings, stack, 3000, mode="throttle", delay_ms=2, paused_s=1)
     assert lt.peak > 0 and lt.final == 0
 
 
-def test_crash_mid_stream_exactly_one_result_and_exact_stock(native_stack, settings):
-    c = sc.crash(settings, native_stack, QUICK["crash"])
+def test_crash_mid_stream_exactly_one_result_and_exact_stock(stack, settings):
+    c = sc.crash(settings, stack, QUICK["crash"])
     _one_result_each(c.delta, QUICK["crash"])
     assert c.lost == 0
     for item in c.stock_before:
         assert c.stock_used[item] == c.delta["units"][item] == c.store["reserved_units"].get(item, 0)
 
 
-def test_scale_out_shares_partitions_and_takes_over(native_stack, settings):
-    c = sc.scale_out(settings, native_stack, QUICK["scale"])
+def test_scale_out_shares_partitions_and_takes_over(stack, settings):
+    c = sc.scale_out(settings, stack, QUICK["scale"])
     shared = c.extra["shared"]
     assert shared["inventory-consumer"] and shared["inventory-consumer-2"]
     assert sorted(shared["inventory-consumer"] + shared["inventory-consumer-2"]) == list(range(settings.kafka_partitions))
     _one_result_each(c.delta, QUICK["scale"])
+    assert c.extra["same_stock_seen_by_both"]  # one stock for every instance (one SQLite file / one volume)
     for item in c.stock_before:
         assert c.stock_used[item] == c.delta["units"][item] == c.store["reserved_units"].get(item, 0)
 
 
-def test_single_orders_get_a_result(native_stack, settings):
+def test_single_orders_get_a_result(stack, settings):
     for o in sc.order_roundtrip(settings, 3):
         assert o["status"] in ("confirmed", "failed")
 
 
-def test_replays_identical_and_equal_live(native_stack, settings):
+def test_replays_identical_and_equal_live(stack, settings):
     rp = sc.replay_twice(settings)
     assert rp.runs[0].group != rp.runs[1].group
     assert all(r.group.startswith("analytics-group-replay-") for r in rp.runs)

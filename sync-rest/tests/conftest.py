@@ -1,4 +1,4 @@
-"""Fixtures for Part A's rings: the part dir on sys.path, settings, Flask apps with temp storage, the native stack."""
+"""Fixtures for Part A's rings: the part dir on sys.path, settings, Flask apps with temp storage, the native or compose stack."""
 from __future__ import annotations
 
 import sys
@@ -11,6 +11,10 @@ for p in (str(ROOT), str(PART_DIR)):
     if p not in sys.path:
         sys.path.insert(0, p)
 
-from common.testing import native_stack_fixture, settings, tmp_settings  # noqa: E402,F401
+from common.testing import (  # noqa: E402,F401
+    docker_stack_fixture, native_stack_fixture, runtime_is_docker, settings, stack_fixture, tmp_settings)
 
 native_stack = native_stack_fixture("sync-rest")
+docker_stack = docker_stack_fixture("sync-rest")
+stack = stack_fixture()  # the scenario ring's stack: native, or the compose stack with STACK_RUNTIME=docker
+collect_ignore_glob = [] if runtime_is_docker() else ["docker/*"]  # the docker ring's own checks

@@ -2,7 +2,9 @@
 writes `sync-rest/tests/test_output.txt`. Under pytest, the same scenarios run against the natively started
 stack and every outcome is asserted (codes, reasons, counts, stock; latency only as lower bounds).
 
-STACK_RUNTIME=docker (or --runtime docker) drives `docker compose` in sync-rest/ instead of the native runtime.
+The runtime: a running compose stack of sync-rest is driven with `docker compose` (its evidence goes to
+`tests/docker/test_output.txt`), else the native one; STACK_RUNTIME=native|docker (or --runtime) forces one.
+Under pytest with STACK_RUNTIME=docker (the docker ring) the same assertions run against the compose stack.
 """
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ from common.settings import get_settings  # noqa: E402
 from common.stack import get_stack  # noqa: E402
 
 OUTPUT = PART_DIR / "tests" / "test_output.txt"
+DOCKER_OUTPUT = PART_DIR / "tests" / "docker" / "test_output.txt"
 
 
 # ---------------------------------------------------------------- evidence writer
@@ -95,13 +98,14 @@ def render(results: list[sc.Result], runtime: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--runtime", choices=("native", "docker"), default=None)
-    ap.add_argument("--output", type=Path, default=OUTPUT)
+    ap.add_argument("--output", type=Path, default=None, help=f"default {OUTPUT} ({DOCKER_OUTPUT} under Docker)")
     args = ap.parse_args(argv)
-    settings = get_settings()
-    stack = get_stack("sync-rest", args.runtime, settings)
-    results = sc.run_all(stack, settings, progress=lambda m: print(f"[sync-rest] {m}", flush=True))
-    evidence.write(args.output, render(results, stack.describe()))
-    print(f"[sync-rest] evidence written to {args.output}")
+    stack = get_stack("sync-rest", args.runtime, get_settings(), admin=True)
+    stack.ensure_admin()
+    results = sc.run_all(stack, stack.settings, progress=lambda m: print(f"[sync-rest] {m}", flush=True))
+    output = args.output or (DOCKER_OUTPUT if stack.runtime == "docker" else OUTPUT)
+    evidence.write(output, render(results, stack.describe()))
+    print(f"[sync-rest] evidence written to {output}")
     return 0
 
 
@@ -110,8 +114,8 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def results(native_stack, settings):
-    return {r.key: r for r in sc.run_all(native_stack, settings)}
+def results(stack, settings):
+    return {r.key: r for r in sc.run_all(stack, settings)}
 
 
 def test_baseline_all_confirmed(results):

@@ -27,7 +27,8 @@ def test_inventory_health_waits_for_the_consumer(tmp_settings, tmp_path):
 
 
 def test_stock_and_reset(tmp_settings, tmp_path):
-    client = inventory_app(tmp_settings, StockStore(tmp_path / "inv.db")).test_client()
+    client = inventory_app(tmp_settings.model_copy(update={"admin_api": True}),
+                           StockStore(tmp_path / "inv.db")).test_client()
     assert client.get("/stock").get_json() == dict(INITIAL_STOCK)
     assert client.post("/admin/reset", json={"stock": {"pizza": 5}}).get_json() == {"pizza": 5}
     assert client.post("/admin/reset", json={"stock": {"pizza": -1}}).status_code == 400
@@ -40,3 +41,10 @@ def test_notification_health_and_lookup(tmp_settings, tmp_path):
     client = notification_app(tmp_settings, store, None, fake_consumer(True)).test_client()
     assert client.get("/health").get_json()["notifications"] == 0
     assert client.get("/notifications/ORD-x").get_json() == {"order_id": "ORD-x", "notifications": []}
+
+
+def test_admin_is_off_by_default(tmp_settings, tmp_path):
+    client = inventory_app(tmp_settings, StockStore(tmp_path / "inv.db")).test_client()
+    r = client.post("/admin/reset", json={"stock": {"pizza": 5}})
+    assert r.status_code == 404 and r.get_json()["error"] == "not_found"
+    assert client.get("/stock").get_json() == dict(INITIAL_STOCK)

@@ -1,19 +1,54 @@
-"""The scenario interface: the runtime is chosen by settings, and the Docker flavour issues the compose
-commands a user with Docker would type (checked without an engine by recording them)."""
+"""The scenario interface: the runtime is forced by settings or detected (a running compose stack of the part),
+and the Docker flavour issues the compose commands a user with Docker would type (checked without an engine by
+recording them; the docker ring runs them for real)."""
 import subprocess
 
 import pytest
 
+from common import stack as stack_mod
 from common.settings import ROOT, Settings
-from common.stack import DockerStack, NativeStack, get_stack, without_faults
+from common.stack import DockerStack, NativeStack, docker_client_settings, get_stack, without_faults
 
 pytestmark = pytest.mark.unit
 
 
-def test_runtime_is_chosen_by_settings():
-    assert isinstance(get_stack("sync-rest", settings=Settings(stack_runtime="docker")), DockerStack)
-    assert isinstance(get_stack("sync-rest", settings=Settings()), NativeStack)
-    assert isinstance(get_stack("sync-rest", "docker"), DockerStack)
+def test_runtime_is_forced_by_settings_or_argument(monkeypatch):
+    monkeypatch.setattr(stack_mod, "compose_running", lambda part: pytest.fail("no detection when forced"))
+    said = []
+    assert isinstance(get_stack("sync-rest", settings=Settings(stack_runtime="docker"), env={},
+                                announce=said.append), DockerStack)
+    assert isinstance(get_stack("sync-rest", "native", announce=said.append), NativeStack)
+    assert said == ["[sync-rest] runtime: docker (forced by --runtime or STACK_RUNTIME)",
+                    "[sync-rest] runtime: native (forced by --runtime or STACK_RUNTIME)"]
+
+
+@pytest.mark.parametrize("running, cls", [(True, DockerStack), (False, NativeStack)])
+def test_auto_drives_a_running_compose_stack_else_native(monkeypatch, running, cls):
+    seen = []
+    monkeypatch.setattr(stack_mod, "compose_running", lambda part: seen.append(part) or running)
+    monkeypatch.setattr(stack_mod, "image_env", lambda: {})
+    said = []
+    stack = get_stack("async-rabbitmq", settings=Settings(stack_runtime="auto"), announce=said.append)
+    assert isinstance(stack, cls) and seen == ["async-rabbitmq"]
+    assert said[0].startswith(f"[async-rabbitmq] runtime: {stack.runtime} (")
+    assert ("a compose stack of async-rabbitmq is running" in said[0]) is running
+
+
+def test_compose_running_asks_the_engine_for_the_project(monkeypatch):
+    calls = []
+
+    def fake_run(cmd, **kw):
+        calls.append(cmd)
+        return subprocess.CompletedProcess(cmd, 0, stdout="3f2a\n")
+
+    monkeypatch.setattr(stack_mod.shutil, "which", lambda name: "/usr/bin/docker")
+    monkeypatch.setattr(subprocess, "run", fake_run)
+    assert stack_mod.compose_running("streaming-kafka")
+    assert calls == [["docker", "ps", "-q", "--filter", "label=com.docker.compose.project=foodlab-streaming-kafka"]]
+    monkeypatch.setattr(subprocess, "run", lambda cmd, **kw: subprocess.CompletedProcess(cmd, 0, stdout=""))
+    assert not stack_mod.compose_running("streaming-kafka")
+    monkeypatch.setattr(stack_mod.shutil, "which", lambda name: None)
+    assert not stack_mod.compose_running("streaming-kafka")
 
 
 def test_faults_are_dropped_unless_asked_for():
@@ -21,31 +56,84 @@ def test_faults_are_dropped_unless_asked_for():
     assert without_faults(env) == {"PATH": "/bin"}
 
 
+def test_docker_client_settings_use_the_published_ports_and_the_compose_account(monkeypatch):
+    monkeypatch.setenv("ORDER_PORT", "7100")  # another helper's native port set: not what compose publishes
+    monkeypatch.delenv("RABBITMQ_USER", raising=False)
+    monkeypatch.delenv("RABBITMQ_PASSWORD", raising=False)
+    s = docker_client_settings(Settings())
+    assert (s.order_url, s.inventory_url, s.notification_url) == (
+        "http://127.0.0.1:6000", "http://127.0.0.1:6001", "http://127.0.0.1:6002")
+    assert (s.rabbitmq_port, s.rabbitmq_mgmt_port, s.kafka_bootstrap) == (5672, 15672, "127.0.0.1:29092")
+    assert (s.rabbitmq_user, s.rabbitmq_password) == ("foodlab", "foodlab-local") != ("guest", "guest")
+    monkeypatch.setenv("RABBITMQ_USER", "alice")  # compose reads the same variable
+    assert docker_client_settings(Settings()).rabbitmq_user == "alice"
+
+
+def test_image_env_prefers_the_callers_then_the_local_stand_in_only_when_the_official_is_missing(monkeypatch):
+    present = {"foodlab/python-base:3.11-bookworm", "rabbitmq:3.13.7-management", "foodlab/kafka:3.9.1-debian"}
+    monkeypatch.setattr(stack_mod, "_has_image", lambda name: name in present)
+    monkeypatch.setattr(stack_mod, "read_env_file", lambda path: {
+        "PYTHON_BASE_IMAGE": "foodlab/python-base:3.11-bookworm", "RABBITMQ_IMAGE": "foodlab/rabbitmq:x",
+        "KAFKA_IMAGE": "foodlab/kafka:3.9.1-debian"})
+    assert stack_mod.image_env({"KAFKA_IMAGE": "mine:1"}) == {
+        "PYTHON_BASE_IMAGE": "foodlab/python-base:3.11-bookworm", "KAFKA_IMAGE": "mine:1"}
+
+
 def test_docker_stack_commands(monkeypatch):
     calls = []
 
     def fake_run(cmd, env=None, **kw):
         calls.append((cmd, env))
-        return subprocess.CompletedProcess(cmd, 0, stdout="log line\n")
+        out = "4242\n" if cmd[:2] == ["docker", "inspect"] else "c0ffee\n" if "ps" in cmd else "log line\n"
+        return subprocess.CompletedProcess(cmd, 0, stdout=out)
 
     monkeypatch.setattr(subprocess, "run", fake_run)
+    polled = []
+    monkeypatch.setattr(stack_mod, "wait_healthy", lambda url, timeout: polled.append(url))
     monkeypatch.setenv("FORCE_FAILURE", "true")  # left over in the caller's shell: must not leak
-    stack = DockerStack("sync-rest")
+    stack = DockerStack("sync-rest", admin=True, env={"PYTHON_BASE_IMAGE": "local/base"})
     stack.up()
     stack.start("inventory-service", env={"INVENTORY_DELAY_MS": "2000"})
+    assert polled == ["http://127.0.0.1:6001"]  # ready when its /health answers on the published port
+    stack.start("rabbitmq")  # no /health: compose waits for its healthcheck
     stack.stop("inventory-service")
     stack.kill("inventory-service")
     assert stack.logs("order-service", 5) == "log line\n"
+    assert stack.pid("inventory-service") == 4242
+    stack.down()
     base = ["docker", "compose", "--project-directory", str(ROOT / "sync-rest"), "-f",
             str(ROOT / "sync-rest" / "docker-compose.yml")]
-    cmds = [c[len(base):] for c, _ in calls]
-    assert all(c[:len(base)] == base for c, _ in calls)
-    assert cmds == [["up", "-d", "--build", "--wait"],
-                    ["up", "-d", "--no-deps", "--force-recreate", "--wait", "inventory-service"],
-                    ["stop", "inventory-service"], ["kill", "-s", "SIGKILL", "inventory-service"],
-                    ["logs", "--no-color", "--no-log-prefix", "--tail", "5", "order-service"]]
+    compose = [c for c, _ in calls if c[:2] == ["docker", "compose"]]
+    assert all(c[:len(base)] == base for c in compose)
+    every = ["--profile", "*"]  # a named service may be behind a profile (inventory-consumer-2)
+    assert [c[len(base):] for c in compose] == [
+        ["up", "-d", "--build", "--wait"],
+        [*every, "up", "-d", "--no-deps", "--force-recreate", "inventory-service"],
+        [*every, "up", "-d", "--no-deps", "--force-recreate", "--wait", "rabbitmq"],
+        [*every, "stop", "inventory-service"], [*every, "kill", "-s", "SIGKILL", "inventory-service"],
+        [*every, "logs", "--no-color", "--no-log-prefix", "--tail", "5", "order-service"],
+        [*every, "ps", "-q", "-a", "inventory-service"],
+        [*every, "down", "--remove-orphans", "-v"]]
+    assert ["docker", "inspect", "-f", "{{.State.Pid}}", "c0ffee"] in [c for c, _ in calls]
     start_env = calls[1][1]
     assert start_env["INVENTORY_DELAY_MS"] == "2000" and "FORCE_FAILURE" not in start_env
+    assert all(env["ADMIN_API"] == "true" and env["PYTHON_BASE_IMAGE"] == "local/base"
+               for c, env in calls if c[:2] == ["docker", "compose"])
+
+
+def test_admin_is_off_unless_the_stack_asks_for_it(monkeypatch):
+    calls = []
+    monkeypatch.setattr(subprocess, "run", lambda cmd, env=None, **kw: calls.append(env) or
+                        subprocess.CompletedProcess(cmd, 0, stdout=""))
+    monkeypatch.delenv("ADMIN_API", raising=False)
+    monkeypatch.setattr(stack_mod, "wait_healthy", lambda url, timeout: None)
+    DockerStack("sync-rest", env={}).start("inventory-service")
+    assert "ADMIN_API" not in calls[-1]
+    started = []
+    native = NativeStack("sync-rest", Settings(), admin=True)
+    monkeypatch.setattr(native._part, "start", lambda name, env=None, progress=None: started.append((name, env)))
+    native.start("inventory-service")
+    assert started[0][0] == "inventory-service" and started[0][1]["ADMIN_API"] == "true"
 
 
 def test_evidence_commit_ignores_the_outputs_a_run_writes(tmp_path):

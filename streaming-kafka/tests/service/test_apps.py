@@ -61,13 +61,29 @@ def test_broker_down_is_503(tmp_settings, producer_class):
 
 def test_inventory_http_side(tmp_settings, tmp_path):
     store = StockStore(tmp_path / "inv.db")
-    client = inventory_app(tmp_settings, store).test_client()
+    client = inventory_app(tmp_settings.model_copy(update={"admin_api": True}), store).test_client()
     assert client.get("/health").status_code == 200
     assert client.get("/stock").get_json()["pizza"] == 100
     assert client.post("/admin/reset", json={"stock": {"pizza": 7}}).get_json() == {"pizza": 7}
     assert client.post("/admin/reset", json={"stock": {"pizza": -1}}).status_code == 400
     assert client.post("/admin/reset", data="nope").status_code == 400
     assert client.get("/reservations").get_json()["stock"] == {"pizza": 7}
+
+
+def test_inventory_admin_is_off_by_default(tmp_settings, tmp_path):
+    client = inventory_app(tmp_settings, StockStore(tmp_path / "inv.db")).test_client()
+    r = client.post("/admin/reset", json={"stock": {"pizza": 7}})
+    assert r.status_code == 404 and r.get_json()["error"] == "not_found"
+    assert client.get("/stock").get_json()["pizza"] == 100
+
+
+def test_bulk_over_the_cap_is_400_json(tmp_settings, fake_producer):
+    s = tmp_settings.model_copy(update={"bulk_max": 50})
+    client = producer_app(s, OrderPublisher(s, factory=lambda bulk: fake_producer)).test_client()
+    r = client.post("/bulk", json={"count": 51})
+    assert r.status_code == 400 and r.get_json()["error"] == "validation_error" and "BULK_MAX" in r.get_json()["detail"]
+    assert fake_producer.sent == []
+    assert client.post("/bulk", json={"count": 50}).status_code == 200
 
 
 class StubWorker:

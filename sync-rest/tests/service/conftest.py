@@ -33,7 +33,7 @@ def make_settings(tmp_path, **kw) -> Settings:
 
 @pytest.fixture
 def inventory(tmp_path):
-    return inventory_app(make_settings(tmp_path)).test_client()
+    return inventory_app(make_settings(tmp_path, admin_api=True)).test_client()
 
 
 @pytest.fixture

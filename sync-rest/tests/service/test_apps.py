@@ -72,9 +72,15 @@ def test_inventory_reset(inventory):
     assert inventory.post("/admin/reset", json={"stock": {"pizza": -3}}).status_code == 400
 
 
-def test_inventory_admin_can_be_disabled(tmp_path):
-    c = inventory_app(make_settings(tmp_path, admin_api=False)).test_client()
-    assert c.post("/admin/reset", json={}).status_code == 403
+def test_inventory_admin_is_off_by_default_and_answers_404_json(tmp_path):
+    c = inventory_app(make_settings(tmp_path)).test_client()
+    for r in (c.post("/admin/reset", json={}), c.get("/admin/status")):
+        assert r.status_code == 404 and r.get_json()["error"] == "not_found"
+    assert c.get("/stock").get_json()["soda"] == 200  # nothing was reset
+
+
+def test_inventory_admin_when_enabled(inventory):
+    assert inventory.get("/admin/status").get_json() == {"admin_api": True}
 
 
 def test_inventory_forced_failure_is_500_json(tmp_path):

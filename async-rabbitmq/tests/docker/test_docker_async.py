@@ -1,0 +1,46 @@
+"""Part B's docker ring: what only the compose stack shows (run by `make test` with STACK_RUNTIME=docker, after
+the scenario ring `tests/test_async.py` ran against the same stack): the shared checks, and RabbitMQ's account
+and management UI."""
+import pika
+import pytest
+import requests
+
+from common import dockercheck as dc
+from common.docker_ring import *  # noqa: F401,F403  (the checks every part shares)
+
+pytestmark = pytest.mark.docker
+
+
+@pytest.fixture(scope="module")
+def ring():
+    return {"inventory": "inventory-service", "crashable": "notification-service", "front": "order-service",
+            "built": ["order-service", "inventory-service", "notification-service"]}
+
+
+def _amqp_login(settings, user: str, password: str) -> str:
+    params = pika.ConnectionParameters(settings.rabbitmq_host, settings.rabbitmq_port,
+                                       credentials=pika.PlainCredentials(user, password),
+                                       connection_attempts=1, socket_timeout=5)
+    try:
+        pika.BlockingConnection(params).close()
+        return "ok"
+    except pika.exceptions.ProbableAuthenticationError:
+        return "refused"
+    except pika.exceptions.AMQPConnectionError as err:
+        return f"refused ({type(err).__name__})" if "ACCESS_REFUSED" in repr(err) else f"error {err!r}"
+
+
+def test_guest_is_refused_from_outside_and_the_compose_account_works(docker_stack, settings):
+    assert settings.rabbitmq_user not in ("", "guest")
+    assert _amqp_login(settings, "guest", "guest").startswith("refused")
+    assert _amqp_login(settings, settings.rabbitmq_user, settings.rabbitmq_password) == "ok"
+    api = f"http://127.0.0.1:{settings.rabbitmq_mgmt_port}/api/whoami"
+    assert requests.get(api, auth=("guest", "guest"), timeout=10).status_code == 401
+    assert requests.get(api, auth=(settings.rabbitmq_user, settings.rabbitmq_password), timeout=10).json()["name"] \
+        == settings.rabbitmq_user
+
+
+def test_management_ui_is_on_loopback(docker_stack, settings):
+    assert dc.published(docker_stack)["rabbitmq"] and all(
+        ip == "127.0.0.1" for ip, _ in dc.published(docker_stack)["rabbitmq"])
+    assert dc.listeners(settings.rabbitmq_mgmt_port) == {"127.0.0.1"}

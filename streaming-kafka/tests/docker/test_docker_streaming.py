@@ -1,0 +1,32 @@
+"""Part C's docker ring: what only the compose stack shows (run by `make test` with STACK_RUNTIME=docker, after
+the scenario ring `tests/test_streaming.py` ran against the same stack): the shared checks, and the metrics file
+the analytics container writes into its bind mount on the host."""
+import json
+from pathlib import Path
+
+import pytest
+import requests
+
+from common import dockercheck as dc
+from common.docker_ring import *  # noqa: F401,F403  (the checks every part shares)
+from common.stack import wait_for
+
+pytestmark = pytest.mark.docker
+
+
+@pytest.fixture(scope="module")
+def ring():
+    return {"inventory": "inventory-consumer", "crashable": "analytics-consumer", "front": "producer-order",
+            "built": ["producer-order", "inventory-consumer", "analytics-consumer"]}
+
+
+def test_analytics_writes_the_metrics_file_on_the_host_as_non_root(docker_stack, settings):
+    source = docker_stack.inspect("analytics-consumer", '{{range .Mounts}}{{if eq .Destination "/metrics"}}'
+                                                        '{{.Source}}{{end}}{{end}}')
+    path = Path(source) / "metrics_output.json"
+    live = requests.get(f"{settings.notification_url}/metrics", timeout=10).json()
+    wait_for(lambda: path.exists() and json.loads(path.read_text())["total_orders_seen"] == live["total_orders_seen"],
+             30, interval=0.5, what=f"{path} to be written")
+    uid = dc.process_uids(docker_stack)["analytics-consumer"][0]
+    assert uid != 0 and path.stat().st_uid == uid
+    assert live["total_orders_seen"] > 0  # the scenario ring ran first
