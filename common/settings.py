@@ -36,6 +36,10 @@ class Settings(BaseSettings):
     web_workers: int = Field(2, ge=1)
     web_threads: int = Field(16, ge=1)
     max_body_bytes: int = 64 * 1024
+    # In-process HTTP of the consumer processes (waitress, common/http_server.py); gunicorn has its own below.
+    http_threads: int = Field(8, ge=1)  # requests handled at once; slow clients never hold one
+    http_connection_limit: int = Field(500, ge=1)  # open connections at once; more wait in the backlog
+    http_channel_timeout_s: float = Field(30.0, gt=0)  # an idle or stalled connection is closed after this
     admin_api: bool = True  # /admin/reset on inventory, used by scenario scripts
     stack_runtime: str = Field("native", pattern="^(native|docker)$")
     health_timeout_s: float = 60.0
