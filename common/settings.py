@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     http_threads: int = Field(8, ge=1)  # requests handled at once; slow clients never hold one
     http_connection_limit: int = Field(500, ge=1)  # open connections at once; more wait in the backlog
     http_channel_timeout_s: float = Field(30.0, gt=0)  # an idle or stalled connection is closed after this
+    # gunicorn services (common/gunicorn_worker.py): a request's head and body must arrive within this.
+    http_request_timeout_s: float = Field(10.0, gt=0)
     admin_api: bool = True  # /admin/reset on inventory, used by scenario scripts
     stack_runtime: str = Field("native", pattern="^(native|docker)$")
     health_timeout_s: float = 60.0
