@@ -97,3 +97,45 @@ class SlowClients:
     @property
     def all_closed(self) -> bool:
         return all(s.fileno() == -1 for s in self._socks)
+
+
+def server_connections(port: int) -> int:
+    """Connections the server on `port` still holds (its side: local port == port), closing ones included."""
+    import psutil
+
+    live = (psutil.CONN_ESTABLISHED, psutil.CONN_CLOSE_WAIT, psutil.CONN_SYN_RECV)
+    return sum(1 for c in psutil.net_connections("tcp") if c.laddr and c.laddr.port == port and c.status in live)
+
+
+@dataclass
+class RingResult:
+    port: int
+    slow_clients: int
+    probes: list[int]  # status of each normal request made while the slow clients hung (0: no answer in time)
+    report: SlowReport
+    held_before: int  # server-side connections before the slow clients, and after they closed
+    held_after: int
+
+
+def slow_client_ring(port: int, post_path: str, probe, count: int = 100, probes: int = 5,
+                     settle_s: float = 30.0) -> RingResult:
+    """Open `count` slow clients against `port`; while they hang, make `probes` normal requests (`probe()`
+    returns a status code, raising on a timeout); then close them all and wait (bounded) until the server
+    has let go of its side."""
+    before = server_connections(port)
+    statuses = []
+    with SlowClients(port, count=count, post_path=post_path) as slow:
+        slow.wait_started()
+        for _ in range(probes):
+            target = slow.rounds + 3  # spread the probes over the slow clients' trickling
+            while slow.rounds < target and slow._thread.is_alive():
+                time.sleep(0.05)
+            try:
+                statuses.append(probe())
+            except OSError:  # requests' Timeout and ConnectionError are OSErrors
+                statuses.append(0)
+        report = slow.report()
+    deadline = time.monotonic() + settle_s
+    while server_connections(port) > before and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return RingResult(port, count, statuses, report, before, server_connections(port))
