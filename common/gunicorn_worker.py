@@ -81,7 +81,11 @@ class DeadlineSocket:
 
 
 class DeadlineThreadWorker(ThreadWorker):
-    request_timeout_s = get_settings().http_request_timeout_s
+    request_timeout_s = 10.0
+
+    def init_process(self):
+        self.request_timeout_s = get_settings().http_request_timeout_s
+        super().init_process()  # runs the worker loop
 
     def _peek(self, conn) -> str:
         if conn.parser is not None and conn.parser.unreader.buf.getvalue():
