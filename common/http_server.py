@@ -52,7 +52,6 @@ class HttpServer:
             cleanup_interval=max(1, int(settings.http_channel_timeout_s // 3)),
             max_request_header_size=64 * 1024,
             max_request_body_size=settings.max_body_bytes,
-            asyncore_loop_timeout=1,
             ident=None,  # no Server header
             expose_tracebacks=False,
         )
