@@ -1,5 +1,6 @@
 """gunicorn settings shared by every Flask service, native and in containers (bind/workers come from the command line)."""
-worker_class = "gthread"
+# gthread with a deadline for receiving each request (HTTP_REQUEST_TIMEOUT_S): slow clients cannot hold threads.
+worker_class = "common.gunicorn_worker.DeadlineThreadWorker"
 # Threads keep HTTP/1.1 connections alive between services, so a requests.Session reuses them.
 keepalive = 30
 timeout = 60

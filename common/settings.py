@@ -42,6 +42,12 @@ class Settings(BaseSettings):
     # What scenario scripts drive: auto (a running compose stack of the part if there is one, else native),
     # native or docker.
     stack_runtime: str = Field("auto", pattern="^(auto|native|docker)$")
+    # In-process HTTP of the consumer processes (waitress, common/http_server.py); gunicorn has its own below.
+    http_threads: int = Field(8, ge=1)  # requests handled at once; slow clients never hold one
+    http_connection_limit: int = Field(500, ge=1)  # open connections at once; more wait in the backlog
+    http_channel_timeout_s: float = Field(30.0, gt=0)  # an idle or stalled connection is closed after this
+    # gunicorn services (common/gunicorn_worker.py): a request's head and body must arrive within this.
+    http_request_timeout_s: float = Field(10.0, gt=0)
     health_timeout_s: float = 60.0
 
     # --- Part A: timeouts, faults, resilience ---

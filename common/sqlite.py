@@ -3,11 +3,14 @@ take the database lock up front (`BEGIN IMMEDIATE`), so writers from any thread 
 instead of failing half-way."""
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
+
+log = logging.getLogger("sqlite")
 
 
 class Database:
@@ -33,15 +36,29 @@ class Database:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction: committed when the block ends, rolled back if it raises."""
+        """A write transaction: committed when the block ends, rolled back if the block or the COMMIT raises.
+
+        A failed COMMIT (a deferred constraint, a full disk, an I/O error) leaves the transaction open; without
+        the rollback every later `BEGIN` on this thread's connection would fail. SQLite may already have
+        rolled back by itself (SQLITE_FULL, SQLITE_IOERR), so ROLLBACK is issued only while one is open, and
+        the original error is the one raised."""
         db = self.conn()
         db.execute("BEGIN IMMEDIATE")
         try:
             yield db
+            db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            self._rollback(db)
             raise
-        db.execute("COMMIT")
+
+    def _rollback(self, db: sqlite3.Connection) -> None:
+        if not db.in_transaction:
+            return
+        try:
+            db.execute("ROLLBACK")
+        except sqlite3.Error:
+            log.exception("ROLLBACK failed; this thread's connection is discarded")
+            self.close()
 
     def close(self) -> None:
         db = getattr(self._local, "db", None)

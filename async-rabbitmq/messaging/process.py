@@ -1,5 +1,6 @@
-"""How every Part B service process runs: its AMQP clients in threads, a small threaded HTTP server for
-/health (and the service's endpoints), and a clean stop on SIGTERM or SIGINT.
+"""How every Part B service process runs: its AMQP clients in threads, the shared in-process HTTP server
+(`common.http_server`: waitress, bounded threads and timeouts) for /health and the service's endpoints, and a
+clean stop on SIGTERM or SIGINT.
 
 On SIGTERM: the HTTP server stops taking requests, each client finishes the
 message in hand and closes its connection, then the process exits 0. A client
@@ -12,15 +13,8 @@ import logging
 import signal
 import threading
 
-from werkzeug.serving import WSGIRequestHandler, make_server
-
+from common.http_server import HttpServer
 from common.settings import Settings
-
-
-class KeepAliveHandler(WSGIRequestHandler):
-    """HTTP/1.1: a client's session keeps its connection (the default HTTP/1.0 closes it after each request)."""
-
-    protocol_version = "HTTP/1.1"
 
 
 def serve(name: str, app, settings: Settings, port: int, clients=()) -> int:
@@ -38,11 +32,11 @@ def serve(name: str, app, settings: Settings, port: int, clients=()) -> int:
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    server = make_server(settings.bind_host, port, app, threaded=True, request_handler=KeepAliveHandler)
+    server = HttpServer(app, settings.bind_host, port, settings)
     threads = [threading.Thread(target=_guard, args=(c,), name=c.name, daemon=True) for c in clients]
-    threads.append(threading.Thread(target=server.serve_forever, name="http", daemon=True))
     for t in threads:
         t.start()
+    server.start()
     log.info("%s listening on %s:%d", name, settings.bind_host, port)
     while not stop.wait(0.5):
         pass
@@ -52,6 +46,5 @@ def serve(name: str, app, settings: Settings, port: int, clients=()) -> int:
         c.stop()
     for t in threads:
         t.join(timeout=15)
-    server.server_close()
     log.info("%s stopped", name)
     return 1 if crashed else 0

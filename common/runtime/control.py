@@ -21,6 +21,7 @@ import psutil
 from supervisor.xmlrpc import SupervisorTransport
 
 from ..settings import ROOT, Settings, check_environment, get_settings
+from .envspec import service_environment, write_private
 from .spec import PARTS, Service, load_services
 
 _PROGRAM = """
@@ -120,6 +121,7 @@ class Part:
     def _write_config(self) -> Path:
         for d in (self.dir, self.logs, self.envdir):
             d.mkdir(parents=True, exist_ok=True)
+        self.envdir.chmod(0o700)
         conf = _SUPERVISORD.format(sock=self.sock, logs=self.logs, pid=self.dir / "supervisord.pid", root=ROOT)
         for svc in self.services:
             conf += _PROGRAM.format(name=svc.name, python=sys.executable, spec=self.envdir / f"{svc.name}.json",
@@ -142,12 +144,15 @@ class Part:
             time.sleep(0.1)
 
     def _capture_env(self, svc: Service, env: dict[str, str] | None) -> None:
-        """Record the environment for this service (the caller's by default): that is how faults are injected."""
+        """Record the environment for this service (the caller's by default): that is how faults are injected.
+
+        Only the variables the service reads are kept (`service_environment`), in a file only we can read."""
         env = dict(os.environ if env is None else env)
         try:
             check_environment(env)
         except ValueError as err:
             raise StackError(f"cannot start {self.name}/{svc.name}: {err}") from None
+        env = service_environment(env)
         env.update(svc.env)
         env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(ROOT / self.name)])
         env["PART"] = self.name
@@ -157,7 +162,9 @@ class Part:
         env["PYTHONUNBUFFERED"] = "1"
         (self.dir / "data").mkdir(parents=True, exist_ok=True)
         spec = {"argv": svc.argv, "env": env, "cwd": str(ROOT)}
-        (self.envdir / f"{svc.name}.json").write_text(json.dumps(spec, indent=1))
+        self.envdir.mkdir(parents=True, exist_ok=True)
+        self.envdir.chmod(0o700)
+        write_private(self.envdir / f"{svc.name}.json", json.dumps(spec, indent=1))
 
     # -- verbs -------------------------------------------------------------
     def up(self, env: dict[str, str] | None = None, progress=print) -> None:

@@ -4,10 +4,10 @@ from __future__ import annotations
 import signal
 
 from topology import ensure_topics
-from http_thread import serve_in_thread
 from kafka.errors import KafkaError
 from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_fixed
 
+from common.http_server import serve_in_thread
 from common.logs import setup_logging
 from common.settings import get_settings
 
@@ -21,7 +21,8 @@ def main() -> None:
     retry(retry=retry_if_exception_type(KafkaError), stop=stop_after_delay(60), wait=wait_fixed(1),
           reraise=True)(ensure_topics)(settings)
     worker = AnalyticsWorker(settings)
-    server = serve_in_thread(create_app(settings, worker), settings.bind_host, settings.notification_port)
+    server = serve_in_thread(create_app(settings, worker), settings.bind_host,
+                             settings.notification_port, settings)
     signal.signal(signal.SIGTERM, lambda *_: worker.stop())
     signal.signal(signal.SIGINT, lambda *_: worker.stop())
     try:

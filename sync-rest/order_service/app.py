@@ -20,11 +20,12 @@ log = logging.getLogger(NAME)
 
 
 def build_desk(settings: Settings) -> OrderDesk:
+    wait = settings.connect_timeout_s + settings.inventory_timeout_s + settings.notification_timeout_s + 1
     breaker = CircuitBreaker(
         settings.breaker_failure_threshold, settings.breaker_reset_s,
         on_change=lambda old, new: log.warning("circuit breaker %s -> %s", old, new,
-                                               extra={"circuit_from": old, "circuit_to": new}))
-    wait = settings.connect_timeout_s + settings.inventory_timeout_s + settings.notification_timeout_s + 1
+                                               extra={"circuit_from": old, "circuit_to": new}),
+        probe_timeout_s=settings.connect_timeout_s + settings.inventory_timeout_s + 1)
     store = IdempotencyStore(settings.data_path("orders.db", "sync-rest"), stale_after_s=wait + 30)
     return OrderDesk(InventoryClient(settings), NotificationClient(settings), breaker, store, wait_busy_s=wait)
 
@@ -33,7 +34,11 @@ def create_app(settings: Settings | None = None, desk: OrderDesk | None = None):
     settings = settings or get_settings()
     setup_logging(NAME, settings.log_level, settings.log_format)
     desk = desk or build_desk(settings)
-    app = create_base_app(NAME, settings, health=lambda: {"circuit": desk.breaker.snapshot().state})
+    def health() -> dict:
+        snap = desk.breaker.snapshot()  # ready (200) in every state; the breaker's state is reported, not hidden
+        return {"circuit": snap.state, "circuit_failures": snap.failures, "circuit_retry_after_s": snap.retry_after_s}
+
+    app = create_base_app(NAME, settings, health=health)
 
     @app.post("/order")
     def place_order():

@@ -53,10 +53,14 @@ class InventoryClient:
             return InventoryAnswer(TIMEOUT, f"inventory did not answer within {self.timeout[1]:g}s")
         except requests.ConnectionError as exc:
             return InventoryAnswer(UNAVAILABLE, f"cannot reach inventory: {type(exc).__name__}")
+        except requests.RequestException as exc:  # e.g. ChunkedEncodingError: an answer broken off half-way
+            return InventoryAnswer(SERVICE_ERROR, f"inventory's answer was broken: {type(exc).__name__}")
         try:
             body = resp.json()
         except ValueError:
             body = {}
+        if not isinstance(body, dict):  # valid JSON but not the object the contract promises
+            body = {"error": f"a JSON {type(body).__name__}, not an object"}
         if resp.status_code == 200 and body.get("status") == RESERVED:
             return InventoryAnswer(RESERVED, remaining=body.get("remaining"))
         if resp.status_code == 409 and body.get("reason") == OUT_OF_STOCK:

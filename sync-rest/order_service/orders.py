@@ -13,7 +13,7 @@ from common.logs import bind
 from common.schemas import OrderRequest
 
 from . import clients
-from .breaker import OPEN, CircuitBreaker
+from .breaker import OPEN, CircuitBreaker, CircuitOpen
 from .idempotency import Busy, IdempotencyStore, Mismatch, Proceed, Replay, fingerprint
 
 log = logging.getLogger("order-service")
@@ -87,12 +87,12 @@ class OrderDesk:
             return Reply(201, {**base, "status": "confirmed", "notification": "sent" if sent else "failed"}, headers)
 
     def _reserve(self, order: OrderRequest, order_id: str) -> clients.InventoryAnswer:
-        if not self.breaker.allow():
+        try:
+            return self.breaker.call(lambda: self.inventory.reserve(order_id, order.item, order.quantity),
+                                     ok=lambda a: a.outcome in (clients.RESERVED, clients.OUT_OF_STOCK))
+        except CircuitOpen:
             return clients.InventoryAnswer(clients.UNAVAILABLE, "circuit open: inventory failed repeatedly, "
                                                                 "not calling it during the cool-down")
-        answer = self.inventory.reserve(order_id, order.item, order.quantity)
-        if answer.outcome in (clients.RESERVED, clients.OUT_OF_STOCK):
-            self.breaker.success()
-        else:
-            self.breaker.failure()
-        return answer
+        except Exception as exc:  # the breaker counted it as a failure; the order fails with the contract's 422
+            log.exception("inventory call raised")
+            return clients.InventoryAnswer(clients.SERVICE_ERROR, f"inventory call failed: {type(exc).__name__}")

@@ -1,13 +1,21 @@
-"""Hypothesis fuzzing of `POST /order` and `POST /bulk`: malformed input is always a 4xx JSON error."""
+"""Hypothesis fuzzing of every HTTP endpoint of Part C (producer, inventory consumer, analytics): malformed
+input is always a 4xx JSON error. Hostile bodies and content types come from `common.fuzzing`."""
 import json
+import threading
+from pathlib import Path
 
 import pytest
+from analytics_consumer.app import create_app as analytics_app
+from analytics_consumer.metrics import MetricsState, render
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from inventory_consumer.app import create_app as inventory_app
 from producer_order.app import create_app
 from producer_order.publisher import OrderPublisher
 
+from common.fuzzing import DEEP_BODY, check_answer, content_types, every_endpoint, hostile_bodies
 from common.settings import Settings
+from common.stock import StockStore
 
 pytestmark = pytest.mark.service
 
@@ -23,7 +31,7 @@ bulk_like = st.fixed_dictionaries({}, optional={
     "count": json_values | st.integers(-5, 3000), "fail_rate": json_values | st.floats(-1, 2),
     "seed": json_values, "student_id": json_values})
 bodies = st.one_of(json_values.map(json.dumps), st.binary(max_size=200).map(lambda b: b.decode("latin-1")),
-                   st.text(max_size=100))
+                   st.text(max_size=100), hostile_bodies)
 
 
 class NullProducer:
@@ -47,12 +55,8 @@ def client(tmp_path_factory):
 
 
 def check(resp, ok_status):
-    assert resp.status_code < 500, resp.get_data(as_text=True)
+    check_answer(resp)
     assert resp.status_code == ok_status or 400 <= resp.status_code < 500
-    body = resp.get_json()
-    assert isinstance(body, dict)
-    if resp.status_code >= 400:
-        assert isinstance(body["error"], str) and isinstance(body["detail"], str)
 
 
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -73,3 +77,40 @@ def test_bulk_never_5xx(client, body):
 def test_oversized_body_is_413(client):
     r = client.post("/order", data="x" * (65 * 1024), content_type="application/json")
     assert r.status_code == 413 and r.get_json()["error"]
+
+
+class JoinedWorker:
+    """What the analytics app reads from its worker: a state, a lock, `joined` (set: /health is 200)."""
+
+    def __init__(self):
+        self.state, self.lock, self.joined = MetricsState(), threading.Lock(), threading.Event()
+        self.joined.set()
+        self.path = Path("/nonexistent/metrics_output.json")
+
+    def snapshot(self):
+        return render(self.state.metrics())
+
+
+@pytest.fixture(scope="module")
+def clients(client, tmp_path_factory):
+    s = Settings(data_dir=tmp_path_factory.mktemp("fuzz-consumers"), log_level="ERROR")
+    return [client, inventory_app(s, StockStore(s.data_path("inv.db"))).test_client(),
+            analytics_app(s, JoinedWorker()).test_client()]
+
+
+def test_every_endpoint_answers_the_deep_body_with_a_4xx_json_error(clients):
+    """Issue 10, defect 1: 60 KB of `[[[[...]]]]` raised RecursionError in the JSON decoder."""
+    for c in clients:
+        for method, path in every_endpoint(c.application):
+            resp = c.open(path, method=method, data=DEEP_BODY, content_type="application/json")
+            check_answer(resp)
+            if method == "POST":
+                assert resp.status_code == 400 and resp.get_json()["error"] == "invalid_json", (path, resp.data)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(data=st.data(), body=hostile_bodies, ctype=content_types)
+def test_fuzz_every_endpoint_with_hostile_bodies(clients, data, body, ctype):
+    for c in clients:
+        method, path = data.draw(st.sampled_from(every_endpoint(c.application)))
+        check_answer(c.open(path, method=method, data=body, content_type=ctype))

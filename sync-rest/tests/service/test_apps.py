@@ -108,3 +108,23 @@ def test_health_everywhere(order, inventory, notification):
     for c in (order, inventory, notification):
         r = c.get("/health")
         assert r.status_code == 200 and r.get_json()["status"] == "ok"
+
+
+def test_order_health_reports_the_breaker(tmp_path):
+    from order_service.app import create_app as order_app
+    from order_service.breaker import CircuitBreaker
+    from order_service.idempotency import IdempotencyStore
+    from order_service.orders import OrderDesk
+
+    class Raising:
+        def reserve(self, *a):
+            raise ValueError("inventory sent something odd")
+
+    breaker = CircuitBreaker(2, 60)
+    desk = OrderDesk(Raising(), None, breaker, IdempotencyStore(tmp_path / "o.db", 60), wait_busy_s=1)
+    client = order_app(make_settings(tmp_path), desk=desk).test_client()
+    body = {"student_id": "s", "item": "pizza", "quantity": 1}
+    assert client.get("/health").get_json()["circuit"] == "closed"
+    assert [client.post("/order", json=body).status_code for _ in range(3)] == [422, 422, 503]
+    health = client.get("/health").get_json()
+    assert health["circuit"] == "open" and health["circuit_failures"] == 2 and health["circuit_retry_after_s"] > 0

@@ -86,3 +86,48 @@ def test_key_reused_with_other_body_is_400(tmp_path):
     d.place(ORDER, key="k")
     other = parse_order({"student_id": "s", "item": "soda", "quantity": 1})
     assert d.place(other, key="k").status == 400
+
+
+class Clock:
+    t = 0.0
+
+    def __call__(self):
+        return self.t
+
+
+class ScriptedInventory:
+    """Answers (or raises) the next scripted item on each call."""
+
+    def __init__(self, *script):
+        self.script = list(script)
+
+    def reserve(self, order_id, item, quantity):
+        step = self.script.pop(0)
+        if isinstance(step, BaseException):
+            raise step
+        return step
+
+
+def test_a_probe_raising_anything_reopens_the_breaker_which_recovers_when_inventory_is_healthy(tmp_path):
+    """Issue 10, defect 2: a probe that raised an unexpected exception left the breaker in half_open for good
+    (every later order 503). Now any exception counts as a failure, and a later healthy probe closes it."""
+    import requests
+
+    clock = Clock()
+    breaker = CircuitBreaker(1, 10, clock)
+    inv = ScriptedInventory(clients.InventoryAnswer(clients.UNAVAILABLE),
+                            requests.exceptions.ChunkedEncodingError("Connection broken: IncompleteRead"),
+                            AttributeError("'list' object has no attribute 'get'"),
+                            clients.InventoryAnswer(clients.RESERVED))
+    d = OrderDesk(inv, FakeNotifier(), breaker, IdempotencyStore(tmp_path / "i.db", 60), wait_busy_s=1)
+    assert d.place(ORDER).status == 503 and breaker.snapshot().state == "open"
+    for t in (10, 20):  # each cool-down lets one probe through; it raises; the order fails; the breaker reopens
+        clock.t = t
+        reply = d.place(ORDER)
+        assert (reply.status, reply.body["reason"]) == (422, clients.SERVICE_ERROR)
+        assert breaker.snapshot().state == "open"
+        left = len(inv.script)
+        assert d.place(ORDER).status == 503 and len(inv.script) == left  # refused at once, inventory not called
+    clock.t = 30
+    assert d.place(ORDER).status == 201 and breaker.snapshot().state == "closed"
+    assert inv.script == []

@@ -1,0 +1,79 @@
+"""Hypothesis strategies and checks every part's endpoint fuzzing shares: hostile bodies and content types
+nobody writes by hand (deep nesting, huge numbers, odd unicode, oversized), and the contract's error shape.
+
+`every_endpoint(app)` reads the app's URL map, so an endpoint added later is fuzzed without touching a test.
+"""
+from __future__ import annotations
+
+import json
+
+from hypothesis import strategies as st
+
+MAX_BODY = 64 * 1024  # Settings.max_body_bytes default
+# The body of issue 10: about 60 KB of [[[[...]]]] (under the 64 KiB limit, so it reaches the parser).
+DEEP_BODY = b"[" * 30_000 + b"]" * 30_000
+
+
+def _nest(depth: int, kind: str) -> bytes:
+    if kind == "list":
+        return b"[" * depth + b"]" * depth
+    if kind == "dict":
+        return b'{"a":' * depth + b"1" + b"}" * depth
+    return b'{"item":' + b"[" * depth + b"]" * depth + b',"quantity":1}'
+
+
+deep_nesting = st.builds(_nest, st.integers(100, 32_000), st.sampled_from(["list", "dict", "inside"]))
+huge_numbers = st.one_of(
+    st.integers(20, 6_000).map(lambda n: b'{"quantity": ' + b"9" * n + b', "count": 1}'),
+    st.integers(20, 6_000).map(lambda n: b'{"count": -' + b"9" * n + b"}"),
+    st.sampled_from([b'{"quantity": 1e400}', b'{"count": -1e309}', b'{"fail_rate": 1e-400}', b"NaN",
+                     b'{"quantity": Infinity}', b'{"quantity": -0.0}', b'{"quantity": 1.0}',
+                     b'{"quantity": 18446744073709551616}', b'{"count": 9223372036854775808}']),
+)
+odd_text = st.text(st.characters(codec=None, exclude_categories=()), max_size=40)
+odd_unicode = st.one_of(
+    # any code point, written raw (UTF-8) or escaped, in the fields the endpoints read
+    st.builds(lambda s, ascii_: json.dumps({"student_id": s, "item": s, "quantity": 1, "order_id": s,
+                                            "message": s}, ensure_ascii=ascii_).encode("utf-8", "surrogatepass"),
+              odd_text, st.booleans()),
+    st.sampled_from([b'{"item": "\\ud800", "quantity": 1}', b'{"student_id": "\\udfff\\ud800"}',
+                     b"\xef\xbb\xbf{}", b"\xff\xfe{\x00}\x00", b'{"item": "pi\\u0000zza"}', b'"\xc3\x28"',
+                     '{"item": "ｐｉｚｚａ", "quantity": 1}'.encode(), b'{"\xed\xa0\x80": 1}']),
+)
+oversized = st.one_of(
+    st.integers(MAX_BODY + 1, MAX_BODY * 3).map(lambda n: b'{"student_id": "' + b"a" * n + b'"}'),
+    st.integers(MAX_BODY // 2 + 1, MAX_BODY * 2).map(lambda n: b"[" * n + b"]" * n),
+)
+hostile_bodies = st.one_of(deep_nesting, huge_numbers, odd_unicode, oversized, st.just(DEEP_BODY),
+                           st.binary(max_size=300), st.just(b""), st.just(b"   "), st.just(b"null"))
+content_types = st.sampled_from([
+    "application/json", "application/json; charset=latin-1", "text/plain", "", "application/xml",
+    "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "multipart/form-data",
+    "application/octet-stream", "application/json; charset=utf-16", "*/*; q=0",
+])
+
+
+def every_endpoint(app, sample: str = "x") -> list[tuple[str, str]]:
+    """(method, path) for every rule of a Flask app, path variables filled with `sample`."""
+    out = []
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint == "static":
+            continue
+        path = rule.rule
+        for arg in rule.arguments:
+            path = path.replace(f"<{arg}>", sample)
+            for conv in ("path", "string", "int"):
+                path = path.replace(f"<{conv}:{arg}>", sample)
+        out += [(m, path) for m in sorted(rule.methods - {"HEAD", "OPTIONS"})]
+    return out
+
+
+def check_answer(resp) -> None:
+    """The contract for any input: never a 5xx; a JSON object; an error is `{"error": str, "detail": str}`."""
+    assert resp.status_code < 500, (resp.status_code, resp.get_data()[:300])
+    body = resp.get_json(silent=True)
+    assert isinstance(body, (dict, list)), (resp.status_code, resp.get_data()[:200])
+    if resp.status_code >= 400:
+        assert isinstance(body, dict), body
+        if body.get("status") != "failed":  # Part A's order outcomes (409/422/...) carry status/reason instead
+            assert isinstance(body.get("error"), str) and isinstance(body.get("detail"), str), body

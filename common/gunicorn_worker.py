@@ -1,0 +1,118 @@
+"""gunicorn's gthread worker, hardened against slow clients (the `worker_class` in common/gunicorn_conf.py).
+
+gthread hands a connection to a pool thread as soon as it is readable, and that thread then reads the
+request from a blocking socket with no time limit. A client that sends its head one byte at a time
+(slowloris) or never finishes its body holds a thread for as long as it likes; with more such clients than
+threads, nobody else is answered. Here a pool thread only peeks (MSG_PEEK, never blocking): until the whole
+head and its announced body have arrived, the connection goes back to gunicorn's poller (gthread's own
+deferral), and a request not complete within HTTP_REQUEST_TIMEOUT_S of its first byte is dropped. Reads
+that still wait (a chunked body, one larger than the peek window) stop at the same deadline.
+Relies on gthread internals (`_DEFER`, TConn): gunicorn is pinned in common/requirements-service.txt.
+"""
+from __future__ import annotations
+
+import re
+import socket
+import time
+
+from gunicorn.workers.gthread import _DEFER, ThreadWorker
+
+from .settings import get_settings
+
+SEND_TIMEOUT_S = 30.0  # writing the answer: a client that stops reading it is dropped too
+PEEK_MAX = 256 * 1024  # more buffered than this: dispatch, the reads below are deadline-bound anyway
+_LENGTH = re.compile(rb"^content-length:[ \t]*(\d{1,12})[ \t]*$", re.I | re.M)
+_NO_WAIT = re.compile(rb"^(transfer-encoding:.*chunked|expect:[ \t]*100-continue)", re.I | re.M)
+WAIT, READY, EXPIRED = "wait", "ready", "expired"
+
+
+def request_state(data: bytes, eof: bool, age_s: float, limit_s: float) -> str:
+    """Has the request in `data` (the bytes waiting on the socket) fully arrived? Pure, so it is unit-tested."""
+    if eof or len(data) >= PEEK_MAX:
+        return READY  # a disconnect or a flood: gunicorn's parser deals with it at once
+    end = data.find(b"\r\n\r\n")
+    if end >= 0:
+        head = data[:end]
+        length = _LENGTH.search(head)
+        if _NO_WAIT.search(head) or length is None or len(data) >= end + 4 + int(length.group(1)):
+            return READY
+    return EXPIRED if age_s > limit_s else WAIT
+
+
+class DeadlineSocket:
+    """A socket whose reads stop waiting at `deadline` (time.monotonic()); everything else passes through."""
+
+    def __init__(self, sock: socket.socket):
+        self._sock = sock
+        self.deadline = float("inf")
+        self.expired = False
+
+    def _with_timeout(self, timeout: float, fn, *args):
+        prior = self._sock.gettimeout()
+        self._sock.settimeout(timeout)
+        try:
+            return fn(*args)
+        finally:
+            self._sock.settimeout(prior)
+
+    def recv_raw_peek(self) -> bytes:
+        """What has arrived, left in place; BlockingIOError when nothing has, b"" when the client closed."""
+        return self._sock.recv(PEEK_MAX, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+
+    def recv(self, size: int, *flags) -> bytes:
+        left = max(self.deadline - time.monotonic(), 0.0)  # 0: take what has arrived, wait for nothing more
+        try:
+            return self._with_timeout(left, self._sock.recv, size, *flags)
+        except (TimeoutError, BlockingIOError):
+            self.expired = True
+            return b""  # the request took too long to arrive: treated as a client that went away
+
+    def send(self, data, *flags) -> int:
+        return self._with_timeout(SEND_TIMEOUT_S, self._sock.send, data, *flags)
+
+    def sendall(self, data, *flags) -> None:
+        self._with_timeout(SEND_TIMEOUT_S, self._sock.sendall, data, *flags)
+
+    def sendfile(self, file, offset=0, count=None):
+        return self._with_timeout(SEND_TIMEOUT_S, self._sock.sendfile, file, offset, count)
+
+    def __getattr__(self, name):
+        return getattr(self._sock, name)
+
+
+class DeadlineThreadWorker(ThreadWorker):
+    request_timeout_s = 10.0
+
+    def init_process(self):
+        self.request_timeout_s = get_settings().http_request_timeout_s
+        super().init_process()  # runs the worker loop
+
+    def _peek(self, conn) -> str:
+        if conn.parser is not None and conn.parser.unreader.buf.getvalue():
+            return READY  # gunicorn read ahead into this request already
+        now = time.monotonic()
+        conn.first_byte_at = getattr(conn, "first_byte_at", None) or now
+        try:
+            data = conn.sock.recv_raw_peek()
+        except BlockingIOError:
+            data = None
+        except OSError:
+            return READY  # let gunicorn meet the socket error
+        if data is None and not conn.initialized and now - conn.first_byte_at <= self.request_timeout_s:
+            conn.first_byte_at = None  # nothing sent yet: the clock starts at the first byte
+            return WAIT
+        return request_state(data or b"", data == b"", now - conn.first_byte_at, self.request_timeout_s)
+
+    def handle(self, conn):
+        if not isinstance(conn.sock, DeadlineSocket):
+            conn.sock = DeadlineSocket(conn.sock)  # before conn.init(), so the request parser reads through it
+        state = self._peek(conn)
+        if state == WAIT:
+            return _DEFER  # back to the poller: no thread waits for this client
+        if state == EXPIRED:
+            return False  # closed without an answer
+        conn.first_byte_at = None  # a kept-alive connection's next request gets its own deadline
+        conn.data_ready = True  # it has: skip gthread's own (blocking) wait for data
+        conn.sock.deadline = time.monotonic() + self.request_timeout_s
+        result = super().handle(conn)
+        return False if conn.sock.expired else result

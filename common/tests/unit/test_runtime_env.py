@@ -1,0 +1,73 @@
+"""Issue 10, defect 4: the spec file a service starts from holds only the variables it reads (its settings and
+what the process needs), never the caller's secrets, and only its owner can read it (0600 in a 0700 dir)."""
+import json
+import stat
+import subprocess
+import sys
+
+import pytest
+
+from common.runtime.control import Part
+from common.runtime.envspec import PROCESS_VARS, service_environment, settings_vars
+from common.runtime.spec import Service
+from common.settings import ROOT, Settings
+
+pytestmark = pytest.mark.unit
+
+SECRETS = {"AWS_SECRET_ACCESS_KEY": "aws-s3cr3t-value", "GITHUB_TOKEN": "ghp_tok3n-value",
+           "DB_PASSWORD": "hunter2-value", "npm_config__authToken": "npm-tok3n-value"}
+
+
+def mode(path):
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+@pytest.fixture
+def part(tmp_path):
+    return Part("sync-rest", Settings(run_dir=tmp_path / "run"))
+
+
+def capture(part, env, argv=("true",)):
+    svc = Service(name="probe", argv=list(argv), env={"RABBITMQ_LOGS": "-"})
+    part._capture_env(svc, env)
+    return part.envdir / "probe.json"
+
+
+def test_secrets_never_reach_the_spec_file_and_settings_do(part):
+    env = {"PATH": "/usr/bin:/bin", "HOME": "/home/x", "LANG": "C.UTF-8", "INVENTORY_DELAY_MS": "250",
+           "FORCE_FAILURE": "true", "order_port": "7200", **SECRETS}
+    path = capture(part, env)
+    text = path.read_text()
+    for name, value in SECRETS.items():
+        assert name not in text and value not in text
+    got = json.loads(text)["env"]
+    assert got["INVENTORY_DELAY_MS"] == "250" and got["FORCE_FAILURE"] == "true" and got["order_port"] == "7200"
+    assert got["PATH"] == "/usr/bin:/bin" and got["HOME"] == "/home/x" and got["LANG"] == "C.UTF-8"
+    assert got["RABBITMQ_LOGS"] == "-" and got["SERVICE_NAME"] == "probe"  # the service's own and the runtime's
+
+
+def test_spec_file_is_0600_in_a_0700_directory_even_over_an_older_wider_file(part):
+    part.envdir.mkdir(parents=True)
+    part.envdir.chmod(0o755)
+    old = part.envdir / "probe.json"
+    old.write_text("{}")
+    old.chmod(0o644)
+    path = capture(part, {"PATH": "/bin"})
+    assert mode(path) == 0o600 and mode(part.envdir) == 0o700
+    assert [p.name for p in part.envdir.iterdir()] == ["probe.json"]  # no temporary file left behind
+
+
+def test_the_launched_process_sees_the_filtered_environment(part):
+    code = "import json, os; print(json.dumps(dict(os.environ)))"
+    path = capture(part, {"PATH": "/usr/bin:/bin", "KAFKA_BOOTSTRAP": "127.0.0.1:1", **SECRETS},
+                   argv=(sys.executable, "-c", code))
+    out = subprocess.run([sys.executable, "-m", "common.runtime.launch", str(path)], cwd=ROOT,
+                         capture_output=True, text=True, check=True, timeout=60)
+    seen = json.loads(out.stdout)
+    assert seen["KAFKA_BOOTSTRAP"] == "127.0.0.1:1" and not set(SECRETS) & set(seen)
+
+
+def test_kept_names_are_the_settings_fields_and_the_process_basics():
+    assert {"ORDER_PORT", "FORCE_FAILURE", "INVENTORY_DELAY_MS", "RABBITMQ_PASSWORD", "KAFKA_BOOTSTRAP"} <= settings_vars()
+    assert service_environment({"TZ": "UTC", "SSH_AUTH_SOCK": "/tmp/a", "OPENAI_API_KEY": "x"}) == {"TZ": "UTC"}
+    assert not {"SSH_AUTH_SOCK", "AWS_SECRET_ACCESS_KEY"} & PROCESS_VARS
