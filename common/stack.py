@@ -13,6 +13,7 @@ import subprocess
 import time
 from typing import Protocol
 
+import psutil
 import requests
 
 from .settings import ROOT, Settings, get_settings
@@ -197,6 +198,7 @@ class DockerStack(_Admin):
         self.admin = admin
         self.env = image_env() if env is None else dict(env)
         self.file = ROOT / part / "docker-compose.yml"
+        self._pids: dict[str, tuple[int, float]] = {}  # service -> (pid, create time) seen after its last start
         # --profile '*': commands that name a service also reach the ones behind a profile (inventory-consumer-2).
         self.base = ["docker", "compose", "--project-directory", str(ROOT / part), "-f", str(self.file)]
 
@@ -233,10 +235,25 @@ class DockerStack(_Admin):
                   profiles=True)
         if url:
             wait_healthy(url, timeout=self.settings.health_timeout_s * 2)
+        self._pids.pop(service, None)
+        self.pid(service)  # remembered for a kill that must come without delay
 
     def kill(self, service: str) -> None:
-        # `docker kill` marks the container as stopped by hand: its restart policy does not bring it back.
+        """kill -9, as the native runtime does, at this very moment: the container's processes are frozen from
+        the host first (SIGSTOP; the compose command takes a few hundred ms, in which a consumer would drain a
+        test-sized backlog), then the engine SIGKILLs them. A kill through the engine marks the container as
+        stopped by hand, so the restart policy leaves it down (a SIGKILL from outside the engine would count as a
+        crash, and `unless-stopped` would restart it)."""
+        pid = self.pid(service)
+        if pid:
+            try:
+                proc = psutil.Process(pid)
+                for p in [proc, *proc.children(recursive=True)]:
+                    p.send_signal(signal.SIGSTOP)
+            except psutil.Error:
+                pass
         self._run("kill", "-s", "SIGKILL", service, profiles=True)
+        self._pids.pop(service, None)
 
     def container(self, service: str) -> str | None:
         return self._run("ps", "-q", "-a", service, capture=True, profiles=True).strip() or None
@@ -249,9 +266,23 @@ class DockerStack(_Admin):
                               check=True).stdout.strip()
 
     def pid(self, service: str) -> int | None:
-        """The container's main process, as the host sees it (None when it is not running)."""
+        """The container's main process, as the host sees it (None when it is not running). Remembered from the
+        last `start` while that process lives, so a crash scenario reads it without a compose round trip."""
+        known = self._pids.get(service)
+        if known and psutil.pid_exists(known[0]):
+            try:
+                if psutil.Process(known[0]).create_time() == known[1]:
+                    return known[0]
+            except psutil.Error:
+                pass
         pid = self.inspect(service, "{{.State.Pid}}")
-        return int(pid) if pid.isdigit() and int(pid) > 0 else None
+        if not (pid.isdigit() and int(pid) > 0):
+            return None
+        try:
+            self._pids[service] = (int(pid), psutil.Process(int(pid)).create_time())
+        except psutil.Error:
+            pass
+        return int(pid)
 
     def logs(self, service: str, lines: int = 40) -> str:
         return self._run("logs", "--no-color", "--no-log-prefix", "--tail", str(lines), service, capture=True,

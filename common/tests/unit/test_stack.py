@@ -1,6 +1,7 @@
 """The scenario interface: the runtime is forced by settings or detected (a running compose stack of the part),
 and the Docker flavour issues the compose commands a user with Docker would type (checked without an engine by
 recording them; the docker ring runs them for real)."""
+import signal
 import subprocess
 
 import pytest
@@ -88,6 +89,23 @@ def test_docker_stack_commands(monkeypatch):
         return subprocess.CompletedProcess(cmd, 0, stdout=out)
 
     monkeypatch.setattr(subprocess, "run", fake_run)
+    stopped = []
+
+    class FakeProcess:  # the container's main process as the host sees it (never signal a real one here)
+        def __init__(self, pid):
+            self.pid = pid
+
+        def create_time(self):
+            return 1.0
+
+        def children(self, recursive=False):
+            return []
+
+        def send_signal(self, sig):
+            stopped.append((self.pid, sig))
+
+    monkeypatch.setattr(stack_mod.psutil, "Process", FakeProcess)
+    monkeypatch.setattr(stack_mod.psutil, "pid_exists", lambda pid: True)
     polled = []
     monkeypatch.setattr(stack_mod, "wait_healthy", lambda url, timeout: polled.append(url))
     monkeypatch.setenv("FORCE_FAILURE", "true")  # left over in the caller's shell: must not leak
@@ -103,8 +121,9 @@ def test_docker_stack_commands(monkeypatch):
     stack.down()
     base = ["docker", "compose", "--project-directory", str(ROOT / "sync-rest"), "-f",
             str(ROOT / "sync-rest" / "docker-compose.yml")]
-    compose = [c for c, _ in calls if c[:2] == ["docker", "compose"]]
+    compose = [c for c, _ in calls if c[:2] == ["docker", "compose"] and "ps" not in c]
     assert all(c[:len(base)] == base for c in compose)
+    assert stopped == [(4242, signal.SIGSTOP)]  # frozen at once from the host, then killed by the engine
     every = ["--profile", "*"]  # a named service may be behind a profile (inventory-consumer-2)
     assert [c[len(base):] for c in compose] == [
         ["up", "-d", "--build", "--wait"],
@@ -112,10 +131,9 @@ def test_docker_stack_commands(monkeypatch):
         [*every, "up", "-d", "--no-deps", "--force-recreate", "--wait", "rabbitmq"],
         [*every, "stop", "inventory-service"], [*every, "kill", "-s", "SIGKILL", "inventory-service"],
         [*every, "logs", "--no-color", "--no-log-prefix", "--tail", "5", "order-service"],
-        [*every, "ps", "-q", "-a", "inventory-service"],
         [*every, "down", "--remove-orphans", "-v"]]
     assert ["docker", "inspect", "-f", "{{.State.Pid}}", "c0ffee"] in [c for c, _ in calls]
-    start_env = calls[1][1]
+    start_env = next(env for c, env in calls if "inventory-service" in c and "up" in c)
     assert start_env["INVENTORY_DELAY_MS"] == "2000" and "FORCE_FAILURE" not in start_env
     assert all(env["ADMIN_API"] == "true" and env["PYTHON_BASE_IMAGE"] == "local/base"
                for c, env in calls if c[:2] == ["docker", "compose"])
