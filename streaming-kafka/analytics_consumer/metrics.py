@@ -70,9 +70,9 @@ class MetricsState:
                 self.invalid += 1
                 continue
             if kind == ORDER_PLACED:
-                q = ev.get("quantity")
+                q, item = ev.get("quantity"), ev.get("item")
                 # What the inventory consumer would dead-letter is not an order (the cheap part of its checks).
-                if ev.get("item") not in _ITEMS or type(q) is not int or not 1 <= q <= MAX_QUANTITY \
+                if type(item) is not str or item not in _ITEMS or type(q) is not int or not 1 <= q <= MAX_QUANTITY \
                         or type(ev.get("event_id")) is not str:
                     self.invalid += 1
                 elif order_id in orders:

@@ -33,8 +33,10 @@ class Action:
 
 class InventoryHandler:
     def __init__(self, store: StockStore, force_failure: bool = False,
-                 clock: Callable[[], int] = now_ms, new_id: Callable[[], str] = generate_event_id):
+                 clock: Callable[[], int] = now_ms, new_id: Callable[[], str] = generate_event_id,
+                 max_bytes: int | None = None):
         self.store = store
+        self.max_bytes = max_bytes
         self.force_failure = force_failure
         self.clock = clock
         self.new_id = new_id
@@ -44,7 +46,7 @@ class InventoryHandler:
         parsed: list = []
         for raw in values:
             try:
-                parsed.append(parse_order_placed(raw))
+                parsed.append(parse_order_placed(raw, self.max_bytes))
             except InvalidInput as bad:
                 parsed.append(bad)
         orders = [p for p in parsed if not isinstance(p, InvalidInput)]

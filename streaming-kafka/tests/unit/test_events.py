@@ -31,6 +31,9 @@ def test_round_trip_and_timestamps():
     (encode({**GOOD, "event_type": "OrderCancelled"}), "validation_error"),
     (encode({**GOOD, "timestamp": "noon"}), "validation_error"),
     (encode({**GOOD, "force_fail": "yes"}), "validation_error"),
+    (b"[" * 30_000 + b"]" * 30_000, "too_deep"),  # issue 10, defect 1: 60 KB of nesting was a RecursionError
+    (encode({**GOOD, "x": 1}).replace(b'"x":1', b'"x":' + b"[" * 30_000 + b"]" * 30_000), "too_deep"),
+    (b"1" * 5000, "invalid_json"),  # over Python's int-digit limit: a plain ValueError
 ])
 def test_poison(raw, code):
     with pytest.raises(InvalidInput) as err:
@@ -49,3 +52,9 @@ def test_bulk_parsing():
 
 def test_encoding_is_stable():
     assert encode(GOOD) == encode(json.loads(encode(GOOD)))
+
+
+def test_oversized_is_poison_before_parsing():
+    with pytest.raises(InvalidInput) as err:
+        parse_order_placed(encode({**GOOD, "pad": "x" * 2000}), max_bytes=1024)
+    assert err.value.code == "oversized"

@@ -120,3 +120,14 @@ def test_same_events_any_order_and_duplicates_give_identical_bytes(evs, rnd: ran
     ma.pop("duplicate_events_ignored")
     mb.pop("duplicate_events_ignored")
     assert render(ma) == render(mb)
+
+
+@pytest.mark.parametrize("field, value", [("item", ["pizza"]), ("item", {"a": 1}), ("order_id", ["x"]),
+                                          ("timestamp", ["2026-11-25T07:03:00.123Z"] * 23 + ["Z"]),
+                                          ("event_type", [1]), ("quantity", 10**30)])
+def test_ill_typed_fields_are_skipped_not_a_crash(field, value):
+    state = MetricsState()
+    ev = json.loads(placed(1, T0))
+    ev[field] = value
+    assert state.add_many([json.dumps(ev).encode(), b"[" * 30_000 + b"]" * 30_000, b"\xff", None, b""]) == 0
+    assert state.invalid == 5 and state.add(placed(2, T0))
