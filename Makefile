@@ -4,7 +4,7 @@ PY := .venv/bin/python
 PART ?=
 SERVICE ?=
 
-.PHONY: help install demo test bench up down stop start ps logs kill replay lint clean
+.PHONY: help install demo test bench up down stop start ps logs kill replay redrive lint clean
 
 help:
 	@echo "make demo                       install, run every part's scenarios natively, write evidence + comparison"
@@ -14,6 +14,7 @@ help:
 	@echo "make down                       stop everything the native runtime started"
 	@echo "make stop|start PART=<part> SERVICE=<service>"
 	@echo "make ps | make logs PART=<part> [SERVICE=<service>] | make replay"
+	@echo "make redrive PART=async-rabbitmq|streaming-kafka [ALL=1]   re-publish retryable dead letters"
 	@echo "parts: sync-rest async-rabbitmq streaming-kafka"
 
 install: .venv/.installed
@@ -73,6 +74,11 @@ logs: install
 
 replay: install
 	@$(PY) streaming-kafka/replay.py
+
+redrive: install
+	@case "$(PART)" in async-rabbitmq|streaming-kafka) ;; \
+	  *) echo "set PART=async-rabbitmq|streaming-kafka (the parts with a dead-letter path)"; exit 2;; esac
+	@$(PY) $(PART)/redrive.py $(if $(ALL),--all)
 
 lint: install
 	@$(PY) -m ruff check .
