@@ -42,7 +42,8 @@ def minute_of(stamp: str) -> int:
 
 
 class MetricsState:
-    def __init__(self):
+    def __init__(self, max_bytes: int | None = None):
+        self.max_bytes = max_bytes  # larger records are what the inventory consumer dead-letters (oversized)
         self.orders: dict[str, int] = {}  # order_id -> minute
         self.results: dict[str, tuple] = {}  # order_id -> (reserved?, reason, minute, item, quantity)
         self.duplicates = 0
@@ -56,8 +57,11 @@ class MetricsState:
     def add_many(self, values) -> int:
         """Fold record values in, in order; returns how many changed the state (the hot loop of a replay)."""
         orders, results, memo, decode = self.orders, self.results, _MINUTES, _decode
-        changed = 0
+        changed, limit = 0, self.max_bytes
         for raw in values:
+            if limit is not None and raw is not None and len(raw) > limit:
+                self.invalid += 1
+                continue
             try:
                 ev = decode(raw)
                 kind, order_id, stamp = ev["event_type"], ev["order_id"], ev["timestamp"]

@@ -131,3 +131,9 @@ def test_ill_typed_fields_are_skipped_not_a_crash(field, value):
     ev[field] = value
     assert state.add_many([json.dumps(ev).encode(), b"[" * 30_000 + b"]" * 30_000, b"\xff", None, b""]) == 0
     assert state.invalid == 5 and state.add(placed(2, T0))
+
+
+def test_an_oversized_order_is_not_an_order_as_the_inventory_consumer_dead_letters_it():
+    state = MetricsState(max_bytes=1024)
+    big = json.loads(placed(1, T0)) | {"pad": "x" * 2000}
+    assert state.add_many([json.dumps(big).encode(), placed(2, T0)]) == 1 and state.invalid == 1
