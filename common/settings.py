@@ -74,6 +74,9 @@ class Settings(BaseSettings):
     consumer_retry_initial_s: float = Field(0.2, gt=0)  # first backoff; doubles per attempt, with full jitter
     consumer_retry_max_wait_s: float = Field(5.0, gt=0)  # cap of one backoff
 
+    # --- tests: the consumer fuzz rings (examples per test; each example is a batch of up to 40 messages) ---
+    fuzz_examples: int = Field(25, ge=1)
+
     # --- Part C: Kafka ---
     kafka_bootstrap: str = "127.0.0.1:29092"
     kafka_controller_port: int = 29093
