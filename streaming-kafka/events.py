@@ -81,6 +81,12 @@ def parse_order_placed(raw: bytes | None, max_bytes: int | None = None) -> Order
         raise InvalidInput("invalid_json", "the record value is not JSON") from None
     except RecursionError:  # e.g. 60 KB of `[[[[...`: deeper than the parser's stack
         raise InvalidInput("too_deep", "the record value is JSON nested deeper than the parser allows") from None
+    return check_order_placed(data)
+
+
+def check_order_placed(data) -> OrderPlaced:
+    """Validate decoded JSON as an `OrderPlaced` (analytics calls this too, so both consumers agree on what
+    an order is); InvalidInput(code, detail) says why not."""
     try:
         event = validate(OrderPlaced, data)
     except RecursionError:

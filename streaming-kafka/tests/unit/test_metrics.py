@@ -8,6 +8,8 @@ from events import encode, iso_ms, order_placed
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from common.fuzz import bad_body, json_values
+
 pytestmark = pytest.mark.unit
 
 T0 = 1_795_590_180_000  # a minute boundary, in ms
@@ -137,3 +139,27 @@ def test_an_oversized_order_is_not_an_order_as_the_inventory_consumer_dead_lette
     state = MetricsState(max_bytes=1024)
     big = json.loads(placed(1, T0)) | {"pad": "x" * 2000}
     assert state.add_many([json.dumps(big).encode(), placed(2, T0)]) == 1 and state.invalid == 1
+
+
+def _template(order_id, event_id, item, quantity):
+    return order_placed(order_id, event_id, "s", item, quantity, T0)
+
+
+_fields = st.dictionaries(st.sampled_from(["event_id", "order_id", "student_id", "timestamp", "force_fail",
+                                           "quantity", "item"]), json_values, max_size=2)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(bad_body(_template, 4096).map(lambda kb: kb[1]),
+                 _fields.map(lambda f: encode(order_placed("ORD-1", "e" * 32, "s", "soda", 1, T0) | f))))
+def test_analytics_counts_an_order_exactly_when_the_inventory_consumer_accepts_it(raw):
+    from events import parse_order_placed
+
+    from common.schemas import InvalidInput
+
+    try:
+        parse_order_placed(raw, 4096)
+        accepted = True
+    except InvalidInput:
+        accepted = False
+    assert MetricsState(max_bytes=4096).add(raw) == accepted
