@@ -34,7 +34,10 @@ def epoch_ms(stamp: str) -> int:
     dt = datetime.fromisoformat(stamp)
     if dt.tzinfo is None:
         raise ValueError("timestamp without a time zone")
-    return int(dt.astimezone(UTC).timestamp() * 1000)
+    try:
+        return int(dt.astimezone(UTC).timestamp() * 1000)
+    except OverflowError:  # e.g. 0001-01-01T00:30:00+01:00 is before year 1 in UTC
+        raise ValueError("timestamp out of range") from None
 
 
 def encode(event: dict) -> bytes:

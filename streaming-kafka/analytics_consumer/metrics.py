@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import datetime
 
 import orjson
-from events import FAILED, ORDER_PLACED, RESERVED, check_order_placed
+from events import FAILED, ORDER_PLACED, RESERVED, check_order_placed, epoch_ms
 
 from common.menu import ITEMS, MAX_QUANTITY
 from common.schemas import InvalidInput
@@ -57,10 +57,7 @@ def minute_of(stamp: str) -> int:
                 _MINUTES.clear()
             _MINUTES[key] = minute
         return minute
-    dt = datetime.fromisoformat(stamp)
-    if dt.tzinfo is None:
-        raise ValueError("timestamp without a time zone")
-    return int(dt.astimezone(UTC).timestamp()) // 60 * 60
+    return epoch_ms(stamp) // 60_000 * 60
 
 
 class MetricsState:

@@ -126,7 +126,8 @@ def test_same_events_any_order_and_duplicates_give_identical_bytes(evs, rnd: ran
 
 @pytest.mark.parametrize("field, value", [("item", ["pizza"]), ("item", {"a": 1}), ("order_id", ["x"]),
                                           ("timestamp", ["2026-11-25T07:03:00.123Z"] * 23 + ["Z"]),
-                                          ("event_type", [1]), ("quantity", 10**30)])
+                                          ("event_type", [1]), ("quantity", 10**30),
+                                          ("timestamp", "0001-01-01T00:30:00+01:00")])
 def test_ill_typed_fields_are_skipped_not_a_crash(field, value):
     state = MetricsState()
     ev = json.loads(placed(1, T0))
