@@ -71,11 +71,21 @@ def encode(obj) -> bytes:
     return json.dumps(obj, separators=(",", ":")).encode()
 
 
+# Part C requires an ISO 8601 time with a zone: times at the ends of the calendar, no zone, not a time at all.
+bad_timestamps = st.one_of(
+    st.sampled_from(["0001-01-01T00:30:00+01:00", "9999-12-31T23:59:59-01:00", "2026-11-25T07:00:00", "noon", ""]),
+    st.datetimes().map(lambda d: d.isoformat()), st.integers(), st.floats(), st.none(), st.text(max_size=30))
+
+
 @st.composite
-def bad_body(draw, template, max_bytes: int) -> tuple[str, bytes | None]:
+def bad_body(draw, template, max_bytes: int, timestamps: bool = False) -> tuple[str, bytes | None]:
+    """One bad body and what kind of bad it is. `timestamps`: also bad timestamps (invalid in Part C only)."""
     base = order(template, draw(st.integers(0, 2**31)), draw(st.sampled_from(ITEMS)), 1)
-    kind = draw(st.sampled_from(["bytes", "empty", "deep", "deep_field", "not_object", "text", "wrong_field",
-                                 "missing_field", "oversized", "huge_literal", "tombstone", "unicode_item"]))
+    kinds = ["bytes", "empty", "deep", "deep_field", "not_object", "text", "wrong_field", "missing_field",
+             "oversized", "huge_literal", "tombstone", "unicode_item"]
+    kind = draw(st.sampled_from(kinds + ["timestamp"] * timestamps))
+    if kind == "timestamp":
+        return kind, encode(base | {"timestamp": draw(bad_timestamps)})
     if kind == "bytes":
         return kind, draw(st.binary(min_size=1, max_size=300).filter(lambda b: b.strip()[:1] != b"{"))
     if kind == "empty":
@@ -111,7 +121,7 @@ header_names = st.text(min_size=1, max_size=20)
 
 @st.composite
 def batches(draw, template, max_bytes: int, header_values, targets: int = 1, tombstones: bool = False,
-            max_size: int = 40) -> list[Case]:
+            timestamps: bool = False, max_size: int = 40) -> list[Case]:
     """One batch: good orders, duplicates of them with another body, bad messages, in a random order."""
     cases: list[Case] = []
     goods: list[int] = []
@@ -126,7 +136,7 @@ def batches(draw, template, max_bytes: int, header_values, targets: int = 1, tom
             cases.append(Case("duplicate", headers=headers, item=draw(st.sampled_from(ITEMS)),
                               quantity=draw(st.integers(1, 9)), of=draw(st.sampled_from(goods))))
         else:
-            why, body = draw(bad_body(template, max_bytes))
+            why, body = draw(bad_body(template, max_bytes, timestamps))
             if body is None and not tombstones:
                 why, body = "empty", b""
             key = draw(st.one_of(st.none(), st.binary(max_size=40))) if body is not None else b"tombstone"

@@ -82,7 +82,8 @@ def fuzz(native_stack, settings):
 
 @hsettings(max_examples=EXAMPLES, deadline=None,
            suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example])
-@given(cases=batches(template, Settings().max_message_bytes, st.binary(max_size=30), tombstones=True))
+@given(cases=batches(template, Settings().max_message_bytes, st.binary(max_size=30), tombstones=True,
+                     timestamps=True))
 def test_consumers_survive_any_record_and_process_every_good_order_once(fuzz, cases):
     client, broker, settings = fuzz
     stock, before = client.stock(), client.metrics()

@@ -151,7 +151,7 @@ _fields = st.dictionaries(st.sampled_from(["event_id", "order_id", "student_id",
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.one_of(bad_body(_template, 4096).map(lambda kb: kb[1]),
+@given(st.one_of(bad_body(_template, 4096, timestamps=True).map(lambda kb: kb[1]),
                  _fields.map(lambda f: encode(order_placed("ORD-1", "e" * 32, "s", "soda", 1, T0) | f))))
 def test_analytics_counts_an_order_exactly_when_the_inventory_consumer_accepts_it(raw):
     from events import parse_order_placed
