@@ -14,6 +14,7 @@ import uuid
 from collections import Counter, defaultdict
 
 import pytest
+import requests
 from events import now_ms, order_placed
 from hypothesis import HealthCheck, given, settings as hsettings
 from hypothesis import strategies as st
@@ -45,8 +46,10 @@ class Broker:
                                       max_request_size=4 * 1024 * 1024)
         self.reader = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
         tps = [TopicPartition(INVENTORY_TOPIC, p) for p in self.reader.partitions_for_topic(INVENTORY_TOPIC)]
-        self.reader.assign(tps + [TopicPartition(DLQ_TOPIC, 0)])
-        self.reader.seek_to_end()
+        tps.append(TopicPartition(DLQ_TOPIC, 0))
+        self.reader.assign(tps)
+        for tp, end in self.reader.end_offsets(tps).items():  # eager (seek_to_end waits for the first poll)
+            self.reader.seek(tp, end)
         self.results: dict[str, list[bytes]] = defaultdict(list)  # source event id -> result values
         self.dead: dict[tuple[int, int], dict] = {}  # (source partition, source offset) -> DLQ headers
 
@@ -108,7 +111,8 @@ def test_consumers_survive_any_record_and_process_every_good_order_once(fuzz, ca
     except TimeoutError:
         missing = [c.why for w, c in bad.items() if w not in broker.dead]
         pending = [e for e, n in deliveries.items() if len(broker.results[e]) < n]
-        pytest.fail(f"not dead-lettered: {missing}; without a result: {len(pending)} of {len(deliveries)}")
+        pytest.fail(f"not dead-lettered: {missing}; without a result: {len(pending)} of {len(deliveries)} "
+                    f"(inventory consumer: {requests.get(f'{client.inventory_url}/health', timeout=5).text})")
 
     for e, order in goods.items():
         results = broker.results.pop(e)
