@@ -4,7 +4,7 @@ PY := .venv/bin/python
 PART ?=
 SERVICE ?=
 
-.PHONY: help install demo test bench up down stop start ps logs kill replay lint clean \
+.PHONY: help install demo test bench up down stop start ps logs kill replay redrive lint clean \
 	docker-engine docker-images docker-up docker-down docker-demo
 
 help:
@@ -15,6 +15,7 @@ help:
 	@echo "make down                       stop everything the native runtime started"
 	@echo "make stop|start PART=<part> SERVICE=<service>"
 	@echo "make ps | make logs PART=<part> [SERVICE=<service>] | make replay"
+	@echo "make redrive PART=async-rabbitmq|streaming-kafka [ALL=1]   re-publish retryable dead letters"
 	@echo "make docker-engine              start a Docker engine (root, Debian) and install the compose v2 plugin"
 	@echo "make docker-images              build the local images of docker/offline.env (no registry needed)"
 	@echo "make docker-up PART=<part>      engine + images if needed, then docker compose up -d --build --wait"
@@ -79,6 +80,11 @@ logs: install
 
 replay: install
 	@$(PY) streaming-kafka/replay.py
+
+redrive: install
+	@case "$(PART)" in async-rabbitmq|streaming-kafka) ;; \
+	  *) echo "set PART=async-rabbitmq|streaming-kafka (the parts with a dead-letter path)"; exit 2;; esac
+	@$(PY) $(PART)/redrive.py $(if $(ALL),--all)
 
 lint: install
 	@$(PY) -m ruff check .

@@ -74,9 +74,18 @@ class Settings(BaseSettings):
     rabbitmq_install: bool = True  # native runtime: apt-get install rabbitmq-server when it is missing
     reconnect_max_s: float = Field(5.0, gt=0)  # cap of the exponential backoff between broker reconnects
     consumer_batch: int = Field(250, ge=1)  # messages handled per SQLite transaction by a consumer
-    consumer_max_retries: int = Field(3, ge=0)  # transient-error retries of a batch before dead-lettering it
     outbox_max_inflight: int = Field(1000, ge=1)  # unconfirmed publishes the order-service relay allows
     max_message_bytes: int = Field(64 * 1024, ge=1)  # larger OrderPlaced messages are poison (DLQ)
+
+    # --- Parts B and C: consumers (common.retry) ---
+    # Transient errors (SQLite locked, disk full) are retried with jittered exponential backoff for this long,
+    # then the batch is dead-lettered (`retries_exhausted`), to be re-driven with `make redrive`.
+    consumer_retry_budget_s: float = Field(30.0, ge=0)
+    consumer_retry_initial_s: float = Field(0.2, gt=0)  # first backoff; doubles per attempt, with full jitter
+    consumer_retry_max_wait_s: float = Field(5.0, gt=0)  # cap of one backoff
+
+    # --- tests: the consumer fuzz rings (examples per test; each example is a batch of up to 40 messages) ---
+    fuzz_examples: int = Field(25, ge=1)
 
     # --- Part C: Kafka ---
     kafka_bootstrap: str = "127.0.0.1:29092"

@@ -34,7 +34,10 @@ def epoch_ms(stamp: str) -> int:
     dt = datetime.fromisoformat(stamp)
     if dt.tzinfo is None:
         raise ValueError("timestamp without a time zone")
-    return int(dt.astimezone(UTC).timestamp() * 1000)
+    try:
+        return int(dt.astimezone(UTC).timestamp() * 1000)
+    except OverflowError:  # e.g. 0001-01-01T00:30:00+01:00 is before year 1 in UTC
+        raise ValueError("timestamp out of range") from None
 
 
 def encode(event: dict) -> bytes:
@@ -69,15 +72,28 @@ class OrderPlaced(ItemQuantity):
     force_fail: bool = False
 
 
-def parse_order_placed(raw: bytes | None) -> OrderPlaced:
+def parse_order_placed(raw: bytes | None, max_bytes: int | None = None) -> OrderPlaced:
     """Decode and validate one record value; InvalidInput(code, detail) says why a poison event is poison."""
     if raw is None:
         raise InvalidInput("invalid_json", "the record has no value (tombstone)")
+    if max_bytes is not None and len(raw) > max_bytes:
+        raise InvalidInput("oversized", f"{len(raw)} bytes, over the {max_bytes}-byte limit (MAX_MESSAGE_BYTES)")
     try:
         data = json.loads(raw)
-    except (UnicodeDecodeError, ValueError):
+    except ValueError:  # not UTF-8, not JSON, or an integer over Python's 4300-digit limit
         raise InvalidInput("invalid_json", "the record value is not JSON") from None
-    event = validate(OrderPlaced, data)
+    except RecursionError:  # e.g. 60 KB of `[[[[...`: deeper than the parser's stack
+        raise InvalidInput("too_deep", "the record value is JSON nested deeper than the parser allows") from None
+    return check_order_placed(data)
+
+
+def check_order_placed(data) -> OrderPlaced:
+    """Validate decoded JSON as an `OrderPlaced` (analytics calls this too, so both consumers agree on what
+    an order is); InvalidInput(code, detail) says why not."""
+    try:
+        event = validate(OrderPlaced, data)
+    except RecursionError:
+        raise InvalidInput("too_deep", "a field is nested deeper than the validator allows") from None
     try:
         epoch_ms(event.timestamp)
     except ValueError:

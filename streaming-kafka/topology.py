@@ -14,11 +14,13 @@ from kafka.errors import TopicAlreadyExistsError
 ORDER_TOPIC = "OrderEvents"
 INVENTORY_TOPIC = "InventoryEvents"
 DLQ_TOPIC = "OrderEvents.DLQ"  # poison OrderEvents, with a `dlq_reason` header
+DLQ_REASON_HEADER = "dlq_reason"
 EVENT_TOPICS = (ORDER_TOPIC, INVENTORY_TOPIC)
 
 INVENTORY_GROUP = "inventory-group"
 ANALYTICS_GROUP = "analytics-group"
 REPLAY_GROUP_PREFIX = "analytics-group-replay-"
+REDRIVE_GROUP = "inventory-redrive"  # `make redrive`: its committed offsets on the DLQ make a redrive run once
 
 log = logging.getLogger("topology")
 
@@ -33,7 +35,8 @@ def topic_specs(settings) -> list[NewTopic]:
     return [
         NewTopic(ORDER_TOPIC, settings.kafka_partitions, 1),
         NewTopic(INVENTORY_TOPIC, settings.kafka_partitions, 1),
-        NewTopic(DLQ_TOPIC, 1, 1),
+        # A poison record may be as large as the broker accepts; its DLQ copy adds headers: allow for them.
+        NewTopic(DLQ_TOPIC, 1, 1, topic_configs={"max.message.bytes": str(2 * 1024 * 1024)}),
     ]
 
 
@@ -54,3 +57,28 @@ def ensure_topics(settings, admin: KafkaAdminClient | None = None) -> list[str]:
     finally:
         if own:
             admin.close()
+
+
+class TopologyError(RuntimeError):
+    """The topics exist but not as this part needs them; the message says what to do."""
+
+
+def check_copartitioned(settings, admin: KafkaAdminClient | None = None) -> int:
+    """The inventory consumer writes each result to its order's own partition number of InventoryEvents, so
+    both event topics must have the same partition count. Checked at start-up: a mismatch (e.g. a topic
+    created by hand) is a clear error here instead of an assertion in the middle of processing."""
+    own = admin is None
+    admin = admin or admin_client(settings)
+    try:
+        counts = {t["topic"]: len(t["partitions"]) for t in admin.describe_topics(list(EVENT_TOPICS))}
+    finally:
+        if own:
+            admin.close()
+    if len(set(counts.values())) != 1 or set(counts) != set(EVENT_TOPICS):
+        shown = ", ".join(f"{t} has {counts.get(t, 0)}" for t in EVENT_TOPICS)
+        raise TopologyError(
+            f"{ORDER_TOPIC} and {INVENTORY_TOPIC} must have the same number of partitions ({shown}): results go "
+            f"to the partition number of their order. Recreate the topics with KAFKA_PARTITIONS partitions "
+            f"(natively: `make down`, then delete the broker data under .run/streaming-kafka) or add partitions "
+            f"to the smaller one.")
+    return next(iter(counts.values()))

@@ -11,8 +11,11 @@ slow work never stalls heartbeats. Per delivery the order is fixed:
 
 A crash anywhere before the ack means a redelivery, never a loss; the handlers
 make redelivery harmless (durable idempotency), so the effect is exactly once.
-Handler failures are retried a bounded number of times with backoff, then the
-batch is dead-lettered with the reason in a header.
+Handler failures go through `common.retry.run_isolated`: transient errors are
+retried with jittered backoff for CONSUMER_RETRY_BUDGET_S, then dead-lettered
+(`retries_exhausted`); any other error splits the batch so only the delivery
+that fails alone is dead-lettered (`handler_error`). Both carry the reason in a
+header; `make redrive` brings them back.
 """
 from __future__ import annotations
 
@@ -24,8 +27,7 @@ from dataclasses import dataclass, field
 from functools import partial
 
 import pika
-from tenacity import Retrying, stop_after_attempt, wait_exponential
-
+from common.retry import Failed, RetryPolicy, is_transient, run_isolated
 from common.settings import Settings
 
 from .amqp import Outgoing, pop_confirmed
@@ -70,6 +72,7 @@ class BatchConsumer(AsyncClient):
         self.dlx = dead_letter_exchange
         self.batch_size = batch_size or settings.consumer_batch
         self.prefetch = prefetch or settings.rabbitmq_prefetch
+        self.policy = RetryPolicy.from_settings(settings)
         self.consuming = threading.Event()
         self.processed = 0
         self.dead_lettered = 0
@@ -219,13 +222,18 @@ class BatchConsumer(AsyncClient):
                 self._busy.clear()
 
     def _handle(self, deliveries: list[Delivery]) -> list[Result]:
-        retrying = Retrying(stop=stop_after_attempt(self.settings.consumer_max_retries + 1),
-                            wait=wait_exponential(multiplier=0.05, max=2), reraise=True)
-        try:
-            return retrying(self.handler, deliveries)
-        except Exception as exc:  # noqa: BLE001 - exhausted retries: dead-letter, never loop forever
-            detail = f"{type(exc).__name__}: {exc} (after {self.settings.consumer_max_retries} retries)"
-            self.log.error("handler failed, dead-lettering %d deliveries: %s", len(deliveries), detail)
-            self.dead_lettered += len(deliveries)
-            return [Result(d.tag, [dead_letter(d, self.dlx, self.queue_name, "retries_exhausted", detail)])
-                    for d in deliveries]
+        """The handler's results, each failure a dead letter (common.retry: transient errors backed off for a
+        budget, any other error isolated to the one delivery that causes it)."""
+        outcomes = run_isolated(deliveries, self.handler, self.policy, on_error=self._on_handler_error)
+        results = []
+        for d, res in zip(deliveries, outcomes, strict=True):
+            if isinstance(res, Failed):
+                self.dead_lettered += 1
+                results.append(Result(d.tag, [dead_letter(d, self.dlx, self.queue_name, res.reason, res.detail)]))
+            else:
+                results.append(res)
+        return results
+
+    def _on_handler_error(self, deliveries: list[Delivery], exc: BaseException) -> None:
+        self.log.error("handler failed on %d deliveries (%s: %s); %s", len(deliveries), type(exc).__name__, exc,
+                       "retried within the budget" if is_transient(exc) else "isolating the failing one")

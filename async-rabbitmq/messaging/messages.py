@@ -64,6 +64,8 @@ def decode_json(body: bytes, max_bytes: int | None = None) -> dict:
         data = json.loads(body)
     except (UnicodeDecodeError, ValueError) as exc:
         raise Poison("not_json", f"the body is not JSON ({exc.__class__.__name__})") from None
+    except RecursionError:  # e.g. 60 KB of `[[[[...`: deeper than the parser's stack
+        raise Poison("too_deep", "the body is JSON nested deeper than the parser allows") from None
     if not isinstance(data, dict):
         raise Poison("not_an_object", f"the body is JSON but a {type(data).__name__}, not an object")
     return data
@@ -72,6 +74,8 @@ def decode_json(body: bytes, max_bytes: int | None = None) -> dict:
 def _validate(model, data: dict):
     try:
         return model.model_validate(data)
+    except RecursionError:
+        raise Poison("too_deep", "a field is nested deeper than the validator allows") from None
     except ValidationError as err:
         kinds = {e["type"] for e in err.errors()}
         if "missing" in kinds:

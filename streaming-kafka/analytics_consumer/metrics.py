@@ -9,16 +9,38 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import datetime
 
 import orjson
-from events import FAILED, ORDER_PLACED, RESERVED
+from events import FAILED, ORDER_PLACED, RESERVED, check_order_placed, epoch_ms
 
 from common.menu import ITEMS, MAX_QUANTITY
+from common.schemas import InvalidInput
 
-# orjson parses bytes directly, about 3x faster than the standard library here: decoding is most of a replay.
-_decode = orjson.loads
+
+
+def _decode(raw):
+    """orjson parses bytes directly, about 3x faster than the standard library here: decoding is most of a
+    replay. What orjson refuses (64-bit overflow, NaN...) the inventory consumer's `json` may accept: ask it
+    too, so both consumers agree on what is JSON."""
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        try:
+            return json.loads(raw)
+        except RecursionError:
+            raise ValueError("nested too deep") from None
 _ITEMS = frozenset(ITEMS)
+
+
+def _is_order(ev: dict) -> bool:
+    """Exactly what the inventory consumer accepts (its own validator), so an order it dead-letters is not
+    counted here as an order forever pending."""
+    try:
+        check_order_placed(ev)
+    except InvalidInput:
+        return False
+    return True
 
 
 _MINUTES: dict[str, int] = {}  # "YYYY-MM-DDTHH:MM" -> minute start: our own timestamps repeat their minute
@@ -35,14 +57,12 @@ def minute_of(stamp: str) -> int:
                 _MINUTES.clear()
             _MINUTES[key] = minute
         return minute
-    dt = datetime.fromisoformat(stamp)
-    if dt.tzinfo is None:
-        raise ValueError("timestamp without a time zone")
-    return int(dt.astimezone(UTC).timestamp()) // 60 * 60
+    return epoch_ms(stamp) // 60_000 * 60
 
 
 class MetricsState:
-    def __init__(self):
+    def __init__(self, max_bytes: int | None = None):
+        self.max_bytes = max_bytes  # larger records are what the inventory consumer dead-letters (oversized)
         self.orders: dict[str, int] = {}  # order_id -> minute
         self.results: dict[str, tuple] = {}  # order_id -> (reserved?, reason, minute, item, quantity)
         self.duplicates = 0
@@ -56,8 +76,11 @@ class MetricsState:
     def add_many(self, values) -> int:
         """Fold record values in, in order; returns how many changed the state (the hot loop of a replay)."""
         orders, results, memo, decode = self.orders, self.results, _MINUTES, _decode
-        changed = 0
+        changed, limit = 0, self.max_bytes
         for raw in values:
+            if limit is not None and raw is not None and len(raw) > limit:
+                self.invalid += 1
+                continue
             try:
                 ev = decode(raw)
                 kind, order_id, stamp = ev["event_type"], ev["order_id"], ev["timestamp"]
@@ -70,13 +93,15 @@ class MetricsState:
                 self.invalid += 1
                 continue
             if kind == ORDER_PLACED:
-                q = ev.get("quantity")
+                q, item = ev.get("quantity"), ev.get("item")
                 # What the inventory consumer would dead-letter is not an order (the cheap part of its checks).
-                if ev.get("item") not in _ITEMS or type(q) is not int or not 1 <= q <= MAX_QUANTITY \
+                if type(item) is not str or item not in _ITEMS or type(q) is not int or not 1 <= q <= MAX_QUANTITY \
                         or type(ev.get("event_id")) is not str:
                     self.invalid += 1
                 elif order_id in orders:
                     self.duplicates += 1
+                elif not _is_order(ev):  # the full check, once per new order
+                    self.invalid += 1
                 else:
                     orders[order_id] = minute
                     changed += 1

@@ -60,7 +60,7 @@ class _Rewind(ConsumerRebalanceListener):
 class AnalyticsWorker:
     def __init__(self, settings, state: MetricsState | None = None, consumer=None):
         self.settings = settings
-        self.state = state or MetricsState()
+        self.state = state or MetricsState(settings.max_message_bytes)
         self.consumer = consumer
         self.stopping = threading.Event()
         self.joined = threading.Event()
@@ -129,7 +129,7 @@ def replay(settings, group: str | None = None, consumer=None) -> ReplayResult:
     """Recompute the metrics in a fresh group from the earliest offsets up to the end offsets at its start."""
     group = group or f"{REPLAY_GROUP_PREFIX}{int(time.time())}"
     consumer = consumer or make_consumer(settings, group, max_poll_records=20_000, **FETCH)
-    state = MetricsState()
+    state = MetricsState(settings.max_message_bytes)
     t0 = time.perf_counter()
     try:
         tps = [TopicPartition(t, p) for t in EVENT_TOPICS for p in sorted(consumer.partitions_for_topic(t) or ())]

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import signal
 
-from topology import ensure_topics
+from topology import TopologyError, check_copartitioned, ensure_topics
 from kafka.errors import KafkaError
 from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_fixed
 
@@ -23,7 +23,13 @@ def main() -> None:
     store = StockStore(settings.data_path("inventory.db", "streaming-kafka"))
     retry(retry=retry_if_exception_type(KafkaError), stop=stop_after_delay(60), wait=wait_fixed(1),
           reraise=True)(ensure_topics)(settings)
-    worker = InventoryWorker(settings, InventoryHandler(store, force_failure=settings.force_failure))
+    try:
+        check_copartitioned(settings)
+    except TopologyError as exc:
+        log.error("%s", exc)
+        raise SystemExit(f"inventory-consumer: {exc}") from None
+    worker = InventoryWorker(settings, InventoryHandler(store, force_failure=settings.force_failure,
+                                                       max_bytes=settings.max_message_bytes))
     server = serve_in_thread(create_app(settings, store, worker), settings.bind_host,
                              settings.inventory_port, settings)
     signal.signal(signal.SIGTERM, lambda *_: worker.stop())

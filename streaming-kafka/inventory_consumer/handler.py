@@ -33,8 +33,10 @@ class Action:
 
 class InventoryHandler:
     def __init__(self, store: StockStore, force_failure: bool = False,
-                 clock: Callable[[], int] = now_ms, new_id: Callable[[], str] = generate_event_id):
+                 clock: Callable[[], int] = now_ms, new_id: Callable[[], str] = generate_event_id,
+                 max_bytes: int | None = None):
         self.store = store
+        self.max_bytes = max_bytes
         self.force_failure = force_failure
         self.clock = clock
         self.new_id = new_id
@@ -44,14 +46,15 @@ class InventoryHandler:
         parsed: list = []
         for raw in values:
             try:
-                parsed.append(parse_order_placed(raw))
+                parsed.append(parse_order_placed(raw, self.max_bytes))
             except InvalidInput as bad:
                 parsed.append(bad)
         orders = [p for p in parsed if not isinstance(p, InvalidInput)]
         requests = [
             ReserveRequest(key=o.event_id, item=o.item, quantity=o.quantity,
                            reject_reason=FORCED_FAILURE if (o.force_fail or self.force_failure) else None,
-                           payload={"event_id": self.new_id(), "ts_ms": self.clock()})
+                           payload={"event_id": self.new_id(), "ts_ms": self.clock(), "order_id": o.order_id,
+                                    "student_id": o.student_id})
             for o in orders
         ]
         done = iter(zip(orders, self.store.reserve_many(requests) if requests else [], strict=True))
@@ -62,6 +65,10 @@ class InventoryHandler:
                 continue
             order, res = next(done)
             ok = res.outcome == RESERVED
+            if res.duplicate:  # the first event's result again, whatever this copy says (same event_id, other body)
+                order = order.model_copy(update={"item": res.item, "quantity": res.quantity,
+                                                 "order_id": res.payload.get("order_id", order.order_id),
+                                                 "student_id": res.payload.get("student_id", order.student_id)})
             event = inventory_result(order, ok, res.reason, res.remaining, res.payload["event_id"], res.payload["ts_ms"])
             actions.append(Action("result", key=order.order_id.encode(), value=encode(event),
                                   duplicate=res.duplicate, outcome=res.outcome))

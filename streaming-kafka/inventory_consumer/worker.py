@@ -12,13 +12,15 @@ import logging
 import threading
 import time
 
-from topology import DLQ_TOPIC, INVENTORY_GROUP, INVENTORY_TOPIC, ORDER_TOPIC
+from topology import DLQ_REASON_HEADER, DLQ_TOPIC, INVENTORY_GROUP, INVENTORY_TOPIC, ORDER_TOPIC
 from kafka import ConsumerRebalanceListener
 from kafka.errors import CommitFailedError, KafkaError
 from kafka.structs import OffsetAndMetadata
 from kafka_io import make_consumer, make_producer, wait_sent
 
-from .handler import InventoryHandler
+from common.retry import Failed, RetryPolicy, is_transient, run_isolated
+
+from .handler import Action, InventoryHandler
 
 log = logging.getLogger("inventory-consumer")
 
@@ -43,6 +45,7 @@ class InventoryWorker:
         self.handler = handler
         self._consumer = consumer
         self._producer = producer
+        self.policy = RetryPolicy.from_settings(settings)
         self.stopping = threading.Event()
         self.joined = threading.Event()
         self.assigned: list[int] = []
@@ -74,8 +77,8 @@ class InventoryWorker:
         records = [r for recs in batch.values() for r in recs]
         if self.settings.inventory_delay_ms:  # INVENTORY_DELAY_MS: extra processing time per event
             time.sleep(self.settings.inventory_delay_ms * len(records) / 1000)
+        actions = self._actions(records)
         try:
-            actions = self.handler.handle([r.value for r in records])
             futures = [self._send(producer, r, a) for r, a in zip(records, actions, strict=True)]
             producer.flush()
             wait_sent(futures)
@@ -98,15 +101,32 @@ class InventoryWorker:
         self.stats["duplicates"] += sum(a.duplicate for a in actions)
         self.stats["dead_letters"] += sum(a.kind == "dead" for a in actions)
 
+    def _actions(self, records) -> list[Action]:
+        """One action per record. Any handler error is a value here (common.retry): transient ones are backed
+        off for the budget, any other is isolated to the one record that causes it, which is dead-lettered, so
+        a poison record can never stop the loop before its offset is committed."""
+        outcomes = run_isolated([r.value for r in records], self.handler.handle, self.policy,
+                                on_error=self._on_handler_error)
+        return [Action("dead", reason=o.reason, detail=o.detail) if isinstance(o, Failed) else o for o in outcomes]
+
+    def _on_handler_error(self, values, exc: BaseException) -> None:
+        log.error("handler failed on %d records (%s: %s); %s", len(values), type(exc).__name__, exc,
+                  "retried within the budget" if is_transient(exc) else "isolating the failing one")
+
     def _send(self, producer, record, action):
         if action.kind == "result":
-            # Co-partitioned topics (same key, same partition count): the default partitioner would pick the
-            # order's own partition number anyway; passing it saves a pure-Python murmur2 per event.
+            # Co-partitioned topics (same key, same partition count, checked at start-up): the default
+            # partitioner would pick the order's own partition number anyway; passing it saves a pure-Python
+            # murmur2 per event.
             return producer.send(INVENTORY_TOPIC, key=action.key, value=action.value, partition=record.partition)
         log.warning("poison event to the DLQ", extra={"reason": action.reason, "detail": action.detail,
                                                       "partition": record.partition, "offset": record.offset})
-        headers = [("dlq_reason", action.reason.encode()), ("dlq_detail", (action.detail or "").encode()),
-                   ("source_topic", record.topic.encode()), ("source_partition", str(record.partition).encode()),
-                   ("source_offset", str(record.offset).encode())]
         return producer.send(DLQ_TOPIC, key=record.key, value=record.value if record.value is not None else b"",
-                             headers=headers)
+                             headers=dead_letter_headers(record, action.reason, action.detail))
+
+
+def dead_letter_headers(record, reason: str, detail: str | None) -> list[tuple[str, bytes]]:
+    """Why and where from: `make redrive` reads `source_topic` and `dlq_reason` to re-publish what is retryable."""
+    return [(DLQ_REASON_HEADER, reason.encode()), ("dlq_detail", (detail or "").encode("utf-8", "replace")),
+            ("source_topic", record.topic.encode()), ("source_partition", str(record.partition).encode()),
+            ("source_offset", str(record.offset).encode())]

@@ -12,8 +12,11 @@ from common.settings import Settings
 pytestmark = pytest.mark.unit
 
 
-def consumer(handler=lambda ds: [Result(d.tag) for d in ds], retries=2) -> tuple[BatchConsumer, FakeChannel]:
-    c = BatchConsumer(Settings(consumer_max_retries=retries), "inventory_orders", handler, "orders_dlx")
+FAST = {"consumer_retry_budget_s": 0.2, "consumer_retry_initial_s": 0.001, "consumer_retry_max_wait_s": 0.01}
+
+
+def consumer(handler=lambda ds: [Result(d.tag) for d in ds]) -> tuple[BatchConsumer, FakeChannel]:
+    c = BatchConsumer(Settings(**FAST), "inventory_orders", handler, "orders_dlx")
     ch = FakeChannel()
     c.channel = ch
     c.generation = 1
@@ -63,19 +66,33 @@ def test_nack_closes_so_the_deliveries_are_redone():
     assert closed and ch.acks == []
 
 
-def test_transient_errors_are_retried_a_bounded_number_of_times_then_dead_lettered():
+def test_transient_errors_are_retried_for_the_budget_then_dead_lettered():
     calls = []
 
     def flaky(ds):
         calls.append(len(ds))
         raise sqlite3.OperationalError("database is locked")
 
-    c, _ = consumer(flaky, retries=2)
+    c, _ = consumer(flaky)
     results = c._handle([Delivery(1, b"{}", "order.placed"), Delivery(2, b"{}", "order.placed")])
-    assert calls == [2, 2, 2]  # first try + 2 retries
+    assert len(calls) > 3 and set(calls) == {2}  # backed off and retried as long as the budget allows
     assert [r.tag for r in results] == [1, 2]
     dl = results[0].outgoing[0]
     assert dl.exchange == "orders_dlx" and dl.headers[REASON_HEADER] == "retries_exhausted"
+
+
+def test_a_batch_failing_because_of_one_delivery_dead_letters_only_that_one():
+    def handler(ds):
+        if any(d.body == b"boom" for d in ds):
+            raise RecursionError("maximum recursion depth exceeded")
+        return [Result(d.tag) for d in ds]
+
+    c, _ = consumer(handler)
+    results = c._handle([Delivery(1, b"{}"), Delivery(2, b"boom"), Delivery(3, b"{}")])
+    assert [r.tag for r in results] == [1, 2, 3]
+    assert results[0].outgoing == () and results[2].outgoing == ()
+    (dl,) = results[1].outgoing
+    assert dl.headers[REASON_HEADER] == "handler_error" and c.dead_lettered == 1
 
 
 def test_a_transient_error_that_clears_is_not_dead_lettered():

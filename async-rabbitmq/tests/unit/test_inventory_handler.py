@@ -87,3 +87,20 @@ def test_delay_is_per_message(store, tmp_path):
     InventoryHandler(store, s, sleep=slept.append)([delivery(i, order_placed(f"o{i}", "s", "pizza", 1))
                                                     for i in (1, 2, 3)])
     assert slept == [pytest.approx(0.6)]
+
+
+def test_one_deeply_nested_body_in_a_batch_of_250_dead_letters_only_itself(tmp_path, tmp_settings):
+    """Issue 10, defect 1: 249 good orders and one `[[[[...]]]]` body were all dead-lettered together."""
+    from messaging.consumer import BatchConsumer
+
+    settings = tmp_settings.model_copy(update={"consumer_retry_budget_s": 0.1})
+    store = StockStore(tmp_path / "big.db", initial={"soda": 1000})
+    consumer = BatchConsumer(settings, topology.INVENTORY_ORDERS, InventoryHandler(store, settings),
+                             topology.ORDERS_DLX)
+    batch = [delivery(i, order_placed(f"o{i}", "s", "soda", 1)) for i in range(1, 250)]
+    batch.insert(100, delivery(250, b"[" * 30_000 + b"]" * 30_000))  # 60 KB, under the size limit
+    results = consumer._handle(batch)
+    dead = [r for r in results if r.outgoing[0].exchange == topology.ORDERS_DLX]
+    assert [r.tag for r in dead] == [250] and dead[0].outgoing[0].headers[REASON_HEADER] == "too_deep"
+    assert sum(event_of(r)["event_type"] == "InventoryReserved" for r in results if r not in dead) == 249
+    assert store.snapshot()["soda"] == 1000 - 249

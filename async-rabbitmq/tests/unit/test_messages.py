@@ -89,3 +89,14 @@ def test_inventory_event_parsing():
     assert e.status == "failed"
     with pytest.raises(Poison):
         parse_inventory_event(b'{"event_type": "Other", "event_id": "x", "order_id": "o"}')
+
+
+@pytest.mark.parametrize("raw", [b"[" * 30_000 + b"]" * 30_000,
+                                 b'{"event_id": "e", "order_id": "o", "item": "pizza", "quantity": 1, "x": '
+                                 + b"[" * 30_000 + b"]" * 30_000 + b"}"])
+def test_json_nested_deeper_than_the_parser_is_poison_not_a_crash(raw):
+    with pytest.raises(Poison) as err:
+        parse_order_placed(raw)
+    assert err.value.reason == "too_deep"
+    with pytest.raises(Poison):
+        parse_inventory_event(raw)

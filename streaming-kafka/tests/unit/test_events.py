@@ -34,6 +34,10 @@ def test_round_trip_and_timestamps():
     (encode({**GOOD, "event_type": "OrderCancelled"}), "validation_error"),
     (encode({**GOOD, "timestamp": "noon"}), "validation_error"),
     (encode({**GOOD, "force_fail": "yes"}), "validation_error"),
+    (b"[" * 30_000 + b"]" * 30_000, "too_deep"),  # issue 10, defect 1: 60 KB of nesting was a RecursionError
+    (encode({**GOOD, "x": 1}).replace(b'"x":1', b'"x":' + b"[" * 30_000 + b"]" * 30_000), "too_deep"),
+    (b"1" * 5000, "invalid_json"),  # over Python's int-digit limit: a plain ValueError
+    (encode({**GOOD, "timestamp": "0001-01-01T00:30:00+01:00"}), "validation_error"),  # was an OverflowError
 ])
 def test_poison(raw, code):
     with pytest.raises(InvalidInput) as err:
@@ -63,3 +67,9 @@ def test_bulk_fast_path_is_encode_of_order_placed_byte_for_byte(student, item, q
 def test_encoding_is_compact_and_keeps_field_order():
     raw = encode({"b": 1, "a": "x y"})
     assert raw == b'{"b":1,"a":"x y"}'  # no spaces: smaller records; insertion order: readable in kcat
+
+
+def test_oversized_is_poison_before_parsing():
+    with pytest.raises(InvalidInput) as err:
+        parse_order_placed(encode({**GOOD, "pad": "x" * 2000}), max_bytes=1024)
+    assert err.value.code == "oversized"

@@ -61,3 +61,13 @@ def test_force_failure_switch(store):
     acts = handler(store, force_failure=True).handle([ev(1)])
     assert json.loads(acts[0].value)["reason"] == "forced_failure"
     assert store.snapshot()["pizza"] == 5
+
+
+def test_same_event_id_with_another_body_gives_the_first_result_again(store):
+    """The duplicate changes no stock, and its result is byte-identical to the first (not built from the copy)."""
+    h = handler(store)
+    first = json.loads(ev(1, item="soda", qty=3))
+    copy = {**first, "item": "pizza", "quantity": 1, "student_id": "other"}
+    (a,), (b,) = h.handle([encode(first)]), h.handle([encode(copy)])
+    assert b.duplicate and b.value == a.value and b.key == a.key
+    assert store.snapshot() == {"pizza": 5, "soda": 97}

@@ -8,6 +8,8 @@ from events import encode, iso_ms, order_placed
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from common.fuzz import bad_body, json_values
+
 pytestmark = pytest.mark.unit
 
 T0 = 1_795_590_180_000  # a minute boundary, in ms
@@ -120,3 +122,45 @@ def test_same_events_any_order_and_duplicates_give_identical_bytes(evs, rnd: ran
     ma.pop("duplicate_events_ignored")
     mb.pop("duplicate_events_ignored")
     assert render(ma) == render(mb)
+
+
+@pytest.mark.parametrize("field, value", [("item", ["pizza"]), ("item", {"a": 1}), ("order_id", ["x"]),
+                                          ("timestamp", ["2026-11-25T07:03:00.123Z"] * 23 + ["Z"]),
+                                          ("event_type", [1]), ("quantity", 10**30),
+                                          ("timestamp", "0001-01-01T00:30:00+01:00")])
+def test_ill_typed_fields_are_skipped_not_a_crash(field, value):
+    state = MetricsState()
+    ev = json.loads(placed(1, T0))
+    ev[field] = value
+    assert state.add_many([json.dumps(ev).encode(), b"[" * 30_000 + b"]" * 30_000, b"\xff", None, b""]) == 0
+    assert state.invalid == 5 and state.add(placed(2, T0))
+
+
+def test_an_oversized_order_is_not_an_order_as_the_inventory_consumer_dead_letters_it():
+    state = MetricsState(max_bytes=1024)
+    big = json.loads(placed(1, T0)) | {"pad": "x" * 2000}
+    assert state.add_many([json.dumps(big).encode(), placed(2, T0)]) == 1 and state.invalid == 1
+
+
+def _template(order_id, event_id, item, quantity):
+    return order_placed(order_id, event_id, "s", item, quantity, T0)
+
+
+_fields = st.dictionaries(st.sampled_from(["event_id", "order_id", "student_id", "timestamp", "force_fail",
+                                           "quantity", "item"]), json_values, max_size=2)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(bad_body(_template, 4096, timestamps=True).map(lambda kb: kb[1]),
+                 _fields.map(lambda f: encode(order_placed("ORD-1", "e" * 32, "s", "soda", 1, T0) | f))))
+def test_analytics_counts_an_order_exactly_when_the_inventory_consumer_accepts_it(raw):
+    from events import parse_order_placed
+
+    from common.schemas import InvalidInput
+
+    try:
+        parse_order_placed(raw, 4096)
+        accepted = True
+    except InvalidInput:
+        accepted = False
+    assert MetricsState(max_bytes=4096).add(raw) == accepted

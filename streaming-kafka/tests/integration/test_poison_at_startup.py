@@ -1,0 +1,51 @@
+"""Issue 10, defect 1 as it was seen black-box: six 60 KB `[[[[...]]]]` records in `OrderEvents` made the
+inventory consumer die before committing, so it died again on every start until the broker was wiped. Now it
+starts, dead-letters them (`too_deep`), commits, and confirms the good order produced after them."""
+import pytest
+from events import encode, now_ms, order_placed
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from scenarios import Client, wait_caught_up
+from topology import DLQ_TOPIC, ORDER_TOPIC
+
+from common.ids import generate_event_id, generate_order_id
+from common.stack import wait_for
+
+pytestmark = pytest.mark.integration
+DEEP = b"[" * 30_000 + b"]" * 30_000
+
+
+def dlq_records(settings) -> list:
+    c = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
+    tp = TopicPartition(DLQ_TOPIC, 0)
+    c.assign([tp])
+    c.seek_to_beginning(tp)
+    end = c.end_offsets([tp])[tp]
+    out = []
+    while c.position(tp) < end:
+        for recs in c.poll(timeout_ms=1000).values():
+            out += recs
+    c.close()
+    return out
+
+
+def test_deeply_nested_records_cannot_wedge_the_inventory_consumer_at_start_up(native_stack, settings):
+    client = Client(settings)
+    before = len(dlq_records(settings))
+    native_stack.stop("inventory-consumer")
+    order_id = generate_order_id()
+    try:
+        p = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+        for _ in range(6):
+            p.send(ORDER_TOPIC, key=b"deep", value=DEEP)
+        p.send(ORDER_TOPIC, key=order_id.encode(),
+               value=encode(order_placed(order_id, generate_event_id(), "s", "soda", 1, now_ms()))).get(10)
+        p.close()
+    finally:
+        native_stack.start("inventory-consumer")  # returns only when healthy: it used to exit here
+    pid = native_stack.pid("inventory-consumer")
+    wait_for(lambda: (s := client.order_status(order_id)) and s["status"] == "confirmed", 60,
+             what="the good order behind the poison")
+    wait_caught_up(settings)
+    dead = dlq_records(settings)[before:]
+    assert [dict(r.headers)["dlq_reason"] for r in dead if r.value == DEEP] == [b"too_deep"] * 6
+    assert native_stack.pid("inventory-consumer") == pid

@@ -1,0 +1,103 @@
+"""The inventory worker's loop without a broker: a poison record is dead-lettered alone and the batch is
+committed; the co-partitioning of the two event topics is checked at start-up."""
+from types import SimpleNamespace
+
+import pytest
+from events import encode, order_placed
+from inventory_consumer.handler import InventoryHandler
+from inventory_consumer.worker import InventoryWorker
+from kafka import TopicPartition
+from topology import DLQ_TOPIC, INVENTORY_TOPIC, ORDER_TOPIC, TopologyError, check_copartitioned
+
+from common.stock import StockStore
+
+pytestmark = pytest.mark.unit
+DEEP = b"[" * 30_000 + b"]" * 30_000
+
+
+class Producer:
+    def __init__(self):
+        self.sent = []
+
+    def send(self, topic, key=None, value=None, headers=None, partition=None):
+        self.sent.append(SimpleNamespace(topic=topic, key=key, value=value, headers=dict(headers or [])))
+        return SimpleNamespace(get=lambda timeout=None: None)
+
+    def flush(self, timeout=None):
+        pass
+
+
+class Consumer:
+    def __init__(self):
+        self.committed = {}
+
+    def commit(self, offsets):
+        self.committed.update(offsets)
+
+
+def records(values, partition=0):
+    return [SimpleNamespace(topic=ORDER_TOPIC, partition=partition, offset=i, key=b"k", value=v)
+            for i, v in enumerate(values)]
+
+
+def good(n: int) -> bytes:
+    return encode(order_placed(f"ORD-1795590180000-{n:08x}", f"{n:032x}", "s", "soda", 1, 1_795_590_180_000))
+
+
+@pytest.fixture
+def worker(tmp_path, tmp_settings):
+    store = StockStore(tmp_path / "inv.db", initial={"soda": 1000})
+    settings = tmp_settings.model_copy(update={"consumer_retry_budget_s": 0.1})
+    w = InventoryWorker(settings, InventoryHandler(store, max_bytes=settings.max_message_bytes))
+    w.store = store
+    return w
+
+
+def test_a_deeply_nested_record_among_499_good_ones_is_dead_lettered_alone_and_the_batch_committed(worker):
+    """Issue 10, defect 1: the worker caught only KafkaError, died without committing, and died again on
+    every start on the same record."""
+    values = [good(n) for n in range(499)]
+    values.insert(250, DEEP)
+    producer, consumer = Producer(), Consumer()
+    tp = TopicPartition(ORDER_TOPIC, 0)
+    worker._process(consumer, producer, {tp: records(values)})
+    assert consumer.committed[tp].offset == 500
+    dead = [m for m in producer.sent if m.topic == DLQ_TOPIC]
+    assert [(m.value, m.headers["dlq_reason"], m.headers["source_offset"]) for m in dead] == [
+        (DEEP, b"too_deep", b"250")]
+    assert sum(m.topic == INVENTORY_TOPIC for m in producer.sent) == 499
+    assert worker.store.snapshot()["soda"] == 1000 - 499
+
+
+def test_an_unexpected_handler_error_dead_letters_only_the_record_that_causes_it(worker):
+    real = worker.handler.handle
+
+    def handle(values):
+        if b"boom" in values:
+            raise UnicodeEncodeError("utf-8", "\ud800", 0, 1, "surrogates not allowed")
+        return real(values)
+
+    worker.handler.handle = handle
+    producer, consumer = Producer(), Consumer()
+    tp = TopicPartition(ORDER_TOPIC, 3)
+    worker._process(consumer, producer, {tp: records([good(1), b"boom", good(2)], partition=3)})
+    assert consumer.committed[tp].offset == 3
+    assert [(m.topic, m.headers.get("dlq_reason")) for m in producer.sent] == [
+        (INVENTORY_TOPIC, None), (DLQ_TOPIC, b"handler_error"), (INVENTORY_TOPIC, None)]
+
+
+class Admin:
+    def __init__(self, counts):
+        self.counts = counts
+
+    def describe_topics(self, topics):
+        return [{"topic": t, "partitions": [{"partition": p} for p in range(self.counts[t])]}
+                for t in topics if t in self.counts]
+
+
+def test_copartitioning_is_checked_at_start_up_with_a_clear_error(settings):
+    assert check_copartitioned(settings, Admin({ORDER_TOPIC: 6, INVENTORY_TOPIC: 6})) == 6
+    with pytest.raises(TopologyError, match="OrderEvents has 6, InventoryEvents has 3"):
+        check_copartitioned(settings, Admin({ORDER_TOPIC: 6, INVENTORY_TOPIC: 3}))
+    with pytest.raises(TopologyError, match="InventoryEvents has 0"):
+        check_copartitioned(settings, Admin({ORDER_TOPIC: 6}))
