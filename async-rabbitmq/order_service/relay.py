@@ -37,6 +37,7 @@ MARK_DELAY_S = 0.02  # ...or after this long, whichever comes first
 
 class OutboxRelay(AsyncClient):
     name = "outbox-relay"
+    exchange = topology.ORDERS_EXCHANGE
 
     def __init__(self, settings: Settings, store: OrderStore):
         super().__init__(settings)
@@ -116,7 +117,7 @@ class OutboxRelay(AsyncClient):
             self._deferred = False
 
     def _publish(self, channel, rec) -> None:
-        out = Outgoing(topology.ORDERS_EXCHANGE, rec.routing_key, rec.body, rec.event_id, "OrderPlaced")
+        out = Outgoing(self.exchange, rec.routing_key, rec.body, rec.event_id, "OrderPlaced")
         channel.basic_publish(out.exchange, out.routing_key, out.body, out.properties(), mandatory=True)
         self._seq += 1
         self._inflight[self._seq] = (rec.id, rec.event_id)
