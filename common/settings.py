@@ -45,7 +45,8 @@ class Settings(BaseSettings):
     inventory_timeout_s: float = 5.0
     notification_timeout_s: float = 2.0
     inventory_delay_ms: int = Field(0, ge=0)
-    # The original lab's compose override: the same delay in seconds. Used only when INVENTORY_DELAY_MS is unset.
+    # The original lab's compose override: the same delay in seconds. Used when INVENTORY_DELAY_MS is unset or 0
+    # (compose files pass INVENTORY_DELAY_MS=0 by default); a non-zero INVENTORY_DELAY_MS wins.
     simulated_delay: float | None = Field(None, ge=0)
     force_failure: bool = False
     notification_force_failure: bool = False
@@ -98,7 +99,7 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _derived(self) -> "Settings":
-        if self.simulated_delay is not None and "inventory_delay_ms" not in self.model_fields_set:
+        if self.simulated_delay is not None and not self.inventory_delay_ms:
             self.inventory_delay_ms = round(self.simulated_delay * 1000)
         host = "127.0.0.1" if self.bind_host in ("0.0.0.0", "::") else self.bind_host
         if not self.order_url:

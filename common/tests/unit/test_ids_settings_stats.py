@@ -50,7 +50,9 @@ def test_simulated_delay_is_the_original_labs_alias_of_inventory_delay_ms(monkey
     assert Settings().inventory_delay_ms == 2000
     monkeypatch.setenv("SIMULATED_DELAY", "0.25")
     assert Settings().inventory_delay_ms == 250
-    monkeypatch.setenv("INVENTORY_DELAY_MS", "40")  # the explicit one wins
+    monkeypatch.setenv("INVENTORY_DELAY_MS", "0")  # what the compose files pass when no delay is asked for
+    assert Settings().inventory_delay_ms == 250
+    monkeypatch.setenv("INVENTORY_DELAY_MS", "40")  # a non-zero INVENTORY_DELAY_MS wins
     assert Settings().inventory_delay_ms == 40
     monkeypatch.delenv("INVENTORY_DELAY_MS")
     monkeypatch.setenv("SIMULATED_DELAY", "")  # compose's ${SIMULATED_DELAY:-} when unset
