@@ -38,7 +38,8 @@ from messaging.messages import order_placed  # noqa: E402
 from order_service.relay import OutboxRelay  # noqa: E402
 from order_service.store import OrderStore  # noqa: E402
 
-BENCH_QUEUE, BENCH_KEY = "bench_publish", "bench.publish"
+# The publish benchmark has its own exchange: `orders` is a fanout, whatever is published there reaches inventory.
+BENCH_EXCHANGE, BENCH_QUEUE, BENCH_KEY = "bench_orders", "bench_publish", "bench.publish"
 ORDER = {"student_id": "bench", "item": "pizza", "quantity": 1}
 RAW_DRAIN_QUEUE, RAW_SINK_QUEUE = "bench_drain", "bench_sink"
 PERSISTENT = pika.BasicProperties(delivery_mode=pika.DeliveryMode.Persistent, content_type="application/json")
@@ -57,7 +58,8 @@ def _fresh_queue(settings: Settings, queue: str, bind_key: str | None = None) ->
         ch.queue_delete(queue)
         ch.queue_declare(queue, durable=True)
         if bind_key:
-            ch.queue_bind(queue, topology.ORDERS_EXCHANGE, bind_key)
+            ch.exchange_declare(BENCH_EXCHANGE, "direct", durable=True)
+            ch.queue_bind(queue, BENCH_EXCHANGE, bind_key)
     finally:
         conn.close()
 
@@ -170,6 +172,8 @@ def raw_consume_publish(settings: Settings, queue: str, sink: str, n: int, prefe
 class _TimedRelay(OutboxRelay):
     """The real relay, noting when the last record was marked (no polling thread competing for the GIL)."""
 
+    exchange = BENCH_EXCHANGE
+
     def __init__(self, settings: Settings, store: OrderStore, target: int):
         super().__init__(settings, store)
         self.target, self.done, self.done_at = target, threading.Event(), 0.0
@@ -260,7 +264,7 @@ def run(progress=print, n: int = 10_000, latency_n: int = 2_000, repeat: int = 5
     try:
         for _ in range(repeat):
             _fresh_queue(settings, BENCH_QUEUE, BENCH_KEY)
-            raws.append(raw_publish(settings, _bodies(n), topology.ORDERS_EXCHANGE, BENCH_KEY,
+            raws.append(raw_publish(settings, _bodies(n), BENCH_EXCHANGE, BENCH_KEY,
                                     settings.outbox_max_inflight))
             _fresh_queue(settings, BENCH_QUEUE, BENCH_KEY)
             relays.append(relay_publish(settings, n))

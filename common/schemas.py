@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .menu import ITEMS, MAX_QUANTITY
 
@@ -31,10 +31,21 @@ class ItemQuantity(BaseModel):
         return v
 
 
-class OrderRequest(ItemQuantity):
-    """The contract's order body."""
+DEFAULT_STUDENT_ID = "anonymous"  # the original lab's clients may leave student_id out
 
-    student_id: str = Field(min_length=1, max_length=64)
+
+class OrderRequest(ItemQuantity):
+    """The contract's order body; the original lab's clients are accepted too (`qty`, no `student_id`)."""
+
+    quantity: int = Field(ge=1, le=MAX_QUANTITY, validation_alias=AliasChoices("quantity", "qty"))
+    student_id: str = Field(DEFAULT_STUDENT_ID, min_length=1, max_length=64)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_quantity(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "quantity" in data and "qty" in data and data["quantity"] != data["qty"]:
+            raise ValueError("quantity and qty (its alias) disagree; send one of them")
+        return data
 
 
 class ReserveRequest(ItemQuantity):

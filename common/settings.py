@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     inventory_timeout_s: float = 5.0
     notification_timeout_s: float = 2.0
     inventory_delay_ms: int = Field(0, ge=0)
+    # The original lab's compose override: the same delay in seconds. Used when INVENTORY_DELAY_MS is unset or 0
+    # (compose files pass INVENTORY_DELAY_MS=0 by default); a non-zero INVENTORY_DELAY_MS wins.
+    simulated_delay: float | None = Field(None, ge=0)
     force_failure: bool = False
     notification_force_failure: bool = False
     breaker_failure_threshold: int = Field(5, ge=1)
@@ -75,6 +78,7 @@ class Settings(BaseSettings):
     reconnect_max_s: float = Field(5.0, gt=0)  # cap of the exponential backoff between broker reconnects
     consumer_batch: int = Field(250, ge=1)  # messages handled per SQLite transaction by a consumer
     outbox_max_inflight: int = Field(1000, ge=1)  # unconfirmed publishes the order-service relay allows
+    outbox_retry_max_s: float = Field(30.0, gt=0)  # cap of the backoff between retries of an unroutable record
     max_message_bytes: int = Field(64 * 1024, ge=1)  # larger OrderPlaced messages are poison (DLQ)
 
     # --- Parts B and C: consumers (common.retry) ---
@@ -102,9 +106,20 @@ class Settings(BaseSettings):
     bulk_max: int = Field(1_000_000, ge=1)  # /bulk: a larger count is refused with 400 validation_error
     metrics_dir: Path = ROOT / "streaming-kafka" / "metrics"  # analytics writes metrics_output.json here
     metrics_interval_s: float = Field(5.0, gt=0)  # how often analytics rewrites the file (and on shutdown)
+    # Units of every item Part C's inventory starts with: enough for the original's load test (10,000 orders of
+    # 1-3 units) to fail only where fail_rate says so. Parts A and B keep the contract's 100/200.
+    kafka_initial_stock: int = Field(1_000_000, ge=0)
+    kafka_publish_timeout_s: float = Field(10.0, gt=0)  # POST /order waits this long for Kafka's acknowledgement
+
+    @field_validator("simulated_delay", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, v):
+        return None if isinstance(v, str) and not v.strip() else v
 
     @model_validator(mode="after")
-    def _default_urls(self) -> "Settings":
+    def _derived(self) -> "Settings":
+        if self.simulated_delay is not None and not self.inventory_delay_ms:
+            self.inventory_delay_ms = round(self.simulated_delay * 1000)
         host = "127.0.0.1" if self.bind_host in ("0.0.0.0", "::") else self.bind_host
         if not self.order_url:
             self.order_url = f"http://{host}:{self.order_port}"

@@ -40,7 +40,7 @@ class Stack(Protocol):
 
 
 # Fault switches: cleared on every (re)start unless passed explicitly, so they are off unless asked for.
-FAULT_VARS = ("INVENTORY_DELAY_MS", "FORCE_FAILURE", "NOTIFICATION_FORCE_FAILURE")
+FAULT_VARS = ("INVENTORY_DELAY_MS", "SIMULATED_DELAY", "FORCE_FAILURE", "NOTIFICATION_FORCE_FAILURE")
 
 
 def without_faults(env) -> dict[str, str]:

@@ -90,6 +90,7 @@ class StockStore:
 
     def __init__(self, path: str | Path, initial: Mapping[str, int] = INITIAL_STOCK, synchronous: str = "NORMAL"):
         self.path = str(path)
+        self.initial = dict(initial)  # what reset() restores when no stock is given
         self.db = Database(path, synchronous, _SCHEMA)
         with self.db.transaction() as db:
             db.executemany("INSERT OR IGNORE INTO stock(item, qty) VALUES (?, ?)", list(initial.items()))
@@ -154,8 +155,9 @@ class StockStore:
         """When the first and the last reservation were recorded (drain rates, seen from the consumer)."""
         return tuple(self._conn().execute("SELECT MIN(created_at), MAX(created_at) FROM reservations").fetchone())
 
-    def reset(self, stock: Mapping[str, int] = INITIAL_STOCK) -> dict[str, int]:
-        """Forget every reservation and set the stock (used by scenarios between runs)."""
+    def reset(self, stock: Mapping[str, int] | None = None) -> dict[str, int]:
+        """Forget every reservation and set the stock (default: this store's initial stock)."""
+        stock = self.initial if stock is None else stock
         with self.db.transaction() as db:
             db.execute("DELETE FROM reservations")
             db.execute("DELETE FROM stock")

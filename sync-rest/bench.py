@@ -3,10 +3,11 @@ minimal Flask app under the same server, sequential latency and orders/s with 1,
 from __future__ import annotations
 
 from common.benchkit import echo_server, latencies, ratio, throughput
+from common.menu import ITEMS
 from common.settings import Settings, get_settings
 
 ORDER = {"student_id": "bench", "item": "pizza", "quantity": 1}
-BIG_STOCK = {item: 10**9 for item in ("pizza", "burger", "salad", "soda", "coffee")}
+BIG_STOCK = {item: 10**9 for item in ITEMS}
 
 
 def run(settings: Settings | None = None, n: int = 1000, per_level: int = 1200, echo_port: int = 6009,

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import requests
 
+from common.menu import INITIAL_STOCK
 from common.settings import Settings
 from common.stack import Stack, wait_for
 from common.stats import Summary, summarize
@@ -128,7 +129,7 @@ def inventory_timeout(stack: Stack, client: Client, settings: Settings, delay_ms
 
 def concurrency(stack: Stack, client: Client, orders: int = 200, stock: int = 100, workers: int = 50) -> Result:
     fresh(stack, client)
-    client.reset_stock({"pizza": stock, "burger": 100, "salad": 100, "soda": 200, "coffee": 200})
+    client.reset_stock({**INITIAL_STOCK, "pizza": stock})
     sessions = [requests.Session() for _ in range(workers)]
 
     def one(i: int) -> Call:

@@ -5,14 +5,27 @@ that publishes or consumes calls it on each (re)connect, so the services can
 start in any order and a fresh broker (wiped after a restart) is rebuilt.
 Everything is durable: exchanges and queues survive a broker restart, and the
 publishers mark every message persistent.
+
+`orders` is a fanout (the original lab's architecture): a publish with any routing
+key, "" included, reaches `inventory_orders`. A broker kept from an earlier version
+holds `orders` as a direct exchange; RabbitMQ refuses to redeclare it with another
+type (406 PRECONDITION_FAILED), so `declare` deletes that exchange and declares it
+again with the right type; the bindings that follow restore `inventory_orders`.
+Messages are never stored in an exchange, so nothing queued is lost; a publish in that
+instant is unroutable, which the outbox relay detects (mandatory) and retries.
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
+
+import pika.exceptions
+
+log = logging.getLogger("topology")
 
 # Orders: order-service -> inventory-service.
 ORDERS_EXCHANGE = "orders"
-ORDER_PLACED_KEY = "order.placed"
+ORDER_PLACED_KEY = "order.placed"  # sent for readability; the fanout ignores it
 INVENTORY_ORDERS = "inventory_orders"
 ORDERS_DLX = "orders_dlx"
 ORDERS_DLQ = "orders_dlq"
@@ -47,7 +60,7 @@ class Binding:
 
 
 EXCHANGES = (
-    Exchange(ORDERS_EXCHANGE, "direct"),
+    Exchange(ORDERS_EXCHANGE, "fanout"),  # every queue bound to it gets every OrderPlaced, whatever its key
     Exchange(ORDERS_DLX, "fanout"),  # everything rejected from inventory_orders, whatever its routing key
     Exchange(INVENTORY_EVENTS, "topic"),
     Exchange(EVENTS_DLX, "fanout"),
@@ -60,7 +73,7 @@ QUEUES = (
     Queue(EVENTS_DLQ),
 )
 BINDINGS = (
-    Binding(INVENTORY_ORDERS, ORDERS_EXCHANGE, ORDER_PLACED_KEY),
+    Binding(INVENTORY_ORDERS, ORDERS_EXCHANGE, ""),
     Binding(ORDERS_DLQ, ORDERS_DLX, ""),
     Binding(ORDER_STATUS_QUEUE, INVENTORY_EVENTS, "inventory.*"),
     Binding(NOTIFICATIONS_QUEUE, INVENTORY_EVENTS, "inventory.*"),
@@ -68,11 +81,37 @@ BINDINGS = (
 )
 
 
+PRECONDITION_FAILED = 406
+
+
 def declare(channel) -> None:
     """Declare everything on a (blocking) pika channel; safe to call any number of times."""
-    for ex in EXCHANGES:
-        channel.exchange_declare(exchange=ex.name, exchange_type=ex.type, durable=True)
+    declare_exchanges(channel.connection)
     for q in QUEUES:
         channel.queue_declare(queue=q.name, durable=True, arguments=dict(q.arguments) or None)
     for b in BINDINGS:
         channel.queue_bind(queue=b.queue, exchange=b.exchange, routing_key=b.routing_key)
+
+
+def declare_exchanges(connection) -> list[str]:
+    """Declare the exchanges on a channel of their own (a refused declaration closes its channel); an exchange of
+    the wrong type is deleted and declared again. Returns the names of the exchanges replaced."""
+    replaced = []
+    channel = connection.channel()
+    try:
+        for ex in EXCHANGES:
+            try:
+                channel.exchange_declare(exchange=ex.name, exchange_type=ex.type, durable=True)
+            except pika.exceptions.ChannelClosedByBroker as exc:
+                if exc.reply_code != PRECONDITION_FAILED:
+                    raise
+                log.warning("exchange %r exists with other settings than (%s, durable): %s; deleting it and"
+                            " declaring it again, then re-binding its queues", ex.name, ex.type, exc.reply_text)
+                channel = connection.channel()
+                channel.exchange_delete(exchange=ex.name)
+                channel.exchange_declare(exchange=ex.name, exchange_type=ex.type, durable=True)
+                replaced.append(ex.name)
+    finally:
+        if channel.is_open:
+            channel.close()
+    return replaced

@@ -1,4 +1,5 @@
-"""order-service: `POST /order` (202, stored with its outbox record), `GET /order/<id>`, `POST /orders/lookup`.
+"""order-service: `POST /order` (202, stored with its outbox record), `GET /order/<id>`, `GET /orders`,
+`POST /orders/lookup`.
 
 `python -m order_service` runs gunicorn (gthread, HTTP keep-alive) with one
 worker process holding: the HTTP threads, the outbox relay thread (publishes
@@ -16,7 +17,7 @@ import threading
 import time
 from pathlib import Path
 
-from flask import jsonify
+from flask import jsonify, request
 from messaging import topology
 from messaging.consumer import BatchConsumer
 
@@ -28,18 +29,20 @@ from common.web import create_base_app, error, json_body
 
 from .relay import OutboxRelay
 from .status import StatusHandler
-from .store import OrderStore
+from .store import CONFIRMED, FAILED, MAX_LIST, PENDING, OrderStore
 
 NAME = "order-service"
 PART = "async-rabbitmq"
 MAX_LOOKUP = 2_000
+LIST_DEFAULT = 50
+STATUSES = (PENDING, CONFIRMED, FAILED)
 log = logging.getLogger(NAME)
 
 
 def build(settings: Settings | None = None, store: OrderStore | None = None):
     """The composition root: store, relay, status consumer, and the HTTP app over them."""
     settings = settings or get_settings()
-    store = store or OrderStore(settings.data_path("orders.db", PART))
+    store = store or OrderStore(settings.data_path("orders.db", PART), retry_max_s=settings.outbox_retry_max_s)
     relay = OutboxRelay(settings, store)
     status = BatchConsumer(settings, topology.ORDER_STATUS_QUEUE, StatusHandler(store, settings.max_message_bytes),
                            topology.EVENTS_DLX, name="status-consumer")
@@ -50,7 +53,9 @@ def create_app(settings: Settings, store: OrderStore, relay=None, status=None):
     def health():
         return {"broker_connected": bool(relay and relay.connected.is_set()),
                 "status_consuming": bool(status and status.consuming.is_set()),
-                "outbox_backlog": store.outbox_backlog(), "published": relay.published if relay else 0}
+                "outbox_backlog": store.outbox_backlog(), "published": relay.published if relay else 0,
+                # Returned by the broker (no queue bound to `orders`): held in the outbox and retried, never lost.
+                "unroutable": relay.unroutable if relay else 0, "outbox_unroutable": store.unroutable_count()}
 
     app = create_base_app(NAME, settings, health=health)
 
@@ -73,6 +78,26 @@ def create_app(settings: Settings, store: OrderStore, relay=None, status=None):
         if doc is None:
             return error(404, "not_found", f"no order {order_id[:128]!r}")
         return jsonify(doc)
+
+    @app.get("/orders")
+    def list_orders():
+        """The original lab's client: orders with their status, newest first. `limit` (1-1000, default 50),
+        `status` (pending|confirmed|failed), `before` (an order id: the page after it, as in `next`)."""
+        raw_limit = request.args.get("limit", str(LIST_DEFAULT))
+        if not (raw_limit.isdigit() and 1 <= int(raw_limit) <= MAX_LIST):
+            raise InvalidInput("validation_error", f"limit: an integer from 1 to {MAX_LIST}")
+        status = request.args.get("status")
+        if status is not None and status not in STATUSES:
+            raise InvalidInput("validation_error", f"status: one of {', '.join(STATUSES)}")
+        before = request.args.get("before")
+        if before is not None and not 1 <= len(before) <= 128:
+            raise InvalidInput("validation_error", "before: an order id (1-128 characters)")
+        limit = int(raw_limit)
+        orders = store.newest(limit, before, status)
+        if orders is None:
+            return error(404, "not_found", f"no order {before!r} to continue after")
+        return jsonify({"orders": orders, "count": len(orders), "limit": limit,
+                        "next": orders[-1]["order_id"] if len(orders) == limit else None})
 
     @app.post("/orders/lookup")
     def lookup():

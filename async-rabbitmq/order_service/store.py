@@ -2,11 +2,14 @@
 
 `place()` writes the order and its outbox record in one transaction, so an
 accepted order (202) is never lost whatever the broker is doing; the relay
-publishes the outbox and marks what the broker confirmed.
+publishes the outbox and marks what the broker confirmed. A record the broker
+returned as unroutable stays in the outbox with its attempts, the broker's reason
+and the time of its next try (`retry_at`); `GET /order/<id>` shows that state.
 """
 from __future__ import annotations
 
 import json
+import random
 import sqlite3
 import time
 from dataclasses import dataclass
@@ -16,17 +19,26 @@ from common.sqlite import Database
 from messaging.messages import order_placed
 
 PENDING, CONFIRMED, FAILED = "pending", "confirmed", "failed"
+RETRY_BASE_S = 1.0  # first retry of an unroutable record after about this long, doubling per attempt
 
-_SCHEMA = (
+_TABLES = (
     """CREATE TABLE IF NOT EXISTS orders (
         order_id TEXT PRIMARY KEY, student_id TEXT NOT NULL, item TEXT NOT NULL, quantity INTEGER NOT NULL,
         status TEXT NOT NULL, reason TEXT, event_id TEXT NOT NULL, result_event_id TEXT,
         created_at REAL NOT NULL, updated_at REAL NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS outbox (
         id INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL UNIQUE, routing_key TEXT NOT NULL,
-        body TEXT NOT NULL, created_at REAL NOT NULL, published_at REAL)""",
-    "CREATE INDEX IF NOT EXISTS outbox_unpublished ON outbox(id) WHERE published_at IS NULL",
+        body TEXT NOT NULL, created_at REAL NOT NULL, published_at REAL,
+        attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT, retry_at REAL)""",
 )
+# Columns added since the first version: an outbox kept from it gets them on open.
+_OUTBOX_ADDED = {"attempts": "INTEGER NOT NULL DEFAULT 0", "last_error": "TEXT", "retry_at": "REAL"}
+_INDEXES = (
+    "CREATE INDEX IF NOT EXISTS outbox_unpublished ON outbox(id) WHERE published_at IS NULL",
+    "CREATE INDEX IF NOT EXISTS outbox_deferred ON outbox(retry_at) WHERE published_at IS NULL AND retry_at IS NOT NULL",
+    "CREATE INDEX IF NOT EXISTS orders_newest ON orders(created_at, order_id)",
+)
+MAX_LIST = 1000
 
 
 @dataclass(frozen=True)
@@ -38,9 +50,17 @@ class OutboxRecord:
 
 
 class OrderStore:
-    def __init__(self, path: str | Path):
-        self.db = Database(path, schema=_SCHEMA)
+    def __init__(self, path: str | Path, retry_max_s: float = 30.0):
+        self.db = Database(path, schema=_TABLES)
         self.path = self.db.path
+        self.retry_max_s = retry_max_s
+        with self.db.transaction() as db:
+            have = {row[1] for row in db.execute("PRAGMA table_info(outbox)")}
+            for column, decl in _OUTBOX_ADDED.items():
+                if column not in have:
+                    db.execute(f"ALTER TABLE outbox ADD COLUMN {column} {decl}")
+            for stmt in _INDEXES:
+                db.execute(stmt)
 
     def _conn(self) -> sqlite3.Connection:
         return self.db.conn()
@@ -64,17 +84,46 @@ class OrderStore:
         self._tx(write)
         return event
 
-    def get(self, order_id: str) -> dict | None:
-        row = self._conn().execute(
-            "SELECT order_id, student_id, item, quantity, status, reason, created_at, updated_at FROM orders"
-            " WHERE order_id = ?", (order_id,)).fetchone()
-        if not row:
-            return None
-        doc = dict(zip(("order_id", "student_id", "item", "quantity", "status", "reason", "created_at",
-                        "updated_at"), row, strict=True))
+    _FIELDS = ("order_id", "student_id", "item", "quantity", "status", "reason", "created_at", "updated_at")
+    _SELECT = ("SELECT o.order_id, o.student_id, o.item, o.quantity, o.status, o.reason, o.created_at, o.updated_at,"
+               " x.published_at, x.attempts, x.last_error, x.retry_at"
+               " FROM orders o LEFT JOIN outbox x ON x.event_id = o.event_id")
+
+    @classmethod
+    def _doc(cls, row) -> dict:
+        doc = dict(zip(cls._FIELDS, row[:8], strict=True))
         if doc["reason"] is None:
             del doc["reason"]
+        published_at, attempts, last_error, retry_at = row[8:]
+        # Where the OrderPlaced event is: queued (not yet confirmed), unroutable (returned, retried) or published.
+        if published_at is not None:
+            doc["publish"] = {"state": "published", "attempts": attempts, "published_at": published_at}
+        elif attempts:
+            doc["publish"] = {"state": "unroutable", "attempts": attempts, "last_error": last_error,
+                              "retry_at": retry_at}
+        else:
+            doc["publish"] = {"state": "queued", "attempts": attempts or 0}
         return doc
+
+    def get(self, order_id: str) -> dict | None:
+        row = self._conn().execute(f"{self._SELECT} WHERE o.order_id = ?", (order_id,)).fetchone()
+        return self._doc(row) if row else None
+
+    def newest(self, limit: int, before: str | None = None, status: str | None = None) -> list[dict] | None:
+        """Orders newest first, at most `limit`; `before`: continue after that order id (None: unknown id)."""
+        where, args = [], []
+        if before is not None:
+            ref = self._conn().execute("SELECT created_at FROM orders WHERE order_id = ?", (before,)).fetchone()
+            if ref is None:
+                return None
+            where.append("(o.created_at, o.order_id) < (?, ?)")
+            args += [ref[0], before]
+        if status is not None:
+            where.append("o.status = ?")
+            args.append(status)
+        sql = f"{self._SELECT}{' WHERE ' + ' AND '.join(where) if where else ''}" \
+              " ORDER BY o.created_at DESC, o.order_id DESC LIMIT ?"
+        return [self._doc(r) for r in self._conn().execute(sql, [*args, min(limit, MAX_LIST)]).fetchall()]
 
     def statuses(self, order_ids: list[str]) -> dict[str, dict]:
         out: dict[str, dict] = {}
@@ -106,10 +155,41 @@ class OrderStore:
 
     # -- outbox -------------------------------------------------------------
     def unpublished(self, after_id: int, limit: int) -> list[OutboxRecord]:
+        """Records never returned by the broker, in order (the returned ones wait for their retry_at)."""
         rows = self._conn().execute(
             "SELECT id, event_id, routing_key, body FROM outbox WHERE published_at IS NULL AND id > ?"
-            " ORDER BY id LIMIT ?", (after_id, limit)).fetchall()
+            " AND retry_at IS NULL ORDER BY id LIMIT ?", (after_id, limit)).fetchall()
         return [OutboxRecord(r[0], r[1], r[2], r[3].encode()) for r in rows]
+
+    def due_retries(self, now: float, limit: int) -> list[OutboxRecord]:
+        """Records the broker returned as unroutable whose next try is due."""
+        rows = self._conn().execute(
+            "SELECT id, event_id, routing_key, body FROM outbox WHERE published_at IS NULL AND retry_at IS NOT NULL"
+            " AND retry_at <= ? ORDER BY retry_at LIMIT ?", (now, limit)).fetchall()
+        return [OutboxRecord(r[0], r[1], r[2], r[3].encode()) for r in rows]
+
+    def mark_unroutable(self, ids: list[int], error: str, now: float | None = None) -> None:
+        """The broker returned these (no queue bound): keep them, count the attempt, retry with jittered backoff."""
+        now = time.time() if now is None else now
+
+        def write(db):
+            for oid in ids:
+                row = db.execute("SELECT attempts FROM outbox WHERE id = ?", (oid,)).fetchone()
+                attempts = (row[0] if row else 0) + 1
+                delay = min(self.retry_max_s, RETRY_BASE_S * 2 ** min(attempts - 1, 16)) * random.uniform(0.5, 1.0)
+                db.execute("UPDATE outbox SET attempts = ?, last_error = ?, retry_at = ? WHERE id = ?"
+                           " AND published_at IS NULL", (attempts, error, now + delay, oid))
+        self._tx(write)
+
+    def release_deferred(self, now: float | None = None) -> int:
+        """Make every returned record due now (the topology was just declared again, or routing works again)."""
+        now = time.time() if now is None else now
+        return self._tx(lambda db: db.execute(
+            "UPDATE outbox SET retry_at = ? WHERE published_at IS NULL AND retry_at > ?", (now, now)).rowcount)
+
+    def unroutable_count(self) -> int:
+        return self._conn().execute(
+            "SELECT COUNT(*) FROM outbox WHERE published_at IS NULL AND retry_at IS NOT NULL").fetchone()[0]
 
     def mark_published(self, ids: list[int]) -> None:
         if not ids:

@@ -12,6 +12,11 @@ class FakeChannel:
         self.calls: list[tuple] = []
         self.published: list[SimpleNamespace] = []
         self.acks: list[tuple[int, bool]] = []
+        self.connection = SimpleNamespace(channel=lambda: self)  # topology declares exchanges on a channel of their own
+        self.returns: list = []
+
+    def close(self):
+        pass
 
     def exchange_declare(self, **kw):
         self.calls.append(("exchange_declare", kw))
@@ -22,9 +27,12 @@ class FakeChannel:
     def queue_bind(self, **kw):
         self.calls.append(("queue_bind", kw))
 
+    def add_on_return_callback(self, callback):
+        self.returns.append(callback)
+
     def basic_publish(self, exchange, routing_key, body, properties=None, mandatory=False):
         self.published.append(SimpleNamespace(exchange=exchange, routing_key=routing_key, body=body,
-                                              properties=properties))
+                                              properties=properties, mandatory=mandatory))
 
     def basic_ack(self, delivery_tag, multiple=False):
         self.acks.append((delivery_tag, multiple))
@@ -42,6 +50,7 @@ class NoRelay:
     def __init__(self):
         self.notified = 0
         self.published = 0
+        self.unroutable = 0
         self.connected = SimpleNamespace(is_set=lambda: False)
 
     def notify(self):

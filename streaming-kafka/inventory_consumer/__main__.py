@@ -9,6 +9,7 @@ from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_fixe
 
 from common.http_server import serve_in_thread
 from common.logs import setup_logging
+from common.menu import uniform_stock
 from common.settings import get_settings
 from common.stock import StockStore
 
@@ -20,7 +21,7 @@ from .worker import InventoryWorker
 def main() -> None:
     settings = get_settings()
     log = setup_logging(NAME, settings.log_level, settings.log_format)
-    store = StockStore(settings.data_path("inventory.db", "streaming-kafka"))
+    store = StockStore(settings.data_path("inventory.db", "streaming-kafka"), uniform_stock(settings.kafka_initial_stock))
     retry(retry=retry_if_exception_type(KafkaError), stop=stop_after_delay(60), wait=wait_fixed(1),
           reraise=True)(ensure_topics)(settings)
     try:

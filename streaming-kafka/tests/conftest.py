@@ -27,23 +27,32 @@ stack = stack_fixture()  # the scenario ring's stack: native, or the compose sta
 class FakeFuture:
     def __init__(self, error: Exception | None = None):
         self.error = error
+        self.is_done = error is None  # a failing future here never completes (a timeout)
 
     def get(self, timeout=None):
         if self.error:
             raise self.error
         return None
 
+    def succeeded(self):
+        return self.error is None
+
 
 class FakeProducer:
-    """Records what would be sent; `fail` makes every send's future raise it."""
+    """Records what would be sent; `fail` makes every send's future raise it (no acknowledgement), from the
+    `fail_after`-th send on; `refuse` makes send() itself raise it (the record never leaves)."""
 
-    def __init__(self, fail: Exception | None = None):
+    def __init__(self, fail: Exception | None = None, fail_after: int = 0, refuse: Exception | None = None):
         self.sent: list[tuple] = []
         self.fail = fail
+        self.fail_after = fail_after
+        self.refuse = refuse
 
     def send(self, topic, key=None, value=None, headers=None):
+        if self.refuse:
+            raise self.refuse
         self.sent.append((topic, key, value, headers))
-        return FakeFuture(self.fail)
+        return FakeFuture(self.fail if len(self.sent) > self.fail_after else None)
 
     def flush(self, timeout=None):
         pass

@@ -5,6 +5,7 @@ import logging
 
 from flask import g, jsonify, request
 
+from common.idempotency import IdempotencyStore, valid_key
 from common.logs import setup_logging
 from common.schemas import InvalidInput, parse_order
 from common.settings import Settings, get_settings
@@ -12,7 +13,6 @@ from common.web import create_base_app, json_body
 
 from .breaker import CircuitBreaker
 from .clients import InventoryClient, NotificationClient
-from .idempotency import IdempotencyStore
 from .orders import OrderDesk
 
 NAME = "order-service"
@@ -43,7 +43,7 @@ def create_app(settings: Settings | None = None, desk: OrderDesk | None = None):
     @app.post("/order")
     def place_order():
         key = request.headers.get("Idempotency-Key")
-        if key is not None and not (1 <= len(key) <= 255 and key.isprintable()):
+        if not valid_key(key):
             raise InvalidInput("invalid_idempotency_key", "Idempotency-Key must be 1-255 printable characters")
         order = parse_order(json_body())
         reply = desk.place(order, key)

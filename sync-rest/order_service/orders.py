@@ -5,16 +5,14 @@ No Flask here: the HTTP layer hands in a validated `OrderRequest` and gets a `Re
 from __future__ import annotations
 
 import logging
-import time
-from dataclasses import dataclass, field
 
+from common.idempotency import IdempotencyStore, Reply
 from common.ids import generate_order_id
 from common.logs import bind
 from common.schemas import OrderRequest
 
 from . import clients
 from .breaker import OPEN, CircuitBreaker, CircuitOpen
-from .idempotency import Busy, IdempotencyStore, Mismatch, Proceed, Replay, fingerprint
 
 log = logging.getLogger("order-service")
 
@@ -26,13 +24,6 @@ STATUS = {
     clients.TIMEOUT: 504,
 }
 FINAL = {201, 409}  # answers an idempotent retry replays; the others are worth retrying
-
-
-@dataclass
-class Reply:
-    status: int
-    body: dict
-    headers: dict = field(default_factory=dict)
 
 
 class OrderDesk:
@@ -47,24 +38,8 @@ class OrderDesk:
     def place(self, order: OrderRequest, key: str | None = None) -> Reply:
         if key is None:
             return self._place(order, generate_order_id())
-        fp = fingerprint(order.model_dump())
-        deadline = time.monotonic() + self.wait_busy_s
-        while True:
-            claim = self.idempotency.claim(key, fp)
-            if isinstance(claim, Replay):
-                return Reply(claim.status, claim.body, {"Idempotent-Replayed": "true"})
-            if isinstance(claim, Mismatch):
-                return Reply(400, {"error": "idempotency_key_reused",
-                                   "detail": "this Idempotency-Key was used with a different request body"})
-            if isinstance(claim, Proceed):
-                break
-            if isinstance(claim, Busy) and time.monotonic() > deadline:
-                return Reply(409, {"error": "request_in_progress",
-                                   "detail": "a request with this Idempotency-Key is still running; retry later"})
-            time.sleep(0.05)
-        reply = self._place(order, claim.order_id)
-        self.idempotency.finish(key, reply.status, reply.body, final=reply.status in FINAL)
-        return reply
+        return self.idempotency.run(key, order.model_dump(), lambda order_id, _retry: self._place(order, order_id),
+                                    final=lambda reply: reply.status in FINAL, wait_busy_s=self.wait_busy_s)
 
     def _place(self, order: OrderRequest, order_id: str) -> Reply:
         with bind(order_id=order_id):

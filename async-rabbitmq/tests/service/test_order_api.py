@@ -106,3 +106,47 @@ def test_fuzz_get_order_never_5xx(ctx, order_id):
     assert r.status_code in (200, 404, 405, 308), r.data
     if r.status_code != 308:
         assert isinstance(r.get_json(), dict)
+
+
+# -- the original lab's clients ---------------------------------------------------------------------------------------
+def test_the_original_clients_body_is_accepted(ctx):
+    client, store, _ = ctx
+    r = client.post("/order", json={"item": "fries", "qty": 3})  # qty alias, no student_id, fries on the menu
+    assert r.status_code == 202
+    doc = store.get(r.get_json()["order_id"])
+    assert (doc["item"], doc["quantity"], doc["student_id"]) == ("fries", 3, "anonymous")
+
+
+def test_get_orders_lists_newest_first_with_status_and_pages(ctx):
+    client, store, _ = ctx
+    ids = [client.post("/order", json={"student_id": "s", "item": "pizza", "quantity": 1}).get_json()["order_id"]
+           for _ in range(5)]
+    store.apply_results([(ids[0], "confirmed", None, "r0"), (ids[1], "failed", "out_of_stock", "r1")])
+    page = client.get("/orders?limit=3").get_json()
+    assert [o["order_id"] for o in page["orders"]] == ids[::-1][:3] and page["count"] == 3
+    assert all(o["status"] == "pending" and o["publish"]["state"] == "queued" for o in page["orders"])
+    rest = client.get(f"/orders?limit=3&before={page['next']}").get_json()
+    assert [o["order_id"] for o in rest["orders"]] == ids[1::-1] and rest["next"] is None
+    assert [(o["status"], o.get("reason")) for o in rest["orders"]] == [("failed", "out_of_stock"), ("confirmed", None)]
+    assert [o["order_id"] for o in client.get("/orders?status=failed").get_json()["orders"]] == [ids[1]]
+    assert len(client.get("/orders").get_json()["orders"]) == 5
+
+
+@pytest.mark.parametrize("query", ["limit=0", "limit=1001", "limit=x", "limit=-1", "status=lost", "before="])
+def test_get_orders_rejects_bad_parameters_with_a_json_4xx(ctx, query):
+    r = ctx[0].get(f"/orders?{query}")
+    assert r.status_code == 400 and r.get_json()["error"] == "validation_error"
+
+
+def test_get_orders_after_an_unknown_order_is_404(ctx):
+    r = ctx[0].get("/orders?before=ORD-0-none")
+    assert r.status_code == 404 and r.get_json()["error"] == "not_found"
+
+
+def test_health_counts_unroutable_records(ctx):
+    client, store, _ = ctx
+    oid = client.post("/order", json={"student_id": "s", "item": "pizza", "quantity": 1}).get_json()["order_id"]
+    store.mark_unroutable([1], "312 NO_ROUTE")
+    health = client.get("/health").get_json()
+    assert health["outbox_unroutable"] == 1 and health["outbox_backlog"] == 1 and "unroutable" in health
+    assert client.get(f"/order/{oid}").get_json()["publish"]["state"] == "unroutable"

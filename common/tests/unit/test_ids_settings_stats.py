@@ -44,6 +44,41 @@ def test_settings_read_environment(monkeypatch):
     assert s.inventory_url == "http://127.0.0.1:7101"
 
 
+def test_simulated_delay_is_the_original_labs_alias_of_inventory_delay_ms(monkeypatch):
+    monkeypatch.delenv("INVENTORY_DELAY_MS", raising=False)
+    monkeypatch.setenv("SIMULATED_DELAY", "2")  # seconds, as the original's compose override sets it
+    assert Settings().inventory_delay_ms == 2000
+    monkeypatch.setenv("SIMULATED_DELAY", "0.25")
+    assert Settings().inventory_delay_ms == 250
+    monkeypatch.setenv("INVENTORY_DELAY_MS", "0")  # what the compose files pass when no delay is asked for
+    assert Settings().inventory_delay_ms == 250
+    monkeypatch.setenv("INVENTORY_DELAY_MS", "40")  # a non-zero INVENTORY_DELAY_MS wins
+    assert Settings().inventory_delay_ms == 40
+    monkeypatch.delenv("INVENTORY_DELAY_MS")
+    monkeypatch.setenv("SIMULATED_DELAY", "")  # compose's ${SIMULATED_DELAY:-} when unset
+    assert Settings().inventory_delay_ms == 0
+    monkeypatch.setenv("SIMULATED_DELAY", "-1")
+    with pytest.raises(ValidationError):
+        Settings()
+
+
+def test_simulated_delay_is_a_fault_switch_cleared_on_restart():
+    from common.stack import without_faults
+
+    env = {"SIMULATED_DELAY": "2", "INVENTORY_DELAY_MS": "5", "ORDER_PORT": "1"}
+    assert without_faults(env) == {"ORDER_PORT": "1"}
+
+
+def test_menu_and_stock_defaults():
+    from common.menu import INITIAL_STOCK, uniform_stock
+
+    assert dict(INITIAL_STOCK) == {"pizza": 100, "burger": 100, "salad": 100, "soda": 200, "coffee": 200, "fries": 100}
+    s = Settings()
+    # Part C: the original's load test (10,000 orders of 1-3 units over 6 items) must not run out of stock.
+    assert s.kafka_initial_stock >= 10_000 * 3
+    assert dict(uniform_stock(s.kafka_initial_stock)) == dict.fromkeys(INITIAL_STOCK, s.kafka_initial_stock)
+
+
 def test_settings_reject_nonsense(monkeypatch):
     monkeypatch.setenv("INVENTORY_DELAY_MS", "-5")
     with pytest.raises(ValidationError):

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings as hsettings, strategies as st
 
 from common.logs import JsonFormatter, bind
-from common.schemas import InvalidInput, parse_order
+from common.schemas import DEFAULT_STUDENT_ID, InvalidInput, parse_order
 from common.settings import Settings
 from common.web import create_base_app
 
@@ -19,6 +19,17 @@ def test_valid_order():
     assert (o.student_id, o.item, o.quantity) == ("s1", "pizza", 2)
 
 
+@pytest.mark.parametrize("body, expected", [
+    ({"item": "fries", "qty": 3}, ("anonymous", "fries", 3)),  # the original lab's client
+    ({"student_id": "s9", "item": "soda", "qty": 2}, ("s9", "soda", 2)),
+    ({"student_id": "s9", "item": "soda", "quantity": 4, "qty": 4}, ("s9", "soda", 4)),  # both, agreeing
+])
+def test_the_original_labs_bodies_are_accepted(body, expected):
+    o = parse_order(body)
+    assert (o.student_id, o.item, o.quantity) == expected
+    assert DEFAULT_STUDENT_ID == "anonymous"
+
+
 @pytest.mark.parametrize("body, code", [
     ({**GOOD, "item": "Pizza"}, "unknown_item"),
     ({**GOOD, "item": "sushi"}, "unknown_item"),
@@ -29,7 +40,9 @@ def test_valid_order():
     ({**GOOD, "quantity": 101}, "validation_error"),
     ({**GOOD, "student_id": ""}, "validation_error"),
     ({**GOOD, "student_id": "x" * 65}, "validation_error"),
-    ({"item": "pizza", "quantity": 1}, "validation_error"),
+    ({"student_id": "s1", "quantity": 1}, "validation_error"),
+    ({"student_id": "s1", "item": "pizza", "quantity": 2, "qty": 3}, "validation_error"),
+    ({**GOOD, "qty": 0}, "validation_error"),
     ([GOOD], "invalid_body"),
     ("pizza", "invalid_body"),
     (None, "invalid_body"),

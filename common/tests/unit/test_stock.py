@@ -78,6 +78,18 @@ def test_reset(store):
     assert not store.reserve("pizza", 1, "x").duplicate  # the key is forgotten with its reservation
 
 
+def test_reset_without_stock_restores_the_stores_own_initial_stock(tmp_path):
+    from common.menu import uniform_stock
+
+    big = StockStore(tmp_path / "c.db", uniform_stock(1_000_000))  # Part C's KAFKA_INITIAL_STOCK
+    big.reserve("fries", 3, "k")
+    assert big.snapshot()["fries"] == 999_997
+    assert big.reset() == dict(uniform_stock(1_000_000))
+    small = StockStore(tmp_path / "a.db")
+    small.reserve("fries", 3, "k")
+    assert small.reset() == dict(INITIAL_STOCK) and small.snapshot()["fries"] == 100
+
+
 def test_threads_never_oversell(store):
     results = []
     lock = threading.Lock()

@@ -8,7 +8,8 @@ from analytics_consumer.app import create_app as analytics_app
 from analytics_consumer.metrics import MetricsState, render
 from events import encode, order_placed
 from inventory_consumer.app import create_app as inventory_app
-from kafka.errors import KafkaTimeoutError
+from inventory_consumer.handler import InventoryHandler
+from kafka.errors import KafkaTimeoutError, NoBrokersAvailable
 from producer_order.app import create_app as producer_app
 from producer_order.publisher import OrderPublisher
 
@@ -51,12 +52,89 @@ def test_order_rejects_bad_input(producer, body, code):
     assert r.status_code == 400 and r.get_json()["error"] == code
 
 
-def test_broker_down_is_503(tmp_settings, producer_class):
-    pub = OrderPublisher(tmp_settings, factory=lambda bulk: producer_class(fail=KafkaTimeoutError("no broker")))
+def test_broker_down_is_503_failed(tmp_settings, producer_class):
+    """The producer never took the record: it is certainly not produced, so "failed" is the truth."""
+    pub = OrderPublisher(tmp_settings, factory=lambda bulk: producer_class(refuse=NoBrokersAvailable()))
     client = producer_app(tmp_settings, pub).test_client()
     r = client.post("/order", json={"student_id": "s", "item": "pizza", "quantity": 1})
     assert r.status_code == 503 and r.get_json()["error"] == "broker_unavailable"
-    assert client.post("/bulk", json={"count": 10}).status_code == 503
+    assert r.get_json()["status"] == "failed"
+    r = client.post("/bulk", json={"count": 10})
+    assert r.status_code == 503 and (r.get_json()["published"], r.get_json()["not_sent"]) == (0, 10)
+
+
+def test_an_unacknowledged_order_is_504_unknown_not_failed(tmp_settings, producer_class):
+    """Sent but not acknowledged in time: it may still be delivered, so the answer must not say "failed"."""
+    pub = OrderPublisher(tmp_settings, factory=lambda bulk: producer_class(fail=KafkaTimeoutError("no ack")))
+    client = producer_app(tmp_settings, pub).test_client()
+    r = client.post("/order", json={"student_id": "s", "item": "pizza", "quantity": 1})
+    body = r.get_json()
+    assert r.status_code == 504 and body["status"] == "unknown" and body["error"] == "delivery_unknown"
+    assert is_order_id(body["order_id"]) and "Idempotency-Key" in body["detail"] and r.headers["Retry-After"]
+
+
+def test_a_bulk_cut_short_says_what_is_known(tmp_settings, producer_class):
+    settings = tmp_settings.model_copy(update={"bulk_chunk": 10})
+    fake = producer_class(fail=KafkaTimeoutError("no ack"), fail_after=25)
+    client = producer_app(settings, OrderPublisher(settings, factory=lambda bulk: fake)).test_client()
+    r = client.post("/bulk", json={"count": 100, "fail_rate": 0.1})
+    body = r.get_json()
+    assert r.status_code == 504 and body["error"] == "delivery_unknown" and body["status"] == "incomplete"
+    # chunks of 10, each awaited while the next is sent: the wait on the third chunk fails with 40 handed over;
+    # 25 are acknowledged, 15 may still land, 60 never left
+    assert (body["requested"], body["confirmed"], body["unconfirmed"], body["not_sent"]) == (100, 25, 15, 60)
+    assert body["published"] == 25
+
+
+# -- Idempotency-Key on POST /order (as in Part A) ---------------------------------------------------------------------
+ORDER = {"student_id": "s", "item": "burger", "quantity": 2}
+
+
+def test_a_retry_with_the_same_key_replays_and_produces_nothing(producer, fake_producer):
+    first = producer.post("/order", json=ORDER, headers={"Idempotency-Key": "k-1"})
+    again = producer.post("/order", json=ORDER, headers={"Idempotency-Key": "k-1"})
+    assert first.status_code == again.status_code == 202
+    assert again.get_json()["order_id"] == first.get_json()["order_id"] and again.headers["Idempotent-Replayed"]
+    assert len(fake_producer.sent) == 1
+    other = producer.post("/order", json=ORDER, headers={"Idempotency-Key": "k-2"})
+    assert other.get_json()["order_id"] != first.get_json()["order_id"] and len(fake_producer.sent) == 2
+
+
+def test_a_retry_after_a_timeout_produces_the_same_event_which_the_consumer_counts_once(tmp_settings, producer_class,
+                                                                                          tmp_path):
+    producers = [producer_class(fail=KafkaTimeoutError("no ack")), producer_class()]
+    pub = OrderPublisher(tmp_settings, factory=lambda bulk: producers[0])
+    client = producer_app(tmp_settings, pub).test_client()
+    lost = client.post("/order", json=ORDER, headers={"Idempotency-Key": "k-t"})
+    assert lost.status_code == 504
+    pub._producers[False] = producers[1]  # the broker answers again
+    ok = client.post("/order", json=ORDER, headers={"Idempotency-Key": "k-t"})
+    assert ok.status_code == 202 and ok.get_json()["order_id"] == lost.get_json()["order_id"]
+    assert ok.get_json()["event_id"] == lost.get_json()["event_id"]
+    # The first record may have been written after all: both land, and the inventory consumer reserves once.
+    values = [v for p in producers for _, _, v, _ in p.sent]
+    store = StockStore(tmp_path / "inv.db")
+    actions = InventoryHandler(store).handle(values)
+    assert [a.duplicate for a in actions] == [False, True] and store.snapshot()["burger"] == 100 - 2
+    assert client.post("/order", json=ORDER, headers={"Idempotency-Key": "k-t"}).headers["Idempotent-Replayed"]
+    assert len(producers[1].sent) == 1
+
+
+@pytest.mark.parametrize("headers, body, code", [
+    ({"Idempotency-Key": "k-3"}, {**ORDER, "quantity": 3}, "idempotency_key_reused"),
+    ({"Idempotency-Key": "x" * 256}, ORDER, "invalid_idempotency_key"),
+])
+def test_idempotency_key_errors_are_400_json(producer, headers, body, code):
+    producer.post("/order", json=ORDER, headers={"Idempotency-Key": "k-3"})
+    r = producer.post("/order", json=body, headers=headers)
+    assert r.status_code == 400 and r.get_json()["error"] == code
+
+
+def test_the_original_labs_body_is_accepted(producer, fake_producer):
+    r = producer.post("/order", json={"item": "fries", "qty": 2})
+    assert r.status_code == 202
+    event = json.loads(fake_producer.sent[0][2])
+    assert (event["item"], event["quantity"], event["student_id"]) == ("fries", 2, "anonymous")
 
 
 def test_inventory_http_side(tmp_settings, tmp_path):

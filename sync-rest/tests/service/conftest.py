@@ -7,7 +7,7 @@ from notification_service.app import create_app as notification_app
 from order_service import clients
 from order_service.app import create_app as order_app
 from order_service.breaker import CircuitBreaker
-from order_service.idempotency import IdempotencyStore
+from common.idempotency import IdempotencyStore
 from order_service.orders import OrderDesk
 
 

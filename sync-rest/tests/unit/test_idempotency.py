@@ -1,6 +1,6 @@
 import pytest
 
-from order_service.idempotency import Busy, IdempotencyStore, Mismatch, Proceed, Replay, fingerprint
+from common.idempotency import Busy, IdempotencyStore, Mismatch, Proceed, Replay, fingerprint
 
 pytestmark = pytest.mark.unit
 

@@ -1,19 +1,21 @@
-"""Durable `Idempotency-Key` records: a retried request with the same key gets the same answer and reserves once.
+"""Durable `Idempotency-Key` records: a retried request with the same key gets the same answer and one order.
 
-A key is claimed in one SQLite transaction (`BEGIN IMMEDIATE`), so two concurrent
-requests with the same key cannot both proceed. The key is bound to an order id
-at first sight; inventory dedups reservations by order id, so even a retry after
-a timeout (where inventory may have reserved late) reserves at most once.
-Final answers (201, 409) are replayed; transient ones (422, 503, 504) let the
-next retry run again with the same order id.
+Used by `POST /order` in Part A and Part C. A key is claimed in one SQLite
+transaction (`BEGIN IMMEDIATE`), so two concurrent requests with the same key
+cannot both proceed. The key is bound to an order id at first sight, and a retry
+runs again with that same order id: Part A's inventory dedups reservations by
+order id, Part C's consumers dedup by the event id derived from it, so even a
+retry after a timeout (where the first attempt may still have landed) makes at
+most one order. Final answers are replayed; transient ones let the next retry run.
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from common.ids import generate_order_id
 from common.sqlite import Database
@@ -27,6 +29,15 @@ _SCHEMA = ("""CREATE TABLE IF NOT EXISTS idempotency (
     body        TEXT,
     updated_at  REAL NOT NULL
 )""",)
+
+
+@dataclass
+class Reply:
+    """An HTTP answer as data: status, JSON body, extra headers."""
+
+    status: int
+    body: dict
+    headers: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -83,3 +94,33 @@ class IdempotencyStore:
     def finish(self, key: str, status: int, body: dict, final: bool) -> None:
         self.db.conn().execute("UPDATE idempotency SET state = ?, status = ?, body = ?, updated_at = ? WHERE key = ?",
                            ("done" if final else "retryable", status, json.dumps(body), time.time(), key))
+
+    def run(self, key: str, payload: dict, attempt: Callable[[str, bool], Reply], final: Callable[[Reply], bool],
+            wait_busy_s: float, sleep: Callable[[float], None] = time.sleep) -> Reply:
+        """Run `attempt(order_id, retry)` at most once to a final answer for this key; replay that answer after.
+
+        A request with the key of one still running waits up to `wait_busy_s`, then gets 409; a key reused with
+        another body gets 400."""
+        fp = fingerprint(payload)
+        deadline = time.monotonic() + wait_busy_s
+        while True:
+            claim = self.claim(key, fp)
+            if isinstance(claim, Replay):
+                return Reply(claim.status, claim.body, {"Idempotent-Replayed": "true"})
+            if isinstance(claim, Mismatch):
+                return Reply(400, {"error": "idempotency_key_reused",
+                                   "detail": "this Idempotency-Key was used with a different request body"})
+            if isinstance(claim, Proceed):
+                break
+            if time.monotonic() > deadline:
+                return Reply(409, {"error": "request_in_progress",
+                                   "detail": "a request with this Idempotency-Key is still running; retry later"})
+            sleep(0.05)
+        reply = attempt(claim.order_id, claim.retry)
+        self.finish(key, reply.status, reply.body, final=final(reply))
+        return reply
+
+
+def valid_key(key: str | None) -> bool:
+    """What an `Idempotency-Key` header may be: absent, or 1-255 printable characters."""
+    return key is None or (1 <= len(key) <= 255 and key.isprintable())

@@ -1,0 +1,82 @@
+"""Routing against the real broker: `orders` is a fanout (routing key "" reaches inventory_orders), an `orders`
+exchange of the old type is replaced at start-up, and an unroutable OrderPlaced stays in the outbox, visible,
+until the topology is back."""
+import json
+
+import pytest
+import requests
+from lab import Lab
+from messaging import topology
+from messaging.amqp import blocking_connection, declare_topology
+from messaging.messages import order_placed
+
+from common.stack import wait_for
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def lab(native_stack, settings):
+    lab = Lab(settings)
+    yield lab
+    declare_topology(settings)  # whatever a test broke, the contract's topology is back for the next one
+
+
+def exchange_type(lab: Lab, name: str) -> str:
+    r = requests.get(f"{lab.mgmt_url}/exchanges/%2F/{name}", auth=lab.auth, timeout=5)
+    r.raise_for_status()
+    return r.json()["type"]
+
+
+def publish_with_empty_key_reaches_inventory(lab: Lab, quantity: int) -> None:
+    """What the original lab's clients do: publish to `orders` with routing key "", and inventory reserves it."""
+    before = lab.stock()["fries"]
+    lab.publish_raw([json.dumps(order_placed("ORD-fanout-test", "s", "fries", quantity)).encode()], routing_key="")
+    wait_for(lambda: lab.stock()["fries"] == before - quantity, 30, what="inventory to reserve the fanout publish")
+
+
+def test_a_publish_to_orders_with_routing_key_empty_reaches_inventory_orders(lab):
+    assert exchange_type(lab, topology.ORDERS_EXCHANGE) == "fanout"
+    publish_with_empty_key_reaches_inventory(lab, 2)
+
+
+def test_an_orders_exchange_of_the_old_direct_type_is_replaced_and_rebound(lab, settings):
+    conn = blocking_connection(settings)
+    try:  # the broker data of the previous version: `orders` direct, bound with the old key
+        ch = conn.channel()
+        ch.exchange_delete(topology.ORDERS_EXCHANGE)
+        ch.exchange_declare(topology.ORDERS_EXCHANGE, "direct", durable=True)
+        ch.queue_bind(topology.INVENTORY_ORDERS, topology.ORDERS_EXCHANGE, "order.placed")
+    finally:
+        conn.close()
+    assert exchange_type(lab, topology.ORDERS_EXCHANGE) == "direct"
+    declare_topology(settings)  # what every service does on (re)connect: must not wedge on 406
+    assert exchange_type(lab, topology.ORDERS_EXCHANGE) == "fanout"
+    publish_with_empty_key_reaches_inventory(lab, 1)
+
+
+def test_an_unroutable_order_stays_in_the_outbox_visible_then_is_published(lab, settings):
+    conn = blocking_connection(settings)
+    try:  # the binding is gone: the broker would confirm and drop a non-mandatory publish
+        conn.channel().queue_unbind(topology.INVENTORY_ORDERS, topology.ORDERS_EXCHANGE, "")
+    finally:
+        conn.close()
+    status, body, _ = lab.place("coffee", 1)
+    assert status == 202
+    oid = body["order_id"]
+
+    def held():
+        doc = lab.order(oid)[1]
+        return doc if doc["publish"]["state"] == "unroutable" else None
+    doc = wait_for(held, 30, what="the relay to see the publish returned")
+    assert doc["status"] == "pending" and "NO_ROUTE" in doc["publish"]["last_error"]
+    health = lab.health(settings.order_url)
+    assert health["outbox_unroutable"] >= 1 and health["unroutable"] >= 1 and health["outbox_backlog"] >= 1
+    assert lab.depth(topology.INVENTORY_ORDERS) == 0
+
+    declare_topology(settings)  # the topology is restored: the next retry is routed and confirmed
+    final = wait_for(lambda: (d := lab.order(oid)[1])["status"] != "pending" and d, 90,
+                     what="the held order to be published and processed")
+    assert final["status"] == "confirmed" and final["publish"]["state"] == "published"
+    assert final["publish"]["attempts"] >= 1
+    assert lab.health(settings.order_url)["outbox_unroutable"] == 0
