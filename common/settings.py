@@ -39,6 +39,7 @@ class Settings(BaseSettings):
     admin_api: bool = True  # /admin/reset on inventory, used by scenario scripts
     stack_runtime: str = Field("native", pattern="^(native|docker)$")
     health_timeout_s: float = 60.0
+    chaos_seed: int | None = None  # the chaos ring's RNG seed (CHAOS_SEED): replays a run's kill schedule
 
     # --- Part A: timeouts, faults, resilience ---
     connect_timeout_s: float = 1.0
