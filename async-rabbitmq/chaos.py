@@ -142,8 +142,9 @@ def account(res: ChaosRun, lab: Lab, token: str, initial: dict, notes_before: in
               sum(1 for o in stored if o["tag"] in tags[REFUSED] | tags[REJECTED]), 0)
     res.check("orders the client was not told about, not from an unknown request", f"{client} vs order store",
               sum(1 for o in ghosts if o["tag"] not in tags[UNKNOWN]), 0)
-    res.notes["unknown outcomes resolved"] = (f"{len(tags[UNKNOWN])} unknown: {len(ghosts)} exist (final), "
-                                              f"{len(tags[UNKNOWN]) - len(ghosts)} never existed anywhere")
+    existing = {o["tag"] for o in stored}
+    res.ghosts = [a for a in res.attempts if a.outcome == UNKNOWN and a.tag in existing]
+    res.notes["unknown outcomes resolved"] = chaos.unknown_note(res.attempts, existing)
     res.check("orders of this run", "order store vs client", len(stored), len(accepted) + len(ghosts))
 
     reservations = lab.reservations()

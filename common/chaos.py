@@ -72,6 +72,7 @@ class ChaosRun:
     checks: list[Check] = field(default_factory=list)
     stock: dict[str, dict] = field(default_factory=dict)  # item -> initial, current, units by source
     dead_letters: list[dict] = field(default_factory=list)
+    ghosts: list[Attempt] = field(default_factory=list)  # unknown outcomes whose order exists (and is final)
     notes: dict = field(default_factory=dict)
 
     @property
@@ -206,6 +207,15 @@ def kill_rounds(stack: Stack, load: Load, plan: Sequence[str], rng: random.Rando
         if kill.error:
             break
     return kills
+
+
+def unknown_note(attempts: Sequence[Attempt], existing_tags: set[str]) -> str:
+    """How the unknown outcomes resolved: which exist (by how the client was answered) and which never existed."""
+    unknown = [a for a in attempts if a.outcome == UNKNOWN]
+    exist = Counter(f"HTTP {a.http_status}" if a.http_status else a.detail for a in unknown if a.tag in existing_tags)
+    absent = Counter(f"HTTP {a.http_status}" if a.http_status else a.detail for a in unknown
+                     if a.tag not in existing_tags)
+    return f"{len(unknown)} unknown: exist (final) {dict(exist) or 0}; never existed anywhere {dict(absent) or 0}"
 
 
 def tags_by_outcome(attempts: Sequence[Attempt]) -> dict[str, set[str]]:
