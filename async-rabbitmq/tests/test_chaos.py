@@ -72,3 +72,7 @@ def test_the_load_ran_through_the_kills(run):
 
 def test_accounting_is_exact(run):
     assert run.checks and run.failed() == [], render(run, TITLE, "")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -77,3 +77,7 @@ def test_accounting_is_exact(run):
                    "although the producer may still deliver the record: a ghost order")
 def test_no_order_answered_failed_exists(run):
     assert [a for a in run.ghosts if a.http_status and a.http_status >= 500] == []
+
+
+if __name__ == "__main__":
+    sys.exit(main())
