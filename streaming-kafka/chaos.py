@@ -211,7 +211,7 @@ def account(res: ChaosRun, client: Client, token: str, initial: dict, before: di
     want = {"orders": len(placed), "reserved": len(reserved), "failed": len(outcome) - len(reserved)}
     try:
         wait_for(lambda: {k: v for k, v in delta(before, counts(client.metrics())).items() if k in want} == want,
-                 settle_timeout, interval=0.5, what="the analytics view to match the log")
+                 min(settle_timeout, 90), interval=0.5, what="the analytics view to match the log")
     except TimeoutError:
         pass  # the checks below say by how much
     d = delta(before, counts(client.metrics()))
