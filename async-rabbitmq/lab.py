@@ -45,6 +45,10 @@ class Lab:
                                                                    "quantity": quantity}, timeout=10)
         return r.status_code, r.json(), (time.perf_counter() - t0) * 1000
 
+    def post_order(self, body: dict, timeout: float = 10) -> requests.Response:
+        """`POST /order` as-is: the raw response, or the requests exception (the chaos ring classifies both)."""
+        return self._session().post(f"{self.order_url}/order", json=body, timeout=timeout)
+
     def place_many(self, n: int, quantity=1, threads: int = 8, items=ITEMS) -> dict:
         """n orders (items round-robin; quantity an int or a function of i), concurrently; ids, statuses, ms."""
         def one(i):

@@ -49,6 +49,7 @@ class Settings(BaseSettings):
     # gunicorn services (common/gunicorn_worker.py): a request's head and body must arrive within this.
     http_request_timeout_s: float = Field(10.0, gt=0)
     health_timeout_s: float = 60.0
+    chaos_seed: int | None = None  # the chaos ring's RNG seed (CHAOS_SEED): replays a run's kill schedule
 
     # --- Part A: timeouts, faults, resilience ---
     connect_timeout_s: float = 1.0

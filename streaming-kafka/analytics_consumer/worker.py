@@ -1,9 +1,11 @@
 """The live analytics loop (`analytics-group`) and the replay, sharing one way of folding records.
 
-The metrics state lives in memory and is rebuilt from the log: when this process is given a partition
-it has not read yet, it rewinds to the beginning (the log is the source of truth, keyed state makes the
-re-read harmless). Offsets are committed after each batch so the group's lag shows how far behind the
-live view is. The file is rewritten every METRICS_INTERVAL_S when something changed, and on shutdown.
+The metrics state lives in memory and is rebuilt from the log: on every assignment each partition resumes
+from the offset this process has folded up to, or from the beginning when it has folded none of it (the log
+is the source of truth, keyed state makes a re-read harmless). The group's committed offsets are never where
+it resumes: after a restart they belong to the previous process. Offsets are committed after each batch so the
+group's lag shows how far behind the live view is. The file is rewritten every METRICS_INTERVAL_S when
+something changed, and on shutdown.
 """
 from __future__ import annotations
 
@@ -48,10 +50,15 @@ class _Rewind(ConsumerRebalanceListener):
         pass
 
     def on_partitions_assigned(self, assigned):
-        fresh = [tp for tp in assigned if tp not in self.worker.read_from_start]
+        # Resume where *this state* stopped. Resuming from the committed offset (what the consumer does for a
+        # partition nobody seeks) skipped records when a rebalance came in the middle of a rebuild.
+        folded = self.worker.folded
+        fresh = [tp for tp in assigned if tp not in folded]
         if fresh:
             self.worker.consumer.seek_to_beginning(*fresh)
-            self.worker.read_from_start.update(fresh)
+        for tp in assigned:
+            if tp in folded:
+                self.worker.consumer.seek(tp, folded[tp])
         self.worker.joined.set()
         log.info("partitions assigned", extra={"partitions": [f"{tp.topic}-{tp.partition}" for tp in assigned],
                                                "rewound": len(fresh)})
@@ -64,7 +71,7 @@ class AnalyticsWorker:
         self.consumer = consumer
         self.stopping = threading.Event()
         self.joined = threading.Event()
-        self.read_from_start: set[TopicPartition] = set()
+        self.folded: dict[TopicPartition, int] = {}  # partition -> next offset this state has not folded
         self.lock = threading.Lock()  # the HTTP thread reads the state while the loop folds records in
         self.path = Path(settings.metrics_dir) / METRICS_FILE
         self._written_version = -1
@@ -95,8 +102,9 @@ class AnalyticsWorker:
                 batch = self.consumer.poll(timeout_ms=500)
                 if batch:
                     with self.lock:
-                        for recs in batch.values():
+                        for tp, recs in batch.items():
                             self.state.add_many([r.value for r in recs])
+                            self.folded[tp] = recs[-1].offset + 1
                     try:
                         self.consumer.commit({tp: OffsetAndMetadata(recs[-1].offset + 1, "")
                                               for tp, recs in batch.items()})

@@ -1,0 +1,83 @@
+"""Part C's chaos ring. `python streaming-kafka/tests/test_chaos.py` against a running stack (`make up
+PART=streaming-kafka`; `make demo` runs it) kills for 10 rounds and writes `streaming-kafka/tests/chaos_evidence.txt`.
+Under pytest, 3 rounds run against the natively started stack and the accounting is asserted.
+
+CHAOS_SEED=<seed> replays a run's schedule (the seed is printed and written in the evidence).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+PART_DIR = Path(__file__).resolve().parents[1]
+ROOT = PART_DIR.parent
+for p in (str(ROOT), str(PART_DIR)):
+    if p not in sys.path:
+        sys.path.insert(0, p)
+
+import pytest  # noqa: E402
+
+import chaos as ch  # noqa: E402
+from common import evidence  # noqa: E402
+from common.chaos import render  # noqa: E402
+from common.settings import get_settings  # noqa: E402
+from common.stack import get_stack  # noqa: E402
+
+OUTPUT = PART_DIR / "tests" / "chaos_evidence.txt"
+TITLE = "Chaos: kill -9 a random service (Kafka included) at random moments under load, then account exactly"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--runtime", choices=("native", "docker"), default=None)
+    ap.add_argument("--output", type=Path, default=OUTPUT)
+    ap.add_argument("--rounds", type=int, default=10)
+    ap.add_argument("--rate", type=float, default=60.0, help="orders per second the load aims at")
+    args = ap.parse_args(argv)
+    settings = get_settings()
+    stack = get_stack(ch.PART, args.runtime, settings)
+    res = ch.run(stack, settings, rounds=args.rounds, threads=6, rate=args.rate, scarce_units=400,
+                 progress=lambda m: print(f"[{ch.PART} chaos] {m}", flush=True))
+    evidence.write(args.output, render(res, TITLE, evidence.header("Part C: streaming with Kafka",
+                                                                   stack.describe())))
+    print(f"[{ch.PART} chaos] evidence written to {args.output}; "
+          f"{'every check holds' if res.ok else 'FAILED: ' + str(res.failed())}")
+    return 0 if res.ok else 1
+
+
+# ---------------------------------------------------------------- pytest (scenario ring)
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def run(native_stack, settings):
+    res = ch.run(native_stack, settings, rounds=3, progress=lambda m: print(f"[chaos] {m}", flush=True))
+    print(render(res, TITLE, ""))
+    return res
+
+
+def test_every_round_killed_and_restarted_the_broker_included(run):
+    assert len(run.kills) == run.rounds and not [k.error for k in run.kills if k.error]
+    assert ch.KAFKA in {k.service for k in run.kills}
+    assert all(k.pid for k in run.kills)
+
+
+def test_the_load_ran_through_the_kills(run):
+    counts = run.outcomes()
+    assert counts["accepted"] >= 100
+    assert max(k.attempts_before for k in run.kills) < len(run.attempts)
+
+
+def test_accounting_is_exact(run):
+    assert run.checks and run.failed() == [], render(run, TITLE, "")
+
+
+@pytest.mark.xfail(strict=False, reason="issue 10, defect 8: a /order send timeout (Kafka down) answers 503 'failed' "
+                   "although the producer may still deliver the record: a ghost order")
+def test_no_order_answered_failed_exists(run):
+    assert [a for a in run.ghosts if a.http_status and a.http_status >= 500] == []
+
+
+if __name__ == "__main__":
+    sys.exit(main())
