@@ -11,7 +11,7 @@ from common.schemas import parse_order
 from common.settings import Settings
 from order_service import clients
 from order_service.breaker import CircuitBreaker
-from order_service.idempotency import IdempotencyStore
+from common.idempotency import IdempotencyStore
 from order_service.orders import OrderDesk
 
 pytestmark = pytest.mark.integration

@@ -113,7 +113,7 @@ def test_health_everywhere(order, inventory, notification):
 def test_order_health_reports_the_breaker(tmp_path):
     from order_service.app import create_app as order_app
     from order_service.breaker import CircuitBreaker
-    from order_service.idempotency import IdempotencyStore
+    from common.idempotency import IdempotencyStore
     from order_service.orders import OrderDesk
 
     class Raising:
