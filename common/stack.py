@@ -289,7 +289,8 @@ class DockerStack(_Admin):
                          profiles=True)
 
     def describe(self) -> str:
-        images = ", ".join(f"{k}={v}" for k, v in sorted(self.env.items()) if k.endswith("_IMAGE"))
+        used = {"PYTHON_BASE_IMAGE", {"async-rabbitmq": "RABBITMQ_IMAGE", "streaming-kafka": "KAFKA_IMAGE"}.get(self.part)}
+        images = ", ".join(f"{k}={v}" for k, v in sorted(self.env.items()) if k in used)
         try:
             engine = subprocess.run(["docker", "version", "-f", "{{.Server.Version}}"], capture_output=True,
                                     text=True, timeout=10).stdout.strip()

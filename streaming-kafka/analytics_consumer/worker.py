@@ -39,6 +39,7 @@ def write_atomic(path: Path, text: str) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     with os.fdopen(fd, "w") as fh:
         fh.write(text)
+    os.chmod(tmp, 0o644)  # mkstemp makes it 0600: the lab's file is for everyone on the host to read (Docker: uid 10001)
     os.replace(tmp, path)
 
 

@@ -24,9 +24,12 @@ def test_analytics_writes_the_metrics_file_on_the_host_as_non_root(docker_stack,
     source = docker_stack.inspect("analytics-consumer", '{{range .Mounts}}{{if eq .Destination "/metrics"}}'
                                                         '{{.Source}}{{end}}{{end}}')
     path = Path(source) / "metrics_output.json"
-    live = requests.get(f"{settings.notification_url}/metrics", timeout=10).json()
-    wait_for(lambda: path.exists() and json.loads(path.read_text())["total_orders_seen"] == live["total_orders_seen"],
-             30, interval=0.5, what=f"{path} to be written")
+
+    def seen() -> int:  # analytics may have been restarted by an earlier check: it rebuilds from the log
+        return requests.get(f"{settings.notification_url}/metrics", timeout=10).json()["total_orders_seen"]
+
+    total = wait_for(seen, 120, interval=0.5, what="analytics to count the scenario ring's orders")
+    wait_for(lambda: path.exists() and json.loads(path.read_text())["total_orders_seen"] == total == seen(), 60,
+             interval=0.5, what=f"{path} to hold the live metrics")
     uid = dc.process_uids(docker_stack)["analytics-consumer"][0]
     assert uid != 0 and path.stat().st_uid == uid
-    assert live["total_orders_seen"] > 0  # the scenario ring ran first
