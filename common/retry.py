@@ -22,7 +22,8 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt, stop_afte
 
 RETRIES_EXHAUSTED = "retries_exhausted"  # transient: worth a redrive once the cause is fixed
 HANDLER_ERROR = "handler_error"  # this message made the handler fail on its own
-RETRYABLE_REASONS = frozenset({RETRIES_EXHAUSTED, HANDLER_ERROR})  # what `make redrive` re-publishes by default
+PRODUCE_ERROR = "produce_error"  # Part C: the result could not even be handed to the producer (e.g. a topic changed)
+RETRYABLE_REASONS = frozenset({RETRIES_EXHAUSTED, HANDLER_ERROR, PRODUCE_ERROR})  # what `make redrive` re-publishes
 
 T = TypeVar("T")
 R = TypeVar("R")

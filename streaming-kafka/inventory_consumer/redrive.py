@@ -5,7 +5,7 @@ offsets up to the end offsets at its start, re-produces each retryable record (s
 same partition; `acks=all`, waited for), and only then commits. A second run starts where the first one
 committed, so it re-publishes nothing twice; a crash between produce and commit re-publishes a record the
 inventory consumer has already seen, which its durable `event_id` idempotency turns into no change.
-Retryable: `dlq_reason` `retries_exhausted` or `handler_error`; permanent poison (invalid JSON, unknown item...)
+Retryable: `dlq_reason` `retries_exhausted`, `handler_error` or `produce_error`; permanent poison (invalid JSON, unknown item...)
 is skipped unless `include_all` (e.g. after a fix that makes it valid).
 """
 from __future__ import annotations

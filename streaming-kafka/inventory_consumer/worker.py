@@ -18,7 +18,7 @@ from kafka.errors import CommitFailedError, KafkaError
 from kafka.structs import OffsetAndMetadata
 from kafka_io import make_consumer, make_producer, wait_sent
 
-from common.retry import Failed, RetryPolicy, is_transient, run_isolated
+from common.retry import PRODUCE_ERROR, Failed, RetryPolicy, is_transient, run_isolated
 
 from .handler import Action, InventoryHandler
 
@@ -79,7 +79,7 @@ class InventoryWorker:
             time.sleep(self.settings.inventory_delay_ms * len(records) / 1000)
         actions = self._actions(records)
         try:
-            futures = [self._send(producer, r, a) for r, a in zip(records, actions, strict=True)]
+            futures = [self._send_or_dead_letter(producer, r, a) for r, a in zip(records, actions, strict=True)]
             producer.flush()
             wait_sent(futures)
         except KafkaError as exc:
@@ -112,6 +112,19 @@ class InventoryWorker:
     def _on_handler_error(self, values, exc: BaseException) -> None:
         log.error("handler failed on %d records (%s: %s); %s", len(values), type(exc).__name__, exc,
                   "retried within the budget" if is_transient(exc) else "isolating the failing one")
+
+    def _send_or_dead_letter(self, producer, record, action):
+        """A send that fails before reaching Kafka (not a KafkaError, e.g. the producer's assertion on a partition
+        that does not exist) dead-letters that one record, so the loop still commits the batch."""
+        try:
+            return self._send(producer, record, action)
+        except KafkaError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - becomes a dead letter with the reason, never a dead consumer
+            if action.kind == "dead":
+                raise
+            detail = f"{type(exc).__name__}: {exc}"[:500]
+            return self._send(producer, record, Action("dead", reason=PRODUCE_ERROR, detail=detail))
 
     def _send(self, producer, record, action):
         if action.kind == "result":

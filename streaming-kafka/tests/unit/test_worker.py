@@ -86,6 +86,21 @@ def test_an_unexpected_handler_error_dead_letters_only_the_record_that_causes_it
         (INVENTORY_TOPIC, None), (DLQ_TOPIC, b"handler_error"), (INVENTORY_TOPIC, None)]
 
 
+def test_a_result_the_producer_refuses_before_kafka_dead_letters_that_record_and_the_batch_commits(worker):
+    class Refusing(Producer):
+        def send(self, topic, key=None, value=None, headers=None, partition=None):
+            if topic == INVENTORY_TOPIC and partition == 7:
+                raise AssertionError("Unrecognized partition")
+            return super().send(topic, key, value, headers, partition)
+
+    producer, consumer = Refusing(), Consumer()
+    tp7, tp0 = TopicPartition(ORDER_TOPIC, 7), TopicPartition(ORDER_TOPIC, 0)
+    worker._process(consumer, producer, {tp7: records([good(1)], partition=7), tp0: records([good(2)])})
+    assert consumer.committed == {tp7: consumer.committed[tp7], tp0: consumer.committed[tp0]}
+    assert [(m.topic, m.headers.get("dlq_reason")) for m in producer.sent] == [
+        (DLQ_TOPIC, b"produce_error"), (INVENTORY_TOPIC, None)]
+
+
 class Admin:
     def __init__(self, counts):
         self.counts = counts
