@@ -88,7 +88,9 @@ class Broker:
                 "-cp", f"{self.libs}/*", main, *args]
 
     def argv(self) -> list[str]:
-        return self.java(MAIN, str(self.config), heap=self.settings.kafka_heap)
+        # Three JVMs share this machine with everything else: 384m each unless KAFKA_HEAP says otherwise.
+        cluster_default = self.settings.brokers > 1 and "kafka_heap" not in self.settings.model_fields_set
+        return self.java(MAIN, str(self.config), heap="384m" if cluster_default else self.settings.kafka_heap)
 
     # -- prepare: jars, configuration, storage ------------------------------
     def fetch_jars(self) -> None:
