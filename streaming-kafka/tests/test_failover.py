@@ -8,6 +8,7 @@ test scale and every outcome is asserted.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -153,7 +154,9 @@ def start_cluster(settings: Settings, fresh: bool) -> NativeStack:
         NativeStack(PART, settings)._part.down(progress=lambda _m: None)
     if fresh:
         wipe(settings)
-    stack.up()
+    # Analytics writes its metrics under .run: the committed metrics_output.json is the single broker's evidence.
+    env = {"METRICS_DIR": str(settings.part_dir(PART) / "cluster-metrics")} | dict(os.environ)
+    stack._part.up(env=env, progress=lambda _m: None)
     return stack
 
 
