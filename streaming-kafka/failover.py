@@ -137,16 +137,18 @@ class Sampler(threading.Thread):
 
 
 def longest_stall(samples: list[Sample], after: float) -> tuple[float, float, float]:
-    """(start, end, seconds) of the longest run of samples after `after` in which `processed` did not grow:
-    the time without progress. `end` is the first sample with progress again."""
+    """(start, end, seconds) of the longest time after `after` in which `processed` did not grow: the time
+    without progress. It starts at the last progress (or at `after`, if that came later) and ends at the first
+    sample with progress again."""
     best = (after, after, 0.0)
     last_t, last_n = None, None
     for s in samples:
         if s.processed is None:
             continue
         if last_n is None or s.processed > last_n:
-            if last_t is not None and last_t >= after and s.t - last_t > best[2]:
-                best = (last_t, s.t, round(s.t - last_t, 2))
+            start = max(last_t if last_t is not None else s.t, after)
+            if s.t > after and s.t - start > best[2]:
+                best = (start, s.t, round(s.t - start, 2))
             last_t, last_n = s.t, s.processed
     return best
 
