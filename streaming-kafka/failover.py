@@ -39,6 +39,15 @@ def partitions(settings: Settings, topic: str = ORDER_TOPIC, admin=None) -> dict
             admin.close()
 
 
+def try_partitions(settings: Settings) -> dict[int, dict] | None:
+    """`partitions`, or None while the metadata cannot be had (a broker of the bootstrap list is down or
+    starting: the admin client may pick it and fail); for polling."""
+    try:
+        return partitions(settings)
+    except KafkaError:
+        return None
+
+
 def busiest_leader(parts: dict[int, dict]) -> int:
     """The broker leading the most partitions (the lowest node id on a tie)."""
     by_leader = Counter(p["leader"] for p in parts.values() if p["leader"] >= 0)
@@ -195,8 +204,9 @@ def broker_failover(settings: Settings, stack: Stack, count: int, kill_after: fl
     wait_caught_up(settings)
     stock_before = client.reset_stock()
     before = counts(client.metrics())
-    leaders_before = {p: v["leader"] for p, v in partitions(settings).items()}
-    victim = busiest_leader(partitions(settings))
+    parts = partitions(settings)
+    leaders_before = {p: v["leader"] for p, v in parts.items()}
+    victim = busiest_leader(parts)
     t0 = time.perf_counter()
     sampler = Sampler(settings, client, t0, root_pid=getattr(stack, "_part", None) and stack._part.supervisor_pid())
     sampler.start()
@@ -220,10 +230,9 @@ def broker_failover(settings: Settings, stack: Stack, count: int, kill_after: fl
     killed_at = time.perf_counter() - t0
 
     def moved():
-        try:
-            leaders = {p: v["leader"] for p, v in partitions(settings).items()}
-        except KafkaError:
+        if (parts := try_partitions(settings)) is None:
             return None
+        leaders = {p: v["leader"] for p, v in parts.items()}
         return leaders if victim not in leaders.values() and min(leaders.values()) >= 0 else None
     wait_for(moved, 120, interval=0.1, what=f"the partitions of broker {victim} led by the others")
     leader_change_at = time.perf_counter() - t0
@@ -232,7 +241,8 @@ def broker_failover(settings: Settings, stack: Stack, count: int, kill_after: fl
     restarted_at = time.perf_counter() - t0
     restart_seconds = time.perf_counter() - t_start
     producer.join()
-    wait_for(lambda: all(len(v["isr"]) == len(v["replicas"]) for v in partitions(settings).values()), 300,
+    wait_for(lambda: (p := try_partitions(settings)) and all(len(v["isr"]) == len(v["replicas"]) for v in p.values()),
+             300,
              interval=0.2, what=f"broker {victim} back in every partition's ISR")
     back_in_isr_at = time.perf_counter() - t0
     wait_caught_up(settings, timeout=600)
@@ -296,7 +306,7 @@ def refusal(settings: Settings, stack: Stack, orders: int = 3) -> Refusal:
     stopped = [service_name(n) for n in range(settings.brokers, 1, -1)][:2]
     for name in stopped:
         stack.stop(name)
-    isr = wait_for(lambda: (p := partitions(settings)) and all(len(v["isr"]) == 1 for v in p.values()) and p,
+    isr = wait_for(lambda: (p := try_partitions(settings)) and all(len(v["isr"]) == 1 for v in p.values()) and p,
                    60, interval=0.2, what="one in-sync replica left")
     with Records(settings) as records:
         records_before = records()
