@@ -43,15 +43,17 @@ def render_failover(f: fo.Failover) -> list[str]:
             if "published" in b else f"FAILED: {b.get('error')}")
     out = [f"  POST /bulk {{\"count\": {f.count}, \"fail_rate\": 0.1}} -> {sent}",
            f"  OrderEvents leaders before: {_leaders(f.leaders_before)}; broker {f.victim} leads the most",
-           "  timeline (seconds since the scenario's start):",
-           f"    {f.killed_at:7.2f}  kill -9 kafka node {f.victim} ({f.produced_when_killed} events produced, "
-           f"{f.processed_when_killed} processed)",
-           f"    {f.leader_change_at:7.2f}  leader change: no OrderEvents partition is led by broker {f.victim} any more",
-           f"    {f.stall[1]:7.2f}  resumed: the inventory consumer processes orders again",
-           f"    {f.restarted_at:7.2f}  broker {f.victim} started again (healthy after {f.restart_seconds:.1f}s)",
-           f"    {f.back_in_isr_at:7.2f}  broker {f.victim} back in the ISR of every OrderEvents partition",
-           f"    {f.seconds_to_lag0:7.2f}  both groups at lag 0",
-           f"  time without progress: {f.stall[2]:.2f}s (from {f.stall[0]:.2f}s to {f.stall[1]:.2f}s; "
+           "  timeline (seconds since the scenario's start):"]
+    timeline = [
+        (f.killed_at, f"kill -9 kafka node {f.victim} ({f.produced_when_killed} events produced, "
+                      f"{f.processed_when_killed} processed)"),
+        (f.leader_change_at, f"leader change: no OrderEvents partition is led by broker {f.victim} any more"),
+        (f.stall[1], "resumed: the inventory consumer processes orders again"),
+        (f.restarted_at, f"broker {f.victim} started again (healthy after {f.restart_seconds:.1f}s)"),
+        (f.back_in_isr_at, f"broker {f.victim} back in the ISR of every OrderEvents partition"),
+        (f.seconds_to_lag0, "both groups at lag 0")]
+    out += [f"    {t:7.2f}  {what}" for t, what in sorted(timeline, key=lambda e: e[0])]
+    out += [f"  time without progress: {f.stall[2]:.2f}s (from {f.stall[0]:.2f}s to {f.stall[1]:.2f}s; "
            f"sampled every 0.5 s)",
            f"  OrderEvents leaders after: {_leaders(f.leaders_after)}",
            f"  analytics: new orders {d['orders']}, reserved {d['reserved']}, failed {d['failed']}, pending "
