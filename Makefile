@@ -3,6 +3,11 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 PART ?=
 SERVICE ?=
+# make up PART=streaming-kafka BROKERS=3: a three-broker KRaft cluster (the `brokers` setting, default 1).
+# Passed on only when given: a running cluster is then found by its services (make stop SERVICE=kafka-2).
+ifdef BROKERS
+export BROKERS
+endif
 
 .PHONY: help install demo test bench up down stop start ps logs kill replay redrive lint clean \
 	docker-engine docker-images docker-up docker-down docker-demo
@@ -12,6 +17,7 @@ help:
 	@echo "make test                       install and run the whole test suite (brokers included)"
 	@echo "make bench                      benchmarks -> docs/benchmarks.{json,md}"
 	@echo "make up PART=<part>             start a part natively, return when healthy"
+	@echo "make up PART=streaming-kafka BROKERS=3   Part C on a three-broker KRaft cluster (kafka, kafka-2, kafka-3)"
 	@echo "make down                       stop everything the native runtime started"
 	@echo "make stop|start PART=<part> SERVICE=<service>"
 	@echo "make ps | make logs PART=<part> [SERVICE=<service>] | make replay"

@@ -24,7 +24,8 @@ def machine() -> str:
 
 # What the runs themselves write: a demo that has already rewritten some of them still runs the committed code.
 GENERATED = ("*/tests/test_output.txt", "*/tests/chaos_evidence.txt", "*/tests/replay_evidence.txt",
-             "*/metrics/*.json", "*/tests/docker/*.txt", "*/tests/docker/*.json", "docs/comparison.*",
+             "*/tests/failover_evidence.txt", "*/metrics/*.json", "*/tests/docker/*.txt", "*/tests/docker/*.json",
+             "docs/comparison.*",
              "docs/benchmarks.*", "docs/img", "README.md")  # README: its measured figures are rendered by runs
 
 

@@ -96,6 +96,9 @@ class Settings(BaseSettings):
     kafka_bootstrap: str = "127.0.0.1:29092"
     kafka_controller_port: int = 29093
     kafka_heap: str = "512m"
+    # Natively: 1 broker (the default), or a KRaft cluster of N combined broker+controller nodes (3 is the
+    # cluster of the README). Node n listens on the bootstrap port + 2(n-1) and its controller on the next port.
+    brokers: int = Field(1, ge=1, le=5)
     kafka_partitions: int = Field(6, ge=1)
     service_name: str = "lab"  # set by the runtime for each process (SERVICE_NAME); names Kafka clients
     kafka_version: str = "3.9.1"  # broker jars fetched from Maven Central; the compose image uses the same version
@@ -128,7 +131,14 @@ class Settings(BaseSettings):
             self.inventory_url = f"http://{host}:{self.inventory_port}"
         if not self.notification_url:
             self.notification_url = f"http://{host}:{self.notification_port}"
+        if self.brokers > 1 and "," not in self.kafka_bootstrap:  # a cluster: clients know every broker
+            self.kafka_bootstrap = ",".join(f"{h}:{p}" for h, p in self.kafka_nodes())
         return self
+
+    def kafka_nodes(self) -> list[tuple[str, int]]:
+        """(host, port) of each native broker: node n (1-based) is at the first bootstrap port + 2(n-1)."""
+        host, _, port = self.kafka_bootstrap.split(",")[0].rpartition(":")
+        return [(host or "127.0.0.1", int(port) + 2 * i) for i in range(self.brokers)]
 
     def part_dir(self, part: str) -> Path:
         return self.run_dir / part

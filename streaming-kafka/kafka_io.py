@@ -3,6 +3,12 @@
 Producers use `acks=all` (the broker confirms a record only once it is in the log) and retries; the
 bulk producer waits `KAFKA_LINGER_MS` to fill large batches and compresses them (gzip is in the standard
 library and, measured here, roughly doubles kafka-python's throughput by sending fewer bytes).
+
+No idempotent producer: kafka-python-ng 2.2.3 has no `enable_idempotence` (it rejects the option; its record
+batches carry producer id -1; dpkp/kafka-python added it in 2.1, PR #2569, which this fork predates). A retried
+send may therefore write a record twice; consumers absorb that by `event_id`.
+On a cluster a send rides out a leader change: the broker's session timeout (9 s) passes before the
+controller elects a new leader, so a batch may wait longer and retry more often than on one broker.
 """
 from __future__ import annotations
 
@@ -23,6 +29,9 @@ def producer_config(settings, bulk: bool = True) -> dict:
         "max_block_ms": 15_000,
         "client_id": f"{settings.service_name}-producer",
     }
+    if "," in settings.kafka_bootstrap:  # a cluster (natively or in compose): ride out a leader change:
+        # retriable errors (NotLeader, NotEnoughReplicas) for ~5 s, batches wait 30 s for a leader
+        cfg |= {"retries": 10, "retry_backoff_ms": 500, "request_timeout_ms": 30_000}
     if bulk:
         cfg |= {"linger_ms": settings.kafka_linger_ms, "batch_size": settings.kafka_batch_bytes,
                 "buffer_memory": 256 * 1024 * 1024, "max_request_size": 8 * 1024 * 1024}

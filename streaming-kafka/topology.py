@@ -30,13 +30,23 @@ def admin_client(settings, **kw) -> KafkaAdminClient:
                             request_timeout_ms=kw.pop("request_timeout_ms", 10_000), **kw)
 
 
+def replication(settings) -> tuple[int, int]:
+    """(replication factor, min.insync.replicas): 1 and 1 on one broker; 3 and 2 on a cluster of 3 or more, so
+    an `acks=all` write is on two brokers before it is confirmed, and one broker may be down without a refusal.
+    The cluster's size is the number of brokers the clients know (natively, BROKERS=3 lists all three)."""
+    factor = min(3, len(settings.kafka_bootstrap.split(",")))
+    return factor, 2 if factor >= 3 else 1
+
+
 def topic_specs(settings) -> list[NewTopic]:
-    # Replication factor 1: a single broker. The DLQ needs no parallelism: one partition keeps it in arrival order.
+    # The DLQ needs no parallelism: one partition keeps it in arrival order.
+    factor, min_isr = replication(settings)
+    configs = {"min.insync.replicas": str(min_isr)}
     return [
-        NewTopic(ORDER_TOPIC, settings.kafka_partitions, 1),
-        NewTopic(INVENTORY_TOPIC, settings.kafka_partitions, 1),
+        NewTopic(ORDER_TOPIC, settings.kafka_partitions, factor, topic_configs=configs),
+        NewTopic(INVENTORY_TOPIC, settings.kafka_partitions, factor, topic_configs=configs),
         # A poison record may be as large as the broker accepts; its DLQ copy adds headers: allow for them.
-        NewTopic(DLQ_TOPIC, 1, 1, topic_configs={"max.message.bytes": str(2 * 1024 * 1024)}),
+        NewTopic(DLQ_TOPIC, 1, factor, topic_configs={**configs, "max.message.bytes": str(2 * 1024 * 1024)}),
     ]
 
 

@@ -1,0 +1,67 @@
+"""The cluster's pure parts: settings and broker config per node, topic replication, the failover arithmetic."""
+import pytest
+from broker.native import Broker, kafka_services, service_name
+from failover import Sample, busiest_leader, longest_stall
+from kafka_io import producer_config
+from topology import replication, topic_specs
+
+from common.settings import Settings
+
+pytestmark = pytest.mark.unit
+
+
+def test_one_broker_stays_the_default():
+    s = Settings(kafka_bootstrap="127.0.0.1:7692")
+    assert s.brokers == 1 and s.kafka_bootstrap == "127.0.0.1:7692"
+    assert replication(s) == (1, 1)
+    assert [svc.name for svc in kafka_services(s)] == ["kafka"]
+    assert producer_config(s)["retries"] == 5
+
+
+def test_three_brokers_every_client_knows_every_broker():
+    s = Settings(brokers=3, kafka_bootstrap="127.0.0.1:7692", kafka_controller_port=7693)
+    assert s.kafka_bootstrap == "127.0.0.1:7692,127.0.0.1:7694,127.0.0.1:7696"
+    assert Settings(brokers=3, kafka_bootstrap="a:1,b:2").kafka_bootstrap == "a:1,b:2"  # an explicit list stays
+    services = kafka_services(s)
+    assert [svc.name for svc in services] == ["kafka", "kafka-2", "kafka-3"] == [service_name(n) for n in (1, 2, 3)]
+    assert [(svc.port, svc.extra_ports) for svc in services] == [(7692, (7693,)), (7694, (7695,)), (7696, (7697,))]
+    assert all(svc.env["BROKERS"] == "3" for svc in services)
+    assert all("-Xmx384m" in svc.argv for svc in services)
+    assert "-Xmx256m" in kafka_services(s.model_copy(update={"kafka_heap": "256m"}))[0].argv
+
+
+def test_cluster_node_config(tmp_path):
+    s = Settings(brokers=3, run_dir=tmp_path, kafka_bootstrap="127.0.0.1:7692", kafka_controller_port=7693)
+    b = Broker(s, 2)
+    b.write_config()
+    conf = dict(line.split("=", 1) for line in b.config.read_text().splitlines() if "=" in line and line[0] != "#")
+    assert conf["node.id"] == "2"
+    assert conf["controller.quorum.voters"] == "1@127.0.0.1:7693,2@127.0.0.1:7695,3@127.0.0.1:7697"
+    assert conf["listeners"] == "PLAINTEXT://127.0.0.1:7694,CONTROLLER://127.0.0.1:7695"
+    assert (conf["min.insync.replicas"], conf["offsets.topic.replication.factor"]) == ("2", "3")
+    assert conf["unclean.leader.election.enable"] == "false"
+    assert b.data.parent == tmp_path / "streaming-kafka" / "cluster" / "kafka-2"
+    assert Broker(Settings(run_dir=tmp_path), 1).home == tmp_path / "streaming-kafka" / "kafka"
+
+
+def test_topics_replicated_three_times_two_in_sync():
+    specs = topic_specs(Settings(brokers=3))
+    assert {t.replication_factor for t in specs} == {3}
+    assert {t.topic_configs["min.insync.replicas"] for t in specs} == {"2"}
+    cfg = producer_config(Settings(brokers=3))
+    assert cfg["acks"] == "all" and cfg["retries"] > 5 and cfg["request_timeout_ms"] > 15_000
+
+
+def test_busiest_leader_lowest_id_on_a_tie():
+    parts = {p: {"leader": leader} for p, leader in enumerate([1, 2, 3, 3, 2, -1])}
+    assert busiest_leader(parts) == 2
+    assert busiest_leader({0: {"leader": 3}, 1: {"leader": 3}, 2: {"leader": 1}}) == 3
+
+
+def test_longest_stall_after_the_kill():
+    counts = [0, 10, 20, 20, 20, 20, 25, 25, 40]
+    samples = [Sample(t * 0.5, n, None) for t, n in enumerate(counts)]
+    samples.insert(4, Sample(1.75, None, None))  # inventory not answering: no information
+    assert longest_stall(samples, after=0.9) == (1.0, 3.0, 2.0)
+    assert longest_stall(samples, after=1.2) == (1.2, 3.0, 1.8)  # a stall under way at the kill counts from it
+    assert longest_stall(samples, after=3.2) == (3.2, 4.0, 0.8)
