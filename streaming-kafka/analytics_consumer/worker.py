@@ -100,7 +100,13 @@ class AnalyticsWorker:
         next_write = time.monotonic() + self.settings.metrics_interval_s
         try:
             while not self.stopping.is_set():
-                batch = self.consumer.poll(timeout_ms=500)
+                try:
+                    batch = self.consumer.poll(timeout_ms=500)
+                except ValueError as exc:
+                    if "file descriptor" not in str(exc):
+                        raise
+                    self._rejoin(exc)
+                    continue
                 if batch:
                     with self.lock:
                         for tp, recs in batch.items():
@@ -118,6 +124,19 @@ class AnalyticsWorker:
             self.write()
             self.consumer.close(autocommit=False)
             log.info("analytics consumer stopped", extra={"orders": len(self.state.orders)})
+
+
+    def _rejoin(self, exc: ValueError) -> None:
+        """kafka-python-ng issue #180: its poll loop can unregister a bootstrap socket it has just closed and raise
+        `ValueError: Invalid file descriptor: -1` (seen while joining a three-broker cluster). The client is then
+        unusable; a new one rejoins the group, and `_Rewind` resumes each partition where this state stopped."""
+        log.warning("Kafka client failed (%s); rejoining with a new consumer", exc)
+        try:
+            self.consumer.close(autocommit=False)
+        except Exception as close_exc:  # noqa: BLE001 - the broken client may fail to close; it is dropped anyway
+            log.info("closing the failed consumer: %s", close_exc)
+        self.consumer = make_consumer(self.settings, ANALYTICS_GROUP, max_poll_records=5000, **FETCH)
+        self.consumer.subscribe(list(EVENT_TOPICS), listener=_Rewind(self))
 
 
 @dataclass

@@ -61,3 +61,50 @@ def test_a_rebalance_during_the_rebuild_never_skips_records(tmp_path):
     worker.consumer = RebalancingConsumer(log, committed=len(log), per_poll=3, worker=worker)
     worker.run()
     assert len(worker.state.orders) == len(log)
+
+
+class BrokenSocketConsumer(RebalancingConsumer):
+    """kafka-python-ng #180: the client's poll raises `ValueError: Invalid file descriptor: -1` after it has
+    folded some records."""
+
+    def __init__(self, *a, fail_after: int, **kw):
+        super().__init__(*a, **kw)
+        self.polls, self.fail_after, self.closed = 0, fail_after, False
+
+    def poll(self, timeout_ms=0):
+        self.polls += 1
+        if self.polls > self.fail_after:
+            raise ValueError("Invalid file descriptor: -1")
+        return super().poll(timeout_ms)
+
+    def close(self, autocommit=False):
+        self.closed = True
+
+
+def test_a_client_broken_by_kafka_python_ng_180_is_replaced_and_no_record_is_skipped(tmp_path, monkeypatch):
+    log = [encode(order_placed(f"ORD-{n}", f"{n:032x}", "s", "pizza", 1, 1_795_590_180_000 + n)) for n in range(10)]
+    worker = AnalyticsWorker(Settings(metrics_dir=tmp_path, metrics_interval_s=3600))
+    broken = BrokenSocketConsumer(log, committed=0, per_poll=3, worker=worker, fail_after=2)
+    worker.consumer = broken
+    replacements = []
+
+    def new_consumer(*_a, **_kw):  # the new client resumes from the group's commits; _Rewind must seek past them
+        replacements.append(RebalancingConsumer(log, committed=0, per_poll=3, worker=worker))
+        return replacements[-1]
+
+    monkeypatch.setattr("analytics_consumer.worker.make_consumer", new_consumer)
+    worker.run()
+    assert broken.closed and len(replacements) == 1
+    assert len(worker.state.orders) == len(log)
+
+
+def test_other_value_errors_are_not_swallowed(tmp_path):
+    worker = AnalyticsWorker(Settings(metrics_dir=tmp_path, metrics_interval_s=3600))
+
+    class Odd(RebalancingConsumer):
+        def poll(self, timeout_ms=0):
+            raise ValueError("something else")
+
+    worker.consumer = Odd([], committed=0, per_poll=1, worker=worker)
+    with pytest.raises(ValueError, match="something else"):
+        worker.run()
