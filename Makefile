@@ -3,6 +3,10 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 PART ?=
 SERVICE ?=
+# BROKERS=3: Part B's three-node RabbitMQ cluster (common/settings.py reads it from the environment).
+ifdef BROKERS
+export BROKERS
+endif
 
 .PHONY: help install demo test bench up down stop start ps logs kill replay lint clean
 
@@ -11,6 +15,7 @@ help:
 	@echo "make test                       install and run the whole test suite (brokers included)"
 	@echo "make bench                      benchmarks -> docs/benchmarks.{json,md}"
 	@echo "make up PART=<part>             start a part natively, return when healthy"
+	@echo "make up PART=async-rabbitmq BROKERS=3   the same with a three-node RabbitMQ cluster"
 	@echo "make down                       stop everything the native runtime started"
 	@echo "make stop|start PART=<part> SERVICE=<service>"
 	@echo "make ps | make logs PART=<part> [SERVICE=<service>] | make replay"

@@ -67,6 +67,12 @@ class Settings(BaseSettings):
     consumer_max_retries: int = Field(3, ge=0)  # transient-error retries of a batch before dead-lettering it
     outbox_max_inflight: int = Field(1000, ge=1)  # unconfirmed publishes the order-service relay allows
     max_message_bytes: int = Field(64 * 1024, ge=1)  # larger OrderPlaced messages are poison (DLQ)
+    # Cluster (issue 12): BROKERS=3 starts three clustered nodes; node i listens on each port above
+    # + (i-1) * rabbitmq_node_step and is named <name><i>@<host> (see async-rabbitmq/messaging/nodes.py).
+    brokers: int = Field(1, ge=1, le=9)
+    rabbitmq_node_step: int = Field(10, ge=1)
+    # "" = quorum queues on a cluster, classic on one node; set to compare the two on the same cluster.
+    rabbitmq_queue_type: str = Field("", pattern="^(|classic|quorum)$")
 
     # --- Part C: Kafka ---
     kafka_bootstrap: str = "127.0.0.1:29092"
