@@ -21,6 +21,7 @@ import pytest  # noqa: E402
 
 import failover as fo  # noqa: E402
 from common import evidence  # noqa: E402
+from common.runtime.control import Part  # noqa: E402
 from common.settings import Settings, get_settings  # noqa: E402
 from common.stack import NativeStack, get_stack  # noqa: E402
 from lab import Lab  # noqa: E402
@@ -138,7 +139,7 @@ pytestmark = pytest.mark.integration
 def cluster():
     """The part's stack as a three-node cluster; a single-node stack running before is brought back after."""
     single = NativeStack("async-rabbitmq", Settings())
-    was_up = bool(single._part.running_services())
+    was_up = bool(Part("async-rabbitmq", Settings()).running_services())
     single.down()
     saved = os.environ.get("BROKERS")
     os.environ["BROKERS"] = "3"  # the services' environment, as `make up ... BROKERS=3` gives it
