@@ -46,7 +46,7 @@ def plot(results: dict[str, fo.FailoverResult], path: Path = PLOT) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(len(results), 1, figsize=(10, 3.4 * len(results)), sharex=True)
+    fig, axes = plt.subplots(len(results), 1, figsize=(12, 3.4 * len(results)), sharex=True)
     for ax, (qt, r) in zip(list(axes) if len(results) > 1 else [axes], results.items(), strict=True):
         end = max([*r.final_at, *r.accepted_at, r.node_back_s]) + 1
         ax.plot(*_rate(r.accepted_at, end), label="orders accepted (202) /s", color="#999999", lw=1,
@@ -63,7 +63,7 @@ def plot(results: dict[str, fo.FailoverResult], path: Path = PLOT) -> Path:
         ax.set_title(f"{qt} queues: {r.n} orders at {r.rate:g}/s; lost {r.lost}, flow back "
                      f"{r.resumed_after_kill_s:.1f} s after the kill")
         ax.set_ylabel("orders / s")
-        ax.legend(loc="upper right", fontsize=7)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=7)
     ax.set_xlabel("seconds since the load began (0.5 s bins)")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -179,6 +179,8 @@ def test_quorum_queue_elects_a_new_leader_and_keeps_flowing_while_the_node_is_do
     assert r.leader_change_s is not None and r.kill_s < r.leader_change_s < r.restart_begun_s
     assert r.resumed_s < r.restart_begun_s  # orders were final again before the node came back
     assert len(r.members_online_after) == 3
+    # the killed node held every client connection: they failed over to the other nodes and carried on
+    assert r.clients_at_kill and all(c.endswith("@" + r.killed_node) for c in r.clients_at_kill)
 
 
 def test_classic_queue_waits_for_its_node(results):
