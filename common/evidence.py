@@ -23,7 +23,8 @@ def machine() -> str:
 
 
 # What the runs themselves write: a demo that has already rewritten some of them still runs the committed code.
-GENERATED = ("*/tests/test_output.txt", "*/tests/replay_evidence.txt", "*/metrics/*.json", "docs/comparison.*",
+GENERATED = ("*/tests/test_output.txt", "*/tests/replay_evidence.txt",
+             "*/tests/failover_evidence.txt", "*/metrics/*.json", "docs/comparison.*",
              "docs/benchmarks.*", "docs/img", "README.md")  # README: its measured figures are rendered by runs
 
 
