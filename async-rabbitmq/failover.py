@@ -102,6 +102,14 @@ def _paced_load(lab: Lab, n: int, rate: float, quantities: list[int], t0: float,
             pool.submit(one, i)
 
 
+def _queue_info(lab: Lab) -> dict:
+    """The management API's view of inventory_orders, or {} while no node answers (a node is being killed)."""
+    try:
+        return lab.queue_info()
+    except requests.RequestException:
+        return {}
+
+
 def _longest_pause(times: list[float], since: float) -> tuple[float, float]:
     """(start, end) of the longest interval without a final state, from `since` on."""
     points = [since, *sorted(t for t in times if t >= since)]
@@ -148,11 +156,7 @@ def node_failover(stack: Stack, lab: Lab, n: int, rate: float, kill_at: float = 
 
     leader_change_s, leader_while_down = None, None
     while time.monotonic() - t0 < kill_s + down_s:
-        try:
-            info = lab.queue_info()
-        except requests.RequestException:
-            info = {}
-        leader = info.get("leader")
+        leader = _queue_info(lab).get("leader")
         if leader_change_s is None and queue_type == "quorum" and leader and leader != node.nodename:
             leader_while_down = leader
             leader_change_s = mark(f"leader change: inventory_orders now led by {leader}")
@@ -160,6 +164,13 @@ def node_failover(stack: Stack, lab: Lab, n: int, rate: float, kill_at: float = 
     restart_begun_s = mark(f"start {node.service} again")
     stack.start(node.service)
     node_back_s = mark(f"{node.service} healthy and back in the cluster")
+    if queue_type == "quorum":  # its replica catches up from the log of the new leader
+        try:
+            wait_for(lambda: len(_queue_info(lab).get("online") or []) == len(nodes(lab.settings)), 60,
+                     interval=0.2, what="every replica of inventory_orders online")
+            mark(f"the replica on {node.nodename} is online again (a follower)")
+        except TimeoutError:
+            mark("not every replica of inventory_orders was online 60 s after the restart")
     load.join(timeout)
     if rows:
         timeline.append((round(max(r[4] for r in rows), 2), f"last of the {len(rows)} orders accepted (202)"))
