@@ -86,6 +86,8 @@ def use_queue_type(stack: Stack, lab: Lab, queue_type: str, fresh: bool = False)
                 continue
     for svc in CLIENTS:
         stack.start(svc, env={"RABBITMQ_QUEUE_TYPE": queue_type})
+    wait_for(lambda: _queue_info(lab).get("type") == queue_type, 30, interval=0.2,
+             what=f"inventory_orders to be a {queue_type} queue")
 
 
 def _paced_load(lab: Lab, n: int, rate: float, quantities: list[int], t0: float, rows: list) -> None:
