@@ -11,13 +11,16 @@ states after the kill, whatever the sampling rate.
 """
 from __future__ import annotations
 
+import json
 import random
+import re
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import requests
+from broker.native import NativeBroker
 from lab import Lab
 from messaging import topology
 from messaging.nodes import by_nodename, nodes
@@ -104,6 +107,26 @@ def _paced_load(lab: Lab, n: int, rate: float, quantities: list[int], t0: float,
             pool.submit(one, i)
 
 
+def queue_home(settings, queue: str = topology.INVENTORY_ORDERS) -> str | None:
+    """The node that leads a quorum queue or holds a classic one, from `rabbitmqctl list_queues` on a live node.
+
+    The broker's own answer: the management API can show, for a while, the leader of a deleted queue that had
+    the same name (its statistics linger), which is exactly what `use_queue_type` leaves behind."""
+    for node in nodes(settings):
+        out = NativeBroker(settings, node=node).ctl("list_queues", "name", "type", "leader", "pid", "-q",
+                                                    "--formatter", "json", timeout=30)
+        if out.returncode != 0:
+            continue
+        for row in json.loads(out.stdout or "[]"):
+            if row.get("name") == queue:
+                if row.get("type") == "quorum":
+                    return row.get("leader") or None
+                found = re.match(r"<([^.<>]+@[^.<>]+)\.", str(row.get("pid", "")))
+                return found.group(1) if found else None
+        return None
+    return None
+
+
 def _queue_info(lab: Lab) -> dict:
     """The management API's view of inventory_orders, or {} while no node answers (a node is being killed)."""
     try:
@@ -132,7 +155,7 @@ def node_failover(stack: Stack, lab: Lab, n: int, rate: float, kill_at: float = 
     lab.reset_stock(initial)
     dup0 = lab.health(lab.inventory_url)["stats"]["duplicates"]
     q = lab.queue_info()
-    queue_type, leader_before = q["type"], q["leader"]
+    queue_type, leader_before = q["type"], queue_home(lab.settings) or q["leader"]
     node = by_nodename(lab.settings, leader_before)
     if node is None:
         raise RuntimeError(f"inventory_orders is led by {leader_before}, not one of this stack's nodes")
@@ -199,6 +222,7 @@ def node_failover(stack: Stack, lab: Lab, n: int, rate: float, kill_at: float = 
                          "exact": initial[item] - confirmed_units[item] == stock[item]} for item in ITEMS}
     records = sum(lab.reservations()["counts"].values())
     after = lab.queue_info()
+    after["leader"] = queue_home(lab.settings) or after.get("leader")
     return FailoverResult(
         queue_type=queue_type, n=n, rate=rate, down_s=down_s, accepted_202=[r[0] for r in rows].count(202),
         killed_service=node.service, killed_node=node.nodename, leader_before=leader_before,
