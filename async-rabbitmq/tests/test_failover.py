@@ -80,8 +80,9 @@ def _one(r: fo.FailoverResult) -> list[str]:
         f"  AMQP connections at the kill (service@node): {', '.join(r.clients_at_kill)}",
         f"  leader before {r.leader_before}; while down {r.leader_while_down or '-'}; after {r.leader_after}"
         + (f" (replicas online after: {len(r.members_online_after)} of 3)" if r.queue_type == "quorum" else ""),
-        f"  orders flowed again {r.resumed_after_kill_s} s after the kill (longest pause without a final state:"
-        f" {r.stall_s} s); the node itself was back {r.node_back_s - r.kill_s:.1f} s after the kill",
+        f"  orders flowed again {r.resumed_after_kill_s} s after the kill (longest pause without a final state"
+        f" while the node was down: {r.stall_s} s); the node itself was back {r.node_back_s - r.kill_s:.1f} s after"
+        f" the kill; longest pause from its restart on: {r.restart_stall_s} s",
         f"  final states: {r.counts}; lost (accepted, never final): {r.lost}",
         f"  inventory reservation records: {r.reservation_records} for {r.accepted_202} orders; reserved twice:"
         f" {r.reserved_twice}; redeliveries recognised as duplicates: {r.duplicates_seen}",
