@@ -7,7 +7,7 @@ Run once with quorum queues (the cluster's default) and once with classic queues
 
 Progress is measured from durable data, not sampled: each order's final state carries the time the
 order-service applied it (`updated_at`), so "orders flow again" is the end of the longest pause in final
-states after the kill, whatever the sampling rate.
+states that began while the node was down, whatever the sampling rate.
 """
 from __future__ import annotations
 
