@@ -3,8 +3,8 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 PART ?=
 SERVICE ?=
-# make up PART=streaming-kafka BROKERS=3: a three-broker KRaft cluster (the `brokers` setting, default 1).
-# Passed on only when given: a running cluster is then found by its services (make stop SERVICE=kafka-2).
+# make up PART=async-rabbitmq|streaming-kafka BROKERS=3: a three-node RabbitMQ cluster or a three-broker KRaft
+# cluster (the `brokers` setting, default 1). Passed on only when given.
 ifdef BROKERS
 export BROKERS
 endif
@@ -17,6 +17,7 @@ help:
 	@echo "make test                       install and run the whole test suite (brokers included)"
 	@echo "make bench                      benchmarks -> docs/benchmarks.{json,md}"
 	@echo "make up PART=<part>             start a part natively, return when healthy"
+	@echo "make up PART=async-rabbitmq BROKERS=3    Part B on a three-node RabbitMQ cluster (quorum queues)"
 	@echo "make up PART=streaming-kafka BROKERS=3   Part C on a three-broker KRaft cluster (kafka, kafka-2, kafka-3)"
 	@echo "make down                       stop everything the native runtime started"
 	@echo "make stop|start PART=<part> SERVICE=<service>"

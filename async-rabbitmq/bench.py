@@ -35,6 +35,7 @@ from lab import Lab  # noqa: E402
 from messaging import topology  # noqa: E402
 from messaging.amqp import blocking_connection, parameters  # noqa: E402
 from messaging.messages import order_placed  # noqa: E402
+from messaging.nodes import queue_type  # noqa: E402
 from order_service.relay import OutboxRelay  # noqa: E402
 from order_service.store import OrderStore  # noqa: E402
 
@@ -54,7 +55,7 @@ def _fresh_queue(settings: Settings, queue: str, bind_key: str | None = None) ->
     conn = blocking_connection(settings)
     try:
         ch = conn.channel()
-        topology.declare(ch)
+        topology.declare(ch, queue_type(settings))
         ch.queue_delete(queue)
         ch.queue_declare(queue, durable=True)
         if bind_key:

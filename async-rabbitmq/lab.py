@@ -16,6 +16,7 @@ import requests
 from messaging import topology
 from messaging.amqp import blocking_connection
 from messaging.messages import DETAIL_HEADER, REASON_HEADER
+from messaging.nodes import nodes
 
 from common.menu import ITEMS
 from common.settings import Settings
@@ -119,13 +120,29 @@ class Lab:
         finally:
             conn.close()
 
+    def mgmt(self, path: str):
+        """GET the management API of the first node that answers (on a cluster, any node has the whole view)."""
+        last: Exception | None = None
+        for node in nodes(self.settings):
+            try:
+                r = requests.get(f"http://{node.host}:{node.mgmt_port}/api/{path}", auth=self.auth, timeout=3)
+                r.raise_for_status()
+                return r.json()
+            except requests.RequestException as exc:
+                last = exc
+        raise last or RuntimeError("no broker node configured")
+
     def queue_info(self, queue: str = topology.INVENTORY_ORDERS) -> dict:
-        """The management API's view of a queue (figures refreshed every second)."""
-        r = requests.get(f"{self.mgmt_url}/queues/%2F/{queue}", auth=self.auth, timeout=5)
-        r.raise_for_status()
-        q = r.json()
-        return {k: q.get(k) for k in ("name", "durable", "arguments", "messages", "messages_ready",
+        """The management API's view of a queue (figures refreshed every second). `leader` is the node that
+        leads a quorum queue, or the node a classic queue lives on."""
+        q = self.mgmt(f"queues/%2F/{queue}")
+        info = {k: q.get(k) for k in ("name", "durable", "arguments", "messages", "messages_ready",
                                       "messages_unacknowledged", "consumers")}
+        if self.settings.brokers > 1:
+            # by type: the statistics of a deleted queue of the same name can linger (a stale "leader")
+            info |= {"type": q.get("type"), "leader": q.get("leader") if q.get("type") == "quorum" else q.get("node"),
+                     "members": q.get("members"), "online": q.get("online"), "state": q.get("state")}
+        return info
 
     def purge(self, queue: str) -> None:
         conn = blocking_connection(self.settings)

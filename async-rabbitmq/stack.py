@@ -1,4 +1,9 @@
-"""Part B's services for the native runtime, in start order (mirrors docker-compose.yml)."""
+"""Part B's services for the native runtime, in start order (mirrors docker-compose.yml).
+
+BROKERS=1 (the default): one RabbitMQ node, service `rabbitmq`. BROKERS=3: three clustered nodes, services
+`rabbitmq` (node 1, the one the others join), `rabbitmq-2` and `rabbitmq-3`, each stopped, started or killed
+on its own.
+"""
 import importlib.util
 from pathlib import Path
 
@@ -14,19 +19,21 @@ def _native_broker():
                                                   Path(__file__).resolve().parent / "broker" / "native.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.NativeBroker
+    return module.NativeBroker, module.nodes
 
 
 def services(settings):
-    broker = _native_broker()(settings, PART)
-    rabbitmq = Service(
-        name="rabbitmq", argv=broker.argv(), port=settings.rabbitmq_port, env=broker.env(),
-        ready=broker.ready, prepare=broker.prepare, cleanup=broker.cleanup,
-        extra_ports=(settings.rabbitmq_mgmt_port, settings.rabbitmq_dist_port),
-        stop_wait_s=60, startup_timeout_s=120,
-    )
+    broker_cls, nodes = _native_broker()
+    brokers = []
+    for node in nodes(settings):
+        broker = broker_cls(settings, PART, node)
+        brokers.append(Service(
+            name=node.service, argv=broker.argv(), port=node.amqp_port, env=broker.env(),
+            ready=broker.ready, prepare=broker.prepare, cleanup=broker.cleanup,
+            extra_ports=(node.mgmt_port, node.dist_port), stop_wait_s=60, startup_timeout_s=120,
+        ))
     return [
-        rabbitmq,
+        *brokers,
         # Consumers: one process each, an AMQP consumer plus a small HTTP thread for /health (and /stock).
         python_service(settings, PART, "inventory-service", "inventory_service", settings.inventory_port),
         python_service(settings, PART, "notification-service", "notification_service", settings.notification_port),

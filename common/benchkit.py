@@ -20,7 +20,7 @@ import requests
 from tqdm import tqdm
 
 from .runtime.control import Part
-from .settings import ROOT
+from .settings import ROOT, Settings
 from .stack import wait_healthy
 from .stats import summarize
 
@@ -85,6 +85,7 @@ class PeakMemory:
         self.root_pid = root_pid
         self.interval = interval
         self.peak_bytes = 0
+        self._cpu: dict[int, float] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -98,9 +99,16 @@ class PeakMemory:
         for p in procs:
             try:
                 total += p.memory_info().rss
+                cpu = p.cpu_times()
+                self._cpu[p.pid] = cpu.user + cpu.system  # cumulative: the last sample of each process counts
             except psutil.Error:
                 pass
         return total
+
+    @property
+    def cpu_seconds(self) -> float:
+        """CPU time used by the tree's processes while sampled (their whole lives, as of their last sample)."""
+        return round(sum(self._cpu.values()), 1)
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -120,16 +128,20 @@ class PeakMemory:
         return round(self.peak_bytes / 2**20, 1)
 
 
-def run_part_measured(part: str, command: list[str], result_file: Path) -> tuple[dict, float]:
+def run_part_measured(part: str, command: list[str], result_file: Path,
+                      env: dict[str, str] | None = None) -> tuple[dict, float]:
     """Start `part` natively, run `command` (which writes `result_file` as JSON) while sampling the peak memory of
-    the whole stack, stop the part. Returns (the JSON, peak MiB); CalledProcessError when the command fails."""
-    stack = Part(part)
+    the whole stack, stop the part. Returns (the JSON, peak MiB); CalledProcessError when the command fails.
+    `env` (e.g. BROKERS=3) reaches the stack's services and the command. The JSON gains `stack_cpu_seconds`:
+    the CPU time the whole stack used (brokers included)."""
+    full_env = os.environ | env if env else None
+    stack = Part(part, Settings(**{k.lower(): v for k, v in env.items()}) if env else None)
     try:
-        stack.up(env=dict(os.environ, ADMIN_API="true"))  # the measurements reset stock through the admin API
+        stack.up(env=(full_env or dict(os.environ)) | {"ADMIN_API": "true"})  # measurements reset stock (admin API)
         with PeakMemory(stack.supervisor_pid()) as mem:
-            code = subprocess.call(command, cwd=ROOT)
+            code = subprocess.call(command, cwd=ROOT, env=full_env)
     finally:
         stack.down()
     if code != 0:
         raise subprocess.CalledProcessError(code, command)
-    return json.loads(result_file.read_text()), mem.peak_mib
+    return json.loads(result_file.read_text()) | {"stack_cpu_seconds": mem.cpu_seconds}, mem.peak_mib

@@ -81,6 +81,12 @@ class Settings(BaseSettings):
     outbox_max_inflight: int = Field(1000, ge=1)  # unconfirmed publishes the order-service relay allows
     outbox_retry_max_s: float = Field(30.0, gt=0)  # cap of the backoff between retries of an unroutable record
     max_message_bytes: int = Field(64 * 1024, ge=1)  # larger OrderPlaced messages are poison (DLQ)
+    # Cluster (issue 12): BROKERS=3 starts three clustered nodes; node i listens on each port above
+    # + (i-1) * rabbitmq_node_step and is named <name><i>@<host> (see async-rabbitmq/messaging/nodes.py).
+    brokers: int = Field(1, ge=1, le=9)
+    rabbitmq_node_step: int = Field(10, ge=1)
+    # "" = quorum queues on a cluster, classic on one node; set to compare the two on the same cluster.
+    rabbitmq_queue_type: str = Field("", pattern="^(|classic|quorum)$")
 
     # --- Parts B and C: consumers (common.retry) ---
     # Transient errors (SQLite locked, disk full) are retried with jittered exponential backoff for this long,

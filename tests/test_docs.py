@@ -10,7 +10,7 @@ README = (ROOT / "README.md").read_text()
 EVIDENCE = ["sync-rest/tests/test_output.txt", "async-rabbitmq/tests/test_output.txt",
             "streaming-kafka/tests/test_output.txt", "streaming-kafka/tests/replay_evidence.txt",
             "streaming-kafka/metrics/metrics_output.json", "async-rabbitmq/tests/chaos_evidence.txt",
-            "streaming-kafka/tests/chaos_evidence.txt"]
+            "streaming-kafka/tests/chaos_evidence.txt", "async-rabbitmq/tests/failover_evidence.txt"]
 
 
 def test_every_environment_variable_is_documented():

@@ -85,3 +85,22 @@ def test_benchmark_tables_pair_every_figure_with_its_baseline_and_ratio(bench_sc
     assert "| 5000 | 12500 | 0.4 |" in md and "| 8000 | 10000 | 0.8 | >= 0.7 |" in md
     assert "| 12.0 | 4.0 | 3.0 |" in md and "| 100000 | 125000 | 0.8 | >= 0.7, >= 50,000/s |" in md
     assert "| sync-rest | 300.0 |" in md and "commit abc123" in md
+
+
+def test_cluster_rows_compare_with_the_single_node_of_the_same_run(bench_script):
+    bench = bench_script
+    one = {"latency_202_ms": {"p50": 2.0, "p99": 8.0}, "publish_rate": {"relay": 10000, "raw_pika": 20000},
+           "drain_rate": {"inventory": 5000, "raw_pika_ack_only": 30000}, "stack_cpu_seconds": 100.0}
+    three = {"latency_202_ms": {"p50": 2.0, "p99": 10.0}, "publish_rate": {"relay": 5000, "raw_pika": 8000},
+             "drain_rate": {"inventory": 4000, "raw_pika_ack_only": 15000}, "stack_cpu_seconds": 250.0}
+    lines = "\n".join(bench._cluster(one, three, {"async-rabbitmq": 500.0, bench.CLUSTER: 1200.0}))
+    assert "| publish with confirms, outbox relay (msg/s) | 10000 | 5000 | 0.5 |" in lines
+    assert "| drain, one inventory consumer (orders/s) | 5000 | 4000 | 0.8 |" in lines
+    assert "| peak memory of the whole stack (MiB) | 500.0 | 1200.0 | 2.4 |" in lines
+    assert "| CPU time of the whole stack during its benchmark (s) | 100.0 | 250.0 | 2.5 |" in lines
+
+
+def test_peak_memory_also_adds_up_cpu_time():
+    with PeakMemory(os.getpid(), interval=0.05) as mem:
+        sum(i * i for i in range(3_000_000))  # burn a little CPU in this (sampled) process
+    assert mem.cpu_seconds > 0

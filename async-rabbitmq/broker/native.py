@@ -5,11 +5,17 @@ config), owned by the `rabbitmq` user, which the server runs as when we are
 root. The node never touches another RabbitMQ on the machine: its own node
 name, ports from settings, its own cookie; the epmd it starts is stopped by
 pid only when no other node is registered in it.
+
+With BROKERS=N each node gets its own folder (`rabbitmq-<i>/`), name and ports
+(`messaging/nodes.py`), and all of them one cookie; nodes 2..N join node 1
+(`rabbitmqctl stop_app`, `join_cluster`, `start_app`) the first time they start.
+Later starts rejoin by themselves: the membership is stored in their data.
 """
 from __future__ import annotations
 
 import os
 import pwd
+import secrets
 import shutil
 import signal
 import socket
@@ -20,6 +26,8 @@ import psutil
 import requests
 
 from common.settings import Settings
+
+from messaging.nodes import Node, nodes  # the part's folder is on sys.path (stack.py loads this file by path)
 
 RABBIT_BIN = Path("/usr/lib/rabbitmq/bin")
 USER = "rabbitmq"
@@ -49,15 +57,18 @@ def ensure_installed(settings: Settings) -> None:
 class NativeBroker:
     """Paths, environment and lifecycle hooks of the part's RabbitMQ node."""
 
-    def __init__(self, settings: Settings, part: str = "async-rabbitmq"):
+    def __init__(self, settings: Settings, part: str = "async-rabbitmq", node: Node | None = None):
         self.settings = settings
-        self.base = settings.part_dir(part) / "rabbitmq"
+        self.node = node or nodes(settings)[0]
+        self.cluster = nodes(settings) if settings.brokers > 1 else []
+        self.base = settings.part_dir(part) / self.node.dir_name
+        self.cookie_file = settings.part_dir(part) / "rabbitmq-cluster.cookie"
         self.home = self.base / "home"
         self.conf_dir = self.base / "conf"
         self.mnesia = self.base / "mnesia"
         self.log_dir = self.base / "log"
         self.pid_file = self.base / "rabbitmq.pid"
-        self.epmd_marker = self.base / "epmd.ours"
+        self.epmd_marker = settings.part_dir(part) / "rabbitmq-epmd.ours"  # one epmd for all of the part's nodes
 
     # -- what supervisord runs -------------------------------------------
     def run_as(self) -> list[str]:
@@ -82,10 +93,10 @@ class NativeBroker:
             "RABBITMQ_ADVANCED_CONFIG_FILE": str(self.conf_dir / "advanced.config"),
             "RABBITMQ_ENABLED_PLUGINS_FILE": str(self.conf_dir / "enabled_plugins"),
             "RABBITMQ_PLUGINS_EXPAND_DIR": str(self.base / "plugins-expand"),
-            "RABBITMQ_NODENAME": s.rabbitmq_nodename,
+            "RABBITMQ_NODENAME": self.node.nodename,
             "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
-            "RABBITMQ_NODE_PORT": str(s.rabbitmq_port),
-            "RABBITMQ_DIST_PORT": str(s.rabbitmq_dist_port),
+            "RABBITMQ_NODE_PORT": str(self.node.amqp_port),
+            "RABBITMQ_DIST_PORT": str(self.node.dist_port),
             "RABBITMQ_MNESIA_BASE": str(self.mnesia),
             "RABBITMQ_LOG_BASE": str(self.log_dir),
             "RABBITMQ_PID_FILE": str(self.pid_file),
@@ -100,7 +111,7 @@ class NativeBroker:
         return "\n".join([
             "loopback_users.guest = true",
             "management.tcp.ip = 127.0.0.1",
-            f"management.tcp.port = {s.rabbitmq_mgmt_port}",
+            f"management.tcp.port = {self.node.mgmt_port}",
             # Fresher queue figures in the management API (default 5 s) for the scenarios' depth samples.
             "collect_statistics_interval = 1000",
             f"heartbeat = {s.rabbitmq_heartbeat_s}",
@@ -117,6 +128,13 @@ class NativeBroker:
         (self.conf_dir / "advanced.config").write_text("[].\n")
         (self.conf_dir / "enabled_plugins").write_text("[rabbitmq_management].\n")
         self.pid_file.unlink(missing_ok=True)
+        if self.cluster:  # clustered nodes must share the Erlang cookie (the server and the CLI read it from HOME)
+            if not self.cookie_file.exists():
+                self.cookie_file.write_text(secrets.token_hex(16).upper())
+            cookie = self.home / ".erlang.cookie"
+            cookie.unlink(missing_ok=True)
+            cookie.write_text(self.cookie_file.read_text())
+            cookie.chmod(0o400)
         # The epmd the node starts outlives it; remember whether it will be ours to stop (an epmd already
         # listening is ours only if an earlier start of this node left the marker).
         if not _listening(self.settings.rabbitmq_epmd_port):
@@ -128,16 +146,42 @@ class NativeBroker:
                     shutil.chown(os.path.join(root, name), USER, USER)
 
     def ready(self) -> bool:
-        """Ready when AMQP accepts connections and the management API answers (it starts last)."""
-        s = self.settings
-        if not _listening(s.rabbitmq_port, s.rabbitmq_host):
+        """Ready when AMQP accepts connections and the management API answers (it starts last); on a cluster,
+        when the node is also a member with node 1 (joining it first if it is not yet)."""
+        if not _listening(self.node.amqp_port, self.node.host) or self._api("overview") is None:
             return False
+        if not self.cluster:
+            return True
+        first = self.cluster[0].nodename
+        members = {n["name"] for n in self._api("nodes") or []}
+        if first in members:
+            return True
+        if self.node.index > 1:
+            self.join(first)
+        return False
+
+    def _api(self, path: str):
+        s = self.settings
         try:
-            r = requests.get(f"http://{s.rabbitmq_host}:{s.rabbitmq_mgmt_port}/api/overview",
+            r = requests.get(f"http://{self.node.host}:{self.node.mgmt_port}/api/{path}",
                              auth=(s.rabbitmq_user, s.rabbitmq_password), timeout=2)
         except requests.RequestException:
-            return False
-        return r.status_code == 200
+            return None
+        return r.json() if r.status_code == 200 else None
+
+    def ctl(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+        """`rabbitmqctl -n <this node> ...` with the node's environment (its cookie), as the server's user."""
+        return subprocess.run([*self.run_as(), str(RABBIT_BIN / "rabbitmqctl"), "-n", self.node.nodename, *args],
+                              env=os.environ | self.env(), capture_output=True, text=True, timeout=timeout,
+                              check=False)
+
+    def join(self, first: str) -> None:
+        """Make this (fresh) node a member of node 1's cluster; the app restarts, so readiness is polled again."""
+        for args in (("stop_app",), ("join_cluster", first), ("start_app",)):
+            out = self.ctl(*args)
+            if out.returncode != 0:
+                raise BrokerSetupError(f"rabbitmqctl {' '.join(args)} on {self.node.nodename} failed: "
+                                       f"{(out.stderr or out.stdout).strip()[-400:]}")
 
     def cleanup(self) -> None:
         """Stop the epmd our node started, by pid, unless another node still uses it."""

@@ -11,15 +11,23 @@ import pika
 from common.settings import Settings
 
 from . import topology
+from .nodes import Node, nodes, queue_type
 
 
-def parameters(settings: Settings) -> pika.ConnectionParameters:
+def parameters(settings: Settings, node: Node | None = None) -> pika.ConnectionParameters:
+    """How to reach one node (node 1 by default)."""
+    node = node or nodes(settings)[0]
     return pika.ConnectionParameters(
-        host=settings.rabbitmq_host, port=settings.rabbitmq_port,
+        host=node.host, port=node.amqp_port,
         credentials=pika.PlainCredentials(settings.rabbitmq_user, settings.rabbitmq_password),
         heartbeat=settings.rabbitmq_heartbeat_s, blocked_connection_timeout=60,
         connection_attempts=1, socket_timeout=5, client_properties={"connection_name": settings_name(settings)},
     )
+
+
+def all_parameters(settings: Settings) -> list[pika.ConnectionParameters]:
+    """Every node, in order: pika's BlockingConnection tries each in turn; the async client rotates through them."""
+    return [parameters(settings, node) for node in nodes(settings)]
 
 
 def settings_name(settings: Settings) -> str:
@@ -66,13 +74,13 @@ class Outgoing:
 
 
 def blocking_connection(settings: Settings) -> pika.BlockingConnection:
-    return pika.BlockingConnection(parameters(settings))
+    return pika.BlockingConnection(all_parameters(settings))
 
 
 def declare_topology(settings: Settings) -> None:
     """Connect, declare the whole topology (idempotent), disconnect."""
     conn = blocking_connection(settings)
     try:
-        topology.declare(conn.channel())
+        topology.declare(conn.channel(), queue_type(settings))
     finally:
         conn.close()

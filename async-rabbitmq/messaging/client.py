@@ -16,7 +16,7 @@ import pika.exceptions
 
 from common.settings import Settings
 
-from .amqp import declare_topology, parameters
+from .amqp import all_parameters, declare_topology
 
 
 class AsyncClient:
@@ -31,6 +31,7 @@ class AsyncClient:
         self.connected = threading.Event()
         self.generation = 0  # bumped on every connection: delivery tags of an older one are meaningless
         self.reconnects = 0
+        self._node = 0  # index of the node the next connection tries (clusters: BROKERS > 1)
 
     # -- the loop (runs in the client's thread) ------------------------------
     def run(self) -> None:
@@ -43,14 +44,17 @@ class AsyncClient:
                 self._backoff(failures, f"{type(exc).__name__} {exc}".strip())
                 continue
             self.generation += 1
+            # Every node is known; after a failure the next connection goes to the next node (then wraps).
+            nodes = all_parameters(self.settings)
             self._conn = pika.SelectConnection(
-                parameters(self.settings), on_open_callback=self._on_open,
+                nodes[self._node % len(nodes)], on_open_callback=self._on_open,
                 on_open_error_callback=self._on_open_error, on_close_callback=self._on_closed)
             self._conn.ioloop.start()  # returns once the connection is closed
             was_connected = self.connected.is_set()
             self.connected.clear()
             self.channel = None
             self.on_disconnected()
+            self._node += 1  # a lost or refused connection: the next attempt goes to the next node
             if was_connected:
                 failures = 0
                 self.reconnects += 1
@@ -100,10 +104,17 @@ class AsyncClient:
     def _on_channel_open(self, channel) -> None:
         self.channel = channel
         channel.add_on_close_callback(self._on_channel_closed)
+        channel.add_on_cancel_callback(self._on_cancelled)
         if self._stopping.is_set():
             self.close()
             return
         self.on_channel_open(channel)
+
+    def _on_cancelled(self, frame) -> None:
+        # The broker cancelled our consumer: on a cluster, the node holding a classic queue went down. Reconnect;
+        # the topology declare then fails (backing off) until the queue is reachable again, and we consume anew.
+        self.log.warning("consumer cancelled by the broker (%s); reconnecting", frame.method.consumer_tag)
+        self.close()
 
     def _on_channel_closed(self, channel, reason) -> None:
         if not self._stopping.is_set():

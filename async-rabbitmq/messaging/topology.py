@@ -84,11 +84,26 @@ BINDINGS = (
 PRECONDITION_FAILED = 406
 
 
-def declare(channel) -> None:
+def arguments(queue: Queue, queue_type: str = "classic") -> dict:
+    """A queue's declare arguments for the queue type (`nodes.queue_type(settings)`).
+
+    Quorum queues (the cluster's default) are replicated on every node, a Raft group that keeps working while a
+    majority is up. Their dead-lettering is made at-least-once, which RabbitMQ 3.10 allows only with
+    `x-overflow: reject-publish` (and the `stream_queue` feature flag, enabled on a fresh 3.10 node); with the
+    default at-most-once strategy a message dead-lettered while the target queue is unavailable is dropped."""
+    if queue_type != "quorum":
+        return dict(queue.arguments)
+    args = {**queue.arguments, "x-queue-type": "quorum"}
+    if "x-dead-letter-exchange" in args:
+        args |= {"x-dead-letter-strategy": "at-least-once", "x-overflow": "reject-publish"}
+    return args
+
+
+def declare(channel, queue_type: str = "classic") -> None:
     """Declare everything on a (blocking) pika channel; safe to call any number of times."""
     declare_exchanges(channel.connection)
     for q in QUEUES:
-        channel.queue_declare(queue=q.name, durable=True, arguments=dict(q.arguments) or None)
+        channel.queue_declare(queue=q.name, durable=True, arguments=arguments(q, queue_type) or None)
     for b in BINDINGS:
         channel.queue_bind(queue=b.queue, exchange=b.exchange, routing_key=b.routing_key)
 

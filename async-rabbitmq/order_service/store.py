@@ -130,10 +130,11 @@ class OrderStore:
         db = self._conn()
         for i in range(0, len(order_ids), 500):
             chunk = order_ids[i:i + 500]
-            rows = db.execute(f"SELECT order_id, status, reason, item, quantity FROM orders WHERE order_id IN"
-                              f" ({','.join('?' * len(chunk))})", chunk).fetchall()
-            for oid, status, reason, item, qty in rows:
-                out[oid] = {"status": status, "reason": reason, "item": item, "quantity": qty}
+            rows = db.execute(f"SELECT order_id, status, reason, item, quantity, updated_at FROM orders WHERE"
+                              f" order_id IN ({','.join('?' * len(chunk))})", chunk).fetchall()
+            for oid, status, reason, item, qty, updated in rows:
+                # updated_at: when the final state was applied (failover scenarios: throughput over time)
+                out[oid] = {"status": status, "reason": reason, "item": item, "quantity": qty, "updated_at": updated}
         return out
 
     def apply_results(self, results: list[tuple[str, str, str | None, str]]) -> int:

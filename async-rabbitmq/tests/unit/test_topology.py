@@ -97,3 +97,18 @@ def test_other_channel_errors_are_not_swallowed():
     ch.exchange_declare = refuse
     with pytest.raises(pika.exceptions.ChannelClosedByBroker):
         topology.declare(ch)
+
+
+def test_quorum_queues_keep_the_names_and_dead_letter_at_least_once():
+    for q in topology.QUEUES:
+        classic, quorum = topology.arguments(q, "classic"), topology.arguments(q, "quorum")
+        assert classic == q.arguments and quorum["x-queue-type"] == "quorum"
+        assert {k: v for k, v in quorum.items() if k in q.arguments} == q.arguments  # DLX kept
+        if "x-dead-letter-exchange" in q.arguments:
+            # at-least-once dead-lettering is refused by RabbitMQ 3.10 unless overflow is reject-publish
+            assert quorum["x-dead-letter-strategy"] == "at-least-once" and quorum["x-overflow"] == "reject-publish"
+    ch = FakeChannel()
+    topology.declare(ch, "quorum")
+    declared = [kw for name, kw in ch.calls if name == "queue_declare"]
+    assert {kw["queue"] for kw in declared} == {q.name for q in topology.QUEUES}
+    assert all(kw["arguments"]["x-queue-type"] == "quorum" for kw in declared)

@@ -1,0 +1,49 @@
+"""Part B's broker nodes as the settings describe them: one node by default, a cluster with BROKERS=N.
+
+Pure data, shared by the native runner (which starts the nodes), the clients
+(which know every node and fail over between them) and the scenario scripts.
+Node 1 keeps the configured ports; node i adds (i - 1) * RABBITMQ_NODE_STEP to
+each of them, so a cluster stays inside whatever port range the settings give.
+All nodes share one epmd (RABBITMQ_EPMD_PORT): that is how they find each other.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from common.settings import Settings
+
+
+@dataclass(frozen=True)
+class Node:
+    index: int  # 1-based
+    service: str  # the runtime's service name: "rabbitmq" for node 1, "rabbitmq-<i>" for the others
+    nodename: str  # Erlang node name, e.g. foodlab1@localhost
+    host: str
+    amqp_port: int
+    mgmt_port: int
+    dist_port: int
+    dir_name: str  # its folder under .run/async-rabbitmq/
+
+
+def nodes(settings: Settings) -> list[Node]:
+    s = settings
+    if s.brokers == 1:
+        return [Node(1, "rabbitmq", s.rabbitmq_nodename, s.rabbitmq_host, s.rabbitmq_port, s.rabbitmq_mgmt_port,
+                     s.rabbitmq_dist_port, "rabbitmq")]
+    name, _, host = s.rabbitmq_nodename.partition("@")
+    out = []
+    for i in range(1, s.brokers + 1):
+        step = (i - 1) * s.rabbitmq_node_step
+        out.append(Node(i, "rabbitmq" if i == 1 else f"rabbitmq-{i}", f"{name}{i}@{host or 'localhost'}",
+                        s.rabbitmq_host, s.rabbitmq_port + step, s.rabbitmq_mgmt_port + step,
+                        s.rabbitmq_dist_port + step, f"rabbitmq-{i}"))
+    return out
+
+
+def by_nodename(settings: Settings, nodename: str) -> Node | None:
+    return next((n for n in nodes(settings) if n.nodename == nodename), None)
+
+
+def queue_type(settings: Settings) -> str:
+    """Quorum queues on a cluster (replicated, Raft), classic on one node, unless RABBITMQ_QUEUE_TYPE says."""
+    return settings.rabbitmq_queue_type or ("quorum" if settings.brokers > 1 else "classic")
