@@ -8,7 +8,6 @@ import pytest
 import requests
 
 from common import dockercheck as dc
-from common.docker_ring import *  # noqa: F401,F403  (the checks every part shares)
 from common.stack import wait_for
 
 pytestmark = pytest.mark.docker
@@ -33,3 +32,8 @@ def test_analytics_writes_the_metrics_file_on_the_host_as_non_root(docker_stack,
              interval=0.5, what=f"{path} to hold the live metrics")
     uid = dc.process_uids(docker_stack)["analytics-consumer"][0]
     assert uid != 0 and path.stat().st_uid == uid
+
+
+# Last: the checks every part shares, whose volume check ends with `down -v` and `up` (an empty broker), so it must
+# come after the metrics check above (pytest runs a module's tests in the order they are defined).
+from common.docker_ring import *  # noqa: E402,F401,F403
