@@ -243,7 +243,8 @@ def test_kafka_maps_kafka_variables_and_serves_them(images, container):
     assert f"cluster.id={cluster_id}" in meta
 
     topic, bootstrap = f"t-{uuid.uuid4().hex[:6]}", f"127.0.0.1:{port}"
-    producer = KafkaProducer(bootstrap_servers=bootstrap)
+    # retries: the first send to an auto-created topic can meet NotLeaderForPartition while its leader is elected
+    producer = KafkaProducer(bootstrap_servers=bootstrap, retries=10, retry_backoff_ms=500)
     producer.send(topic, b"hello").get(timeout=60)  # auto-created with num.partitions from KAFKA_NUM_PARTITIONS
     producer.close()
     consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
