@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass, field
 
 import requests
+from kafka.errors import KafkaError
 from analytics_consumer.worker import ReplayResult, replay
 from topology import ANALYTICS_GROUP, INVENTORY_GROUP
 from lag import LagRow, consumer_lag, total_lag
@@ -87,7 +88,13 @@ def caught_up(settings: Settings) -> dict[str, list[LagRow]] | None:
 
 def wait_caught_up(settings: Settings, timeout: float = 300) -> tuple[dict[str, list[LagRow]], float]:
     t0 = time.perf_counter()
-    rows = wait_for(lambda: caught_up(settings), timeout, interval=0.25, what="lag 0 in both consumer groups")
+
+    def check():
+        try:
+            return caught_up(settings)
+        except KafkaError:  # e.g. NoBrokersAvailable right after the broker was restarted: not caught up yet
+            return None
+    rows = wait_for(check, timeout, interval=0.25, what="lag 0 in both consumer groups")
     return rows, time.perf_counter() - t0
 
 
