@@ -134,10 +134,12 @@ def run_part_measured(part: str, command: list[str], result_file: Path,
     the whole stack, stop the part. Returns (the JSON, peak MiB); CalledProcessError when the command fails.
     `env` (e.g. BROKERS=3) reaches the stack's services and the command. The JSON gains `stack_cpu_seconds`:
     the CPU time the whole stack used (brokers included)."""
-    full_env = os.environ | env if env else None
+    # The part is started natively here, so the measurement drives the native stack, never a compose stack that
+    # happens to be running (auto-detection would pick it).
+    full_env = os.environ | {"STACK_RUNTIME": "native"} | (env or {})
     stack = Part(part, Settings(**{k.lower(): v for k, v in env.items()}) if env else None)
     try:
-        stack.up(env=(full_env or dict(os.environ)) | {"ADMIN_API": "true"})  # measurements reset stock (admin API)
+        stack.up(env=full_env | {"ADMIN_API": "true"})  # the measurements reset stock (admin API)
         with PeakMemory(stack.supervisor_pid()) as mem:
             code = subprocess.call(command, cwd=ROOT, env=full_env)
     finally:

@@ -72,7 +72,9 @@ def main() -> int:
             print(f"--- {part} done ({'ok' if code == 0 else f'FAILED, exit {code}'}) "
                   f"at {time.monotonic() - t0:.0f}s", flush=True)
         banner(f"[{len(STEPS) + 1}/{len(STEPS) + 1}] the comparison: one workload, three patterns")
-        code = subprocess.call([sys.executable, "scripts/compare.py"], cwd=ROOT)
+        # native, like the steps above: a compose stack running beside must not be picked (or recreated) by it
+        code = subprocess.call([sys.executable, "scripts/compare.py"], cwd=ROOT,
+                               env=os.environ | {"STACK_RUNTIME": "native"})
         (written.extend(COMPARISON) if code == 0 else failed.append("comparison"))
     finally:
         down_all()
