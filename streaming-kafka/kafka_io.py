@@ -65,3 +65,10 @@ def wait_sent(futures: list, timeout_s: float = 30.0) -> None:
     """Block until every future is acknowledged; raises the first delivery error."""
     for f in futures:
         f.get(timeout=timeout_s)
+
+
+def client_broken(exc: BaseException) -> bool:
+    """kafka-python-ng issue #180: its poll loop can unregister a socket it has just closed and raise `ValueError:
+    Invalid file descriptor: -1` (seen while joining a group, more often on a loaded machine or with several
+    brokers). That client is unusable; the caller replaces it with a new one."""
+    return isinstance(exc, ValueError) and "file descriptor" in str(exc)

@@ -21,7 +21,7 @@ from topology import ANALYTICS_GROUP, EVENT_TOPICS, REPLAY_GROUP_PREFIX
 from kafka import ConsumerRebalanceListener, TopicPartition
 from kafka.errors import CommitFailedError
 from kafka.structs import OffsetAndMetadata
-from kafka_io import make_consumer
+from kafka_io import client_broken, make_consumer
 
 from .metrics import MetricsState, render
 
@@ -103,7 +103,7 @@ class AnalyticsWorker:
                 try:
                     batch = self.consumer.poll(timeout_ms=500)
                 except ValueError as exc:
-                    if "file descriptor" not in str(exc):
+                    if not client_broken(exc):
                         raise
                     self._rejoin(exc)
                     continue

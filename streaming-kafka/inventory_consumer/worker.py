@@ -16,7 +16,7 @@ from topology import DLQ_REASON_HEADER, DLQ_TOPIC, INVENTORY_GROUP, INVENTORY_TO
 from kafka import ConsumerRebalanceListener
 from kafka.errors import CommitFailedError, KafkaError
 from kafka.structs import OffsetAndMetadata
-from kafka_io import make_consumer, make_producer, wait_sent
+from kafka_io import client_broken, make_consumer, make_producer, wait_sent
 
 from common.retry import PRODUCE_ERROR, Failed, RetryPolicy, is_transient, run_isolated
 
@@ -63,7 +63,21 @@ class InventoryWorker:
         consumer.subscribe([ORDER_TOPIC], listener=_Assignments(self))
         try:
             while not self.stopping.is_set():
-                batch = consumer.poll(timeout_ms=500, max_records=self.max_records)
+                try:
+                    batch = consumer.poll(timeout_ms=500, max_records=self.max_records)
+                except ValueError as exc:
+                    if not client_broken(exc):
+                        raise
+                    # A new client rejoins and resumes from the committed offsets: a batch processed but not
+                    # committed is processed again, which the event_id records make a no-op.
+                    log.warning("Kafka client failed (%s); rejoining with a new consumer", exc)
+                    try:
+                        consumer.close(autocommit=False)
+                    except Exception as close_exc:  # noqa: BLE001 - the broken client may fail to close; dropped
+                        log.info("closing the failed consumer: %s", close_exc)
+                    consumer = make_consumer(self.settings, INVENTORY_GROUP, max_poll_records=self.max_records)
+                    consumer.subscribe([ORDER_TOPIC], listener=_Assignments(self))
+                    continue
                 if batch:
                     self._process(consumer, producer, batch)
         finally:

@@ -157,7 +157,8 @@ def start_cluster(settings: Settings, fresh: bool) -> NativeStack:
     if fresh:
         wipe(settings)
     # Analytics writes its metrics under .run: the committed metrics_output.json is the single broker's evidence.
-    env = {"METRICS_DIR": str(settings.part_dir(PART) / "cluster-metrics")} | dict(os.environ)
+    env = ({"METRICS_DIR": str(settings.part_dir(PART) / "cluster-metrics")} | dict(os.environ)
+           | {"ADMIN_API": "true"})  # the scenarios reset stock through the admin API
     stack._part.up(env=env, progress=lambda _m: None)
     return stack
 
@@ -204,7 +205,7 @@ def cluster():
     stopped first and started again (empty) afterwards."""
     from broker.native import wipe
 
-    single = NativeStack(PART, Settings())
+    single = NativeStack(PART, Settings(), admin=True)
     was_up = bool(single._part.running_services())
     env = pytest.MonkeyPatch()
     env.setenv("METRICS_DIR", str(Settings().part_dir(PART) / "test-metrics"))  # never the committed evidence
@@ -235,8 +236,11 @@ def test_two_brokers_down_refuses_then_resumes(cluster):
     settings, stack = cluster
     r = fo.refusal(settings, stack)
     assert all(len(isr) == 1 for isr in r.isr_when_down.values())
-    assert r.refused and all(a.status == 503 and a.body["error"] == "broker_unavailable" for a in r.refused)
-    assert all("NotEnoughReplicas" in a.body["detail"] for a in r.refused)
+    # Refused, never accepted: 503 when the producer knew nothing left, else 504 delivery_unknown (issue 10: the
+    # service does not say "failed" for a record it handed to Kafka); either way nothing reached the log.
+    answers = {(503, "broker_unavailable"), (504, "delivery_unknown")}
+    assert r.refused and all((a.status, a.body["error"]) in answers for a in r.refused)
+    assert all("Error" in a.body["detail"] for a in r.refused)  # names the Kafka error
     assert r.nothing_written
     assert [a.status for a in r.accepted] == [202] * len(r.accepted)
     assert r.accepted_with_result == len(r.accepted)

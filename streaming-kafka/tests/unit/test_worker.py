@@ -26,6 +26,9 @@ class Producer:
     def flush(self, timeout=None):
         pass
 
+    def close(self, timeout=None):
+        pass
+
 
 class Consumer:
     def __init__(self):
@@ -116,3 +119,41 @@ def test_copartitioning_is_checked_at_start_up_with_a_clear_error(settings):
         check_copartitioned(settings, Admin({ORDER_TOPIC: 6, INVENTORY_TOPIC: 3}))
     with pytest.raises(TopologyError, match="InventoryEvents has 0"):
         check_copartitioned(settings, Admin({ORDER_TOPIC: 6}))
+
+
+class Polling(Consumer):
+    """A consumer for run(): serves `batches` on poll, or raises what it is given (kafka-python-ng #180)."""
+
+    def __init__(self, worker, batches, fail=None):
+        super().__init__()
+        self.worker, self.batches, self.fail, self.closed = worker, list(batches), fail, False
+
+    def subscribe(self, topics, listener):
+        pass
+
+    def poll(self, timeout_ms=0, max_records=None):
+        if self.fail:
+            raise self.fail
+        if not self.batches:
+            self.worker.stop()
+            return {}
+        return self.batches.pop(0)
+
+    def close(self, autocommit=False):
+        self.closed = True
+
+
+def test_a_client_broken_by_kafka_python_ng_180_is_replaced_and_consuming_goes_on(worker, monkeypatch):
+    broken = Polling(worker, [], fail=ValueError("Invalid file descriptor: -1"))
+    fresh = Polling(worker, [{TopicPartition(ORDER_TOPIC, 0): records([good(1), good(2)])}])
+    monkeypatch.setattr("inventory_consumer.worker.make_consumer", lambda *a, **kw: fresh)
+    worker._consumer, worker._producer = broken, Producer()
+    worker.run()
+    assert broken.closed and fresh.committed[TopicPartition(ORDER_TOPIC, 0)].offset == 2
+    assert worker.store.reserved_units() == {"soda": 2}
+
+
+def test_other_value_errors_still_stop_the_worker(worker):
+    worker._consumer, worker._producer = Polling(worker, [], fail=ValueError("something else")), Producer()
+    with pytest.raises(ValueError, match="something else"):
+        worker.run()
