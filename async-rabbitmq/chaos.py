@@ -161,13 +161,8 @@ def account(res: ChaosRun, lab: Lab, token: str, initial: dict, notes_before: in
     units = Counter()
     for o in confirmed:
         units[o["item"]] += o["quantity"]
-    exact = 0
-    for item in ITEMS:
-        row = {"initial": initial[item], "current": current[item], "initial-current": initial[item] - current[item],
-               "confirmed units (orders)": units[item], "reserved units (inv.)": reservations["reserved_units"].get(item, 0)}
-        res.stock[item] = row
-        exact += row["initial-current"] == row["confirmed units (orders)"] == row["reserved units (inv.)"]
-    res.check("items whose stock arithmetic is exact", "/stock vs order store vs /reservations", exact, len(ITEMS))
+    res.check_stock(ITEMS, initial, current, units, "confirmed units (orders)", reservations["reserved_units"],
+                    "/stock vs order store vs /reservations")
 
     for q in WORK_QUEUES:
         info = lab.queue_info(q)

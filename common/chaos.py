@@ -13,6 +13,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import requests
 
@@ -90,6 +91,20 @@ class ChaosRun:
 
     def failed(self) -> list[Check]:
         return [c for c in self.checks if not c.ok]
+
+    def check_stock(self, items: Sequence[str], initial: dict, current: dict, counted: Counter, counted_as: str,
+                    inventory_units: dict, source: str) -> Check:
+        """The stock arithmetic, item by item: what left the stock (initial - current) equals the units
+        `counted` from the part's own record of outcomes (`counted_as` names it) and the units inventory's
+        reservation records hold. Fills the stock table and records one check."""
+        exact = 0
+        for item in items:
+            row = {"initial": initial[item], "current": current[item],
+                   "initial-current": initial[item] - current[item],
+                   counted_as: counted[item], "reserved units (inv.)": inventory_units.get(item, 0)}
+            self.stock[item] = row
+            exact += row["initial-current"] == row[counted_as] == row["reserved units (inv.)"]
+        return self.check("items whose stock arithmetic is exact", source, exact, len(items))
 
 
 def seed_from(settings) -> int:
@@ -226,6 +241,33 @@ def tags_by_outcome(attempts: Sequence[Attempt]) -> dict[str, set[str]]:
 
 
 # ------------------------------------------------------------------------------------------- evidence
+def script(argv: list[str] | None, *, part: str, doc: str, part_title: str, title: str, output: Path,
+           run: Callable[..., ChaosRun]) -> int:
+    """The full-scale run behind each part's `python <part>/tests/test_chaos.py`: 10 rounds (by default) against
+    the running stack, evidence written to `output`; exit status 1 unless every check holds. `run(stack,
+    settings, **kw)` is the part's chaos.run."""
+    import argparse
+
+    from .evidence import header, write
+    from .settings import get_settings
+    from .stack import get_stack
+
+    ap = argparse.ArgumentParser(description=doc)
+    ap.add_argument("--runtime", choices=("native", "docker"), default=None)
+    ap.add_argument("--output", type=Path, default=output)
+    ap.add_argument("--rounds", type=int, default=10)
+    ap.add_argument("--rate", type=float, default=60.0, help="orders per second the load aims at")
+    args = ap.parse_args(argv)
+    settings = get_settings()
+    stack = get_stack(part, args.runtime, settings)
+    res = run(stack, settings, rounds=args.rounds, threads=6, rate=args.rate, scarce_units=400,
+              progress=lambda m: print(f"[{part} chaos] {m}", flush=True))
+    write(args.output, render(res, title, header(part_title, stack.describe())))
+    print(f"[{part} chaos] evidence written to {args.output}; "
+          f"{'every check holds' if res.ok else 'FAILED: ' + str(res.failed())}")
+    return 0 if res.ok else 1
+
+
 def render(run: ChaosRun, title: str, header: str) -> str:
     """The evidence text: the seed, the rounds, what the client was told, the accounting table, the stock, the
     dead letters; the same ChaosRun the tests assert."""

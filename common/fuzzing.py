@@ -77,3 +77,13 @@ def check_answer(resp) -> None:
         assert isinstance(body, dict), body
         if body.get("status") != "failed":  # Part A's order outcomes (409/422/...) carry status/reason instead
             assert isinstance(body.get("error"), str) and isinstance(body.get("detail"), str), body
+
+
+def check_deep_body(client) -> None:
+    """Issue 10, defect 1: 60 KB of `[[[[...]]]]` raised RecursionError in the JSON decoder (a 500). Every
+    endpoint of the Flask test `client`'s app answers it by the contract, and every POST with invalid_json."""
+    for method, path in every_endpoint(client.application):
+        resp = client.open(path, method=method, data=DEEP_BODY, content_type="application/json")
+        check_answer(resp)
+        if method == "POST":
+            assert resp.status_code == 400 and resp.get_json()["error"] == "invalid_json", (path, resp.data)

@@ -116,6 +116,33 @@ class RingResult:
     held_before: int  # server-side connections before the slow clients, and after they closed
     held_after: int
 
+    def problems(self) -> list[str]:
+        """What a healthy service would not show: a slow client that never connected, a normal request
+        answered wrongly or not in time (see service_probe), a connection the server still holds."""
+        found = []
+        if self.report.opened != self.slow_clients:
+            found.append(f"{self.report.opened} of {self.slow_clients} slow clients connected")
+        found += [f"probe {i}: {p!r}" for i, p in enumerate(self.probes)
+                  if p == 0 or p[0] != 200 or not 400 <= p[1] < 500]
+        if self.held_after > self.held_before:
+            found.append(f"the server holds {self.held_after} connections, {self.held_before} before")
+        return found
+
+
+def service_probe(port: int, post_path: str):
+    """A normal client's turn while slow clients hang: GET /health (expects 200) and a malformed JSON POST
+    to `post_path` (expects a 4xx); returns the two status codes."""
+    import requests
+
+    base = f"http://127.0.0.1:{port}"
+
+    def probe():
+        health = requests.get(f"{base}/health", timeout=5)
+        bad = requests.post(f"{base}{post_path}", data=b"{not json", timeout=5,
+                            headers={"Content-Type": "application/json"})
+        return (health.status_code, bad.status_code)
+    return probe
+
 
 def slow_client_ring(port: int, post_path: str, probe, count: int = 100, probes: int = 5,
                      settle_s: float = 30.0) -> RingResult:

@@ -199,13 +199,8 @@ def account(res: ChaosRun, client: Client, token: str, initial: dict, before: di
     units = Counter()
     for d in reserved:
         units[d["item"]] += d["quantity"]
-    exact = 0
-    for item in ITEMS:
-        row = {"initial": initial[item], "current": current[item], "initial-current": initial[item] - current[item],
-               "reserved units (events)": units[item], "reserved units (inv.)": store["reserved_units"].get(item, 0)}
-        res.stock[item] = row
-        exact += row["initial-current"] == row["reserved units (events)"] == row["reserved units (inv.)"]
-    res.check("items whose stock arithmetic is exact", "/stock vs InventoryEvents vs /reservations", exact, len(ITEMS))
+    res.check_stock(ITEMS, initial, current, units, "reserved units (events)", store["reserved_units"],
+                    "/stock vs InventoryEvents vs /reservations")
 
     # Analytics: a restarted consumer rewinds and re-folds the log; its view must come back to the log's.
     want = {"orders": len(placed), "reserved": len(reserved), "failed": len(outcome) - len(reserved)}

@@ -6,7 +6,6 @@ CHAOS_SEED=<seed> replays a run's schedule (the seed is printed and written in t
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -19,31 +18,16 @@ for p in (str(ROOT), str(PART_DIR)):
 import pytest  # noqa: E402
 
 import chaos as ch  # noqa: E402
-from common import evidence  # noqa: E402
-from common.chaos import render  # noqa: E402
-from common.settings import get_settings  # noqa: E402
-from common.stack import get_stack  # noqa: E402
+from common.chaos import render, script  # noqa: E402
 
 OUTPUT = PART_DIR / "tests" / "chaos_evidence.txt"
 TITLE = "Chaos: kill -9 a random service (Kafka included) at random moments under load, then account exactly"
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--runtime", choices=("native", "docker"), default=None)
-    ap.add_argument("--output", type=Path, default=OUTPUT)
-    ap.add_argument("--rounds", type=int, default=10)
-    ap.add_argument("--rate", type=float, default=60.0, help="orders per second the load aims at")
-    args = ap.parse_args(argv)
-    settings = get_settings()
-    stack = get_stack(ch.PART, args.runtime, settings)
-    res = ch.run(stack, settings, rounds=args.rounds, threads=6, rate=args.rate, scarce_units=400,
-                 progress=lambda m: print(f"[{ch.PART} chaos] {m}", flush=True))
-    evidence.write(args.output, render(res, TITLE, evidence.header("Part C: streaming with Kafka",
-                                                                   stack.describe())))
-    print(f"[{ch.PART} chaos] evidence written to {args.output}; "
-          f"{'every check holds' if res.ok else 'FAILED: ' + str(res.failed())}")
-    return 0 if res.ok else 1
+    return script(argv, part=ch.PART, doc=__doc__, output=OUTPUT, title=TITLE,
+                  part_title="Part C: streaming with Kafka",
+                  run=ch.run)
 
 
 # ---------------------------------------------------------------- pytest (scenario ring)
