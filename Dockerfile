@@ -1,18 +1,20 @@
-# One image definition for every part's Python services. Build context: the repository root (so common/ is
-# included); each part's docker-compose.yml passes PART and picks each service's command.
+# One image definition for every part's Python services. Build context: the repository root. The image installs
+# the project (common/ and every part's package) editable from /app, as `make install` does on the host: the
+# hash-pinned service dependencies first (a layer that changes only with the lock), then the package itself.
+# Each part's docker-compose.yml passes PART (the image's working folder) and picks each service's command.
 # PYTHON_BASE_IMAGE: the official image by default; docker/offline.env names a local stand-in built from
 # Debian's packages (`make docker-images`) for machines that cannot pull.
 ARG PYTHON_BASE_IMAGE=python:3.11-slim-bookworm
 FROM ${PYTHON_BASE_IMAGE}
 ARG PART
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
-COPY common/requirements-service.txt /tmp/requirements-service.txt
+COPY requirements-service.lock /tmp/requirements-service.lock
 RUN test -n "$PART" || { echo "build with --build-arg PART=<part>"; exit 1; } \
-    && pip install -r /tmp/requirements-service.txt \
+    && pip install --require-hashes -r /tmp/requirements-service.lock \
     && useradd --create-home --uid 10001 app \
     && mkdir -p /data /metrics && chown app /data /metrics
-COPY common /app/common
-COPY ${PART} /app/${PART}
-ENV PYTHONPATH=/app:/app/${PART} BIND_HOST=0.0.0.0 DATA_DIR=/data
+COPY . /app
+RUN pip install --no-deps -e /app
+ENV BIND_HOST=0.0.0.0 DATA_DIR=/data
 WORKDIR /app/${PART}
 USER app

@@ -9,13 +9,14 @@ ifdef BROKERS
 export BROKERS
 endif
 
-.PHONY: help install demo test bench up down stop start ps logs kill replay redrive lint clean \
+.PHONY: help install lock demo test bench up down stop start ps logs kill replay redrive lint clean \
 	docker-engine docker-images docker-up docker-down docker-demo
 
 help:
 	@echo "make demo                       install, run every part's scenarios natively, write evidence + comparison"
 	@echo "make test                       install and run the whole test suite (brokers included)"
 	@echo "make bench                      benchmarks -> docs/benchmarks.{json,md}"
+	@echo "make lock                       re-resolve requirements.lock and requirements-service.lock from pyproject.toml"
 	@echo "make up PART=<part>             start a part natively, return when healthy"
 	@echo "make up PART=async-rabbitmq BROKERS=3    Part B on a three-node RabbitMQ cluster (quorum queues)"
 	@echo "make up PART=streaming-kafka BROKERS=3   Part C on a three-broker KRaft cluster (kafka, kafka-2, kafka-3)"
@@ -32,13 +33,21 @@ help:
 
 install: .venv/.installed
 
-.venv/.installed: requirements.txt common/requirements-service.txt
+# The locked dependencies (every version and hash pinned), then the project itself, editable: common/,
+# comparison/ and the three part packages. `make lock` re-resolves the locks after a change to pyproject.toml.
+.venv/.installed: pyproject.toml requirements.lock
 	@command -v python3 >/dev/null || { echo "python3 (3.11+) is required"; exit 1; }
 	@test -x $(PY) || python3 -m venv .venv
 	@$(PY) -m pip install --quiet --upgrade pip
-	@$(PY) -m pip install --quiet -r requirements.txt
+	@$(PY) -m pip install --quiet --require-hashes -r requirements.lock
+	@$(PY) -m pip install --quiet --no-deps -e .
 	@touch $@
-	@echo "python packages installed in .venv"
+	@echo "python packages installed in .venv (the project editable)"
+
+lock: install
+	@$(PY) -m pip install --quiet pip-tools
+	@$(PY) -m piptools compile --quiet --strip-extras --generate-hashes --extra dev -o requirements.lock pyproject.toml
+	@$(PY) -m piptools compile --quiet --generate-hashes -o requirements-service.lock pyproject.toml
 
 demo: install
 	@$(PY) scripts/demo.py
@@ -47,7 +56,7 @@ test: install
 	@$(PY) scripts/run_tests.py
 
 bench: install
-	@$(PY) scripts/bench.py
+	@$(PY) -m comparison.bench
 
 define need_part
 	@test -n "$(PART)" || { echo "set PART=sync-rest|async-rabbitmq|streaming-kafka"; exit 2; }
@@ -86,12 +95,12 @@ logs: install
 	@$(PY) -m common.runtime logs $(PART) $(SERVICE)
 
 replay: install
-	@$(PY) streaming-kafka/replay.py
+	@$(PY) -m streaming_kafka.replay
 
 redrive: install
 	@case "$(PART)" in async-rabbitmq|streaming-kafka) ;; \
 	  *) echo "set PART=async-rabbitmq|streaming-kafka (the parts with a dead-letter path)"; exit 2;; esac
-	@$(PY) $(PART)/redrive.py $(if $(ALL),--all)
+	@$(PY) -m $(subst -,_,$(PART)).redrive $(if $(ALL),--all)
 
 lint: install
 	@$(PY) -m ruff check .

@@ -7,7 +7,7 @@ threads, nobody else is answered. Here a pool thread only peeks (MSG_PEEK, never
 head and its announced body have arrived, the connection goes back to gunicorn's poller (gthread's own
 deferral), and a request not complete within HTTP_REQUEST_TIMEOUT_S of its first byte is dropped. Reads
 that still wait (a chunked body, one larger than the peek window) stop at the same deadline.
-Relies on gthread internals (`_DEFER`, TConn): gunicorn is pinned in common/requirements-service.txt.
+Relies on gthread internals (`_DEFER`, TConn): gunicorn is pinned in pyproject.toml (and the locks).
 """
 from __future__ import annotations
 

@@ -82,7 +82,7 @@ class Settings(BaseSettings):
     outbox_retry_max_s: float = Field(30.0, gt=0)  # cap of the backoff between retries of an unroutable record
     max_message_bytes: int = Field(64 * 1024, ge=1)  # larger OrderPlaced messages are poison (DLQ)
     # Cluster (issue 12): BROKERS=3 starts three clustered nodes; node i listens on each port above
-    # + (i-1) * rabbitmq_node_step and is named <name><i>@<host> (see async-rabbitmq/messaging/nodes.py).
+    # + (i-1) * rabbitmq_node_step and is named <name><i>@<host> (see async_rabbitmq.messaging.nodes).
     brokers: int = Field(1, ge=1, le=9)
     rabbitmq_node_step: int = Field(10, ge=1)
     # "" = quorum queues on a cluster, classic on one node; set to compare the two on the same cluster.

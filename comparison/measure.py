@@ -15,14 +15,12 @@ import threading
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from tqdm import tqdm
 
-from tqdm import tqdm  # noqa: E402
+from comparison.patterns import PATTERNS, Pattern
+from common.settings import ROOT, get_settings
+from common.stack import get_stack
 
-from comparison.patterns import PATTERNS, Pattern  # noqa: E402
-from common.settings import get_settings  # noqa: E402
-from common.stack import get_stack  # noqa: E402
 
 NORMAL_N, SLOW_N, DELAY_MS = 40, 10, 2000
 OUTAGE_S, RATE_PER_S, SETTLE_TIMEOUT_S = 30, 5, 180

@@ -2,17 +2,20 @@
 
 Each adapter places an order as a client would, tells an order's final outcome when it is known, reads the
 backlog the pattern keeps while inventory is away (none, queue depth, consumer lag) and tries to recompute
-history. Adapters import their part's own modules, so each part is measured in its own process.
+history. Adapters use their part's own package (`async_rabbitmq.lab`, `streaming_kafka.lag`, ...).
 """
 from __future__ import annotations
 
-import sys
 import time
 from dataclasses import dataclass
 
 import requests
 
-from common.settings import ROOT, Settings
+from async_rabbitmq.lab import Lab
+from common.menu import ITEMS
+from common.settings import Settings
+from streaming_kafka.analytics_consumer.worker import replay
+from streaming_kafka.lag import consumer_lag, total_lag
 
 FINAL = ("confirmed", "failed")
 
@@ -35,13 +38,8 @@ class Pattern:
         self.settings = settings
         self.http = requests.Session()
         self.order_url = settings.order_url.rstrip("/") + "/order"
-        for p in (str(ROOT), str(ROOT / self.part)):
-            if p not in sys.path:
-                sys.path.insert(0, p)
 
     def place(self, i: int, session: requests.Session | None = None) -> Placed:
-        from common.menu import ITEMS
-
         t0 = time.perf_counter()
         r = (session or self.http).post(self.order_url, timeout=30, json={
             "student_id": f"cmp-{i % 50}", "item": ITEMS[i % len(ITEMS)], "quantity": 1})
@@ -87,8 +85,6 @@ class AsyncRabbit(Pattern):
 
     def __init__(self, settings: Settings):
         super().__init__(settings)
-        from lab import Lab
-
         self.lab = Lab(settings)
 
     def final(self, order_id: str) -> str | None:
@@ -119,18 +115,12 @@ class StreamingKafka(Pattern):
         return status if status in FINAL else None
 
     def backlog(self) -> int | None:
-        from lag import consumer_lag, total_lag
-
         return total_lag(consumer_lag(self.settings, "inventory-group"))
 
     def lag_by_group(self) -> dict[str, int]:
-        from lag import consumer_lag, total_lag
-
         return {g: total_lag(consumer_lag(self.settings, g)) for g in ("inventory-group", "analytics-group")}
 
     def replay(self, orders_sent: int) -> dict:
-        from analytics_consumer.worker import replay
-
         live = self.http.get(f"{self.analytics_url}/metrics", timeout=30).json()
         result = replay(self.settings)
         m = result.metrics

@@ -82,16 +82,17 @@ build "$PYTHON_BASE_IMAGE" "$ctx"
 
 build "$RABBITMQ_IMAGE" "$HERE/rabbitmq"
 
-# The jars: the native runtime's own Maven fetch (streaming-kafka/broker/native.py), cached in .cache/kafka-<v>/.
-libs=$(cd "$ROOT" && PYTHONPATH="$ROOT:$ROOT/streaming-kafka" "$ROOT/.venv/bin/python" -c '
+# The jars: the native runtime's own Maven fetch (streaming_kafka.broker.native), cached in .cache/kafka-<v>/.
+libs=$(cd "$ROOT" && "$ROOT/.venv/bin/python" -c '
 import contextlib, sys
-from broker.native import Broker
+from streaming_kafka.broker.native import Broker
 from common.settings import get_settings
 broker = Broker(get_settings())
 with contextlib.redirect_stdout(sys.stderr):
     broker.fetch_jars()
 print(broker.libs)')
 ctx=$(stage kafka)
+cp -a "$ROOT/common/kafka_entrypoint.py" "$ctx/entrypoint.py"
 cp -al "$libs" "$ctx/libs" 2>/dev/null || cp -a "$libs" "$ctx/libs"
 rm -f "$ctx/libs/.complete"
 build "$KAFKA_IMAGE" "$ctx"

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from common.benchkit import run_part_measured  # noqa: E402
-from common.runtime.spec import PARTS  # noqa: E402
-from comparison import report  # noqa: E402
+from common.settings import ROOT
+from common.benchkit import run_part_measured
+from common.runtime.spec import PARTS
+from comparison import report
 
 
 def main() -> int:

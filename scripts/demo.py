@@ -6,13 +6,10 @@ import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from common.runtime.control import Part, all_parts
+from common.settings import ROOT, Settings
 
-from common.runtime.control import Part, all_parts  # noqa: E402
-from common.settings import Settings  # noqa: E402
 
 STEPS = [
     ("sync-rest", ["sync-rest/tests/test_sync.py"], ["sync-rest/tests/test_output.txt"]),

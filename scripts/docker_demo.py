@@ -10,12 +10,10 @@ import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from common.settings import ROOT
+from common.stack import DockerStack
 
-from common.stack import DockerStack  # noqa: E402
 
 STEPS = {
     "sync-rest": ["sync-rest/tests/test_sync.py"],

@@ -1,17 +1,9 @@
-"""Fixtures for Part B's rings: the part dir on sys.path, settings, temp stores, the native or compose stack."""
+"""Fixtures for Part B's rings: settings, temp stores, the native or compose stack."""
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 
 
-PART_DIR = Path(__file__).resolve().parents[1]
-ROOT = PART_DIR.parent
-for p in (str(ROOT), str(PART_DIR), str(PART_DIR / "tests")):
-    if p not in sys.path:
-        sys.path.insert(0, p)
-
-from common.testing import (  # noqa: E402,F401
+from common.testing import (  # noqa: F401
     docker_stack_fixture, native_stack_fixture, runtime_is_docker, settings, stack_fixture, tmp_settings)
 
 native_stack = native_stack_fixture("async-rabbitmq")

@@ -12,20 +12,17 @@ import argparse
 import sys
 from pathlib import Path
 
+
+import pytest
+
+from async_rabbitmq import scenarios as sc
+from common import evidence
+from common.menu import ITEMS
+from common.settings import get_settings
+from common.stack import get_stack
+from async_rabbitmq.lab import Lab
+
 PART_DIR = Path(__file__).resolve().parents[1]
-ROOT = PART_DIR.parent
-for p in (str(ROOT), str(PART_DIR)):
-    if p not in sys.path:
-        sys.path.insert(0, p)
-
-import pytest  # noqa: E402
-
-import scenarios as sc  # noqa: E402
-from common import evidence  # noqa: E402
-from common.menu import ITEMS  # noqa: E402
-from common.settings import get_settings  # noqa: E402
-from common.stack import get_stack  # noqa: E402
-from lab import Lab  # noqa: E402
 
 OUTPUT = PART_DIR / "tests" / "test_output.txt"
 DOCKER_OUTPUT = PART_DIR / "tests" / "docker" / "test_output.txt"

@@ -9,17 +9,14 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+
+import pytest
+
+from async_rabbitmq import chaos as ch
+from common.chaos import render, script
+from async_rabbitmq.lab import Lab
+
 PART_DIR = Path(__file__).resolve().parents[1]
-ROOT = PART_DIR.parent
-for p in (str(ROOT), str(PART_DIR)):
-    if p not in sys.path:
-        sys.path.insert(0, p)
-
-import pytest  # noqa: E402
-
-import chaos as ch  # noqa: E402
-from common.chaos import render, script  # noqa: E402
-from lab import Lab  # noqa: E402
 
 OUTPUT = PART_DIR / "tests" / "chaos_evidence.txt"
 TITLE = "Chaos: kill -9 a random service (RabbitMQ included) at random moments under load, then account exactly"

@@ -11,21 +11,19 @@ import os
 import sys
 from pathlib import Path
 
+
+import pytest
+
+from async_rabbitmq import failover as fo
+from common import evidence
+from common.runtime.control import Part
+from common.settings import Settings, get_settings
+from common.stack import NativeStack, get_stack
+from async_rabbitmq.lab import Lab
+from async_rabbitmq.messaging.nodes import nodes
+
 PART_DIR = Path(__file__).resolve().parents[1]
 ROOT = PART_DIR.parent
-for p in (str(ROOT), str(PART_DIR)):
-    if p not in sys.path:
-        sys.path.insert(0, p)
-
-import pytest  # noqa: E402
-
-import failover as fo  # noqa: E402
-from common import evidence  # noqa: E402
-from common.runtime.control import Part  # noqa: E402
-from common.settings import Settings, get_settings  # noqa: E402
-from common.stack import NativeStack, get_stack  # noqa: E402
-from lab import Lab  # noqa: E402
-from messaging.nodes import nodes  # noqa: E402
 
 OUTPUT = PART_DIR / "tests" / "failover_evidence.txt"
 PLOT = ROOT / "docs" / "img" / "rabbitmq_failover.png"

@@ -154,7 +154,6 @@ class Part:
             raise StackError(f"cannot start {self.name}/{svc.name}: {err}") from None
         env = service_environment(env)
         env.update(svc.env)
-        env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(ROOT / self.name)])
         env["PART"] = self.name
         env["SERVICE_NAME"] = svc.name
         env.setdefault("DATA_DIR", str(self.dir / "data"))
@@ -268,8 +267,6 @@ class Part:
         progress(f"  {self.name}: down")
 
     def _cleanup_all(self) -> None:
-        if not (ROOT / self.name / "stack.py").exists():
-            return
         for svc in self.services:
             if svc.cleanup:
                 svc.cleanup()

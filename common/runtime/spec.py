@@ -1,21 +1,25 @@
 """What a part is made of: its services, in start order, each with a command and a readiness check.
 
-Each part declares its services in `<part>/stack.py` (a `services(settings)`
-function); this module loads those declarations and offers the common kinds.
+Each part declares its services in its package's `stack` module (`sync_rest.stack`, ...: a
+`services(settings)` function); this module loads those declarations and offers the common kinds.
 """
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import sys
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Callable
 
 import requests
 
-from ..settings import ROOT, Settings
+from ..settings import Settings
 
 PARTS = ("sync-rest", "async-rabbitmq", "streaming-kafka")
+
+
+def package(part: str) -> str:
+    """The package a part's folder holds: `sync-rest` -> `sync_rest`."""
+    return part.replace("-", "_")
 
 
 @dataclass
@@ -44,13 +48,12 @@ class Service:
         return True
 
 
-def gunicorn_service(settings: Settings, part: str, name: str, app: str, port: int,
+def gunicorn_service(settings: Settings, name: str, app: str, port: int,
                      workers: int | None = None, threads: int | None = None, **kw) -> Service:
     """A Flask service served by gunicorn (gthread workers), as in the containers."""
     argv = [
         sys.executable, "-m", "gunicorn",
-        "--config", str(ROOT / "common" / "gunicorn_conf.py"),
-        "--chdir", str(ROOT / part),
+        "--config", "python:common.gunicorn_conf",
         "--bind", f"{settings.bind_host}:{port}",
         "--workers", str(workers or settings.web_workers),
         "--threads", str(threads or settings.web_threads),
@@ -60,7 +63,7 @@ def gunicorn_service(settings: Settings, part: str, name: str, app: str, port: i
     return Service(name=name, argv=argv, port=port, health_url=f"http://{host}:{port}/health", **kw)
 
 
-def python_service(settings: Settings, part: str, name: str, module: str, port: int | None, args=(), **kw) -> Service:
+def python_service(settings: Settings, name: str, module: str, port: int | None, args=(), **kw) -> Service:
     """A long-running Python process (a consumer, a relay) started with `python -m`."""
     host = "127.0.0.1" if settings.bind_host in ("0.0.0.0", "::") else settings.bind_host
     health = f"http://{host}:{port}/health" if port else None
@@ -68,34 +71,8 @@ def python_service(settings: Settings, part: str, name: str, module: str, port: 
     return Service(name=name, argv=argv, port=port, health_url=health, **kw)
 
 
-def _file_under(module, folder: Path) -> bool:
-    path = getattr(module, "__file__", None)
-    return bool(path) and Path(path).resolve().is_relative_to(folder)
-
-
 def load_services(part: str, settings: Settings) -> list[Service]:
-    """Load `<part>/stack.py` with the part's own folder first on sys.path.
-
-    The parts reuse module names (`broker`, `order_service`, ...), so modules another part
-    loaded are set aside while this one loads, and this part's are not left behind."""
+    """The services `<package>.stack` declares for the part (each part is a package named after it)."""
     if part not in PARTS:
-        raise SystemExit(f"unknown part {part!r}; choose one of: {', '.join(PARTS)}")
-    part_dir = (ROOT / part).resolve()
-    others = {n: m for n, m in sys.modules.items()
-              if any(_file_under(m, (ROOT / p).resolve()) for p in PARTS if p != part)}
-    for name in others:
-        del sys.modules[name]
-    saved_path = list(sys.path)
-    before = set(sys.modules)
-    sys.path.insert(0, str(part_dir))
-    try:
-        spec = importlib.util.spec_from_file_location(f"_stack_{part.replace('-', '_')}", part_dir / "stack.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return list(module.services(settings))
-    finally:
-        sys.path[:] = saved_path
-        for name in set(sys.modules) - before:
-            if _file_under(sys.modules[name], part_dir):
-                del sys.modules[name]
-        sys.modules.update(others)
+        raise ValueError(f"unknown part {part!r}; choose one of: {', '.join(PARTS)}")
+    return list(importlib.import_module(f"{package(part)}.stack").services(settings))

@@ -1,20 +1,17 @@
-"""Fixtures for Part C's rings: the part dir on sys.path, settings, fakes, the natively started or compose stack."""
+"""Fixtures for Part C's rings: settings, fakes, the natively started or compose stack."""
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
+
+from common.settings import Settings
+from common.stack import NativeStack, docker_client_settings
+from common.testing import docker_stack_fixture, runtime_is_docker, stack_fixture
+
 PART_DIR = Path(__file__).resolve().parents[1]
 ROOT = PART_DIR.parent
-for p in (str(ROOT), str(PART_DIR)):
-    if p not in sys.path:
-        sys.path.insert(0, p)
-
-from common.settings import Settings  # noqa: E402
-from common.stack import NativeStack, docker_client_settings  # noqa: E402
-from common.testing import docker_stack_fixture, runtime_is_docker, stack_fixture  # noqa: E402
 
 collect_ignore_glob = [] if runtime_is_docker() else ["docker/*"]  # the docker ring's own checks
 # The docker ring's analytics writes its metrics file here, never over the committed evidence.
@@ -82,7 +79,7 @@ def native_stack(settings):
     """The whole part started natively (as `make up PART=streaming-kafka`), from an empty broker when we start
     it; analytics writes its file under .run so tests never overwrite the committed evidence. Reused (and left
     running) when it is already up."""
-    from broker.native import wipe
+    from streaming_kafka.broker.native import wipe
 
     stack = NativeStack("streaming-kafka", settings, admin=True)
     started = not stack._part.running_services()

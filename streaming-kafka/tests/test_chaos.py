@@ -9,16 +9,13 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+
+import pytest
+
+from streaming_kafka import chaos as ch
+from common.chaos import render, script
+
 PART_DIR = Path(__file__).resolve().parents[1]
-ROOT = PART_DIR.parent
-for p in (str(ROOT), str(PART_DIR)):
-    if p not in sys.path:
-        sys.path.insert(0, p)
-
-import pytest  # noqa: E402
-
-import chaos as ch  # noqa: E402
-from common.chaos import render, script  # noqa: E402
 
 OUTPUT = PART_DIR / "tests" / "chaos_evidence.txt"
 TITLE = "Chaos: kill -9 a random service (Kafka included) at random moments under load, then account exactly"

@@ -13,18 +13,16 @@ import sys
 import time
 from pathlib import Path
 
+
+import pytest
+
+from streaming_kafka import failover as fo
+from common import evidence
+from common.settings import Settings
+from common.stack import NativeStack
+
 PART_DIR = Path(__file__).resolve().parents[1]
 ROOT = PART_DIR.parent
-for p in (str(ROOT), str(PART_DIR)):
-    if p not in sys.path:
-        sys.path.insert(0, p)
-
-import pytest  # noqa: E402
-
-import failover as fo  # noqa: E402
-from common import evidence  # noqa: E402
-from common.settings import Settings  # noqa: E402
-from common.stack import NativeStack  # noqa: E402
 
 PART = "streaming-kafka"
 OUTPUT = PART_DIR / "tests" / "failover_evidence.txt"
@@ -149,7 +147,7 @@ def cluster_settings() -> Settings:
 
 def start_cluster(settings: Settings, fresh: bool) -> NativeStack:
     """The cluster and a single-broker stack share ports: stop whatever of the part is running first."""
-    from broker.native import wipe
+    from streaming_kafka.broker.native import wipe
 
     stack = NativeStack(PART, settings)
     if fresh or (stack._part.running_services() and stack._part.state("kafka-3") == "UNKNOWN"):
@@ -203,7 +201,7 @@ pytestmark = pytest.mark.integration
 def cluster():
     """The part on three brokers, from empty brokers; a single-broker stack of this session (same ports) is
     stopped first and started again (empty) afterwards."""
-    from broker.native import wipe
+    from streaming_kafka.broker.native import wipe
 
     single = NativeStack(PART, Settings(), admin=True)
     was_up = bool(single._part.running_services())

@@ -20,20 +20,18 @@ import sys
 import time
 from pathlib import Path
 
+
+import pytest
+
+from streaming_kafka import scenarios as sc
+from streaming_kafka.topology import ANALYTICS_GROUP, INVENTORY_GROUP
+from common import evidence
+from common.settings import get_settings
+from common.stack import get_stack, wait_for
+from streaming_kafka.lag import format_table
+
 PART_DIR = Path(__file__).resolve().parents[1]
 ROOT = PART_DIR.parent
-for p in (str(ROOT), str(PART_DIR)):
-    if p not in sys.path:
-        sys.path.insert(0, p)
-
-import pytest  # noqa: E402
-
-import scenarios as sc  # noqa: E402
-from topology import ANALYTICS_GROUP, INVENTORY_GROUP  # noqa: E402
-from common import evidence  # noqa: E402
-from common.settings import get_settings  # noqa: E402
-from common.stack import get_stack, wait_for  # noqa: E402
-from lag import format_table  # noqa: E402
 
 OUTPUT = PART_DIR / "tests" / "test_output.txt"
 REPLAY_EVIDENCE = PART_DIR / "tests" / "replay_evidence.txt"
@@ -202,7 +200,7 @@ def main() -> int:
     if args.fresh:
         stack.down()
         if stack.runtime == "native":
-            from broker.native import wipe
+            from streaming_kafka.broker.native import wipe
             wipe(settings)
     print(f"bringing up streaming-kafka ({stack.describe()}) ...")
     stack.up()

@@ -1,17 +1,9 @@
-"""Fixtures for Part A's rings: the part dir on sys.path, settings, Flask apps with temp storage, the native or compose stack."""
+"""Fixtures for Part A's rings: settings, Flask apps with temp storage, the native or compose stack."""
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 
 
-PART_DIR = Path(__file__).resolve().parents[1]
-ROOT = PART_DIR.parent
-for p in (str(ROOT), str(PART_DIR)):
-    if p not in sys.path:
-        sys.path.insert(0, p)
-
-from common.testing import (  # noqa: E402,F401
+from common.testing import (  # noqa: F401
     docker_stack_fixture, native_stack_fixture, runtime_is_docker, settings, stack_fixture, tmp_settings)
 
 native_stack = native_stack_fixture("sync-rest")

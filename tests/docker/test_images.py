@@ -7,7 +7,6 @@ engine can be had (exit code 3). Run them under `flock /tmp/foodlab-stack.lock`.
 """
 from __future__ import annotations
 
-import importlib.util
 import os
 import socket
 import subprocess
@@ -19,6 +18,7 @@ import requests
 from kafka import KafkaConsumer, KafkaProducer
 from pika.exceptions import ProbableAuthenticationError
 
+from common import kafka_entrypoint
 from common.settings import ROOT
 from common.stack import wait_for
 
@@ -27,10 +27,7 @@ UNAVAILABLE = 3
 
 
 def _entrypoint():
-    spec = importlib.util.spec_from_file_location("kafka_entrypoint", DOCKER / "kafka" / "entrypoint.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return kafka_entrypoint
 
 
 def _offline_images() -> dict[str, str]:

@@ -17,10 +17,10 @@ import pika
 import pytest
 from hypothesis import HealthCheck, given, settings as hsettings
 from hypothesis import strategies as st
-from lab import Lab
-from messaging import topology
-from messaging.amqp import blocking_connection
-from messaging.messages import REASON_HEADER
+from async_rabbitmq.lab import Lab
+from async_rabbitmq.messaging import topology
+from async_rabbitmq.messaging.amqp import blocking_connection
+from async_rabbitmq.messaging.messages import REASON_HEADER
 
 from common.fuzz import batches, realize
 from common.menu import INITIAL_STOCK, ITEMS

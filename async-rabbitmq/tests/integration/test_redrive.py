@@ -6,11 +6,11 @@ import subprocess
 
 import pika
 import pytest
-from lab import Lab
-from messaging import topology
-from messaging.amqp import blocking_connection
-from messaging.consumer import Delivery, dead_letter
-from messaging.messages import REASON_HEADER
+from async_rabbitmq.lab import Lab
+from async_rabbitmq.messaging import topology
+from async_rabbitmq.messaging.amqp import blocking_connection
+from async_rabbitmq.messaging.consumer import Delivery, dead_letter
+from async_rabbitmq.messaging.messages import REASON_HEADER
 
 from common.settings import ROOT
 from common.stack import wait_for
@@ -89,7 +89,7 @@ def test_redrive_brings_a_dead_lettered_order_back_exactly_once(native_stack, se
 
 def test_unroutable_redrive_is_refused_not_lost(settings):
     """A target queue that does not exist: the mandatory publish is returned, the message stays dead-lettered."""
-    from messaging.redrive import redrive_queue
+    from async_rabbitmq.messaging.redrive import redrive_queue
 
     conn = blocking_connection(settings)
     try:
@@ -98,7 +98,7 @@ def test_unroutable_redrive_is_refused_not_lost(settings):
         ch.queue_purge("test_redrive_dlq")
         ch.basic_publish("", "test_redrive_dlq", b"{}", pika.BasicProperties(
             headers={REASON_HEADER: "retries_exhausted", "x-original-queue": "no_such_queue"}))
-        from messaging import redrive as rd
+        from async_rabbitmq.messaging import redrive as rd
 
         rd.SOURCES["test_redrive_dlq"] = ("no_such_queue",)
         redrive_channel = conn.channel()

@@ -5,10 +5,10 @@ import json
 
 import pytest
 import requests
-from lab import Lab
-from messaging import topology
-from messaging.amqp import blocking_connection, declare_topology
-from messaging.messages import order_placed
+from async_rabbitmq.lab import Lab
+from async_rabbitmq.messaging import topology
+from async_rabbitmq.messaging.amqp import blocking_connection, declare_topology
+from async_rabbitmq.messaging.messages import order_placed
 
 from common.stack import wait_for
 

@@ -11,7 +11,6 @@ import pytest
 from common.settings import ROOT
 
 pytestmark = pytest.mark.integration
-PART_DIR = ROOT / "async-rabbitmq"
 
 
 def free_port() -> int:
@@ -23,10 +22,10 @@ def free_port() -> int:
 @pytest.mark.parametrize("module", ["inventory_service", "notification_service", "order_service"])
 def test_sigterm_while_the_broker_is_unreachable_exits_0(module, tmp_path):
     port = free_port()
-    env = os.environ | {"PYTHONPATH": f"{ROOT}{os.pathsep}{PART_DIR}", "RABBITMQ_PORT": str(free_port()),
+    env = os.environ | {"RABBITMQ_PORT": str(free_port()),
                         "DATA_DIR": str(tmp_path), "ORDER_PORT": str(port), "INVENTORY_PORT": str(port),
                         "NOTIFICATION_PORT": str(port)}
-    proc = subprocess.Popen([sys.executable, "-m", module], env=env, cwd=ROOT, stdout=subprocess.PIPE,
+    proc = subprocess.Popen([sys.executable, "-m", f"async_rabbitmq.{module}"], env=env, cwd=ROOT, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     try:
         deadline = time.monotonic() + 15

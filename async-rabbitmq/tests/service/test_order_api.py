@@ -2,11 +2,11 @@
 import json
 
 import pytest
-from fakes import NoRelay
+from async_rabbitmq.testing import NoRelay
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from order_service.app import create_app
-from order_service.store import OrderStore
+from async_rabbitmq.order_service.app import create_app
+from async_rabbitmq.order_service.store import OrderStore
 
 from common.ids import is_order_id
 

@@ -2,10 +2,10 @@
 import sqlite3
 
 import pytest
-from fakes import FakeChannel, confirm
-from messaging.amqp import Outgoing, pop_confirmed
-from messaging.consumer import BatchConsumer, Delivery, Result
-from messaging.messages import REASON_HEADER
+from async_rabbitmq.testing import FakeChannel, confirm
+from async_rabbitmq.messaging.amqp import Outgoing, pop_confirmed
+from async_rabbitmq.messaging.consumer import BatchConsumer, Delivery, Result
+from async_rabbitmq.messaging.messages import REASON_HEADER
 
 from common.settings import Settings
 

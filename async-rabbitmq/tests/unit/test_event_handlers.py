@@ -3,12 +3,12 @@ import itertools
 import json
 
 import pytest
-from messaging.consumer import Delivery
-from messaging.messages import REASON_HEADER
-from notification_service.handler import NotificationHandler
-from notification_service.store import NotificationStore
-from order_service.status import StatusHandler
-from order_service.store import OrderStore
+from async_rabbitmq.messaging.consumer import Delivery
+from async_rabbitmq.messaging.messages import REASON_HEADER
+from async_rabbitmq.notification_service.handler import NotificationHandler
+from async_rabbitmq.notification_service.store import NotificationStore
+from async_rabbitmq.order_service.status import StatusHandler
+from async_rabbitmq.order_service.store import OrderStore
 
 pytestmark = pytest.mark.unit
 

@@ -2,10 +2,10 @@
 import json
 
 import pytest
-from inventory_service.handler import InventoryHandler
-from messaging import topology
-from messaging.consumer import Delivery
-from messaging.messages import REASON_HEADER, order_placed
+from async_rabbitmq.inventory_service.handler import InventoryHandler
+from async_rabbitmq.messaging import topology
+from async_rabbitmq.messaging.consumer import Delivery
+from async_rabbitmq.messaging.messages import REASON_HEADER, order_placed
 
 from common.stock import StockStore
 
@@ -91,7 +91,7 @@ def test_delay_is_per_message(store, tmp_path):
 
 def test_one_deeply_nested_body_in_a_batch_of_250_dead_letters_only_itself(tmp_path, tmp_settings):
     """Issue 10, defect 1: 249 good orders and one `[[[[...]]]]` body were all dead-lettered together."""
-    from messaging.consumer import BatchConsumer
+    from async_rabbitmq.messaging.consumer import BatchConsumer
 
     settings = tmp_settings.model_copy(update={"consumer_retry_budget_s": 0.1})
     store = StockStore(tmp_path / "big.db", initial={"soda": 1000})

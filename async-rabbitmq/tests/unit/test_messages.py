@@ -2,7 +2,7 @@
 import json
 
 import pytest
-from messaging.messages import (
+from async_rabbitmq.messaging.messages import (
     INVENTORY_FAILED,
     INVENTORY_RESERVED,
     OrderPlaced,

@@ -1,8 +1,8 @@
 """The cluster's nodes from the settings: distinct names and ports derived from the configured ones."""
 import pytest
-from broker.native import NativeBroker
-from messaging import nodes
-from messaging.amqp import all_parameters
+from async_rabbitmq.broker.native import NativeBroker
+from async_rabbitmq.messaging import nodes
+from async_rabbitmq.messaging.amqp import all_parameters
 
 from common.settings import Settings
 

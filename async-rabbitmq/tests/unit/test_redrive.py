@@ -1,8 +1,8 @@
 """Which dead letters `make redrive` re-publishes, and where to (no broker)."""
 import pytest
-from messaging import topology
-from messaging.messages import REASON_HEADER
-from messaging.redrive import retryable, target_queue
+from async_rabbitmq.messaging import topology
+from async_rabbitmq.messaging.messages import REASON_HEADER
+from async_rabbitmq.messaging.redrive import retryable, target_queue
 
 pytestmark = pytest.mark.unit
 

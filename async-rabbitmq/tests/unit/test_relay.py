@@ -4,9 +4,9 @@ import sqlite3
 from types import SimpleNamespace
 
 import pytest
-from fakes import FakeChannel, confirm
-from order_service.relay import OutboxRelay
-from order_service.store import OrderStore
+from async_rabbitmq.testing import FakeChannel, confirm
+from async_rabbitmq.order_service.relay import OutboxRelay
+from async_rabbitmq.order_service.store import OrderStore
 
 from common.settings import Settings
 

@@ -3,8 +3,8 @@ from types import SimpleNamespace
 
 import pika.exceptions
 import pytest
-from fakes import FakeChannel
-from messaging import topology
+from async_rabbitmq.testing import FakeChannel
+from async_rabbitmq.messaging import topology
 
 pytestmark = pytest.mark.unit
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import requests
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
-from scenarios import Client, wait_caught_up
-from topology import DLQ_TOPIC, ORDER_TOPIC
+from streaming_kafka.scenarios import Client, wait_caught_up
+from streaming_kafka.topology import DLQ_TOPIC, ORDER_TOPIC
 
 from common.settings import ROOT
 from common.stack import wait_for
@@ -67,7 +67,7 @@ def test_analytics_writes_on_shutdown_and_rebuilds_after_restart(native_stack, s
 
 def test_make_replay_script_writes_its_file_and_exits_0(native_stack, settings, tmp_path):
     env = dict(os.environ, METRICS_DIR=str(tmp_path))
-    out = subprocess.run([sys.executable, str(ROOT / "streaming-kafka" / "replay.py")], env=env, cwd=ROOT,
+    out = subprocess.run([sys.executable, "-m", "streaming_kafka.replay"], env=env, cwd=ROOT,
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert "analytics-group-replay-" in out.stdout

@@ -2,7 +2,7 @@
 failures, the injected ones only: Part C's initial stock (KAFKA_INITIAL_STOCK) does not run out."""
 import pytest
 import requests
-from scenarios import Client, counts, delta, wait_caught_up
+from streaming_kafka.scenarios import Client, counts, delta, wait_caught_up
 
 from common.menu import uniform_stock
 from common.stack import wait_for

@@ -5,12 +5,12 @@ import subprocess
 from types import SimpleNamespace
 
 import pytest
-from events import encode, now_ms, order_placed
-from inventory_consumer.redrive import redrive
-from inventory_consumer.worker import dead_letter_headers
+from streaming_kafka.events import encode, now_ms, order_placed
+from streaming_kafka.inventory_consumer.redrive import redrive
+from streaming_kafka.inventory_consumer.worker import dead_letter_headers
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
-from scenarios import Client, wait_caught_up
-from topology import DLQ_TOPIC, ORDER_TOPIC
+from streaming_kafka.scenarios import Client, wait_caught_up
+from streaming_kafka.topology import DLQ_TOPIC, ORDER_TOPIC
 
 from common.ids import generate_event_id, generate_order_id
 from common.settings import ROOT

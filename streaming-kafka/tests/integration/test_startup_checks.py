@@ -10,8 +10,7 @@ pytestmark = pytest.mark.integration
 
 
 def test_mismatched_partition_counts_stop_the_inventory_consumer_at_start_up(native_stack, settings, monkeypatch):
-    import topology
-
+    from streaming_kafka import topology
     suffix = uuid.uuid4().hex[:8]
     orders, results = f"OrderEvents-{suffix}", f"InventoryEvents-{suffix}"
     admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)

@@ -4,8 +4,8 @@ rebuild after a restart resumed from the old process's committed offsets and lef
 from collections import namedtuple
 
 import pytest
-from analytics_consumer.worker import AnalyticsWorker
-from events import encode, order_placed
+from streaming_kafka.analytics_consumer.worker import AnalyticsWorker
+from streaming_kafka.events import encode, order_placed
 from kafka import TopicPartition
 from kafka.errors import CommitFailedError
 
@@ -92,7 +92,7 @@ def test_a_client_broken_by_kafka_python_ng_180_is_replaced_and_no_record_is_ski
         replacements.append(RebalancingConsumer(log, committed=0, per_poll=3, worker=worker))
         return replacements[-1]
 
-    monkeypatch.setattr("analytics_consumer.worker.make_consumer", new_consumer)
+    monkeypatch.setattr("streaming_kafka.analytics_consumer.worker.make_consumer", new_consumer)
     worker.run()
     assert broken.closed and len(replacements) == 1
     assert len(worker.state.orders) == len(log)

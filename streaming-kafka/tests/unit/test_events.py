@@ -2,7 +2,7 @@
 import json
 
 import pytest
-from events import encode, epoch_ms, iso_ms, order_placed, order_placed_bytes, parse_bulk, parse_order_placed
+from streaming_kafka.events import encode, epoch_ms, iso_ms, order_placed, order_placed_bytes, parse_bulk, parse_order_placed
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

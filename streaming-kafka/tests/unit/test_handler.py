@@ -3,8 +3,8 @@ import itertools
 import json
 
 import pytest
-from events import encode, order_placed
-from inventory_consumer.handler import InventoryHandler
+from streaming_kafka.events import encode, order_placed
+from streaming_kafka.inventory_consumer.handler import InventoryHandler
 
 from common.stock import StockStore
 

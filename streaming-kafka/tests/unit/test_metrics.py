@@ -3,8 +3,8 @@ import json
 import random
 
 import pytest
-from analytics_consumer.metrics import MetricsState, minute_of, render
-from events import encode, iso_ms, order_placed
+from streaming_kafka.analytics_consumer.metrics import MetricsState, minute_of, render
+from streaming_kafka.events import encode, iso_ms, order_placed
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -154,7 +154,7 @@ _fields = st.dictionaries(st.sampled_from(["event_id", "order_id", "student_id",
 @given(st.one_of(bad_body(_template, 4096, timestamps=True).map(lambda kb: kb[1]),
                  _fields.map(lambda f: encode(order_placed("ORD-1", "e" * 32, "s", "soda", 1, T0) | f))))
 def test_analytics_counts_an_order_exactly_when_the_inventory_consumer_accepts_it(raw):
-    from events import parse_order_placed
+    from streaming_kafka.events import parse_order_placed
 
     from common.schemas import InvalidInput
 

@@ -3,11 +3,11 @@ committed; the co-partitioning of the two event topics is checked at start-up.""
 from types import SimpleNamespace
 
 import pytest
-from events import encode, order_placed
-from inventory_consumer.handler import InventoryHandler
-from inventory_consumer.worker import InventoryWorker
+from streaming_kafka.events import encode, order_placed
+from streaming_kafka.inventory_consumer.handler import InventoryHandler
+from streaming_kafka.inventory_consumer.worker import InventoryWorker
 from kafka import TopicPartition
-from topology import DLQ_TOPIC, INVENTORY_TOPIC, ORDER_TOPIC, TopologyError, check_copartitioned
+from streaming_kafka.topology import DLQ_TOPIC, INVENTORY_TOPIC, ORDER_TOPIC, TopologyError, check_copartitioned
 
 from common.stock import StockStore
 
@@ -146,7 +146,7 @@ class Polling(Consumer):
 def test_a_client_broken_by_kafka_python_ng_180_is_replaced_and_consuming_goes_on(worker, monkeypatch):
     broken = Polling(worker, [], fail=ValueError("Invalid file descriptor: -1"))
     fresh = Polling(worker, [{TopicPartition(ORDER_TOPIC, 0): records([good(1), good(2)])}])
-    monkeypatch.setattr("inventory_consumer.worker.make_consumer", lambda *a, **kw: fresh)
+    monkeypatch.setattr("streaming_kafka.inventory_consumer.worker.make_consumer", lambda *a, **kw: fresh)
     worker._consumer, worker._producer = broken, Producer()
     worker.run()
     assert broken.closed and fresh.committed[TopicPartition(ORDER_TOPIC, 0)].offset == 2

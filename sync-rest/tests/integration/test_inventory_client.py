@@ -9,10 +9,10 @@ import pytest
 
 from common.schemas import parse_order
 from common.settings import Settings
-from order_service import clients
-from order_service.breaker import CircuitBreaker
+from sync_rest.order_service import clients
+from sync_rest.order_service.breaker import CircuitBreaker
 from common.idempotency import IdempotencyStore
-from order_service.orders import OrderDesk
+from sync_rest.order_service.orders import OrderDesk
 
 pytestmark = pytest.mark.integration
 

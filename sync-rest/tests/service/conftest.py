@@ -2,13 +2,13 @@ import pytest
 
 from common.settings import Settings
 from common.stock import StockStore
-from inventory_service.app import create_app as inventory_app
-from notification_service.app import create_app as notification_app
-from order_service import clients
-from order_service.app import create_app as order_app
-from order_service.breaker import CircuitBreaker
+from sync_rest.inventory_service.app import create_app as inventory_app
+from sync_rest.notification_service.app import create_app as notification_app
+from sync_rest.order_service import clients
+from sync_rest.order_service.app import create_app as order_app
+from sync_rest.order_service.breaker import CircuitBreaker
 from common.idempotency import IdempotencyStore
-from order_service.orders import OrderDesk
+from sync_rest.order_service.orders import OrderDesk
 
 
 class FakeInventory:

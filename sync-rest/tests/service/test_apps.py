@@ -3,7 +3,7 @@ import time
 
 import pytest
 
-from inventory_service.app import create_app as inventory_app
+from sync_rest.inventory_service.app import create_app as inventory_app
 
 from .conftest import make_settings
 
@@ -111,10 +111,10 @@ def test_health_everywhere(order, inventory, notification):
 
 
 def test_order_health_reports_the_breaker(tmp_path):
-    from order_service.app import create_app as order_app
-    from order_service.breaker import CircuitBreaker
+    from sync_rest.order_service.app import create_app as order_app
+    from sync_rest.order_service.breaker import CircuitBreaker
     from common.idempotency import IdempotencyStore
-    from order_service.orders import OrderDesk
+    from sync_rest.order_service.orders import OrderDesk
 
     class Raising:
         def reserve(self, *a):

@@ -1,6 +1,6 @@
 import pytest
 
-from order_service.breaker import CLOSED, HALF_OPEN, OPEN, CircuitBreaker
+from sync_rest.order_service.breaker import CLOSED, HALF_OPEN, OPEN, CircuitBreaker
 
 pytestmark = pytest.mark.unit
 
@@ -68,7 +68,7 @@ def test_call_counts_any_exception_as_a_failure_and_reraises_it(clock):
 
 
 def test_call_uses_ok_to_judge_results_and_refuses_while_open(clock):
-    from order_service.breaker import CircuitOpen
+    from sync_rest.order_service.breaker import CircuitOpen
 
     b = CircuitBreaker(2, 10, clock)
     for _ in range(2):

@@ -3,10 +3,10 @@ the breaker short-circuit and idempotent retries, with no network."""
 import pytest
 
 from common.schemas import parse_order
-from order_service import clients
-from order_service.breaker import CircuitBreaker
+from sync_rest.order_service import clients
+from sync_rest.order_service.breaker import CircuitBreaker
 from common.idempotency import IdempotencyStore
-from order_service.orders import OrderDesk
+from sync_rest.order_service.orders import OrderDesk
 
 pytestmark = pytest.mark.unit
 

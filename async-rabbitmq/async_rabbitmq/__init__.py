@@ -1,0 +1,1 @@
+"""Part B: asynchronous messaging with RabbitMQ. Order, inventory and notification services around one broker."""

@@ -1,0 +1,208 @@
+"""Run Debian's RabbitMQ natively under the part's supervisor: project-local, loopback-only, its own node name.
+
+Everything lives under `.run/async-rabbitmq/rabbitmq/` (data, logs, cookie,
+config), owned by the `rabbitmq` user, which the server runs as when we are
+root. The node never touches another RabbitMQ on the machine: its own node
+name, ports from settings, its own cookie; the epmd it starts is stopped by
+pid only when no other node is registered in it.
+
+With BROKERS=N each node gets its own folder (`rabbitmq-<i>/`), name and ports
+(`messaging/nodes.py`), and all of them one cookie; nodes 2..N join node 1
+(`rabbitmqctl stop_app`, `join_cluster`, `start_app`) the first time they start.
+Later starts rejoin by themselves: the membership is stored in their data.
+"""
+from __future__ import annotations
+
+import os
+import pwd
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+from pathlib import Path
+
+import psutil
+import requests
+
+from common.settings import Settings
+
+from async_rabbitmq.messaging.nodes import Node, nodes
+
+RABBIT_BIN = Path("/usr/lib/rabbitmq/bin")
+USER = "rabbitmq"
+
+
+class BrokerSetupError(SystemExit):
+    """The broker cannot be installed or prepared: exits with a message saying what to do."""
+
+
+def ensure_installed(settings: Settings) -> None:
+    """Install Debian's rabbitmq-server when it is missing (root only), without starting the system service."""
+    if (RABBIT_BIN / "rabbitmq-server").exists():
+        return
+    if not settings.rabbitmq_install:
+        raise BrokerSetupError("rabbitmq-server is not installed (RABBITMQ_INSTALL=false): "
+                               "apt-get install -y rabbitmq-server")
+    if os.geteuid() != 0:
+        raise BrokerSetupError("rabbitmq-server is not installed; run as root once, or: "
+                               "sudo apt-get update && sudo apt-get install -y rabbitmq-server")
+    # RUNLEVEL=1 makes invoke-rc.d skip starting the system service: we run our own node.
+    env = os.environ | {"DEBIAN_FRONTEND": "noninteractive", "RUNLEVEL": "1"}
+    for cmd in (["apt-get", "update"], ["apt-get", "install", "-y", "--no-install-recommends", "rabbitmq-server"]):
+        if subprocess.run(cmd, env=env, check=False).returncode != 0:
+            raise BrokerSetupError(f"`{' '.join(cmd)}` failed; install rabbitmq-server by hand and retry")
+
+
+class NativeBroker:
+    """Paths, environment and lifecycle hooks of the part's RabbitMQ node."""
+
+    def __init__(self, settings: Settings, part: str = "async-rabbitmq", node: Node | None = None):
+        self.settings = settings
+        self.node = node or nodes(settings)[0]
+        self.cluster = nodes(settings) if settings.brokers > 1 else []
+        self.base = settings.part_dir(part) / self.node.dir_name
+        self.cookie_file = settings.part_dir(part) / "rabbitmq-cluster.cookie"
+        self.home = self.base / "home"
+        self.conf_dir = self.base / "conf"
+        self.mnesia = self.base / "mnesia"
+        self.log_dir = self.base / "log"
+        self.pid_file = self.base / "rabbitmq.pid"
+        self.epmd_marker = settings.part_dir(part) / "rabbitmq-epmd.ours"  # one epmd for all of the part's nodes
+
+    # -- what supervisord runs -------------------------------------------
+    def run_as(self) -> list[str]:
+        """Drop to the rabbitmq user when we are root (the server must not run as root)."""
+        if os.geteuid() != 0:
+            return []
+        try:
+            pwd.getpwnam(USER)
+        except KeyError:
+            return []
+        return ["setpriv", f"--reuid={USER}", f"--regid={USER}", "--init-groups", "--"]
+
+    def argv(self) -> list[str]:
+        return [*self.run_as(), str(RABBIT_BIN / "rabbitmq-server")]
+
+    def env(self) -> dict[str, str]:
+        s = self.settings
+        return {
+            "HOME": str(self.home),  # the Erlang cookie lives here
+            "RABBITMQ_CONF_ENV_FILE": str(self.conf_dir / "rabbitmq-env.conf"),  # empty: skip the system env file
+            "RABBITMQ_CONFIG_FILE": str(self.conf_dir / "rabbitmq"),
+            "RABBITMQ_ADVANCED_CONFIG_FILE": str(self.conf_dir / "advanced.config"),
+            "RABBITMQ_ENABLED_PLUGINS_FILE": str(self.conf_dir / "enabled_plugins"),
+            "RABBITMQ_PLUGINS_EXPAND_DIR": str(self.base / "plugins-expand"),
+            "RABBITMQ_NODENAME": self.node.nodename,
+            "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
+            "RABBITMQ_NODE_PORT": str(self.node.amqp_port),
+            "RABBITMQ_DIST_PORT": str(self.node.dist_port),
+            "RABBITMQ_MNESIA_BASE": str(self.mnesia),
+            "RABBITMQ_LOG_BASE": str(self.log_dir),
+            "RABBITMQ_PID_FILE": str(self.pid_file),
+            "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": "-kernel inet_dist_use_interface {127,0,0,1}",
+            "ERL_EPMD_ADDRESS": "127.0.0.1",
+            "ERL_EPMD_PORT": str(s.rabbitmq_epmd_port),
+            "RABBITMQ_LOGS": "-",  # to stdout, i.e. the service log the runtime keeps
+        }
+
+    def config(self) -> str:
+        s = self.settings
+        return "\n".join([
+            "loopback_users.guest = true",
+            "management.tcp.ip = 127.0.0.1",
+            f"management.tcp.port = {self.node.mgmt_port}",
+            # Fresher queue figures in the management API (default 5 s) for the scenarios' depth samples.
+            "collect_statistics_interval = 1000",
+            f"heartbeat = {s.rabbitmq_heartbeat_s}",
+            "",
+        ])
+
+    # -- hooks for the runtime ---------------------------------------------
+    def prepare(self) -> None:
+        ensure_installed(self.settings)
+        for d in (self.base, self.home, self.conf_dir, self.mnesia, self.log_dir, self.base / "plugins-expand"):
+            d.mkdir(parents=True, exist_ok=True)
+        (self.conf_dir / "rabbitmq-env.conf").write_text("")
+        (self.conf_dir / "rabbitmq.conf").write_text(self.config())
+        (self.conf_dir / "advanced.config").write_text("[].\n")
+        (self.conf_dir / "enabled_plugins").write_text("[rabbitmq_management].\n")
+        self.pid_file.unlink(missing_ok=True)
+        if self.cluster:  # clustered nodes must share the Erlang cookie (the server and the CLI read it from HOME)
+            if not self.cookie_file.exists():
+                self.cookie_file.write_text(secrets.token_hex(16).upper())
+            cookie = self.home / ".erlang.cookie"
+            cookie.unlink(missing_ok=True)
+            cookie.write_text(self.cookie_file.read_text())
+            cookie.chmod(0o400)
+        # The epmd the node starts outlives it; remember whether it will be ours to stop (an epmd already
+        # listening is ours only if an earlier start of this node left the marker).
+        if not _listening(self.settings.rabbitmq_epmd_port):
+            self.epmd_marker.write_text("")
+        if self.run_as():
+            shutil.chown(self.base, USER, USER)
+            for root, dirs, files in os.walk(self.base):
+                for name in dirs + files:
+                    shutil.chown(os.path.join(root, name), USER, USER)
+
+    def ready(self) -> bool:
+        """Ready when AMQP accepts connections and the management API answers (it starts last); on a cluster,
+        when the node is also a member with node 1 (joining it first if it is not yet)."""
+        if not _listening(self.node.amqp_port, self.node.host) or self._api("overview") is None:
+            return False
+        if not self.cluster:
+            return True
+        first = self.cluster[0].nodename
+        members = {n["name"] for n in self._api("nodes") or []}
+        if first in members:
+            return True
+        if self.node.index > 1:
+            self.join(first)
+        return False
+
+    def _api(self, path: str):
+        s = self.settings
+        try:
+            r = requests.get(f"http://{self.node.host}:{self.node.mgmt_port}/api/{path}",
+                             auth=(s.rabbitmq_user, s.rabbitmq_password), timeout=2)
+        except requests.RequestException:
+            return None
+        return r.json() if r.status_code == 200 else None
+
+    def ctl(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+        """`rabbitmqctl -n <this node> ...` with the node's environment (its cookie), as the server's user."""
+        return subprocess.run([*self.run_as(), str(RABBIT_BIN / "rabbitmqctl"), "-n", self.node.nodename, *args],
+                              env=os.environ | self.env(), capture_output=True, text=True, timeout=timeout,
+                              check=False)
+
+    def join(self, first: str) -> None:
+        """Make this (fresh) node a member of node 1's cluster; the app restarts, so readiness is polled again."""
+        for args in (("stop_app",), ("join_cluster", first), ("start_app",)):
+            out = self.ctl(*args)
+            if out.returncode != 0:
+                raise BrokerSetupError(f"rabbitmqctl {' '.join(args)} on {self.node.nodename} failed: "
+                                       f"{(out.stderr or out.stdout).strip()[-400:]}")
+
+    def cleanup(self) -> None:
+        """Stop the epmd our node started, by pid, unless another node still uses it."""
+        if not self.epmd_marker.exists():
+            return
+        port = self.settings.rabbitmq_epmd_port
+        names = subprocess.run(["epmd", "-port", str(port), "-names"], capture_output=True, text=True, check=False,
+                               env=os.environ | {"ERL_EPMD_ADDRESS": "127.0.0.1"})
+        if "at port" in names.stdout:  # some node is still registered: not ours to stop
+            return
+        for conn in psutil.net_connections("tcp"):
+            if conn.laddr and conn.laddr.port == port and conn.status == psutil.CONN_LISTEN and conn.pid:
+                try:
+                    if psutil.Process(conn.pid).name() == "epmd":
+                        os.kill(conn.pid, signal.SIGTERM)
+                except (psutil.Error, ProcessLookupError):
+                    pass
+        self.epmd_marker.unlink(missing_ok=True)
+
+
+def _listening(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex((host, port)) == 0

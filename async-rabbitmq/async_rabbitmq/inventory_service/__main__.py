@@ -1,0 +1,5 @@
+import sys
+
+from async_rabbitmq.inventory_service.app import main
+
+sys.exit(main())

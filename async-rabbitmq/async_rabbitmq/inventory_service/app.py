@@ -1,0 +1,59 @@
+"""inventory-service: consumes `inventory_orders`, reserves through the common stock core; HTTP for /health, /stock.
+
+`python -m async_rabbitmq.inventory_service` runs the consumer and the HTTP server in one process (see messaging.process).
+"""
+from __future__ import annotations
+
+import logging
+
+from async_rabbitmq.messaging import topology
+from async_rabbitmq.messaging.consumer import BatchConsumer
+
+from common.logs import setup_logging
+from common.settings import Settings, get_settings
+from common.stock import StockStore
+from common.web import create_base_app, stock_routes
+
+from async_rabbitmq.inventory_service.handler import InventoryHandler
+
+NAME = "inventory-service"
+PART = "async-rabbitmq"
+log = logging.getLogger(NAME)
+
+
+def build(settings: Settings | None = None, store: StockStore | None = None):
+    """The composition root: store, handler, consumer and the HTTP app that reports on them."""
+    settings = settings or get_settings()
+    store = store or StockStore(settings.data_path("inventory.db", PART))
+    handler = InventoryHandler(store, settings)
+    # With an injected delay, one message per batch: results go out as each one is done.
+    batch = 1 if settings.inventory_delay_ms else None
+    consumer = BatchConsumer(settings, topology.INVENTORY_ORDERS, handler, topology.ORDERS_DLX,
+                             batch_size=batch, name="inventory-consumer")
+    return create_app(settings, store, handler, consumer), consumer
+
+
+def create_app(settings: Settings, store: StockStore, handler: InventoryHandler | None = None, consumer=None):
+    faults = {"delay_ms": settings.inventory_delay_ms, "force_failure": settings.force_failure}
+
+    def health():
+        if consumer is not None and not consumer.consuming.is_set() and not consumer.processed:
+            raise RuntimeError(f"not consuming {topology.INVENTORY_ORDERS} yet (waiting for RabbitMQ)")
+        return {"consuming": bool(consumer and consumer.consuming.is_set()), "faults": faults,
+                "processed": consumer.processed if consumer else 0, "stats": handler.stats if handler else {}}
+
+    app = create_base_app(NAME, settings, health=health)
+    stock_routes(app, store, settings)  # GET /stock, GET /reservations, POST /admin/reset (shared)
+    return app
+
+
+def main() -> int:
+    settings = get_settings()
+    setup_logging(NAME, settings.log_level, settings.log_format)
+    if settings.inventory_delay_ms or settings.force_failure:
+        log.warning("fault injection enabled", extra={"faults": {"delay_ms": settings.inventory_delay_ms,
+                                                                 "force_failure": settings.force_failure}})
+    app, consumer = build(settings)
+    from async_rabbitmq.messaging.process import serve
+
+    return serve(NAME, app, settings, settings.inventory_port, [consumer])

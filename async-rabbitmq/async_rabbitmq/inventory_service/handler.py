@@ -1,0 +1,74 @@
+"""inventory-service's message handler: OrderPlaced in, a reservation and InventoryReserved/InventoryFailed out.
+
+Guarantee: effectively exactly once per `event_id`. The reservation and the
+record "event_id processed, with this outcome and this result event" are one
+SQLite transaction (`StockStore.reserve_many`), so a redelivery (crash,
+restart, duplicate publish) finds the record, changes no stock and re-publishes
+the identical result event (same event_id, so downstream consumers dedupe it).
+Poison (not JSON, missing or ill-typed fields, unknown item, oversized) goes
+straight to `orders_dlq` with the reason in the `x-reject-reason` header.
+"""
+from __future__ import annotations
+
+import logging
+import time
+
+from async_rabbitmq.messaging import topology
+from async_rabbitmq.messaging.amqp import Outgoing
+from async_rabbitmq.messaging.consumer import Delivery, Result, dead_letter
+from async_rabbitmq.messaging.messages import Poison, inventory_result, parse_order_placed, result_seed
+
+from common.logs import bind
+from common.settings import Settings
+from common.stock import RESERVED, ReserveRequest, StockStore
+
+log = logging.getLogger("inventory-service")
+
+# FORCE_FAILURE=true: every new order is refused with this reason (as Part A's 5xx maps to it), recorded durably.
+FORCED_REASON = "service_error"
+
+
+class InventoryHandler:
+    def __init__(self, store: StockStore, settings: Settings, sleep=time.sleep):
+        self.store = store
+        self.settings = settings
+        self.sleep = sleep
+        self.stats = {"reserved": 0, "failed": 0, "duplicates": 0, "poison": 0}
+
+    def __call__(self, deliveries: list[Delivery]) -> list[Result]:
+        results: dict[int, Result] = {}
+        good = []
+        for d in deliveries:
+            try:
+                good.append((d, parse_order_placed(d.body, self.settings.max_message_bytes)))
+            except Poison as p:
+                self.stats["poison"] += 1
+                log.warning("poison message dead-lettered: %s", p.reason,
+                            extra={"reason": p.reason, "detail": p.detail, "delivery_tag": d.tag})
+                results[d.tag] = Result(d.tag, [dead_letter(d, topology.ORDERS_DLX, topology.INVENTORY_ORDERS,
+                                                            p.reason, p.detail)])
+        if good and self.settings.inventory_delay_ms:
+            self.sleep(self.settings.inventory_delay_ms * len(good) / 1000)
+        reason = FORCED_REASON if self.settings.force_failure else None
+        requests = [ReserveRequest(key=o.event_id, item=o.item, quantity=o.quantity, reject_reason=reason,
+                                   payload=result_seed(o)) for _, o in good]
+        for (d, order), res in zip(good, self.store.reserve_many(requests) if requests else [], strict=True):
+            event = inventory_result(order.event_id, res.item, res.quantity, res.outcome == RESERVED,
+                                     res.reason, res.remaining, res.payload)
+            key = topology.RESERVED_KEY if res.outcome == RESERVED else topology.FAILED_KEY
+            self._log(order, res, event)
+            results[d.tag] = Result(d.tag, [Outgoing.event(topology.INVENTORY_EVENTS, key, event)])
+        return [results[d.tag] for d in deliveries]
+
+    def _log(self, order, res, event) -> None:
+        with bind(order_id=order.order_id, event_id=order.event_id):
+            if res.duplicate:
+                self.stats["duplicates"] += 1
+                log.info("duplicate event ignored: already %s, stock unchanged", res.outcome,
+                         extra={"result_event_id": event["event_id"]})
+            elif res.outcome == RESERVED:
+                self.stats["reserved"] += 1
+                log.info("reserved %d %s", res.quantity, res.item, extra={"remaining": res.remaining})
+            else:
+                self.stats["failed"] += 1
+                log.info("not reserved: %s", res.reason, extra={"item": res.item, "quantity": res.quantity})

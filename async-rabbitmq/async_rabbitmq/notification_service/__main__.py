@@ -1,0 +1,5 @@
+import sys
+
+from async_rabbitmq.notification_service.app import main
+
+sys.exit(main())

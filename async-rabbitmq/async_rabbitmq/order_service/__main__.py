@@ -1,0 +1,3 @@
+from async_rabbitmq.order_service.app import main
+
+main()

@@ -1,0 +1,165 @@
+"""order-service: `POST /order` (202, stored with its outbox record), `GET /order/<id>`, `GET /orders`,
+`POST /orders/lookup`.
+
+`python -m async_rabbitmq.order_service` runs gunicorn (gthread, HTTP keep-alive) with one
+worker process holding: the HTTP threads, the outbox relay thread (publishes
+OrderPlaced with confirms) and the `order_status` consumer thread (applies
+InventoryReserved/InventoryFailed). The HTTP side never touches the broker, so
+orders are accepted while RabbitMQ is down.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+
+from flask import jsonify, request
+from async_rabbitmq.messaging import topology
+from async_rabbitmq.messaging.consumer import BatchConsumer
+
+from common.ids import generate_order_id
+from common.logs import bind, setup_logging
+from common.schemas import InvalidInput, parse_order
+from common.settings import Settings, get_settings
+from common.web import create_base_app, error, json_body
+
+from async_rabbitmq.order_service.relay import OutboxRelay
+from async_rabbitmq.order_service.status import StatusHandler
+from async_rabbitmq.order_service.store import CONFIRMED, FAILED, MAX_LIST, PENDING, OrderStore
+
+NAME = "order-service"
+PART = "async-rabbitmq"
+MAX_LOOKUP = 2_000
+LIST_DEFAULT = 50
+STATUSES = (PENDING, CONFIRMED, FAILED)
+log = logging.getLogger(NAME)
+
+
+def build(settings: Settings | None = None, store: OrderStore | None = None):
+    """The composition root: store, relay, status consumer, and the HTTP app over them."""
+    settings = settings or get_settings()
+    store = store or OrderStore(settings.data_path("orders.db", PART), retry_max_s=settings.outbox_retry_max_s)
+    relay = OutboxRelay(settings, store)
+    status = BatchConsumer(settings, topology.ORDER_STATUS_QUEUE, StatusHandler(store, settings.max_message_bytes),
+                           topology.EVENTS_DLX, name="status-consumer")
+    return create_app(settings, store, relay, status), [relay, status]
+
+
+def create_app(settings: Settings, store: OrderStore, relay=None, status=None):
+    def health():
+        return {"broker_connected": bool(relay and relay.connected.is_set()),
+                "status_consuming": bool(status and status.consuming.is_set()),
+                "outbox_backlog": store.outbox_backlog(), "published": relay.published if relay else 0,
+                # Returned by the broker (no queue bound to `orders`): held in the outbox and retried, never lost.
+                "unroutable": relay.unroutable if relay else 0, "outbox_unroutable": store.unroutable_count()}
+
+    app = create_base_app(NAME, settings, health=health)
+
+    @app.post("/order")
+    def place_order():
+        order = parse_order(json_body())
+        order_id = generate_order_id()
+        with bind(order_id=order_id):
+            event = store.place(order_id, order.student_id, order.item, order.quantity, topology.ORDER_PLACED_KEY)
+            log.info("order accepted", extra={"event_id": event["event_id"], "item": order.item,
+                                              "quantity": order.quantity})
+        if relay is not None:
+            relay.notify()
+        return jsonify({"order_id": order_id, "status": "pending", "event_id": event["event_id"],
+                        "item": order.item, "quantity": order.quantity}), 202
+
+    @app.get("/order/<path:order_id>")
+    def get_order(order_id: str):
+        doc = store.get(order_id) if len(order_id) <= 128 else None
+        if doc is None:
+            return error(404, "not_found", f"no order {order_id[:128]!r}")
+        return jsonify(doc)
+
+    @app.get("/orders")
+    def list_orders():
+        """The original lab's client: orders with their status, newest first. `limit` (1-1000, default 50),
+        `status` (pending|confirmed|failed), `before` (an order id: the page after it, as in `next`)."""
+        raw_limit = request.args.get("limit", str(LIST_DEFAULT))
+        if not (raw_limit.isdigit() and 1 <= int(raw_limit) <= MAX_LIST):
+            raise InvalidInput("validation_error", f"limit: an integer from 1 to {MAX_LIST}")
+        status = request.args.get("status")
+        if status is not None and status not in STATUSES:
+            raise InvalidInput("validation_error", f"status: one of {', '.join(STATUSES)}")
+        before = request.args.get("before")
+        if before is not None and not 1 <= len(before) <= 128:
+            raise InvalidInput("validation_error", "before: an order id (1-128 characters)")
+        limit = int(raw_limit)
+        orders = store.newest(limit, before, status)
+        if orders is None:
+            return error(404, "not_found", f"no order {before!r} to continue after")
+        return jsonify({"orders": orders, "count": len(orders), "limit": limit,
+                        "next": orders[-1]["order_id"] if len(orders) == limit else None})
+
+    @app.post("/orders/lookup")
+    def lookup():
+        """Many statuses at once (scenarios, comparisons): {"order_ids": [...]} -> statuses and counts."""
+        body = json_body()
+        ids = body.get("order_ids") if isinstance(body, dict) else None
+        if not (isinstance(ids, list) and len(ids) <= MAX_LOOKUP and all(isinstance(i, str) for i in ids)):
+            raise InvalidInput("validation_error", f"order_ids: a list of at most {MAX_LOOKUP} strings")
+        found = store.statuses(ids)
+        counts: dict[str, int] = {}
+        for oid in ids:
+            state = found.get(oid, {}).get("status", "unknown")
+            counts[state] = counts.get(state, 0) + 1
+        return jsonify({"orders": found, "counts": counts})
+
+    @app.get("/orders/counts")
+    def counts():
+        return jsonify({"counts": store.counts(), "outbox_backlog": store.outbox_backlog()})
+
+    return app
+
+
+# -- the process: gunicorn (gthread, keep-alive) with one worker that also runs the relay and status threads ---
+_running: list[tuple] = []
+
+
+def serve_app():
+    """gunicorn's app factory (`async_rabbitmq.order_service.app:serve_app()`): runs in the worker, after the fork."""
+    settings = get_settings()
+    setup_logging(NAME, settings.log_level, settings.log_format)
+    app, clients = build(settings)
+    for client in clients:
+        thread = threading.Thread(target=_guard, args=(client,), name=client.name, daemon=True)
+        thread.start()
+        _running.append((client, thread))
+    return app
+
+
+def _guard(client) -> None:
+    try:
+        client.run()
+    except BaseException:  # a bug, not a broker outage (those are retried inside run): restart the worker
+        log.exception("%s crashed; restarting the worker", client.name)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def stop_clients(timeout: float = 2.5) -> None:
+    """Called by gunicorn's worker_exit hook: the relay and the status consumer finish and disconnect."""
+    if not _running:
+        return
+    for client, _ in _running:
+        client.stop()
+    deadline = time.monotonic() + timeout
+    for _, thread in _running:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    _running.clear()
+    log.info("order-service stopped")
+
+
+def main() -> None:
+    """`python -m async_rabbitmq.order_service`: exec gunicorn, one worker (one relay, one status consumer), many threads."""
+    settings = get_settings()
+    argv = [sys.executable, "-m", "gunicorn", "--config", "python:async_rabbitmq.order_service.gunicorn_conf",
+            "--bind", f"{settings.bind_host}:{settings.order_port}", "--workers", "1",
+            "--threads", str(settings.web_threads), "async_rabbitmq.order_service.app:serve_app()"]
+    os.execv(sys.executable, argv)

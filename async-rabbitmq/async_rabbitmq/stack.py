@@ -1,0 +1,30 @@
+"""Part B's services for the native runtime, in start order (mirrors docker-compose.yml).
+
+BROKERS=1 (the default): one RabbitMQ node, service `rabbitmq`. BROKERS=3: three clustered nodes, services
+`rabbitmq` (node 1, the one the others join), `rabbitmq-2` and `rabbitmq-3`, each stopped, started or killed
+on its own.
+"""
+from async_rabbitmq.broker.native import NativeBroker
+from async_rabbitmq.messaging.nodes import nodes
+from common.runtime.spec import Service, python_service
+
+PART = "async-rabbitmq"
+
+
+def services(settings):
+    brokers = []
+    for node in nodes(settings):
+        broker = NativeBroker(settings, PART, node)
+        brokers.append(Service(
+            name=node.service, argv=broker.argv(), port=node.amqp_port, env=broker.env(),
+            ready=broker.ready, prepare=broker.prepare, cleanup=broker.cleanup,
+            extra_ports=(node.mgmt_port, node.dist_port), stop_wait_s=60, startup_timeout_s=120,
+        ))
+    return [
+        *brokers,
+        # Consumers: one process each, an AMQP consumer plus a small HTTP thread for /health (and /stock).
+        python_service(settings, "inventory-service", "async_rabbitmq.inventory_service", settings.inventory_port),
+        python_service(settings, "notification-service", "async_rabbitmq.notification_service", settings.notification_port),
+        # gunicorn, one worker: HTTP threads, the outbox relay thread and the order_status consumer thread.
+        python_service(settings, "order-service", "async_rabbitmq.order_service", settings.order_port),
+    ]

@@ -1,0 +1,195 @@
+"""`make bench`: each part's benchmark against its native stack, one part at a time, each figure with a
+baseline measured in the same run and the ratio; peak resident memory of each whole stack (brokers included).
+Writes docs/benchmarks.json and docs/benchmarks.md. `python -m comparison.bench [part ...]`."""
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from common.benchkit import ratio, run_part_measured
+from common.evidence import commit, machine, replace_block
+from common.runtime.spec import PARTS, package
+from common.settings import ROOT
+
+
+def run_part(part: str, out: Path) -> int:
+    """In a process of its own, so its peak memory is measured alone: run `<package>.bench` of the part."""
+    module = importlib.import_module(f"{package(part)}.bench")
+    result = module.run(progress=lambda m: print(f"[{part}] {m}", flush=True))
+    out.write_text(json.dumps(result, indent=1, default=str))
+    return 0
+
+
+def _table(rows: list[tuple]) -> list[str]:
+    out = ["| figure | ours | baseline (same run) | ratio | aim |", "|---|---|---|---|---|"]
+    return out + ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+
+
+def _part_a(a: dict) -> list[str]:
+    lat = a["latency_ms"]
+    rows = [("latency p50 (ms): order chain vs single hop", lat["order_chain"]["median"],
+             lat["single_hop"]["median"], lat["ratio_p50"], ""),
+            ("latency p99 (ms): order chain vs single hop", lat["order_chain"]["p99"], lat["single_hop"]["p99"],
+             lat["ratio_p99"], "")]
+    for t in a["throughput"]:
+        clients = f"{t['clients']} concurrent client{'s' if t['clients'] > 1 else ''}"
+        rows.append((f"orders/s, {clients}", t["orders_per_s"], t["single_hop_per_s"], t["ratio"], ""))
+    return ["## Part A: synchronous REST", "", *_table(rows), "", a.get("notes", ""), ""]
+
+
+def _part_b(b: dict) -> list[str]:
+    lat, pub, drain = b["latency_202_ms"], b["publish_rate"], b["drain_rate"]
+    rows = [("202 latency p50 (ms) vs a bare Flask echo", lat["p50"], lat["baseline_echo_p50"], lat["ratio_p50"], ""),
+            ("202 latency p99 (ms) vs a bare Flask echo", lat["p99"], lat["baseline_echo_p99"],
+             ratio(lat["p99"], lat["baseline_echo_p99"]), ""),
+            ("publish with confirms (msg/s): outbox relay vs raw pika publisher", pub["relay"], pub["raw_pika"],
+             pub["ratio"], ">= 0.7"),
+            ("drain (orders/s), one inventory consumer vs raw pika consumer that only acks", drain["inventory"],
+             drain["raw_pika_ack_only"], drain["ratio"], ">= 0.7, >= 2,000/s"),
+            ("drain (orders/s) vs raw pika consumer that publishes a confirmed result, then acks",
+             drain["inventory"], drain["raw_pika_publish_confirm_ack"], drain["ratio_like_for_like"], ""),
+            ("drain (orders/s), other consumers stopped, vs the same raw consumer", drain["inventory_alone"],
+             drain["raw_pika_publish_confirm_ack"], drain["ratio_alone_like_for_like"], "")]
+    return ["## Part B: async RabbitMQ", "", *_table(rows), "",
+            f"{b['n']:,} messages per drain and publish run, best of interleaved runs; prefetch {b['prefetch']}, "
+            f"{b['consumer_batch']} messages per SQLite transaction, {b['outbox_max_inflight']} unconfirmed "
+            "publishes allowed. Our consumer parses and validates each order, reserves in SQLite (one transaction "
+            "per batch, durable event_id record), publishes the result with a confirm and only then acks; the raw "
+            "baselines skip the parts named in their row.", ""]
+
+
+def _part_c(c: dict) -> list[str]:
+    bulk, e2e, rep = c["bulk"], c["end_to_end"], c["replay"]
+    rows = [("`/bulk` (events/s) vs raw kafka-python-ng producer, same tuning", bulk["events_per_s"],
+             bulk["raw_producer_events_per_s"], bulk["ratio"], ">= 0.7, >= 50,000/s"),
+            (f"{e2e['events']:,} events end to end to lag 0 in both groups (s) vs raw produce + raw consume",
+             e2e["seconds_to_lag0_both_groups"], e2e["raw_produce_plus_consume_seconds"], e2e["ratio"], ""),
+            (f"replay (events/s, {rep['events']:,} events) vs raw consumer reading the same partitions",
+             rep["events_per_s"], rep["raw_consumer_events_per_s"], rep["ratio"], ">= 0.7, >= 50,000/s")]
+    st = c["settings"]
+    return ["## Part C: streaming Kafka", "", *_table(rows), "",
+            f"Producer settings: compression {st['compression']}, linger {st['linger_ms']} ms, batch "
+            f"{st['batch_bytes']:,} bytes, {st['partitions']} partitions. A raw producer with the library's "
+            f"defaults (no linger, no compression) managed {bulk['raw_producer_library_defaults_events_per_s']:,} "
+           "events/s. " + c.get("notes", ""), ""]
+
+
+CLUSTER = "async-rabbitmq-cluster"  # Part B's benchmark again on BROKERS=3 (quorum queues): the cluster's cost
+
+
+def _cluster(single: dict, cluster: dict, memory: dict) -> list[str]:
+    """The cluster against the single node, figure by figure (the single-node run is the baseline)."""
+    def row(name, key, sub, unit=""):
+        a, b = cluster[key][sub], single[key][sub]
+        return (f"{name}{unit}", b, a, ratio(a, b))
+    rows = [row("202 latency p50", "latency_202_ms", "p50", " (ms)"),
+            row("202 latency p99", "latency_202_ms", "p99", " (ms)"),
+            row("publish with confirms, outbox relay", "publish_rate", "relay", " (msg/s)"),
+            row("publish with confirms, raw pika", "publish_rate", "raw_pika", " (msg/s)"),
+            row("drain, one inventory consumer", "drain_rate", "inventory", " (orders/s)"),
+            row("drain, raw pika consumer that only acks", "drain_rate", "raw_pika_ack_only", " (msg/s)"),
+            ("peak memory of the whole stack (MiB)", memory.get("async-rabbitmq"), memory.get(CLUSTER),
+             ratio(memory.get(CLUSTER), memory.get("async-rabbitmq")) if memory.get("async-rabbitmq") else ""),
+            ("CPU time of the whole stack during its benchmark (s)", single.get("stack_cpu_seconds"),
+             cluster.get("stack_cpu_seconds"), ratio(cluster.get("stack_cpu_seconds"), single.get("stack_cpu_seconds"))
+             if single.get("stack_cpu_seconds") else "")]
+    return ["## Part B: three-node cluster (quorum queues) vs one node (classic queues)", "",
+            "| figure | one node | cluster | ratio (cluster / one node) |", "|---|---|---|---|",
+            *["| " + " | ".join(str(c) for c in r) + " |" for r in rows], "",
+            "The same benchmark, run twice in the same `make bench`: on the single node, then on "
+            "`BROKERS=3`, where every publish is confirmed only once two of the three nodes have written it "
+            "(Raft majority) and all three nodes run on the same 2 cores. Peak memory must stay under 3 GiB.", ""]
+
+
+def markdown(results: dict, memory: dict, started: str, commit_id: str) -> str:
+    lines = ["# Benchmarks", "",
+             f"Generated by `make bench` on {started}, commit {commit_id}, {machine()}. "
+             "Every figure comes with a baseline measured in the same run on the same machine, and the ratio "
+             "between them (ours / baseline; for latencies and durations a higher ratio means slower). "
+             "Raw data: [benchmarks.json](benchmarks.json).", ""]
+    for part, render in (("sync-rest", _part_a), ("async-rabbitmq", _part_b), ("streaming-kafka", _part_c)):
+        if results.get(part):
+            lines += render(results[part])
+    if results.get("async-rabbitmq") and results.get(CLUSTER):
+        lines += _cluster(results["async-rabbitmq"], results[CLUSTER], memory)
+    lines += ["## Memory", "", "| part | peak resident memory of the whole native stack (MiB) |", "|---|---|"]
+    lines += [f"| {p} | {m} |" for p, m in memory.items()]
+    lines += ["", "Peak of the summed RSS of the part's supervisord and every process it started (brokers "
+              "included), sampled every 250 ms during the part's benchmark."]
+    return "\n".join(lines) + "\n"
+
+
+def readme_block(results: dict, memory: dict, started: str) -> str:
+    """The headline figures for the README's results section, rendered from the same data as benchmarks.md."""
+    rows = []
+    a, b, c = results.get("sync-rest"), results.get("async-rabbitmq"), results.get("streaming-kafka")
+    if a:
+        lat = a["latency_ms"]
+        rows.append(("A: order chain latency p50", f"{lat['order_chain']['median']} ms",
+                     f"single Flask hop {lat['single_hop']['median']} ms", lat["ratio_p50"]))
+        top = max(a["throughput"], key=lambda t: t["orders_per_s"])
+        rows.append((f"A: orders/s, {top['clients']} clients", top["orders_per_s"],
+                     f"single Flask hop {top['single_hop_per_s']}", top["ratio"]))
+    if b:
+        rows += [("B: 202 latency p50", f"{b['latency_202_ms']['p50']} ms",
+                  f"Flask echo {b['latency_202_ms']['baseline_echo_p50']} ms", b["latency_202_ms"]["ratio_p50"]),
+                 ("B: publish with confirms, msg/s", b["publish_rate"]["relay"],
+                  f"raw pika {b['publish_rate']['raw_pika']}", b["publish_rate"]["ratio"]),
+                 ("B: drain, one consumer, orders/s", b["drain_rate"]["inventory"],
+                  f"raw pika publish+confirm+ack {b['drain_rate']['raw_pika_publish_confirm_ack']}",
+                  b["drain_rate"]["ratio_like_for_like"])]
+    if c:
+        rows += [("C: `/bulk` events/s", c["bulk"]["events_per_s"],
+                  f"raw producer {c['bulk']['raw_producer_events_per_s']}", c["bulk"]["ratio"]),
+                 (f"C: {c['end_to_end']['events']:,} events to lag 0, s", c["end_to_end"]["seconds_to_lag0_both_groups"],
+                  f"raw produce+consume {c['end_to_end']['raw_produce_plus_consume_seconds']}",
+                  c["end_to_end"]["ratio"]),
+                 ("C: replay events/s", c["replay"]["events_per_s"],
+                  f"raw consumer {c['replay']['raw_consumer_events_per_s']}", c["replay"]["ratio"])]
+    lines = [f"From the last `make bench` ({started}, [docs/benchmarks.md](docs/benchmarks.md)):", "",
+             "| figure | ours | baseline, same run | ratio |", "|---|---|---|---|"]
+    lines += ["| " + " | ".join(str(x) for x in row) + " |" for row in rows]
+    if memory:
+        lines += ["", "Peak memory of each whole native stack: "
+                  + ", ".join(f"{p} {m} MiB" for p, m in memory.items()) + "."]
+    return "\n".join(lines)
+
+
+def main() -> int:
+    if sys.argv[1:2] == ["--one"]:  # internal: one part, in its own process
+        return run_part(sys.argv[2], Path(sys.argv[3]))
+    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    out = ROOT / ".run" / "bench"
+    out.mkdir(parents=True, exist_ok=True)
+    results, memory = {}, {}
+    # Part C's live analytics writes its metrics file while benchmarked: keep it off the committed evidence.
+    os.environ.setdefault("METRICS_DIR", str(out / "metrics"))
+    parts = sys.argv[1:] or [*PARTS, CLUSTER]  # `python -m comparison.bench sync-rest` benchmarks one part
+    for part in parts:
+        print(f"\n== {part}: benchmark ==", flush=True)
+        result_file = out / f"{part}.json"
+        real, env = ("async-rabbitmq", {"BROKERS": "3"}) if part == CLUSTER else (part, None)
+        try:
+            results[part], memory[part] = run_part_measured(
+                real, [sys.executable, "-m", "comparison.bench", "--one", real, str(result_file)], result_file, env=env)
+        except subprocess.CalledProcessError as exc:
+            print(f"benchmark of {part} failed (exit {exc.returncode})", file=sys.stderr)
+            return exc.returncode
+    docs = ROOT / "docs"
+    commit_id = commit()
+    (docs / "benchmarks.json").write_text(json.dumps({"generated": started, "machine": machine(), "commit": commit_id,
+                                                      "results": results, "peak_memory_mib": memory}, indent=1))
+    (docs / "benchmarks.md").write_text(markdown(results, memory, started, commit_id))
+    if set(PARTS) <= set(results):  # a partial run leaves the README's figures alone
+        replace_block(ROOT / "README.md", "bench", readme_block(results, memory, started))
+    print(f"wrote {docs / 'benchmarks.json'} and {docs / 'benchmarks.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,185 @@
+"""The live analytics loop (`analytics-group`) and the replay, sharing one way of folding records.
+
+The metrics state lives in memory and is rebuilt from the log: on every assignment each partition resumes
+from the offset this process has folded up to, or from the beginning when it has folded none of it (the log
+is the source of truth, keyed state makes a re-read harmless). The group's committed offsets are never where
+it resumes: after a restart they belong to the previous process. Offsets are committed after each batch so the
+group's lag shows how far behind the live view is. The file is rewritten every METRICS_INTERVAL_S when
+something changed, and on shutdown.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from streaming_kafka.topology import ANALYTICS_GROUP, EVENT_TOPICS, REPLAY_GROUP_PREFIX
+from kafka import ConsumerRebalanceListener, TopicPartition
+from kafka.errors import CommitFailedError
+from kafka.structs import OffsetAndMetadata
+from streaming_kafka.kafka_io import client_broken, make_consumer
+
+from streaming_kafka.analytics_consumer.metrics import MetricsState, render
+
+log = logging.getLogger("analytics-consumer")
+METRICS_FILE = "metrics_output.json"
+REPLAY_FILE = "replay_output.json"
+
+# Large fetches: analytics reads far more than it computes.
+FETCH = {"max_partition_fetch_bytes": 16 * 1024 * 1024, "fetch_max_bytes": 64 * 1024 * 1024}
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Readers never see a half-written file: write a sibling, then rename over."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+    os.chmod(tmp, 0o644)  # mkstemp makes it 0600: the lab's file is for everyone on the host to read (Docker: uid 10001)
+    os.replace(tmp, path)
+
+
+class _Rewind(ConsumerRebalanceListener):
+    def __init__(self, worker: AnalyticsWorker):
+        self.worker = worker
+
+    def on_partitions_revoked(self, revoked):
+        pass
+
+    def on_partitions_assigned(self, assigned):
+        # Resume where *this state* stopped. Resuming from the committed offset (what the consumer does for a
+        # partition nobody seeks) skipped records when a rebalance came in the middle of a rebuild.
+        folded = self.worker.folded
+        fresh = [tp for tp in assigned if tp not in folded]
+        if fresh:
+            self.worker.consumer.seek_to_beginning(*fresh)
+        for tp in assigned:
+            if tp in folded:
+                self.worker.consumer.seek(tp, folded[tp])
+        self.worker.joined.set()
+        log.info("partitions assigned", extra={"partitions": [f"{tp.topic}-{tp.partition}" for tp in assigned],
+                                               "rewound": len(fresh)})
+
+
+class AnalyticsWorker:
+    def __init__(self, settings, state: MetricsState | None = None, consumer=None):
+        self.settings = settings
+        self.state = state or MetricsState(settings.max_message_bytes)
+        self.consumer = consumer
+        self.stopping = threading.Event()
+        self.joined = threading.Event()
+        self.folded: dict[TopicPartition, int] = {}  # partition -> next offset this state has not folded
+        self.lock = threading.Lock()  # the HTTP thread reads the state while the loop folds records in
+        self.path = Path(settings.metrics_dir) / METRICS_FILE
+        self._written_version = -1
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    def snapshot(self) -> str:
+        with self.lock:
+            return render(self.state.metrics())
+
+    def write(self) -> None:
+        if self.state.version != self._written_version:
+            version = self.state.version
+            try:
+                write_atomic(self.path, self.snapshot())
+            except OSError as exc:  # e.g. a read-only mount: /metrics still serves the numbers
+                log.error("cannot write %s: %s", self.path, exc)
+                return
+            self._written_version = version
+
+    def run(self) -> None:
+        self.consumer = self.consumer or make_consumer(self.settings, ANALYTICS_GROUP, max_poll_records=5000, **FETCH)
+        self.consumer.subscribe(list(EVENT_TOPICS), listener=_Rewind(self))
+        next_write = time.monotonic() + self.settings.metrics_interval_s
+        try:
+            while not self.stopping.is_set():
+                try:
+                    batch = self.consumer.poll(timeout_ms=500)
+                except ValueError as exc:
+                    if not client_broken(exc):
+                        raise
+                    self._rejoin(exc)
+                    continue
+                if batch:
+                    with self.lock:
+                        for tp, recs in batch.items():
+                            self.state.add_many([r.value for r in recs])
+                            self.folded[tp] = recs[-1].offset + 1
+                    try:
+                        self.consumer.commit({tp: OffsetAndMetadata(recs[-1].offset + 1, "")
+                                              for tp, recs in batch.items()})
+                    except CommitFailedError as exc:  # rebalanced: keyed state absorbs the re-read
+                        log.warning("commit failed after a rebalance: %s", exc)
+                if time.monotonic() >= next_write:
+                    self.write()
+                    next_write = time.monotonic() + self.settings.metrics_interval_s
+        finally:
+            self.write()
+            self.consumer.close(autocommit=False)
+            log.info("analytics consumer stopped", extra={"orders": len(self.state.orders)})
+
+
+    def _rejoin(self, exc: ValueError) -> None:
+        """kafka-python-ng issue #180: its poll loop can unregister a bootstrap socket it has just closed and raise
+        `ValueError: Invalid file descriptor: -1` (seen while joining a three-broker cluster). The client is then
+        unusable; a new one rejoins the group, and `_Rewind` resumes each partition where this state stopped."""
+        log.warning("Kafka client failed (%s); rejoining with a new consumer", exc)
+        try:
+            self.consumer.close(autocommit=False)
+        except Exception as close_exc:  # noqa: BLE001 - the broken client may fail to close; it is dropped anyway
+            log.info("closing the failed consumer: %s", close_exc)
+        self.consumer = make_consumer(self.settings, ANALYTICS_GROUP, max_poll_records=5000, **FETCH)
+        self.consumer.subscribe(list(EVENT_TOPICS), listener=_Rewind(self))
+
+
+@dataclass
+class ReplayResult:
+    group: str
+    events: int
+    seconds: float
+    end_offsets: dict[str, int]
+    metrics: dict
+    text: str
+
+    @property
+    def events_per_second(self) -> float:
+        return self.events / self.seconds if self.seconds else 0.0
+
+
+def replay(settings, group: str | None = None, consumer=None) -> ReplayResult:
+    """Recompute the metrics in a fresh group from the earliest offsets up to the end offsets at its start."""
+    group = group or f"{REPLAY_GROUP_PREFIX}{int(time.time())}"
+    consumer = consumer or make_consumer(settings, group, max_poll_records=20_000, **FETCH)
+    state = MetricsState(settings.max_message_bytes)
+    t0 = time.perf_counter()
+    try:
+        tps = [TopicPartition(t, p) for t in EVENT_TOPICS for p in sorted(consumer.partitions_for_topic(t) or ())]
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+        end = consumer.end_offsets(tps)
+        remaining = {tp for tp in tps if end[tp] > consumer.position(tp)}
+        events = 0
+        while remaining:
+            for tp, recs in consumer.poll(timeout_ms=1000).items():
+                limit = end[tp]  # stop at the snapshot: later events are not part of this replay
+                batch = recs if recs[-1].offset < limit else [r for r in recs if r.offset < limit]
+                state.add_many([r.value for r in batch])
+                events += len(batch)
+                if consumer.position(tp) >= limit:
+                    remaining.discard(tp)
+                    consumer.pause(tp)
+        # Record where the replay stopped, so the replay group shows up in the lag table.
+        consumer.commit({tp: OffsetAndMetadata(end[tp], "") for tp in tps})
+    finally:
+        consumer.close(autocommit=False)
+    seconds = time.perf_counter() - t0
+    metrics = state.metrics()
+    return ReplayResult(group, events, seconds, {f"{tp.topic}-{tp.partition}": end[tp] for tp in tps},
+                        metrics, render(metrics))

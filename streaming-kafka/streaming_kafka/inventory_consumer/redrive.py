@@ -1,0 +1,73 @@
+"""Redrive: re-produce retryable records of `OrderEvents.DLQ` to `OrderEvents`, once the cause is fixed.
+
+The redrive is a consumer group of its own (`inventory-redrive`) on the DLQ: it reads from its committed
+offsets up to the end offsets at its start, re-produces each retryable record (same key and value, so the
+same partition; `acks=all`, waited for), and only then commits. A second run starts where the first one
+committed, so it re-publishes nothing twice; a crash between produce and commit re-publishes a record the
+inventory consumer has already seen, which its durable `event_id` idempotency turns into no change.
+Retryable: `dlq_reason` `retries_exhausted`, `handler_error` or `produce_error`; permanent poison (invalid JSON, unknown item...)
+is skipped unless `include_all` (e.g. after a fix that makes it valid).
+"""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from kafka import TopicPartition
+from kafka.structs import OffsetAndMetadata
+from streaming_kafka.kafka_io import make_consumer, make_producer, wait_sent
+from streaming_kafka.topology import DLQ_REASON_HEADER, DLQ_TOPIC, ORDER_TOPIC, REDRIVE_GROUP
+
+from common.retry import RETRYABLE_REASONS
+
+REDRIVEN_HEADER = "redriven_from"  # `OrderEvents.DLQ-<partition>-<offset>` of the copy it came from
+
+
+@dataclass
+class RedriveResult:
+    looked_at: int = 0
+    redriven: int = 0
+    kept: Counter = field(default_factory=Counter)  # reason -> records skipped
+
+
+def _header(record, name: str) -> str:
+    for key, value in record.headers or ():
+        if key == name:
+            return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+    return ""
+
+
+def redrive(settings, include_all: bool = False, consumer=None, producer=None) -> RedriveResult:
+    consumer = consumer or make_consumer(settings, REDRIVE_GROUP)
+    producer = producer or make_producer(settings, bulk=False)
+    result = RedriveResult()
+    try:
+        tps = [TopicPartition(DLQ_TOPIC, p) for p in sorted(consumer.partitions_for_topic(DLQ_TOPIC) or ())]
+        consumer.assign(tps)
+        end = consumer.end_offsets(tps)
+        remaining = {tp for tp in tps if consumer.position(tp) < end[tp]}
+        while remaining:
+            for tp, recs in consumer.poll(timeout_ms=1000).items():
+                recs = [r for r in recs if r.offset < end[tp]]
+                futures = []
+                for r in recs:
+                    result.looked_at += 1
+                    reason = _header(r, DLQ_REASON_HEADER)
+                    if _header(r, "source_topic") != ORDER_TOPIC or not (include_all or reason in RETRYABLE_REASONS):
+                        result.kept[reason or "unknown_source"] += 1
+                        continue
+                    origin = f"{r.topic}-{r.partition}-{r.offset}".encode()
+                    futures.append(producer.send(ORDER_TOPIC, key=r.key, value=r.value,
+                                                 headers=[(REDRIVEN_HEADER, origin)]))
+                producer.flush()
+                wait_sent(futures)  # in the log before the offsets move past them
+                result.redriven += len(futures)
+                if recs:
+                    consumer.commit({tp: OffsetAndMetadata(recs[-1].offset + 1, "")})
+                if not recs or consumer.position(tp) >= end[tp]:
+                    remaining.discard(tp)
+                    consumer.pause(tp)
+    finally:
+        producer.close(timeout=10)
+        consumer.close(autocommit=False)
+    return result

@@ -1,0 +1,159 @@
+"""The inventory consumer's poll loop: `OrderEvents` in, `InventoryEvents` (or the DLQ) out.
+
+Delivery guarantee: at-least-once in, effectively-once out. For each polled batch we reserve (one
+durable transaction), produce every result and wait for the broker's `acks=all`, and only then commit
+the batch's offsets. A crash anywhere before the commit means the batch is delivered again; the
+durable `event_id` records turn the second pass into byte-identical results and no stock change, and
+analytics counts one result per order. Several instances in `inventory-group` share the partitions.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from streaming_kafka.topology import DLQ_REASON_HEADER, DLQ_TOPIC, INVENTORY_GROUP, INVENTORY_TOPIC, ORDER_TOPIC
+from kafka import ConsumerRebalanceListener
+from kafka.errors import CommitFailedError, KafkaError
+from kafka.structs import OffsetAndMetadata
+from streaming_kafka.kafka_io import client_broken, make_consumer, make_producer, wait_sent
+
+from common.retry import PRODUCE_ERROR, Failed, RetryPolicy, is_transient, run_isolated
+
+from streaming_kafka.inventory_consumer.handler import Action, InventoryHandler
+
+log = logging.getLogger("inventory-consumer")
+
+
+class _Assignments(ConsumerRebalanceListener):
+    def __init__(self, worker: InventoryWorker):
+        self.worker = worker
+
+    def on_partitions_revoked(self, revoked):
+        # Nothing to flush: every batch is committed before the next poll, the only place a rebalance runs.
+        log.info("partitions revoked", extra={"partitions": sorted(tp.partition for tp in revoked)})
+
+    def on_partitions_assigned(self, assigned):
+        self.worker.assigned = sorted(tp.partition for tp in assigned)
+        self.worker.joined.set()
+        log.info("partitions assigned", extra={"partitions": self.worker.assigned})
+
+
+class InventoryWorker:
+    def __init__(self, settings, handler: InventoryHandler, consumer=None, producer=None):
+        self.settings = settings
+        self.handler = handler
+        self._consumer = consumer
+        self._producer = producer
+        self.policy = RetryPolicy.from_settings(settings)
+        self.stopping = threading.Event()
+        self.joined = threading.Event()
+        self.assigned: list[int] = []
+        self.stats = {"processed": 0, "results": 0, "duplicates": 0, "dead_letters": 0, "batches": 0}
+        delay = settings.inventory_delay_ms
+        # A slow consumer takes smaller batches so one batch never outlives max.poll.interval.ms.
+        self.max_records = max(1, min(settings.kafka_poll_records, 5000 // delay)) if delay else settings.kafka_poll_records
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    def run(self) -> None:
+        consumer = self._consumer or make_consumer(self.settings, INVENTORY_GROUP, max_poll_records=self.max_records)
+        producer = self._producer or make_producer(self.settings, bulk=True, linger_ms=5)
+        consumer.subscribe([ORDER_TOPIC], listener=_Assignments(self))
+        try:
+            while not self.stopping.is_set():
+                try:
+                    batch = consumer.poll(timeout_ms=500, max_records=self.max_records)
+                except ValueError as exc:
+                    if not client_broken(exc):
+                        raise
+                    # A new client rejoins and resumes from the committed offsets: a batch processed but not
+                    # committed is processed again, which the event_id records make a no-op.
+                    log.warning("Kafka client failed (%s); rejoining with a new consumer", exc)
+                    try:
+                        consumer.close(autocommit=False)
+                    except Exception as close_exc:  # noqa: BLE001 - the broken client may fail to close; dropped
+                        log.info("closing the failed consumer: %s", close_exc)
+                    consumer = make_consumer(self.settings, INVENTORY_GROUP, max_poll_records=self.max_records)
+                    consumer.subscribe([ORDER_TOPIC], listener=_Assignments(self))
+                    continue
+                if batch:
+                    self._process(consumer, producer, batch)
+        finally:
+            # Leave the group at once so the partitions move to the other instances without waiting
+            # for the session timeout; everything processed is already committed.
+            consumer.close(autocommit=False)
+            producer.close(timeout=10)
+            log.info("inventory consumer stopped", extra=self.stats)
+
+    def _process(self, consumer, producer, batch: dict) -> None:
+        records = [r for recs in batch.values() for r in recs]
+        if self.settings.inventory_delay_ms:  # INVENTORY_DELAY_MS: extra processing time per event
+            time.sleep(self.settings.inventory_delay_ms * len(records) / 1000)
+        actions = self._actions(records)
+        try:
+            futures = [self._send_or_dead_letter(producer, r, a) for r, a in zip(records, actions, strict=True)]
+            producer.flush()
+            wait_sent(futures)
+        except KafkaError as exc:
+            # Not acknowledged: rewind to the batch's start and try again; idempotency makes the retry safe.
+            log.error("producing results failed, retrying the batch: %s", exc)
+            for tp, recs in batch.items():
+                consumer.seek(tp, recs[0].offset)
+            time.sleep(1.0)
+            return
+        offsets = {tp: OffsetAndMetadata(recs[-1].offset + 1, "") for tp, recs in batch.items()}
+        try:
+            consumer.commit(offsets)
+        except CommitFailedError as exc:
+            # The group rebalanced under us: the new owner re-delivers this batch and gets identical results.
+            log.warning("commit failed after a rebalance (the batch will be redelivered): %s", exc)
+        self.stats["batches"] += 1
+        self.stats["processed"] += len(records)
+        self.stats["results"] += sum(a.kind == "result" for a in actions)
+        self.stats["duplicates"] += sum(a.duplicate for a in actions)
+        self.stats["dead_letters"] += sum(a.kind == "dead" for a in actions)
+
+    def _actions(self, records) -> list[Action]:
+        """One action per record. Any handler error is a value here (common.retry): transient ones are backed
+        off for the budget, any other is isolated to the one record that causes it, which is dead-lettered, so
+        a poison record can never stop the loop before its offset is committed."""
+        outcomes = run_isolated([r.value for r in records], self.handler.handle, self.policy,
+                                on_error=self._on_handler_error)
+        return [Action("dead", reason=o.reason, detail=o.detail) if isinstance(o, Failed) else o for o in outcomes]
+
+    def _on_handler_error(self, values, exc: BaseException) -> None:
+        log.error("handler failed on %d records (%s: %s); %s", len(values), type(exc).__name__, exc,
+                  "retried within the budget" if is_transient(exc) else "isolating the failing one")
+
+    def _send_or_dead_letter(self, producer, record, action):
+        """A send that fails before reaching Kafka (not a KafkaError, e.g. the producer's assertion on a partition
+        that does not exist) dead-letters that one record, so the loop still commits the batch."""
+        try:
+            return self._send(producer, record, action)
+        except KafkaError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - becomes a dead letter with the reason, never a dead consumer
+            if action.kind == "dead":
+                raise
+            detail = f"{type(exc).__name__}: {exc}"[:500]
+            return self._send(producer, record, Action("dead", reason=PRODUCE_ERROR, detail=detail))
+
+    def _send(self, producer, record, action):
+        if action.kind == "result":
+            # Co-partitioned topics (same key, same partition count, checked at start-up): the default
+            # partitioner would pick the order's own partition number anyway; passing it saves a pure-Python
+            # murmur2 per event.
+            return producer.send(INVENTORY_TOPIC, key=action.key, value=action.value, partition=record.partition)
+        log.warning("poison event to the DLQ", extra={"reason": action.reason, "detail": action.detail,
+                                                      "partition": record.partition, "offset": record.offset})
+        return producer.send(DLQ_TOPIC, key=record.key, value=record.value if record.value is not None else b"",
+                             headers=dead_letter_headers(record, action.reason, action.detail))
+
+
+def dead_letter_headers(record, reason: str, detail: str | None) -> list[tuple[str, bytes]]:
+    """Why and where from: `make redrive` reads `source_topic` and `dlq_reason` to re-publish what is retryable."""
+    return [(DLQ_REASON_HEADER, reason.encode()), ("dlq_detail", (detail or "").encode("utf-8", "replace")),
+            ("source_topic", record.topic.encode()), ("source_partition", str(record.partition).encode()),
+            ("source_offset", str(record.offset).encode())]

@@ -1,0 +1,69 @@
+"""Part C producer-order: `POST /order` (one `OrderPlaced`, 202; optional `Idempotency-Key`) and `POST /bulk`."""
+from __future__ import annotations
+
+import atexit
+import logging
+
+from streaming_kafka.events import parse_bulk
+from flask import g, jsonify, request
+
+from common.idempotency import IdempotencyStore, valid_key
+from common.logs import setup_logging
+from common.schemas import InvalidInput, parse_order
+from common.settings import Settings, get_settings
+from common.web import create_base_app, error, json_body
+
+from streaming_kafka.producer_order.orders import OrderDesk
+from streaming_kafka.producer_order.publisher import BulkIncomplete, OrderPublisher
+
+NAME = "producer-order"
+log = logging.getLogger(NAME)
+
+
+def build_desk(settings: Settings, publisher: OrderPublisher) -> OrderDesk:
+    timeout = settings.kafka_publish_timeout_s
+    keys = IdempotencyStore(settings.data_path("producer.db", "streaming-kafka"), stale_after_s=timeout + 30)
+    return OrderDesk(publisher, keys, timeout)
+
+
+def create_app(settings: Settings | None = None, publisher: OrderPublisher | None = None, desk: OrderDesk | None = None):
+    settings = settings or get_settings()
+    setup_logging(NAME, settings.log_level, settings.log_format)
+    publisher = publisher or OrderPublisher(settings)
+    atexit.register(publisher.close)
+    desk = desk or build_desk(settings, publisher)
+    app = create_base_app(NAME, settings, health=lambda: {"kafka": settings.kafka_bootstrap})
+
+    @app.post("/order")
+    def order():
+        key = request.headers.get("Idempotency-Key")
+        if not valid_key(key):
+            raise InvalidInput("invalid_idempotency_key", "Idempotency-Key must be 1-255 printable characters")
+        reply = desk.place(parse_order(json_body()), key)
+        g.order_id, g.event_id = reply.body.get("order_id"), reply.body.get("event_id")
+        resp = jsonify(reply.body)
+        resp.status_code = reply.status
+        resp.headers.update(reply.headers)
+        return resp
+
+    @app.post("/bulk")
+    def bulk():
+        req = parse_bulk(json_body(), settings.bulk_max)
+        try:
+            result = publisher.publish_bulk(req)
+        except BulkIncomplete as exc:
+            log.error("bulk stopped: %s", exc.cause, extra={"confirmed": exc.confirmed, "unconfirmed": exc.unconfirmed})
+            counts = {"requested": exc.requested, "published": exc.confirmed, "confirmed": exc.confirmed,
+                      "unconfirmed": exc.unconfirmed, "not_sent": exc.not_sent, "seconds": exc.seconds}
+            if exc.unconfirmed:
+                return error(504, "delivery_unknown",
+                             f"Kafka failed during the bulk ({type(exc.cause).__name__}): {exc.confirmed} events"
+                             f" acknowledged, {exc.unconfirmed} sent without acknowledgement (they may still be"
+                             f" written and processed), {exc.not_sent} not sent", status="incomplete", **counts)
+            return error(503, "broker_unavailable",
+                         f"Kafka is unreachable ({type(exc.cause).__name__}): {exc.confirmed} events acknowledged,"
+                         f" {exc.not_sent} not sent", status="incomplete", **counts)
+        log.info("bulk published", extra=result)
+        return jsonify(result), 200
+
+    return app

@@ -1,0 +1,357 @@
+"""Part C's scenarios: each drives the running stack through `common.stack` and HTTP, and returns data.
+
+The evidence writer (`tests/test_streaming.py`), the pytest assertions, the benchmark and the comparison
+report all read these results; nothing here prints. Every count is a delta of the live analytics view
+(one result per order, keyed by `order_id`), so the scenarios work on a broker that already holds events.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+
+import requests
+from kafka.errors import KafkaError
+from streaming_kafka.analytics_consumer.worker import ReplayResult, replay
+from streaming_kafka.topology import ANALYTICS_GROUP, INVENTORY_GROUP
+from streaming_kafka.lag import LagRow, consumer_lag, total_lag
+
+from common.menu import ITEMS
+from common.settings import Settings
+from common.stack import Stack, wait_for
+
+INVENTORY, ANALYTICS, PRODUCER = "inventory-consumer", "analytics-consumer", "producer-order"
+INVENTORY_2 = "inventory-consumer-2"  # the scale-out instance (compose profile `scaleout`), port inventory + 10
+BIG_STOCK = {item: 10_000_000 for item in ITEMS}  # so reservations succeed and double-processing would show
+
+
+class Client:
+    """HTTP access to the three services."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.order_url = settings.order_url.rstrip("/")
+        self.inventory_url = settings.inventory_url.rstrip("/")
+        self.analytics_url = settings.notification_url.rstrip("/")
+        self.http = requests.Session()
+
+    def bulk(self, count: int, fail_rate: float = 0.0, seed: int | None = None) -> dict:
+        t0 = time.perf_counter()
+        body = {"count": count, "fail_rate": fail_rate} | ({"seed": seed} if seed is not None else {})
+        resp = requests.post(f"{self.order_url}/bulk", json=body, timeout=600)
+        resp.raise_for_status()
+        return resp.json() | {"http_seconds": round(time.perf_counter() - t0, 3)}
+
+    def order(self, item: str = "pizza", quantity: int = 1) -> dict:
+        resp = self.http.post(f"{self.order_url}/order", json={"student_id": "scenario", "item": item,
+                                                                 "quantity": quantity}, timeout=30)
+        resp.raise_for_status()
+        return resp.json()
+
+    def metrics(self) -> dict:
+        return self.http.get(f"{self.analytics_url}/metrics", timeout=30).json()
+
+    def metrics_text(self) -> str:
+        return self.http.get(f"{self.analytics_url}/metrics", timeout=30).text
+
+    def order_status(self, order_id: str) -> dict | None:
+        resp = self.http.get(f"{self.analytics_url}/order/{order_id}", timeout=10)
+        return None if resp.status_code == 404 else resp.json()
+
+    def stock(self) -> dict:
+        return self.http.get(f"{self.inventory_url}/stock", timeout=10).json()
+
+    def outcomes(self) -> dict:
+        return self.http.get(f"{self.inventory_url}/reservations", timeout=10).json()
+
+    def reset_stock(self, stock: dict | None = None) -> dict:
+        resp = self.http.post(f"{self.inventory_url}/admin/reset", json={"stock": stock or BIG_STOCK}, timeout=30)
+        resp.raise_for_status()
+        return resp.json()
+
+
+# ---------------------------------------------------------------------------------- lag helpers
+def lag_rows(settings: Settings) -> dict[str, list[LagRow]]:
+    return {g: consumer_lag(settings, g) for g in (INVENTORY_GROUP, ANALYTICS_GROUP)}
+
+
+def caught_up(settings: Settings) -> dict[str, list[LagRow]] | None:
+    """Both groups at lag 0. Inventory is read first: once it is at 0 every result is in the log."""
+    inventory = consumer_lag(settings, INVENTORY_GROUP)
+    if total_lag(inventory) or any(r.current_offset is None and r.log_end_offset for r in inventory):
+        return None
+    analytics = consumer_lag(settings, ANALYTICS_GROUP)
+    if total_lag(analytics):
+        return None
+    return {INVENTORY_GROUP: inventory, ANALYTICS_GROUP: analytics}
+
+
+def wait_caught_up(settings: Settings, timeout: float = 300) -> tuple[dict[str, list[LagRow]], float]:
+    t0 = time.perf_counter()
+
+    def check():
+        try:
+            return caught_up(settings)
+        except KafkaError:  # e.g. NoBrokersAvailable right after the broker was restarted: not caught up yet
+            return None
+    rows = wait_for(check, timeout, interval=0.25, what="lag 0 in both consumer groups")
+    return rows, time.perf_counter() - t0
+
+
+def counts(m: dict) -> dict:
+    """The parts of the metrics the scenarios compare before and after."""
+    return {"orders": m["total_orders_seen"], "reserved": m["total_reserved"], "failed": m["total_failed"],
+            "pending": m["orders_pending"], "duplicates": m["duplicate_events_ignored"],
+            "units": dict(m["reserved_units_by_item"]), "reasons": dict(m["failure_reasons"])}
+
+
+def delta(before: dict, after: dict) -> dict:
+    d = {k: after[k] - before[k] for k in ("orders", "reserved", "failed", "duplicates")}
+    d["pending"] = after["pending"] - before["pending"]
+    d["units"] = {i: after["units"].get(i, 0) - before["units"].get(i, 0) for i in ITEMS}
+    d["reasons"] = {r: after["reasons"].get(r, 0) - before["reasons"].get(r, 0) for r in after["reasons"]}
+    return d
+
+
+# ---------------------------------------------------------------------------------- scenarios
+@dataclass
+class Produced:
+    count: int
+    fail_rate: float
+    response: dict
+    seconds_to_lag0: float
+    lag: dict[str, list[LagRow]]
+    delta: dict
+
+
+def produce(settings: Settings, count: int, fail_rate: float = 0.1) -> Produced:
+    """1 + 2: `/bulk` N events, time it, wait for lag 0 in both groups, check every order has one result."""
+    client = Client(settings)
+    wait_caught_up(settings)
+    before = counts(client.metrics())
+    response = client.bulk(count, fail_rate)
+    rows, waited = wait_caught_up(settings)
+    after = counts(client.metrics())
+    return Produced(count, fail_rate, response, round(response["http_seconds"] + waited, 3), rows,
+                    delta(before, after))
+
+
+@dataclass
+class LagSample:
+    t: float
+    inventory_lag: int
+    analytics_lag: int
+    phase: str
+
+
+@dataclass
+class LagOverTime:
+    count: int
+    mode: str
+    delay_ms: int = 0
+    samples: list[LagSample] = field(default_factory=list)
+
+    @property
+    def peak(self) -> int:
+        return max(s.inventory_lag for s in self.samples)
+
+    @property
+    def final(self) -> int:
+        return self.samples[-1].inventory_lag
+
+
+def lag_over_time(settings: Settings, stack: Stack, count: int, mode: str = "stop", delay_ms: int = 1,
+                  interval: float = 0.5, paused_s: float = 3.0) -> LagOverTime:
+    """2: the inventory consumer stopped (or throttled with INVENTORY_DELAY_MS) while orders arrive: lag grows
+    while it is away, then drains to 0 once it is back (or unthrottled)."""
+    client = Client(settings)
+    wait_caught_up(settings)
+    result = LagOverTime(count, mode, delay_ms if mode != "stop" else 0)
+    t0 = time.perf_counter()
+
+    def sample(phase: str) -> int:
+        rows = lag_rows(settings)
+        s = LagSample(round(time.perf_counter() - t0, 2), total_lag(rows[INVENTORY_GROUP]),
+                      total_lag(rows[ANALYTICS_GROUP]), phase)
+        result.samples.append(s)
+        return s.inventory_lag
+
+    if mode == "stop":
+        stack.stop(INVENTORY)
+    else:
+        stack.start(INVENTORY, env={"INVENTORY_DELAY_MS": str(delay_ms)})
+    sample("before")
+    producer = threading.Thread(target=client.bulk, args=(count, 0.1), daemon=True)
+    producer.start()
+    phase = "stopped" if mode == "stop" else f"throttled {delay_ms} ms/event"
+    while producer.is_alive():
+        sample(phase)
+        time.sleep(interval)
+    producer.join()
+    end = time.perf_counter() + paused_s
+    while time.perf_counter() < end:
+        sample(phase)
+        time.sleep(interval)
+    stack.start(INVENTORY)  # back, without faults
+    deadline = time.perf_counter() + 300
+    while sample("draining") and time.perf_counter() < deadline:
+        time.sleep(interval)
+    wait_caught_up(settings)
+    sample("caught up")
+    return result
+
+
+@dataclass
+class Replays:
+    runs: list[ReplayResult]
+    live_text: str
+
+    @property
+    def identical(self) -> bool:
+        return len({r.text for r in self.runs}) == 1
+
+    @property
+    def equal_to_live(self) -> bool:
+        return all(r.text == self.live_text for r in self.runs)
+
+
+def replay_twice(settings: Settings) -> Replays:
+    """3: two replays in fresh groups; both byte-identical to each other and to the live analytics."""
+    wait_caught_up(settings)
+    live = Client(settings).metrics_text()
+    runs = []
+    for _ in range(2):
+        # The group name has one-second resolution: make sure the second replay gets its own group.
+        if runs:
+            wait_for(lambda: int(time.time()) > int(runs[-1].group.rsplit("-", 1)[1]), 5, what="the next second")
+        runs.append(replay(settings))
+    return Replays(runs, live)
+
+
+@dataclass
+class Crash:
+    count: int
+    killed_pid: int | None
+    processed_when_killed: int
+    restart_seconds: float
+    delta: dict
+    stock_before: dict
+    stock_after: dict
+    store: dict
+    lost: int
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def stock_used(self) -> dict:
+        return {i: self.stock_before[i] - self.stock_after[i] for i in self.stock_before}
+
+
+def _wait_for_progress(client: Client, at_least: int, timeout: float = 120) -> int:
+    """Wait until `at_least` orders are reserved, then until the next batch's reservations become durable:
+    the consumer is then producing that batch's results and has not committed its offsets, the window in
+    which a crash makes the broker deliver events again whose effect is already done."""
+    def done() -> int:
+        return sum(client.outcomes()["counts"].values())
+
+    reached = wait_for(lambda: (n := done()) >= at_least and n, timeout, interval=0.05,
+                       what=f"{at_least} orders processed")
+    return wait_for(lambda: (n := done()) != reached and n, 30, interval=0.002, what="the next batch")
+
+
+def _finish(settings, client, before, stock_before, t_restart, count, pid, processed, extra=None) -> Crash:
+    wait_caught_up(settings, timeout=600)
+    after = counts(client.metrics())
+    d = delta(before, after)
+    store = client.outcomes()
+    lost = count - (d["reserved"] + d["failed"])
+    return Crash(count, pid, processed, round(t_restart, 2), d, stock_before, client.stock(), store, lost, extra or {})
+
+
+def _produce_and_kill(client: Client, stack: Stack, count: int, kill_after: float) -> tuple[threading.Thread, int, int | None]:
+    """`/bulk` of `count` events in the background; kill -9 the inventory consumer once `kill_after` of them are
+    processed. Returns the producer thread, how many were processed at the kill, and the killed pid."""
+    producer = threading.Thread(target=client.bulk, args=(count, 0.1), daemon=True)
+    producer.start()
+    processed = _wait_for_progress(client, int(count * kill_after))
+    pid = stack.pid(INVENTORY)
+    stack.kill(INVENTORY)
+    return producer, processed, pid
+
+
+def crash(settings: Settings, stack: Stack, count: int, kill_after: float = 0.3) -> Crash:
+    """4: kill -9 the inventory consumer in the middle of `count` events, start it again; every order ends
+    with exactly one result and stock moved by exactly the reserved units."""
+    client = Client(settings)
+    wait_caught_up(settings)
+    stock_before = client.reset_stock()
+    before = counts(client.metrics())
+    producer, processed, pid = _produce_and_kill(client, stack, count, kill_after)
+    t0 = time.perf_counter()
+    stack.start(INVENTORY)
+    t_restart = time.perf_counter() - t0
+    producer.join()
+    result = _finish(settings, client, before, stock_before, t_restart, count, pid, processed)
+    # Events the restarted consumer got again although their reservation was already durable: redelivered
+    # because the crash came before the commit; each re-produced its stored result and changed no stock.
+    stats = requests.get(f"{client.inventory_url}/health", timeout=5).json()["stats"]
+    result.extra["redelivered_after_restart_already_processed"] = stats["duplicates"]
+    return result
+
+
+def scale_out(settings: Settings, stack: Stack, count: int, kill_after: float = 0.3) -> Crash:
+    """5: a second inventory consumer joins `inventory-group` and the partitions are shared; kill -9 the
+    first one mid-stream, the second takes its partitions over after the session timeout; nothing lost.
+    Both instances must see one stock (natively one SQLite file, in Docker one named volume)."""
+    client = Client(settings)
+    wait_caught_up(settings)
+    stock_before = client.reset_stock()
+    before = counts(client.metrics())
+    stack.start(INVENTORY_2)
+    second = f"http://127.0.0.1:{settings.inventory_port + 10}"
+    survivor = Client(settings.model_copy(update={"inventory_url": second}))
+
+    def parts(url):
+        try:
+            return requests.get(f"{url}/health", timeout=2).json().get("partitions")
+        except (requests.RequestException, ValueError):
+            return None
+
+    def shared():
+        a, b = parts(settings.inventory_url), parts(second)
+        return (a, b) if a and b and len(a) + len(b) == settings.kafka_partitions else None
+    try:
+        shared_assignment = wait_for(shared, 60, interval=0.2, what="two consumers sharing the partitions")
+        stock_seen = {INVENTORY: client.stock(), INVENTORY_2: survivor.stock()}
+        producer, processed, pid = _produce_and_kill(client, stack, count, kill_after)
+        t_kill = time.perf_counter()
+        takeover = wait_for(lambda: (p := parts(second)) and len(p) == settings.kafka_partitions and p, 60,
+                            interval=0.2, what="the second consumer owning every partition")
+        takeover_s = time.perf_counter() - t_kill
+        producer.join()
+        wait_caught_up(settings, timeout=600)
+        extra = {"shared": {INVENTORY: shared_assignment[0], INVENTORY_2: shared_assignment[1]},
+                 "after_kill": {INVENTORY_2: takeover}, "takeover_seconds": round(takeover_s, 2),
+                 "same_stock_seen_by_both": stock_seen[INVENTORY] == stock_seen[INVENTORY_2] == stock_before}
+        result = _finish(settings, survivor, before, stock_before, 0.0, count, pid, processed, extra)  # 1st is dead
+        stats = requests.get(f"{second}/health", timeout=5).json()["stats"]
+        result.extra["redelivered_to_survivor_already_processed"] = stats["duplicates"]
+    finally:
+        stack.start(INVENTORY)
+        stack.stop(INVENTORY_2)
+    return result
+
+
+def order_roundtrip(settings: Settings, n: int = 5) -> list[dict]:
+    """`POST /order` then poll `GET /order/<id>` on analytics until the result arrives (the comparison hook)."""
+    client = Client(settings)
+    out = []
+    for i in range(n):
+        t0 = time.perf_counter()
+        placed = client.order(ITEMS[i % len(ITEMS)], 1)
+        accepted = time.perf_counter() - t0
+        oid = placed["order_id"]
+        final = wait_for(lambda oid=oid: (s := client.order_status(oid)) and s["status"] != "pending" and s,
+                         60, interval=0.02, what="the order's result")
+        out.append({"order_id": placed["order_id"], "accepted_ms": round(accepted * 1000, 1),
+                    "result_ms": round((time.perf_counter() - t0) * 1000, 1), "status": final["status"]})
+    return out

@@ -1,0 +1,47 @@
+"""Part C's services for the native runtime, in start order (mirrors docker-compose.yml)."""
+from common.runtime.spec import gunicorn_service, python_service
+from streaming_kafka.broker.native import kafka_services
+
+PART = "streaming-kafka"
+MAX_BROKERS = 5  # the `brokers` setting's upper bound
+
+
+def cluster_size(settings) -> int:
+    """BROKERS when it is given; otherwise the size of the running stack, so that `make stop SERVICE=kafka-2`
+    and `make down` need no BROKERS=3 once a cluster is up."""
+    if "brokers" in settings.model_fields_set:
+        return settings.brokers
+    from common.runtime.control import Part  # at call time: the runtime imports this module
+
+    part = Part(PART, settings)
+    for n in range(MAX_BROKERS, 1, -1):
+        if part.state(f"kafka-{n}") != "UNKNOWN":  # the running supervisord has this program
+            return n
+    return settings.brokers
+
+
+def with_brokers(settings, n: int):
+    if n == settings.brokers:
+        return settings
+    s = settings.model_copy(update={"brokers": n, "kafka_bootstrap": settings.kafka_bootstrap.split(",")[0]})
+    return s.model_copy(update={"kafka_bootstrap": ",".join(f"{h}:{p}" for h, p in s.kafka_nodes())})
+
+
+def services(settings):
+    settings = with_brokers(settings, cluster_size(settings))
+    brokers = {"BROKERS": str(settings.brokers)}  # every process knows every broker, whoever started it
+    return [
+        *kafka_services(settings),
+        python_service(settings, "inventory-consumer", "streaming_kafka.inventory_consumer", settings.inventory_port,
+                       stop_wait_s=30, env=brokers),
+        # The scale-out scenario's second instance (compose profile `scaleout`): same program, same SQLite stock
+        # (the part's data dir), its own HTTP port; started only by name.
+        python_service(settings, "inventory-consumer-2", "streaming_kafka.inventory_consumer", settings.inventory_port + 10,
+                       env={"INVENTORY_PORT": str(settings.inventory_port + 10), **brokers}, stop_wait_s=30,
+                       profile="scaleout"),
+        python_service(settings, "analytics-consumer", "streaming_kafka.analytics_consumer", settings.notification_port,
+                       stop_wait_s=30, startup_timeout_s=120, env=brokers),
+        # One process: one bulk producer batches every request's events together.
+        gunicorn_service(settings, "producer-order", "streaming_kafka.producer_order.app:create_app()",
+                         settings.order_port, workers=1, threads=16, env=brokers),
+    ]

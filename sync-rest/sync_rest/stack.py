@@ -1,0 +1,17 @@
+"""Part A's services for the native runtime, in start order (mirrors docker-compose.yml)."""
+from common.runtime.spec import gunicorn_service
+
+PART = "sync-rest"
+
+
+def services(settings):
+    return [
+        gunicorn_service(settings, "notification-service", "sync_rest.notification_service.app:create_app()",
+                         settings.notification_port),
+        gunicorn_service(settings, "inventory-service", "sync_rest.inventory_service.app:create_app()",
+                         settings.inventory_port),
+        # One process, many threads: the order service mostly waits on inventory, and one process
+        # means one circuit breaker and one idempotency cache view for all requests.
+        gunicorn_service(settings, "order-service", "sync_rest.order_service.app:create_app()",
+                         settings.order_port, workers=1, threads=64),
+    ]
