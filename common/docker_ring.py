@@ -1,7 +1,7 @@
 """The docker ring's checks every part shares: what only a compose stack on a real engine shows.
 
 Imported into `<part>/tests/docker/test_docker_<part>.py` (which defines the `ring` fixture: the part's service
-names) and run by `make test`'s docker group with STACK_RUNTIME=docker, after the part's scenario ring. The
+names) and run by `make test` after the part's scenario ring ran against the same compose stack. The
 volume check comes last: it takes the stack down and up again.
 """
 from __future__ import annotations
@@ -13,6 +13,12 @@ from . import dockercheck as dc
 from .stack import DockerStack, wait_for, wait_healthy
 
 pytestmark = pytest.mark.docker
+
+
+@pytest.fixture(scope="module")
+def settings(docker_stack):
+    """A client's settings for the compose stack: its published ports and the compose RabbitMQ account."""
+    return docker_stack.settings
 
 
 def test_ports_are_published_on_loopback_only(docker_stack):

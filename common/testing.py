@@ -1,29 +1,28 @@
-"""pytest fixtures the parts share (imported into each part's tests/conftest.py).
+"""The pytest plugin every ring shares (pytest.ini loads it with `-p common.testing`): settings, the stacks
+the integration, scenario and docker rings run against, and the order the one pytest process runs them in.
 
-The scenario ring runs each part's `tests/test_<part>.py` against `stack`: the natively started part, or with
-STACK_RUNTIME=docker (the docker ring of `make test`) the part's compose stack, started here on a real engine
-(or skipped, with the reason, where no engine can be had).
+One process runs every ring of every part. The stacks are started here one at a time: asking for a part's
+native stack or compose stack stops whichever other stack this session started (they would publish the same
+ports). Tests run part by part, each part's docker-marked tests last, so each stack is started once. The scenario
+ring runs each part's `tests/test_<part>.py` through `stack` twice: against the natively started part and, marked
+`docker`, against the part's compose stack on a real engine (skipped, with the reason, where none can be had).
 """
 from __future__ import annotations
 
 import json
 import subprocess
 import time
+from collections.abc import Callable
 
 import pytest
 
 from .settings import ROOT, Settings
-from .stack import OFFLINE_ENV, DockerStack, NativeStack, docker_client_settings, read_env_file
-
-
-def runtime_is_docker() -> bool:
-    return Settings().stack_runtime == "docker"
+from .stack import OFFLINE_ENV, DockerStack, NativeStack, Stack, read_env_file
 
 
 @pytest.fixture(scope="session")
 def settings() -> Settings:
-    s = Settings()
-    return docker_client_settings(s) if s.stack_runtime == "docker" else s
+    return Settings()
 
 
 @pytest.fixture
@@ -31,29 +30,81 @@ def tmp_settings(tmp_path) -> Settings:
     return Settings(data_dir=tmp_path, log_format="text")
 
 
-def native_stack_fixture(part: str):
-    """A session fixture: the whole part started natively (as `make up PART=<part>`) with the admin API on,
-    stopped at the end."""
+class Stacks:
+    """The one stack this session keeps running, by (part, runtime), and how to stop it."""
 
-    @pytest.fixture(scope="session")
+    def __init__(self):
+        self.key: tuple[str, str] | None = None
+        self.stack: Stack | None = None
+        self._stop: Callable[[], None] | None = None
+
+    def get(self, part: str, runtime: str, start: Callable[[], tuple[Stack, Callable[[], None]]]) -> Stack:
+        """The (part, runtime) stack, started by `start()` (which returns it and its stop) after stopping any other."""
+        if self.key != (part, runtime):
+            self.release()
+            self.stack, self._stop = start()
+            self.key = (part, runtime)
+        return self.stack
+
+    def release(self) -> None:
+        stop, self.key, self.stack, self._stop = self._stop, None, None, None
+        if stop is not None:
+            stop()
+
+
+STACKS = Stacks()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_stack_outlives_the_session():
+    yield
+    STACKS.release()
+
+
+def native_stack_fixture(part: str):
+    """`native_stack`: the whole part started natively (as `make up PART=<part>`) with the admin API on, stopped
+    when another stack is needed or at the end of the session."""
+
+    @pytest.fixture(scope="module")
     def native_stack(settings):
-        stack = NativeStack(part, settings, admin=True)
-        stack.up()
-        yield stack
-        stack.down()
+        def start():
+            stack = NativeStack(part, settings, admin=True)
+            stack.up()
+            return stack, stack.down
+
+        return STACKS.get(part, "native", start)
 
     return native_stack
 
 
 def stack_fixture():
-    """`stack`: the docker ring's compose stack with STACK_RUNTIME=docker, else the native one."""
+    """`stack`: what the scenario ring runs against, once natively and once (marked `docker`) as compose stack."""
 
-    @pytest.fixture(scope="session")
+    @pytest.fixture(scope="module", params=["native", pytest.param("docker", marks=pytest.mark.docker)])
     def stack(request):
-        name = "docker_stack" if runtime_is_docker() else "native_stack"
-        return request.getfixturevalue(name)
+        return request.getfixturevalue(f"{request.param}_stack")
 
     return stack
+
+
+def _order(item: pytest.Item) -> int:
+    """0: needs no engine; 1: the scenario ring against the compose stack; 2: the docker ring's own checks, which
+    read what the scenario ring left in that stack."""
+    if item.get_closest_marker("docker") is None:
+        return 0
+    return 2 if "docker" in item.path.parent.parts else 1
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Part by part (in collection order), each part's docker-marked tests last; otherwise pytest's own order."""
+    def part(item: pytest.Item) -> str:
+        return item.path.relative_to(ROOT).parts[0] if item.path.is_relative_to(ROOT) else str(item.path.parent)
+
+    parts: dict[str, int] = {}
+    for item in items:
+        parts.setdefault(part(item), len(parts))
+    items.sort(key=lambda item: (parts[part(item)], _order(item)))
 
 
 # ------------------------------------------------------------------------------------------- docker ring
@@ -90,18 +141,21 @@ def compose_events(stack: DockerStack, since: float, until: float) -> list[dict]
 
 
 def docker_stack_fixture(part: str, env: dict[str, str] | None = None):
-    """A session fixture: the part's compose stack from empty volumes (`down -v`, `up -d --build --wait`) with
-    ADMIN_API=true, removed with its volumes at the end. The engine's events of that first `up` are kept on
-    `stack.up_events` (the order in which containers started and became healthy)."""
+    """`docker_stack`: the part's compose stack from empty volumes (`down -v`, `up -d --build --wait`) with
+    ADMIN_API=true, removed with its volumes when another stack is needed or at the end of the session. The
+    engine's events of that first `up` are kept on `stack.up_events` (the order in which containers started and
+    became healthy). Its `settings` are a client's of the compose stack (published ports, compose account)."""
 
-    @pytest.fixture(scope="session")
+    @pytest.fixture(scope="module")
     def docker_stack(settings):
-        stack = DockerStack(part, settings, admin=True, env=docker_image_env() | (env or {}))
-        stack.down()
-        t0 = time.time()
-        stack.up()
-        stack.up_events = compose_events(stack, t0 - 1, time.time())
-        yield stack
-        stack.down()
+        def start():
+            stack = DockerStack(part, settings, admin=True, env=docker_image_env() | (env or {}))
+            stack.down()
+            t0 = time.time()
+            stack.up()
+            stack.up_events = compose_events(stack, t0 - 1, time.time())
+            return stack, stack.down
+
+        return STACKS.get(part, "docker", start)
 
     return docker_stack

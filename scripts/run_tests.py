@@ -1,11 +1,13 @@
-"""`make test`: every ring of every part, each part in its own pytest process (the parts reuse module names
-such as `order_service`), brokers included; ends with one combined 'N passed, N failed' line.
+"""`make test`: every ring of every part in one pytest process, brokers included; ends with pytest's own
+'N passed, N failed' line and the wall time.
 
-Then the docker ring, one group per part (STACK_RUNTIME=docker): the part's scenario module against its compose
-stack on a real engine, and `<part>/tests/docker/` (what only Docker shows). Where no engine can be had, those
-tests are reported as skipped with the reason.
+The rings are markers and folders (see pytest.ini): unit, service, integration (native stacks, brokers included),
+the scenario ring (`<part>/tests/test_<part>.py`, natively and, marked `docker`, against the part's compose stack)
+and the docker ring (`<part>/tests/docker/`, `tests/docker/`). common.testing starts one stack at a time and runs
+each part's docker-marked tests last. Where no Docker engine can be had, the docker tests are reported as skipped
+with the reason.
 
-Extra pytest arguments come from PYTEST_ARGS (e.g. PYTEST_ARGS="-m unit" make test).
+Extra pytest arguments come from PYTEST_ARGS (e.g. PYTEST_ARGS="-m unit" make test, or -m "not docker").
 """
 from __future__ import annotations
 
@@ -15,29 +17,21 @@ import shutil
 import subprocess
 import sys
 import time
-import xml.etree.ElementTree as ET
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-NATIVE, DOCKER = {"STACK_RUNTIME": "native"}, {"STACK_RUNTIME": "docker"}
-SCENARIOS = {"sync-rest": "test_sync.py", "async-rabbitmq": "test_async.py", "streaming-kafka": "test_streaming.py"}
-GROUPS = [
-    ("common + static checks", ["common/tests", "tests"], NATIVE),
-    ("sync-rest", ["sync-rest/tests"], NATIVE),
-    ("async-rabbitmq", ["async-rabbitmq/tests"], NATIVE),
-    ("streaming-kafka", ["streaming-kafka/tests"], NATIVE),
-] + [(f"docker-{part} ring", [f"{part}/tests/{module}", f"{part}/tests/docker"], DOCKER)
-     for part, module in SCENARIOS.items()]
+from common.runtime.spec import PARTS
+from common.settings import ROOT
 
 
 def down() -> None:
+    """No native stack outlives the run, whatever happened (the fixtures stop theirs; this covers a crash)."""
     subprocess.run([sys.executable, "-m", "common.runtime", "down"], cwd=ROOT, stdout=subprocess.DEVNULL)
 
 
-def docker_down(paths: list[str]) -> None:
-    """No compose stack outlives its docker group either (the fixture removes it; this covers a crash)."""
-    part = paths[0].split("/")[0]
-    if shutil.which("docker"):
+def docker_down() -> None:
+    """No compose stack outlives the run either."""
+    if not shutil.which("docker"):
+        return
+    for part in PARTS:
         subprocess.run(["docker", "compose", "--profile", "*", "down", "-v", "--remove-orphans"], cwd=ROOT / part,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
@@ -46,40 +40,19 @@ def main() -> int:
     results = ROOT / ".run" / "test-results"
     results.mkdir(parents=True, exist_ok=True)
     extra = shlex.split(os.environ.get("PYTEST_ARGS", ""))
-    totals = {"passed": 0, "failed": 0, "skipped": 0}
-    codes = []
+    # The scenario scripts' own runtime detection is off: the tests choose native or docker themselves.
+    env = os.environ | {"STACK_RUNTIME": "native"}
     t0 = time.monotonic()
     down()
-    for name, paths, env in GROUPS:
-        paths = [p for p in paths if (ROOT / p).exists()]
-        if not paths:
-            continue
-        xml = results / f"{name.split()[0]}.xml"
-        print(f"\n===== {name}: {' '.join(f'{k}={v}' for k, v in env.items())} pytest {' '.join(paths)} =====",
-              flush=True)
-        g0 = time.monotonic()
-        code = subprocess.call([sys.executable, "-m", "pytest", *paths, f"--junitxml={xml}", *extra], cwd=ROOT,
-                               env=os.environ | env)
-        down()  # no stack outlives its group, whatever happened
-        if env is DOCKER:
-            docker_down(paths)
-        print(f"===== {name}: {time.monotonic() - g0:.0f}s", flush=True)
-        if code == 5:  # no tests collected (e.g. filtered out by -m): not a failure
-            continue
-        codes.append(code)
-        if xml.exists():
-            suite = ET.parse(xml).getroot()
-            suite = suite if suite.tag == "testsuite" else suite.find("testsuite")
-            tests, fails = int(suite.get("tests", 0)), int(suite.get("failures", 0)) + int(suite.get("errors", 0))
-            skipped = int(suite.get("skipped", 0))
-            totals["passed"] += tests - fails - skipped
-            totals["failed"] += fails
-            totals["skipped"] += skipped
-        elif code != 0:
-            totals["failed"] += 1
-    print(f"\nall groups finished in {time.monotonic() - t0:.0f}s")
-    print(f"{totals['passed']} passed, {totals['failed']} failed, {totals['skipped']} skipped")
-    return 0 if all(c == 0 for c in codes) and totals["failed"] == 0 else 1
+    try:
+        code = subprocess.call([sys.executable, "-m", "pytest", f"--junitxml={results / 'all.xml'}", *extra],
+                               cwd=ROOT, env=env)
+    finally:
+        down()
+        if "not docker" not in " ".join(extra):
+            docker_down()
+    print(f"\nmake test finished in {time.monotonic() - t0:.0f}s (pytest exit code {code})")
+    return 0 if code in (0, 5) else code  # 5: no tests selected (e.g. filtered out by -m): not a failure
 
 
 if __name__ == "__main__":

@@ -157,6 +157,12 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
+def settings(stack):
+    """How these tests reach the stack under test: the native part's settings, or the compose stack's ports."""
+    return stack.settings
+
+
+@pytest.fixture(scope="module")
 def results(stack, settings):
     return sc.run_all(stack, Lab(settings), full=False)
 

@@ -1,24 +1,19 @@
 """Fixtures for Part C's rings: settings, fakes, the natively started or compose stack."""
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 
+from common.settings import ROOT, Settings
+from common.stack import NativeStack
+from common.testing import STACKS, docker_stack_fixture, stack_fixture
+from streaming_kafka.broker.native import wipe
 
-from common.settings import Settings
-from common.stack import NativeStack, docker_client_settings
-from common.testing import docker_stack_fixture, runtime_is_docker, stack_fixture
-
-PART_DIR = Path(__file__).resolve().parents[1]
-ROOT = PART_DIR.parent
-
-collect_ignore_glob = [] if runtime_is_docker() else ["docker/*"]  # the docker ring's own checks
 # The docker ring's analytics writes its metrics file here, never over the committed evidence.
 DOCKER_TEST_METRICS = ROOT / ".run" / "streaming-kafka" / "docker-test-metrics"
 DOCKER_TEST_METRICS.mkdir(parents=True, exist_ok=True)
 docker_stack = docker_stack_fixture("streaming-kafka", env={"METRICS_HOST_DIR": str(DOCKER_TEST_METRICS)})
-stack = stack_fixture()  # the scenario ring's stack: native, or the compose stack with STACK_RUNTIME=docker
+stack = stack_fixture()  # the scenario ring's stack: native, then the compose stack (marked docker)
 
 
 class FakeFuture:
@@ -63,35 +58,34 @@ def fake_producer() -> FakeProducer:
     return FakeProducer()
 
 
-@pytest.fixture(scope="session")
-def settings() -> Settings:
-    s = Settings()
-    return docker_client_settings(s) if s.stack_runtime == "docker" else s
-
-
 @pytest.fixture
 def tmp_settings(tmp_path) -> Settings:
     return Settings(data_dir=tmp_path, log_format="text", metrics_dir=tmp_path / "metrics")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def native_stack(settings):
     """The whole part started natively (as `make up PART=streaming-kafka`), from an empty broker when we start
     it; analytics writes its file under .run so tests never overwrite the committed evidence. Reused (and left
     running) when it is already up."""
-    from streaming_kafka.broker.native import wipe
 
-    stack = NativeStack("streaming-kafka", settings, admin=True)
-    started = not stack._part.running_services()
-    env = pytest.MonkeyPatch()  # restored at the end of the session: no METRICS_DIR leaks into later tests
-    if started:
-        wipe(settings)
-        env.setenv("METRICS_DIR", str(settings.part_dir("streaming-kafka") / "test-metrics"))
-        stack.up()
-    yield stack
-    if started:
-        stack.down()
-    env.undo()
+    def start():
+        stack = NativeStack("streaming-kafka", settings, admin=True)
+        started = not stack._part.running_services()
+        env = pytest.MonkeyPatch()  # undone when the stack stops: no METRICS_DIR leaks into later tests
+        if started:
+            wipe(settings)
+            env.setenv("METRICS_DIR", str(settings.part_dir("streaming-kafka") / "test-metrics"))
+            stack.up()
+
+        def stop():
+            if started:
+                stack.down()
+            env.undo()
+
+        return stack, stop
+
+    return STACKS.get("streaming-kafka", "native", start)
 
 
 @pytest.fixture

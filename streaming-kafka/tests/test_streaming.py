@@ -224,6 +224,12 @@ def main() -> int:
 pytestmark = pytest.mark.integration
 
 
+@pytest.fixture(scope="module")
+def settings(stack):
+    """How these tests reach the stack under test: the native part's settings, or the compose stack's ports."""
+    return stack.settings
+
+
 def _one_result_each(d: dict, count: int) -> None:
     assert d["orders"] == count
     assert d["reserved"] + d["failed"] == count

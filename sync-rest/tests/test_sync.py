@@ -111,6 +111,12 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
+def settings(stack):
+    """How these tests reach the stack under test: the native part's settings, or the compose stack's ports."""
+    return stack.settings
+
+
+@pytest.fixture(scope="module")
 def results(stack, settings):
     return {r.key: r for r in sc.run_all(stack, settings)}
 
