@@ -243,7 +243,7 @@ def tags_by_outcome(attempts: Sequence[Attempt]) -> dict[str, set[str]]:
 # ------------------------------------------------------------------------------------------- evidence
 def script(argv: list[str] | None, *, part: str, doc: str, part_title: str, title: str, output: Path,
            run: Callable[..., ChaosRun]) -> int:
-    """The full-scale run behind each part's `python <part>/tests/test_chaos.py`: 10 rounds (by default) against
+    """The full-scale run behind each part's `python -m <package>.evidence chaos`: 10 rounds (by default) against
     the running stack, evidence written to `output`; exit status 1 unless every check holds. `run(stack,
     settings, **kw)` is the part's chaos.run."""
     import argparse

@@ -16,9 +16,9 @@ from common.stack import DockerStack
 
 
 STEPS = {
-    "sync-rest": ["sync-rest/tests/test_sync.py"],
-    "async-rabbitmq": ["async-rabbitmq/tests/test_async.py"],
-    "streaming-kafka": ["streaming-kafka/tests/test_streaming.py"],
+    "sync-rest": ["-m", "sync_rest.evidence"],
+    "async-rabbitmq": ["-m", "async_rabbitmq.evidence"],
+    "streaming-kafka": ["-m", "streaming_kafka.evidence"],
 }
 EVIDENCE = "tests/docker"
 QUICK = {"async-rabbitmq": ["--small"], "streaming-kafka": ["--quick"]}  # QUICK=1: the test scale

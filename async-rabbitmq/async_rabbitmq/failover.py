@@ -3,7 +3,7 @@
 
 Run once with quorum queues (the cluster's default) and once with classic queues on the same cluster
 (`use_queue_type` redeclares the topology). Each returns a `FailoverResult`; the evidence writer
-(`tests/test_failover.py`), the pytest assertions and the plot read it. Nothing prints.
+(`async_rabbitmq.evidence.failover`), the pytest assertions and the plot read it. Nothing prints.
 
 Progress is measured from durable data, not sampled: each order's final state carries the time the
 order-service applied it (`updated_at`), so "orders flow again" is the end of the longest pause in final

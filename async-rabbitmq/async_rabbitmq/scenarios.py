@@ -1,6 +1,6 @@
 """Part B's scenarios: each drives the real stack (through `common.stack`) and returns data; nothing prints.
 
-The evidence writer (`tests/test_async.py`), the pytest assertions and the
+The evidence writer (`async_rabbitmq.evidence`), the pytest assertions and the
 benchmarks read these results. Scale is a parameter: the script runs the
 issue's sizes, pytest smaller ones.
 """

@@ -3,7 +3,7 @@
 `broker_failover`: kill -9 the broker that leads the most `OrderEvents` partitions during a `/bulk`, start it
 again; every order ends with one result, the stock moves by the reserved units only, replay equals live.
 `refusal`: two brokers down; the producer refuses (503) rather than confirm a write one broker alone holds,
-and writes resume once a second broker is back. The evidence writer is `tests/test_failover.py`.
+and writes resume once a second broker is back. The evidence writer is `streaming_kafka.evidence.failover`.
 """
 from __future__ import annotations
 

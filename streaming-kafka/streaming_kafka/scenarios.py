@@ -1,6 +1,6 @@
 """Part C's scenarios: each drives the running stack through `common.stack` and HTTP, and returns data.
 
-The evidence writer (`tests/test_streaming.py`), the pytest assertions, the benchmark and the comparison
+The evidence writer (`streaming_kafka.evidence`), the pytest assertions, the benchmark and the comparison
 report all read these results; nothing here prints. Every count is a delta of the live analytics view
 (one result per order, keyed by `order_id`), so the scenarios work on a broker that already holds events.
 """

@@ -1,5 +1,5 @@
 """Part A's scenarios: each starts or breaks the stack through `common.stack`, drives real requests,
-and returns data. The evidence writer (`tests/test_sync.py`), the pytest assertions and the comparison
+and returns data. The evidence writer (`sync_rest.evidence`), the pytest assertions and the comparison
 report all read these results; nothing here prints.
 """
 from __future__ import annotations

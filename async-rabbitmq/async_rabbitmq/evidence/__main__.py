@@ -1,0 +1,19 @@
+"""`python -m async_rabbitmq.evidence [scenarios|chaos|failover] [options]`: run one evidence writer (`scenarios` by default);
+`--help` after the writer's name lists its options."""
+import sys
+
+from async_rabbitmq.evidence import scenarios
+from async_rabbitmq.evidence import chaos
+from async_rabbitmq.evidence import failover
+
+WRITERS = {"scenarios": scenarios.main, "chaos": chaos.main, "failover": failover.main}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    name = argv.pop(0) if argv and argv[0] in WRITERS else "scenarios"
+    return WRITERS[name](argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

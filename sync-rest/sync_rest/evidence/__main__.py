@@ -1,0 +1,17 @@
+"""`python -m sync_rest.evidence [scenarios] [options]`: run one evidence writer (`scenarios` by default);
+`--help` after the writer's name lists its options."""
+import sys
+
+from sync_rest.evidence import scenarios
+
+WRITERS = {"scenarios": scenarios.main}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    name = argv.pop(0) if argv and argv[0] in WRITERS else "scenarios"
+    return WRITERS[name](argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
