@@ -15,6 +15,7 @@ from common.benchkit import ratio, run_part_measured
 from common.evidence import commit, machine, replace_block
 from common.runtime.spec import PARTS, package
 from common.settings import ROOT
+from common.runtime.errors import exit_status
 
 
 def run_part(part: str, out: Path) -> int:
@@ -192,4 +193,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(exit_status(main))

@@ -20,6 +20,7 @@ from tqdm import tqdm
 from comparison.patterns import PATTERNS, Pattern
 from common.settings import ROOT, get_settings
 from common.stack import get_stack
+from common.runtime.errors import exit_status
 
 
 NORMAL_N, SLOW_N, DELAY_MS = 40, 10, 2000
@@ -143,4 +144,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(exit_status(main))

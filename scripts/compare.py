@@ -9,6 +9,7 @@ from common.settings import ROOT
 from common.benchkit import run_part_measured
 from common.runtime.spec import PARTS
 from comparison import report
+from common.runtime.errors import exit_status
 
 
 def main() -> int:
@@ -27,4 +28,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(exit_status(main))

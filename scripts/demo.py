@@ -8,6 +8,7 @@ import sys
 import time
 
 from common.runtime.control import Part, all_parts
+from common.runtime.errors import StackError
 from common.settings import ROOT, Settings
 
 
@@ -65,7 +66,7 @@ def main() -> int:
                 if _name(script) not in STARTS_ITSELF:
                     Part(part, Settings(**{k.lower(): v for k, v in overrides.items()})).up(env=env)
                 code = subprocess.call([sys.executable, *script], cwd=ROOT, env=env)
-            except SystemExit as err:  # a service did not become healthy: the message says why
+            except StackError as err:  # a service did not become healthy: the message says why
                 print(err, file=sys.stderr)
                 code = 1
             finally:

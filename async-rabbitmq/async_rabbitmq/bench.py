@@ -23,6 +23,7 @@ from pathlib import Path
 import pika
 
 from common.menu import ITEMS
+from common.runtime.errors import exit_status
 from common.settings import Settings, get_settings
 from common.stack import NativeStack, wait_for, wait_healthy
 from common.benchkit import echo_server, latencies, ratio
@@ -305,4 +306,5 @@ def run(progress=print, n: int = 10_000, latency_n: int = 2_000, repeat: int = 5
 
 
 if __name__ == "__main__":
-    print(json.dumps(run(progress=lambda m: print(f"[bench] {m}", file=sys.stderr, flush=True)), indent=1))
+    sys.exit(exit_status(lambda: print(json.dumps(run(progress=lambda m: print(f"[bench] {m}", file=sys.stderr,
+                                                                              flush=True)), indent=1))))

@@ -12,6 +12,7 @@ from async_rabbitmq import scenarios as sc
 from common.menu import ITEMS
 from async_rabbitmq.lab import Lab
 from async_rabbitmq.evidence.scenarios import main
+from common.runtime.errors import exit_status
 
 
 # ---------------------------------------------------------------- pytest (scenario ring)
@@ -88,4 +89,4 @@ def test_fault_switches(results):
 
 
 if __name__ == "__main__":  # the lab's documented command, kept: the evidence writer
-    sys.exit(main())
+    sys.exit(exit_status(main))

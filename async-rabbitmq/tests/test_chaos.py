@@ -11,6 +11,7 @@ from async_rabbitmq import chaos as ch
 from common.chaos import render
 from async_rabbitmq.lab import Lab
 from async_rabbitmq.evidence.chaos import TITLE, main
+from common.runtime.errors import exit_status
 
 
 # ---------------------------------------------------------------- pytest (scenario ring)
@@ -41,4 +42,4 @@ def test_accounting_is_exact(run):
 
 
 if __name__ == "__main__":  # the lab's documented command, kept: the evidence writer
-    sys.exit(main())
+    sys.exit(exit_status(main))

@@ -15,6 +15,7 @@ from common.settings import Settings
 from common.stack import NativeStack
 from async_rabbitmq.lab import Lab
 from async_rabbitmq.evidence.failover import main, plot, render
+from common.runtime.errors import exit_status
 
 
 # ---------------------------------------------------------------- pytest (scenario ring, ~2-3 minutes)
@@ -85,4 +86,4 @@ def test_evidence_renders_and_plots(results, tmp_path):
 
 
 if __name__ == "__main__":  # the lab's documented command, kept: the evidence writer
-    sys.exit(main())
+    sys.exit(exit_status(main))

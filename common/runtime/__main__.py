@@ -7,6 +7,7 @@ import sys
 
 from ..settings import check_environment
 from .control import Part, all_parts
+from .errors import exit_status
 from .spec import PARTS
 
 
@@ -70,4 +71,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(exit_status(main))

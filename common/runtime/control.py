@@ -22,6 +22,7 @@ from supervisor.xmlrpc import SupervisorTransport
 
 from ..settings import ROOT, Settings, check_environment, get_settings
 from .envspec import service_environment, write_private
+from .errors import StackError
 from .spec import PARTS, Service, load_services
 
 _PROGRAM = """
@@ -60,10 +61,6 @@ supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
 [supervisorctl]
 serverurl=unix://{sock}
 """
-
-
-class StackError(SystemExit):
-    """A failure the user must read: exits non-zero with the message."""
 
 
 @dataclass

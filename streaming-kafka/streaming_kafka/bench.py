@@ -27,6 +27,7 @@ from streaming_kafka.topology import EVENT_TOPICS, admin_client
 
 from common.benchkit import ratio
 from common.menu import ITEMS
+from common.runtime.errors import exit_status
 from common.settings import Settings, get_settings
 from common.stack import NativeStack
 
@@ -158,4 +159,5 @@ def run(progress=print, count: int = 100_000, repeat: int = 2, settings: Setting
 
 
 if __name__ == "__main__":
-    print(json.dumps(run(progress=lambda m: print(f"[bench] {m}", file=sys.stderr, flush=True)), indent=1))
+    sys.exit(exit_status(lambda: print(json.dumps(run(progress=lambda m: print(f"[bench] {m}", file=sys.stderr,
+                                                                              flush=True)), indent=1))))

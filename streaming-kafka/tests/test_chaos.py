@@ -10,6 +10,7 @@ import pytest
 from streaming_kafka import chaos as ch
 from common.chaos import render
 from streaming_kafka.evidence.chaos import TITLE, main
+from common.runtime.errors import exit_status
 
 
 # ---------------------------------------------------------------- pytest (scenario ring)
@@ -45,4 +46,4 @@ def test_no_order_answered_failed_exists(run):
 
 
 if __name__ == "__main__":  # the lab's documented command, kept: the evidence writer
-    sys.exit(main())
+    sys.exit(exit_status(main))

@@ -11,6 +11,7 @@ from streaming_kafka import failover as fo
 from common.settings import Settings
 from common.stack import NativeStack
 from streaming_kafka.evidence.failover import PART, QUICK, cluster_settings, main, start_cluster
+from common.runtime.errors import exit_status
 
 
 # ---------------------------------------------------------------- pytest (integration, test scale)
@@ -65,4 +66,4 @@ def test_two_brokers_down_refuses_then_resumes(cluster):
 
 
 if __name__ == "__main__":  # the lab's documented command, kept: the evidence writer
-    sys.exit(main())
+    sys.exit(exit_status(main))

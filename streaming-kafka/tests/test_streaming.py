@@ -12,6 +12,7 @@ import pytest
 from streaming_kafka import scenarios as sc
 from streaming_kafka.topology import ANALYTICS_GROUP, INVENTORY_GROUP
 from streaming_kafka.evidence.scenarios import QUICK, main
+from common.runtime.errors import exit_status
 
 
 # ---------------------------------------------------------------- pytest (integration, smaller scale)
@@ -84,4 +85,4 @@ def test_replays_identical_and_equal_live(stack, settings):
 
 
 if __name__ == "__main__":  # the lab's documented command, kept: the evidence writer
-    sys.exit(main())
+    sys.exit(exit_status(main))

@@ -10,6 +10,7 @@ import pytest
 
 from sync_rest import scenarios as sc
 from sync_rest.evidence.scenarios import main
+from common.runtime.errors import exit_status
 
 
 # ---------------------------------------------------------------- pytest (scenario ring)
@@ -88,4 +89,4 @@ def test_circuit_breaker_fails_fast_then_recovers(results):
 
 
 if __name__ == "__main__":  # the lab's documented command, kept: the evidence writer
-    sys.exit(main())
+    sys.exit(exit_status(main))

@@ -25,6 +25,7 @@ from pathlib import Path
 import psutil
 import requests
 
+from common.runtime.errors import StackError
 from common.settings import Settings
 
 from async_rabbitmq.messaging.nodes import Node, nodes
@@ -33,8 +34,9 @@ RABBIT_BIN = Path("/usr/lib/rabbitmq/bin")
 USER = "rabbitmq"
 
 
-class BrokerSetupError(SystemExit):
-    """The broker cannot be installed or prepared: exits with a message saying what to do."""
+class BrokerSetupError(StackError):
+    """The broker cannot be installed or prepared; the message says what to do (a StackError: the command line
+    prints it and exits 1)."""
 
 
 def ensure_installed(settings: Settings) -> None:

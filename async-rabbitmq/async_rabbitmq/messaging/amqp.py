@@ -21,19 +21,15 @@ def parameters(settings: Settings, node: Node | None = None) -> pika.ConnectionP
         host=node.host, port=node.amqp_port,
         credentials=pika.PlainCredentials(settings.rabbitmq_user, settings.rabbitmq_password),
         heartbeat=settings.rabbitmq_heartbeat_s, blocked_connection_timeout=60,
-        connection_attempts=1, socket_timeout=5, client_properties={"connection_name": settings_name(settings)},
+        connection_attempts=1, socket_timeout=5,
+        # the management UI labels each connection with the process's name (SERVICE_NAME, set by the runtime)
+        client_properties={"connection_name": settings.service_name},
     )
 
 
 def all_parameters(settings: Settings) -> list[pika.ConnectionParameters]:
     """Every node, in order: pika's BlockingConnection tries each in turn; the async client rotates through them."""
     return [parameters(settings, node) for node in nodes(settings)]
-
-
-def settings_name(settings: Settings) -> str:
-    import os  # the runtime names each process; only used to label connections in the management UI
-
-    return os.environ.get("SERVICE_NAME", "async-rabbitmq")
 
 
 T = TypeVar("T")

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from kafka.errors import KafkaError
 
+from common.runtime.errors import StackError
 from common.runtime.spec import Service
 from common.settings import ROOT, Settings
 
@@ -98,7 +99,7 @@ class Broker:
         if (self.libs / ".complete").exists():
             return
         if not shutil.which("mvn") or not shutil.which("java"):
-            raise SystemExit("the native Kafka broker needs Java 17+ and Maven (apt-get install openjdk-17-jre maven)")
+            raise StackError("the native Kafka broker needs Java 17+ and Maven (apt-get install openjdk-17-jre maven)")
         tmp = self.libs.with_name("libs.partial")
         shutil.rmtree(tmp, ignore_errors=True)
         print(f"fetching Apache Kafka {self.settings.kafka_version} jars from Maven Central (once) ...", flush=True)
@@ -106,7 +107,7 @@ class Broker:
                               f"-Dkafka.version={self.settings.kafka_version}", f"-DoutputDirectory={tmp}",
                               "-DincludeScope=runtime"], capture_output=True, text=True)
         if out.returncode != 0:  # Maven's own words say why (no network, unknown version, ...)
-            raise SystemExit(f"fetching the Kafka jars with Maven failed:\n{out.stdout[-3000:]}{out.stderr[-2000:]}")
+            raise StackError(f"fetching the Kafka jars with Maven failed:\n{out.stdout[-3000:]}{out.stderr[-2000:]}")
         (tmp / ".complete").write_text(self.settings.kafka_version + "\n")
         shutil.rmtree(self.libs, ignore_errors=True)
         tmp.rename(self.libs)

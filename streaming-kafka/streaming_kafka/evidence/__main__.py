@@ -5,6 +5,7 @@ import sys
 from streaming_kafka.evidence import scenarios
 from streaming_kafka.evidence import chaos
 from streaming_kafka.evidence import failover
+from common.runtime.errors import exit_status
 
 WRITERS = {"scenarios": scenarios.main, "chaos": chaos.main, "failover": failover.main}
 
@@ -16,4 +17,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(exit_status(main))

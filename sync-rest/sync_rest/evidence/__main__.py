@@ -3,6 +3,7 @@
 import sys
 
 from sync_rest.evidence import scenarios
+from common.runtime.errors import exit_status
 
 WRITERS = {"scenarios": scenarios.main}
 
@@ -14,4 +15,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(exit_status(main))

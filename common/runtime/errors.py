@@ -1,0 +1,18 @@
+"""The runtime's error: a plain exception, turned into a message and an exit status only at the command line."""
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+
+
+class StackError(Exception):
+    """A part could not be started, stopped or reached as asked; the message says why and what to do."""
+
+
+def exit_status(main: Callable[..., int | None], *args) -> int:
+    """Run a command-line entry point: its own exit status, or 1 with the message on stderr for a StackError."""
+    try:
+        return main(*args) or 0
+    except StackError as err:
+        print(err, file=sys.stderr)
+        return 1
