@@ -1,6 +1,6 @@
 """inventory-service: consumes `inventory_orders`, reserves through the common stock core; HTTP for /health, /stock.
 
-`python -m async_rabbitmq.inventory_service` runs the consumer and the HTTP server in one process (see messaging.process).
+`python -m async_rabbitmq.inventory_service` runs the consumer and the HTTP server in one process (see common.process).
 """
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from async_rabbitmq.messaging import topology
 from async_rabbitmq.messaging.consumer import BatchConsumer
 
 from common.logs import setup_logging
+from common.process import serve
 from common.settings import Settings, get_settings
 from common.stock import StockStore
 from common.web import create_base_app, stock_routes
@@ -30,7 +31,7 @@ def build(settings: Settings | None = None, store: StockStore | None = None):
     batch = 1 if settings.inventory_delay_ms else None
     consumer = BatchConsumer(settings, topology.INVENTORY_ORDERS, handler, topology.ORDERS_DLX,
                              batch_size=batch, name="inventory-consumer")
-    return create_app(settings, store, handler, consumer), consumer
+    return create_app(settings, store, handler, consumer), [consumer]
 
 
 def create_app(settings: Settings, store: StockStore, handler: InventoryHandler | None = None, consumer=None):
@@ -53,7 +54,5 @@ def main() -> int:
     if settings.inventory_delay_ms or settings.force_failure:
         log.warning("fault injection enabled", extra={"faults": {"delay_ms": settings.inventory_delay_ms,
                                                                  "force_failure": settings.force_failure}})
-    app, consumer = build(settings)
-    from async_rabbitmq.messaging.process import serve
-
-    return serve(NAME, app, settings, settings.inventory_port, [consumer])
+    app, workers = build(settings)
+    return serve(NAME, app, workers, settings, settings.inventory_port)

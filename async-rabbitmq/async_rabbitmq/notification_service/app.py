@@ -6,6 +6,7 @@ from async_rabbitmq.messaging import topology
 from async_rabbitmq.messaging.consumer import BatchConsumer
 
 from common.logs import setup_logging
+from common.process import serve
 from common.settings import Settings, get_settings
 from common.web import create_base_app
 
@@ -22,7 +23,7 @@ def build(settings: Settings | None = None, store: NotificationStore | None = No
     handler = NotificationHandler(store, settings.max_message_bytes)
     consumer = BatchConsumer(settings, topology.NOTIFICATIONS_QUEUE, handler, topology.EVENTS_DLX,
                              name="notification-consumer")
-    return create_app(settings, store, handler, consumer), consumer
+    return create_app(settings, store, handler, consumer), [consumer]
 
 
 def create_app(settings: Settings, store: NotificationStore, handler=None, consumer=None):
@@ -44,7 +45,5 @@ def create_app(settings: Settings, store: NotificationStore, handler=None, consu
 def main() -> int:
     settings = get_settings()
     setup_logging(NAME, settings.log_level, settings.log_format)
-    app, consumer = build(settings)
-    from async_rabbitmq.messaging.process import serve
-
-    return serve(NAME, app, settings, settings.notification_port, [consumer])
+    app, workers = build(settings)
+    return serve(NAME, app, workers, settings, settings.notification_port)

@@ -66,6 +66,8 @@ class _Rewind(ConsumerRebalanceListener):
 
 
 class AnalyticsWorker:
+    name = "analytics-worker"  # its thread's name
+
     def __init__(self, settings, state: MetricsState | None = None, consumer=None):
         self.settings = settings
         self.state = state or MetricsState(settings.max_message_bytes)

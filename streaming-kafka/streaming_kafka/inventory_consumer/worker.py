@@ -40,6 +40,8 @@ class _Assignments(ConsumerRebalanceListener):
 
 
 class InventoryWorker:
+    name = "inventory-worker"  # its thread's name
+
     def __init__(self, settings, handler: InventoryHandler, consumer=None, producer=None):
         self.settings = settings
         self.handler = handler
