@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import requests
 
 from async_rabbitmq.lab import Lab
+from common.client import StackClient
 from common.menu import ITEMS
 from common.settings import Settings
 from streaming_kafka.analytics_consumer.worker import replay
@@ -29,19 +30,16 @@ class Placed:
     final: str | None  # known at once (sync) or later (async, streaming)
 
 
-class Pattern:
+class Pattern(StackClient):
     part = ""
     label = ""
     inventory = "inventory-service"
-
-    def __init__(self, settings: Settings):
-        self.settings = settings
-        self.http = requests.Session()
-        self.order_url = settings.order_url.rstrip("/") + "/order"
+    timeout_s = 30.0
+    default_stock = {item: 10**8 for item in ("pizza", "burger", "salad", "soda", "coffee")}
 
     def place(self, i: int, session: requests.Session | None = None) -> Placed:
         t0 = time.perf_counter()
-        r = (session or self.http).post(self.order_url, timeout=30, json={
+        r = (session or self.http).post(f"{self.order_url}/order", timeout=30, json={
             "student_id": f"cmp-{i % 50}", "item": ITEMS[i % len(ITEMS)], "quantity": 1})
         ms = (time.perf_counter() - t0) * 1000
         body = r.json()
@@ -55,11 +53,6 @@ class Pattern:
 
     def backlog(self) -> int | None:
         return None
-
-    def reset_stock(self) -> None:
-        big = {item: 10**8 for item in ("pizza", "burger", "salad", "soda", "coffee")}
-        self.http.post(self.settings.inventory_url.rstrip("/") + "/admin/reset", json={"stock": big},
-                       timeout=30).raise_for_status()
 
     def replay(self, orders_sent: int) -> dict:
         raise NotImplementedError
@@ -107,7 +100,7 @@ class StreamingKafka(Pattern):
 
     def __init__(self, settings: Settings):
         super().__init__(settings)
-        self.analytics_url = settings.notification_url.rstrip("/")
+        self.analytics_url = self.notification_url
 
     def final(self, order_id: str) -> str | None:
         r = self.http.get(f"{self.analytics_url}/order/{order_id}", timeout=10)

@@ -7,7 +7,6 @@ consumers); raw messages are published with confirms.
 from __future__ import annotations
 
 import json
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -18,37 +17,29 @@ from async_rabbitmq.messaging.amqp import blocking_connection
 from async_rabbitmq.messaging.messages import DETAIL_HEADER, REASON_HEADER
 from async_rabbitmq.messaging.nodes import nodes
 
+from common.client import StackClient
 from common.menu import ITEMS
 from common.settings import Settings
 from common.stack import wait_for
 
 
-class Lab:
+class Lab(StackClient):
     def __init__(self, settings: Settings):
-        self.settings = settings
-        self.order_url = settings.order_url.rstrip("/")
-        self.inventory_url = settings.inventory_url.rstrip("/")
-        self.notification_url = settings.notification_url.rstrip("/")
+        super().__init__(settings)
         self.mgmt_url = f"http://{settings.rabbitmq_host}:{settings.rabbitmq_mgmt_port}/api"
         self.auth = (settings.rabbitmq_user, settings.rabbitmq_password)
-        self._local = threading.local()
 
-    # -- HTTP -----------------------------------------------------------------------
-    def _session(self) -> requests.Session:
-        s = getattr(self._local, "session", None)
-        if s is None:
-            s = self._local.session = requests.Session()
-        return s
+    # -- HTTP (besides StackClient's: health, stock, reservations, reset_stock) ----------
 
     def place(self, item: str = "pizza", quantity: int = 1, student: str = "s-lab") -> tuple[int, dict, float]:
         t0 = time.perf_counter()
-        r = self._session().post(f"{self.order_url}/order", json={"student_id": student, "item": item,
+        r = self.http.post(f"{self.order_url}/order", json={"student_id": student, "item": item,
                                                                    "quantity": quantity}, timeout=10)
         return r.status_code, r.json(), (time.perf_counter() - t0) * 1000
 
     def post_order(self, body: dict, timeout: float = 10) -> requests.Response:
         """`POST /order` as-is: the raw response, or the requests exception (the chaos ring classifies both)."""
-        return self._session().post(f"{self.order_url}/order", json=body, timeout=timeout)
+        return self.http.post(f"{self.order_url}/order", json=body, timeout=timeout)
 
     def place_many(self, n: int, quantity=1, threads: int = 8, items=ITEMS) -> dict:
         """n orders (items round-robin; quantity an int or a function of i), concurrently; ids, statuses, ms."""
@@ -65,7 +56,7 @@ class Lab:
                 "seconds": secs, "rate": n / secs if secs else 0.0}
 
     def order(self, order_id: str) -> tuple[int, dict]:
-        r = self._session().get(f"{self.order_url}/order/{order_id}", timeout=10)
+        r = self.http.get(f"{self.order_url}/order/{order_id}", timeout=10)
         return r.status_code, r.json()
 
     def lookup(self, ids: list[str], chunk: int = 1500) -> dict:
@@ -73,7 +64,7 @@ class Lab:
         orders: dict[str, dict] = {}
         counts: dict[str, int] = {}
         for i in range(0, len(ids), chunk):
-            r = self._session().post(f"{self.order_url}/orders/lookup", json={"order_ids": ids[i:i + chunk]},
+            r = self.http.post(f"{self.order_url}/orders/lookup", json={"order_ids": ids[i:i + chunk]},
                                      timeout=60)
             r.raise_for_status()
             body = r.json()
@@ -92,24 +83,9 @@ class Lab:
         except TimeoutError:
             return self.lookup(ids)["counts"]
 
-    def health(self, url: str) -> dict:
-        return self._session().get(f"{url}/health", timeout=5).json()
-
-    def stock(self) -> dict:
-        return self._session().get(f"{self.inventory_url}/stock", timeout=5).json()
-
     def notifications(self, order_id: str) -> list[dict]:
-        r = self._session().get(f"{self.notification_url}/notifications/{order_id}", timeout=5)
+        r = self.http.get(f"{self.notification_url}/notifications/{order_id}", timeout=5)
         return r.json()["notifications"]
-
-    def reservations(self) -> dict:
-        return self._session().get(f"{self.inventory_url}/reservations", timeout=10).json()
-
-    def reset_stock(self, stock: dict | None = None) -> dict:
-        r = self._session().post(f"{self.inventory_url}/admin/reset", json={"stock": stock} if stock else {},
-                                 timeout=10)
-        r.raise_for_status()
-        return r.json()
 
     # -- broker ---------------------------------------------------------------------
     def depth(self, queue: str = topology.INVENTORY_ORDERS) -> int:

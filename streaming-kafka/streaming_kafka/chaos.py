@@ -189,7 +189,7 @@ def account(res: ChaosRun, client: Client, token: str, initial: dict, before: di
 
     outcome = {oid: next(iter(r.values())) for oid, r in results.items() if r}
     reserved = [d for d in outcome.values() if d.get("event_type") == "InventoryReserved"]
-    store = client.outcomes()
+    store = client.reservations()
     records = store["counts"]
     res.check("reservation records == orders (none twice, none missing)", f"inventory /reservations vs {log}",
               sum(records.values()), len(placed))

@@ -123,7 +123,7 @@ class Sampler(threading.Thread):
         while not self.done.is_set():
             t = round(time.perf_counter() - self.t0, 2)
             try:
-                processed = sum(self.client.outcomes()["counts"].values())
+                processed = sum(self.client.reservations()["counts"].values())
             except (requests.RequestException, ValueError, KeyError):
                 processed = None
             try:
@@ -225,7 +225,7 @@ def broker_failover(settings: Settings, stack: Stack, count: int, kill_after: fl
         # Killed while /bulk is still sending: the producer, both consumers and the offsets all lose a leader.
         produced = wait_for(lambda: (n := records() - start) >= count * kill_after and n, 300, interval=0.02,
                             what=f"{kill_after:.0%} of the events produced")
-    processed = sum(client.outcomes()["counts"].values())
+    processed = sum(client.reservations()["counts"].values())
     stack.kill(service_name(victim))
     killed_at = time.perf_counter() - t0
 
@@ -260,7 +260,7 @@ def broker_failover(settings: Settings, stack: Stack, count: int, kill_after: fl
         back_in_isr_at=round(back_in_isr_at, 2), stall=longest_stall(samples, killed_at), bulk=bulk,
         produced_when_killed=produced, processed_when_killed=processed, delta=d, stock_before=stock_before,
         stock_after=client.stock(),
-        store=client.outcomes(), lost=count - (d["reserved"] + d["failed"]),
+        store=client.reservations(), lost=count - (d["reserved"] + d["failed"]),
         replay_equals_live=replayed.text == live, seconds_to_lag0=round(t_lag0 - t0, 2),
         peak_rss_mib=max(s.rss_mib for s in samples), cpu_seconds=sampler.cpu_seconds(), samples=samples)
 

@@ -16,6 +16,7 @@ from streaming_kafka.analytics_consumer.worker import ReplayResult, replay
 from streaming_kafka.topology import ANALYTICS_GROUP, INVENTORY_GROUP
 from streaming_kafka.lag import LagRow, consumer_lag, total_lag
 
+from common.client import StackClient
 from common.menu import ITEMS
 from common.settings import Settings
 from common.stack import Stack, wait_for
@@ -25,15 +26,15 @@ INVENTORY_2 = "inventory-consumer-2"  # the scale-out instance (compose profile 
 BIG_STOCK = {item: 10_000_000 for item in ITEMS}  # so reservations succeed and double-processing would show
 
 
-class Client:
-    """HTTP access to the three services."""
+class Client(StackClient):
+    """HTTP access to the three services (analytics answers on the notification port)."""
+
+    timeout_s = 30.0
+    default_stock = BIG_STOCK
 
     def __init__(self, settings: Settings):
-        self.settings = settings
-        self.order_url = settings.order_url.rstrip("/")
-        self.inventory_url = settings.inventory_url.rstrip("/")
-        self.analytics_url = settings.notification_url.rstrip("/")
-        self.http = requests.Session()
+        super().__init__(settings)
+        self.analytics_url = self.notification_url
 
     def bulk(self, count: int, fail_rate: float = 0.0, seed: int | None = None) -> dict:
         t0 = time.perf_counter()
@@ -58,16 +59,6 @@ class Client:
         resp = self.http.get(f"{self.analytics_url}/order/{order_id}", timeout=10)
         return None if resp.status_code == 404 else resp.json()
 
-    def stock(self) -> dict:
-        return self.http.get(f"{self.inventory_url}/stock", timeout=10).json()
-
-    def outcomes(self) -> dict:
-        return self.http.get(f"{self.inventory_url}/reservations", timeout=10).json()
-
-    def reset_stock(self, stock: dict | None = None) -> dict:
-        resp = self.http.post(f"{self.inventory_url}/admin/reset", json={"stock": stock or BIG_STOCK}, timeout=30)
-        resp.raise_for_status()
-        return resp.json()
 
 
 # ---------------------------------------------------------------------------------- lag helpers
@@ -251,7 +242,7 @@ def _wait_for_progress(client: Client, at_least: int, timeout: float = 120) -> i
     the consumer is then producing that batch's results and has not committed its offsets, the window in
     which a crash makes the broker deliver events again whose effect is already done."""
     def done() -> int:
-        return sum(client.outcomes()["counts"].values())
+        return sum(client.reservations()["counts"].values())
 
     reached = wait_for(lambda: (n := done()) >= at_least and n, timeout, interval=0.05,
                        what=f"{at_least} orders processed")
@@ -262,7 +253,7 @@ def _finish(settings, client, before, stock_before, t_restart, count, pid, proce
     wait_caught_up(settings, timeout=600)
     after = counts(client.metrics())
     d = delta(before, after)
-    store = client.outcomes()
+    store = client.reservations()
     lost = count - (d["reserved"] + d["failed"])
     return Crash(count, pid, processed, round(t_restart, 2), d, stock_before, client.stock(), store, lost, extra or {})
 

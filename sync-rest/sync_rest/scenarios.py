@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import requests
 
+from common.client import StackClient
 from common.menu import INITIAL_STOCK
 from common.settings import Settings
 from common.stack import Stack, wait_for
@@ -48,34 +49,22 @@ class Result:
         return summarize([c.ms for c in self.calls])
 
 
-class Client:
+class Client(StackClient):
     """What a student's script does: POST orders and read stock, timing each call."""
 
-    def __init__(self, settings: Settings):
-        self.order_url = settings.order_url.rstrip("/")
-        self.inventory_url = settings.inventory_url.rstrip("/")
-        self.session = requests.Session()
+    timeout_s = 5.0
 
     def order(self, n: int, item: str = "pizza", quantity: int = 1, key: str | None = None,
               session: requests.Session | None = None, student: str | None = None) -> Call:
         headers = {"Idempotency-Key": key} if key else {}
         t0 = time.perf_counter()
-        resp = (session or self.session).post(f"{self.order_url}/order", headers=headers, timeout=30,
+        resp = (session or self.http).post(f"{self.order_url}/order", headers=headers, timeout=30,
                                               json={"student_id": student or f"student-{n}", "item": item, "quantity": quantity})
         ms = (time.perf_counter() - t0) * 1000
         body = resp.json()
         return Call(n, resp.status_code, body.get("status", body.get("error", "?")), body.get("reason"), ms,
                     body.get("order_id"), resp.headers.get("X-Circuit-State") or body.get("circuit"),
                     resp.headers.get("Idempotent-Replayed") == "true", body.get("notification"))
-
-    def stock(self) -> dict[str, int]:
-        return self.session.get(f"{self.inventory_url}/stock", timeout=5).json()
-
-    def reset_stock(self, stock: dict[str, int] | None = None) -> dict[str, int]:
-        resp = self.session.post(f"{self.inventory_url}/admin/reset", json={"stock": stock} if stock else {},
-                                 timeout=5)
-        resp.raise_for_status()
-        return resp.json()
 
 
 def fresh(stack: Stack, client: Client, inventory_env: dict | None = None, order_env: dict | None = None) -> None:
