@@ -13,9 +13,9 @@ from pathlib import Path
 
 from common.benchkit import ratio, run_part_measured
 from common.evidence import commit, machine, replace_block
+from common.runtime.errors import exit_status
 from common.runtime.spec import PARTS, package
 from common.settings import ROOT
-from common.runtime.errors import exit_status
 
 
 def run_part(part: str, out: Path) -> int:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from common.settings import ROOT
 from common.benchkit import run_part_measured
-from common.runtime.spec import PARTS
-from comparison import report
 from common.runtime.errors import exit_status
+from common.runtime.spec import PARTS
+from common.settings import ROOT
+from comparison import report
 
 
 def main() -> int:

@@ -11,7 +11,6 @@ from common.runtime.control import Part, all_parts
 from common.runtime.errors import StackError
 from common.settings import ROOT, Settings
 
-
 STEPS = [
     ("sync-rest", ["-m", "sync_rest.evidence"], ["sync-rest/tests/test_output.txt"]),
     ("async-rabbitmq", ["-m", "async_rabbitmq.evidence"], ["async-rabbitmq/tests/test_output.txt"]),

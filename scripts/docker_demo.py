@@ -14,7 +14,6 @@ import time
 from common.settings import ROOT
 from common.stack import DockerStack
 
-
 STEPS = {
     "sync-rest": ["-m", "sync_rest.evidence"],
     "async-rabbitmq": ["-m", "async_rabbitmq.evidence"],

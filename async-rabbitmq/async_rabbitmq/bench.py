@@ -19,14 +19,8 @@ import threading
 import time
 from pathlib import Path
 
-
 import pika
 
-from common.menu import ITEMS
-from common.runtime.errors import exit_status
-from common.settings import Settings, get_settings
-from common.stack import NativeStack, wait_for, wait_healthy
-from common.benchkit import echo_server, latencies, ratio
 from async_rabbitmq.lab import Lab
 from async_rabbitmq.messaging import topology
 from async_rabbitmq.messaging.amqp import blocking_connection, parameters
@@ -34,6 +28,11 @@ from async_rabbitmq.messaging.messages import order_placed
 from async_rabbitmq.messaging.nodes import queue_type
 from async_rabbitmq.order_service.relay import OutboxRelay
 from async_rabbitmq.order_service.store import OrderStore
+from common.benchkit import echo_server, latencies, ratio
+from common.menu import ITEMS
+from common.runtime.errors import exit_status
+from common.settings import Settings, get_settings
+from common.stack import NativeStack, wait_for, wait_healthy
 
 # The publish benchmark has its own exchange: `orders` is a fanout, whatever is published there reaches inventory.
 BENCH_EXCHANGE, BENCH_QUEUE, BENCH_KEY = "bench_orders", "bench_publish", "bench.publish"

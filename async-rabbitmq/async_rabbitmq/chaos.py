@@ -15,9 +15,9 @@ import time
 from collections import Counter
 
 import requests
+
 from async_rabbitmq.lab import Lab
 from async_rabbitmq.messaging import topology
-
 from common import chaos
 from common.chaos import ACCEPTED, REFUSED, REJECTED, UNKNOWN, Attempt, ChaosRun
 from common.menu import ITEMS

@@ -20,11 +20,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import requests
+
 from async_rabbitmq.broker.native import NativeBroker
 from async_rabbitmq.lab import Lab
 from async_rabbitmq.messaging import topology
 from async_rabbitmq.messaging.nodes import by_nodename, nodes
-
 from common.menu import ITEMS
 from common.stack import Stack, wait_for
 

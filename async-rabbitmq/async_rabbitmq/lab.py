@@ -12,11 +12,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pika
 import requests
+
 from async_rabbitmq.messaging import topology
 from async_rabbitmq.messaging.amqp import blocking_connection
 from async_rabbitmq.messaging.messages import DETAIL_HEADER, REASON_HEADER
 from async_rabbitmq.messaging.nodes import nodes
-
 from common.client import StackClient
 from common.menu import ITEMS
 from common.settings import Settings

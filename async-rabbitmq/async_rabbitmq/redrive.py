@@ -5,10 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-
 from async_rabbitmq.messaging.amqp import blocking_connection, declare_topology
 from async_rabbitmq.messaging.redrive import redrive
-
 from common.settings import get_settings
 
 

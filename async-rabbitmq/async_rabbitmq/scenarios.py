@@ -13,7 +13,6 @@ from concurrent.futures import ThreadPoolExecutor
 
 from async_rabbitmq.lab import Lab
 from async_rabbitmq.messaging import topology
-
 from common.ids import generate_event_id, generate_order_id
 from common.menu import INITIAL_STOCK, ITEMS
 from common.stack import Stack, wait_for

@@ -9,11 +9,10 @@ import sys
 import pytest
 
 from async_rabbitmq import scenarios as sc
-from common.menu import ITEMS
-from async_rabbitmq.lab import Lab
 from async_rabbitmq.evidence.scenarios import main
+from async_rabbitmq.lab import Lab
+from common.menu import ITEMS
 from common.runtime.errors import exit_status
-
 
 # ---------------------------------------------------------------- pytest (scenario ring)
 pytestmark = pytest.mark.integration

@@ -8,11 +8,10 @@ import sys
 import pytest
 
 from async_rabbitmq import chaos as ch
-from common.chaos import render
-from async_rabbitmq.lab import Lab
 from async_rabbitmq.evidence.chaos import TITLE, main
+from async_rabbitmq.lab import Lab
+from common.chaos import render
 from common.runtime.errors import exit_status
-
 
 # ---------------------------------------------------------------- pytest (scenario ring)
 pytestmark = pytest.mark.integration

@@ -10,13 +10,12 @@ import sys
 import pytest
 
 from async_rabbitmq import failover as fo
+from async_rabbitmq.evidence.failover import main, plot, render
+from async_rabbitmq.lab import Lab
 from common.runtime.control import Part
+from common.runtime.errors import exit_status
 from common.settings import Settings
 from common.stack import NativeStack
-from async_rabbitmq.lab import Lab
-from async_rabbitmq.evidence.failover import main, plot, render
-from common.runtime.errors import exit_status
-
 
 # ---------------------------------------------------------------- pytest (scenario ring, ~2-3 minutes)
 pytestmark = pytest.mark.integration

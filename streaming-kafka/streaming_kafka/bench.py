@@ -16,20 +16,19 @@ import json
 import sys
 import time
 
-
-from streaming_kafka.analytics_consumer.worker import FETCH, replay
-from streaming_kafka.events import iso_ms, now_ms, order_placed_bytes
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
-from streaming_kafka.kafka_io import producer_config
-from streaming_kafka.scenarios import Client, wait_caught_up
-from streaming_kafka.topology import EVENT_TOPICS, admin_client
 
 from common.benchkit import ratio
 from common.menu import ITEMS
 from common.runtime.errors import exit_status
 from common.settings import Settings, get_settings
 from common.stack import NativeStack
+from streaming_kafka.analytics_consumer.worker import FETCH, replay
+from streaming_kafka.events import iso_ms, now_ms, order_placed_bytes
+from streaming_kafka.kafka_io import producer_config
+from streaming_kafka.scenarios import Client, wait_caught_up
+from streaming_kafka.topology import EVENT_TOPICS, admin_client
 
 SCRATCH = "bench-raw"
 

@@ -14,15 +14,15 @@ from dataclasses import dataclass, field
 
 import psutil
 import requests
-from streaming_kafka.analytics_consumer.worker import replay
-from streaming_kafka.broker.native import service_name
 from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
-from streaming_kafka.scenarios import Client, counts, delta, wait_caught_up
-from streaming_kafka.topology import ORDER_TOPIC, admin_client
 
 from common.settings import Settings
 from common.stack import Stack, wait_for
+from streaming_kafka.analytics_consumer.worker import replay
+from streaming_kafka.broker.native import service_name
+from streaming_kafka.scenarios import Client, counts, delta, wait_caught_up
+from streaming_kafka.topology import ORDER_TOPIC, admin_client
 
 
 # ---------------------------------------------------------------------------------- cluster views

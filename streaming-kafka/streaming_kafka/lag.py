@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from streaming_kafka.topology import EVENT_TOPICS, admin_client
 from kafka import KafkaConsumer, TopicPartition
+
+from streaming_kafka.topology import EVENT_TOPICS, admin_client
 
 
 @dataclass(frozen=True)

@@ -5,11 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-
+from common.settings import get_settings
 from streaming_kafka.inventory_consumer.redrive import redrive
 from streaming_kafka.topology import ensure_topics
-
-from common.settings import get_settings
 
 
 def main(argv=None) -> int:

@@ -6,10 +6,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-
-from streaming_kafka.analytics_consumer.worker import REPLAY_FILE, replay, write_atomic
-
 from common.settings import get_settings
+from streaming_kafka.analytics_consumer.worker import REPLAY_FILE, replay, write_atomic
 
 
 def main() -> int:

@@ -12,14 +12,14 @@ from dataclasses import dataclass, field
 
 import requests
 from kafka.errors import KafkaError
-from streaming_kafka.analytics_consumer.worker import ReplayResult, replay
-from streaming_kafka.topology import ANALYTICS_GROUP, INVENTORY_GROUP
-from streaming_kafka.lag import LagRow, consumer_lag, total_lag
 
 from common.client import StackClient
 from common.menu import ITEMS
 from common.settings import Settings
 from common.stack import Stack, wait_for
+from streaming_kafka.analytics_consumer.worker import ReplayResult, replay
+from streaming_kafka.lag import LagRow, consumer_lag, total_lag
+from streaming_kafka.topology import ANALYTICS_GROUP, INVENTORY_GROUP
 
 INVENTORY, ANALYTICS, PRODUCER = "inventory-consumer", "analytics-consumer", "producer-order"
 INVENTORY_2 = "inventory-consumer-2"  # the scale-out instance (compose profile `scaleout`), port inventory + 10

@@ -1,7 +1,6 @@
 """Fixtures for Part C's rings: settings, fakes, the natively started or compose stack."""
 from __future__ import annotations
 
-
 import pytest
 
 from common.settings import ROOT, Settings

@@ -7,11 +7,10 @@ import sys
 
 import pytest
 
-from streaming_kafka import chaos as ch
 from common.chaos import render
-from streaming_kafka.evidence.chaos import TITLE, main
 from common.runtime.errors import exit_status
-
+from streaming_kafka import chaos as ch
+from streaming_kafka.evidence.chaos import TITLE, main
 
 # ---------------------------------------------------------------- pytest (scenario ring)
 pytestmark = pytest.mark.integration

@@ -7,12 +7,11 @@ import sys
 
 import pytest
 
-from streaming_kafka import failover as fo
+from common.runtime.errors import exit_status
 from common.settings import Settings
 from common.stack import NativeStack
+from streaming_kafka import failover as fo
 from streaming_kafka.evidence.failover import PART, QUICK, cluster_settings, main, start_cluster
-from common.runtime.errors import exit_status
-
 
 # ---------------------------------------------------------------- pytest (integration, test scale)
 pytestmark = pytest.mark.integration

@@ -9,11 +9,10 @@ import sys
 
 import pytest
 
-from streaming_kafka import scenarios as sc
-from streaming_kafka.topology import ANALYTICS_GROUP, INVENTORY_GROUP
-from streaming_kafka.evidence.scenarios import QUICK, main
 from common.runtime.errors import exit_status
-
+from streaming_kafka import scenarios as sc
+from streaming_kafka.evidence.scenarios import QUICK, main
+from streaming_kafka.topology import ANALYTICS_GROUP, INVENTORY_GROUP
 
 # ---------------------------------------------------------------- pytest (integration, smaller scale)
 pytestmark = pytest.mark.integration

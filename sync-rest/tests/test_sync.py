@@ -8,10 +8,9 @@ import sys
 
 import pytest
 
+from common.runtime.errors import exit_status
 from sync_rest import scenarios as sc
 from sync_rest.evidence.scenarios import main
-from common.runtime.errors import exit_status
-
 
 # ---------------------------------------------------------------- pytest (scenario ring)
 pytestmark = pytest.mark.integration

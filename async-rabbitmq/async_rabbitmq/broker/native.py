@@ -25,10 +25,9 @@ from pathlib import Path
 import psutil
 import requests
 
+from async_rabbitmq.messaging.nodes import Node, nodes
 from common.runtime.errors import StackError
 from common.settings import Settings
-
-from async_rabbitmq.messaging.nodes import Node, nodes
 
 RABBIT_BIN = Path("/usr/lib/rabbitmq/bin")
 USER = "rabbitmq"

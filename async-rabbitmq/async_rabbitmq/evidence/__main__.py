@@ -2,9 +2,7 @@
 `--help` after the writer's name lists its options."""
 import sys
 
-from async_rabbitmq.evidence import scenarios
-from async_rabbitmq.evidence import chaos
-from async_rabbitmq.evidence import failover
+from async_rabbitmq.evidence import chaos, failover, scenarios
 from common.runtime.errors import exit_status
 
 WRITERS = {"scenarios": scenarios.main, "chaos": chaos.main, "failover": failover.main}

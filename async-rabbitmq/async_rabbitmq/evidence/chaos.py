@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-
 from async_rabbitmq import chaos as ch
-from common.chaos import script
 from async_rabbitmq.lab import Lab
+from common.chaos import script
 
 PART_DIR = Path(__file__).resolve().parents[2]  # the part's folder
 

@@ -8,13 +8,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-
 from async_rabbitmq import failover as fo
+from async_rabbitmq.lab import Lab
+from async_rabbitmq.messaging.nodes import nodes
 from common import evidence
 from common.settings import Settings, get_settings
 from common.stack import get_stack
-from async_rabbitmq.lab import Lab
-from async_rabbitmq.messaging.nodes import nodes
 
 PART_DIR = Path(__file__).resolve().parents[2]  # the part's folder
 ROOT = PART_DIR.parent

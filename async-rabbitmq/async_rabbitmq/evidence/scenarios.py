@@ -9,12 +9,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-
 from async_rabbitmq import scenarios as sc
+from async_rabbitmq.lab import Lab
 from common import evidence
 from common.settings import get_settings
 from common.stack import get_stack
-from async_rabbitmq.lab import Lab
 
 PART_DIR = Path(__file__).resolve().parents[2]  # the part's folder
 

@@ -6,16 +6,14 @@ from __future__ import annotations
 
 import logging
 
+from async_rabbitmq.inventory_service.handler import InventoryHandler
 from async_rabbitmq.messaging import topology
 from async_rabbitmq.messaging.consumer import BatchConsumer
-
 from common.logs import setup_logging
 from common.process import serve
 from common.settings import Settings, get_settings
 from common.stock import StockStore
 from common.web import create_base_app, stock_routes
-
-from async_rabbitmq.inventory_service.handler import InventoryHandler
 
 NAME = "inventory-service"
 PART = "async-rabbitmq"

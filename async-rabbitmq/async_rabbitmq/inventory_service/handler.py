@@ -17,7 +17,6 @@ from async_rabbitmq.messaging import topology
 from async_rabbitmq.messaging.amqp import Outgoing
 from async_rabbitmq.messaging.consumer import Delivery, Result, dead_letter
 from async_rabbitmq.messaging.messages import Poison, inventory_result, parse_order_placed, result_seed
-
 from common.logs import bind
 from common.settings import Settings
 from common.stock import RESERVED, ReserveRequest, StockStore

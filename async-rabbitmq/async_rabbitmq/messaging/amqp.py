@@ -8,10 +8,9 @@ from typing import TypeVar
 
 import pika
 
-from common.settings import Settings
-
 from async_rabbitmq.messaging import topology
 from async_rabbitmq.messaging.nodes import Node, nodes, queue_type
+from common.settings import Settings
 
 
 def parameters(settings: Settings, node: Node | None = None) -> pika.ConnectionParameters:

@@ -14,9 +14,8 @@ import threading
 import pika
 import pika.exceptions
 
-from common.settings import Settings
-
 from async_rabbitmq.messaging.amqp import all_parameters, declare_topology
+from common.settings import Settings
 
 
 class AsyncClient:

@@ -27,12 +27,12 @@ from dataclasses import dataclass, field
 from functools import partial
 
 import pika
-from common.retry import Failed, RetryPolicy, is_transient, run_isolated
-from common.settings import Settings
 
 from async_rabbitmq.messaging.amqp import Outgoing, pop_confirmed
 from async_rabbitmq.messaging.client import AsyncClient
 from async_rabbitmq.messaging.messages import DETAIL_HEADER, REASON_HEADER
+from common.retry import Failed, RetryPolicy, is_transient, run_isolated
+from common.settings import Settings
 
 
 @dataclass(frozen=True)

@@ -14,11 +14,10 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-from common.retry import RETRYABLE_REASONS
-
 from async_rabbitmq.messaging import topology
 from async_rabbitmq.messaging.amqp import Outgoing
 from async_rabbitmq.messaging.messages import DETAIL_HEADER, REASON_HEADER
+from common.retry import RETRYABLE_REASONS
 
 ORIGINAL_QUEUE_HEADER = "x-original-queue"
 REDRIVEN_HEADER = "x-redriven"  # how many times this message was re-driven

@@ -2,16 +2,15 @@
 from __future__ import annotations
 
 from flask import jsonify
+
 from async_rabbitmq.messaging import topology
 from async_rabbitmq.messaging.consumer import BatchConsumer
-
+from async_rabbitmq.notification_service.handler import NotificationHandler
+from async_rabbitmq.notification_service.store import NotificationStore
 from common.logs import setup_logging
 from common.process import serve
 from common.settings import Settings, get_settings
 from common.web import create_base_app
-
-from async_rabbitmq.notification_service.handler import NotificationHandler
-from async_rabbitmq.notification_service.store import NotificationStore
 
 NAME = "notification-service"
 PART = "async-rabbitmq"

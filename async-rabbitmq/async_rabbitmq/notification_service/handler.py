@@ -12,10 +12,8 @@ import logging
 from async_rabbitmq.messaging import topology
 from async_rabbitmq.messaging.consumer import Delivery, Result, dead_letter
 from async_rabbitmq.messaging.messages import INVENTORY_RESERVED, Poison, parse_inventory_event
-
-from common.logs import bind
-
 from async_rabbitmq.notification_service.store import NotificationStore
+from common.logs import bind
 
 log = logging.getLogger("notification-service")
 

@@ -17,18 +17,17 @@ import threading
 import time
 
 from flask import jsonify, request
+
 from async_rabbitmq.messaging import topology
 from async_rabbitmq.messaging.consumer import BatchConsumer
-
+from async_rabbitmq.order_service.relay import OutboxRelay
+from async_rabbitmq.order_service.status import StatusHandler
+from async_rabbitmq.order_service.store import CONFIRMED, FAILED, MAX_LIST, PENDING, OrderStore
 from common.ids import generate_order_id
 from common.logs import bind, setup_logging
 from common.schemas import InvalidInput, parse_order
 from common.settings import Settings, get_settings
 from common.web import create_base_app, error, json_body
-
-from async_rabbitmq.order_service.relay import OutboxRelay
-from async_rabbitmq.order_service.status import StatusHandler
-from async_rabbitmq.order_service.store import CONFIRMED, FAILED, MAX_LIST, PENDING, OrderStore
 
 NAME = "order-service"
 PART = "async-rabbitmq"

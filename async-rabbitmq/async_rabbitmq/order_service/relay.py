@@ -22,13 +22,12 @@ from __future__ import annotations
 import time
 
 import pika
+
 from async_rabbitmq.messaging import topology
 from async_rabbitmq.messaging.amqp import Outgoing, pop_confirmed
 from async_rabbitmq.messaging.client import AsyncClient
-
-from common.settings import Settings
-
 from async_rabbitmq.order_service.store import OrderStore
+from common.settings import Settings
 
 POLL_S = 0.5
 MARK_BATCH = 500  # confirmed ids recorded per transaction...

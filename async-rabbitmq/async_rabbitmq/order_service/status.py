@@ -12,7 +12,6 @@ import logging
 from async_rabbitmq.messaging import topology
 from async_rabbitmq.messaging.consumer import Delivery, Result, dead_letter
 from async_rabbitmq.messaging.messages import Poison, parse_inventory_event
-
 from async_rabbitmq.order_service.store import OrderStore
 
 log = logging.getLogger("order-service")

@@ -15,8 +15,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from common.sqlite import Database
 from async_rabbitmq.messaging.messages import order_placed
+from common.sqlite import Database
 
 PENDING, CONFIRMED, FAILED = "pending", "confirmed", "failed"
 RETRY_BASE_S = 1.0  # first retry of an unroutable record after about this long, doubling per attempt

@@ -15,13 +15,14 @@ from collections import Counter, defaultdict
 
 import pika
 import pytest
-from hypothesis import HealthCheck, given, settings as hsettings
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
 from hypothesis import strategies as st
+
 from async_rabbitmq.lab import Lab
 from async_rabbitmq.messaging import topology
 from async_rabbitmq.messaging.amqp import blocking_connection
 from async_rabbitmq.messaging.messages import REASON_HEADER
-
 from common.fuzz import batches, realize
 from common.menu import INITIAL_STOCK, ITEMS
 from common.settings import Settings

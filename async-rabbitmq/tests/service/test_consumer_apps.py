@@ -2,10 +2,10 @@
 from types import SimpleNamespace
 
 import pytest
+
 from async_rabbitmq.inventory_service.app import create_app as inventory_app
 from async_rabbitmq.notification_service.app import create_app as notification_app
 from async_rabbitmq.notification_service.store import NotificationStore
-
 from common.menu import INITIAL_STOCK
 from common.stock import StockStore
 

@@ -2,15 +2,15 @@
 hostile bodies (deep nesting, huge numbers, odd unicode, oversized) and content types from `common.fuzzing`
 never produce a 5xx, and every error is JSON with `error` and `detail`. Endpoints come from the URL maps."""
 import pytest
-from async_rabbitmq.testing import NoRelay
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from async_rabbitmq.inventory_service.app import create_app as inventory_app
 from async_rabbitmq.notification_service.app import create_app as notification_app
 from async_rabbitmq.notification_service.store import NotificationStore
 from async_rabbitmq.order_service.app import create_app as order_app
 from async_rabbitmq.order_service.store import OrderStore
-
+from async_rabbitmq.testing import NoRelay
 from common.fuzzing import check_answer, check_deep_body, content_types, every_endpoint, hostile_bodies
 from common.settings import Settings
 from common.stock import StockStore

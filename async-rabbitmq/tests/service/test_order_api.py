@@ -2,12 +2,12 @@
 import json
 
 import pytest
-from async_rabbitmq.testing import NoRelay
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from async_rabbitmq.order_service.app import create_app
 from async_rabbitmq.order_service.store import OrderStore
-
+from async_rabbitmq.testing import NoRelay
 from common.ids import is_order_id
 
 pytestmark = pytest.mark.service

@@ -3,6 +3,7 @@ import itertools
 import json
 
 import pytest
+
 from async_rabbitmq.messaging.consumer import Delivery
 from async_rabbitmq.messaging.messages import REASON_HEADER
 from async_rabbitmq.notification_service.handler import NotificationHandler

@@ -1,5 +1,6 @@
 """How the failover scenario reads "orders flow again" from the times orders became final."""
 import pytest
+
 from async_rabbitmq.failover import _longest_pause
 
 pytestmark = pytest.mark.unit

@@ -2,11 +2,11 @@
 import json
 
 import pytest
+
 from async_rabbitmq.inventory_service.handler import InventoryHandler
 from async_rabbitmq.messaging import topology
 from async_rabbitmq.messaging.consumer import Delivery
 from async_rabbitmq.messaging.messages import REASON_HEADER, order_placed
-
 from common.stock import StockStore
 
 pytestmark = pytest.mark.unit

@@ -2,6 +2,7 @@
 import json
 
 import pytest
+
 from async_rabbitmq.messaging.messages import (
     INVENTORY_FAILED,
     INVENTORY_RESERVED,
@@ -13,7 +14,6 @@ from async_rabbitmq.messaging.messages import (
     parse_order_placed,
     result_seed,
 )
-
 from common.ids import is_event_id
 
 pytestmark = pytest.mark.unit

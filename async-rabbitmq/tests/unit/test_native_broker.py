@@ -1,7 +1,7 @@
 """The native RabbitMQ runner's configuration: loopback only, its own node name, ports from settings."""
 import pytest
-from async_rabbitmq.broker.native import NativeBroker
 
+from async_rabbitmq.broker.native import NativeBroker
 from common.settings import Settings
 
 pytestmark = pytest.mark.unit

@@ -1,9 +1,9 @@
 """The cluster's nodes from the settings: distinct names and ports derived from the configured ones."""
 import pytest
+
 from async_rabbitmq.broker.native import NativeBroker
 from async_rabbitmq.messaging import nodes
 from async_rabbitmq.messaging.amqp import all_parameters
-
 from common.settings import Settings
 
 pytestmark = pytest.mark.unit

@@ -1,5 +1,6 @@
 """Which dead letters `make redrive` re-publishes, and where to (no broker)."""
 import pytest
+
 from async_rabbitmq.messaging import topology
 from async_rabbitmq.messaging.messages import REASON_HEADER
 from async_rabbitmq.messaging.redrive import retryable, target_queue

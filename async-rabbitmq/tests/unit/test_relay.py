@@ -4,10 +4,10 @@ import sqlite3
 from types import SimpleNamespace
 
 import pytest
-from async_rabbitmq.testing import FakeChannel, confirm
+
 from async_rabbitmq.order_service.relay import OutboxRelay
 from async_rabbitmq.order_service.store import OrderStore
-
+from async_rabbitmq.testing import FakeChannel, confirm
 from common.settings import Settings
 
 pytestmark = pytest.mark.unit

@@ -6,8 +6,8 @@ import pytest
 import requests
 
 from common import chaos
-from common.settings import Settings
 from common.chaos import ACCEPTED, REFUSED, UNKNOWN, Attempt, ChaosRun, Kill
+from common.settings import Settings
 
 pytestmark = pytest.mark.unit
 SERVICES = ("broker", "a", "b", "c")

@@ -2,7 +2,9 @@ import json
 import logging
 
 import pytest
-from hypothesis import given, settings as hsettings, strategies as st
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from common.logs import JsonFormatter, bind
 from common.schemas import DEFAULT_STUDENT_ID, InvalidInput, parse_order

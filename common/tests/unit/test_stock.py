@@ -5,7 +5,7 @@ import threading
 import pytest
 
 from common.menu import INITIAL_STOCK
-from common.stock import (OUT_OF_STOCK, REJECTED, RESERVED, UNKNOWN_ITEM, ReserveRequest, StockStore, decide)
+from common.stock import OUT_OF_STOCK, REJECTED, RESERVED, UNKNOWN_ITEM, ReserveRequest, StockStore, decide
 
 pytestmark = pytest.mark.unit
 

@@ -12,11 +12,10 @@ from collections import Counter
 from datetime import datetime
 
 import orjson
-from streaming_kafka.events import FAILED, ORDER_PLACED, RESERVED, check_order_placed, epoch_ms
 
 from common.menu import ITEMS, MAX_QUANTITY
 from common.schemas import InvalidInput
-
+from streaming_kafka.events import FAILED, ORDER_PLACED, RESERVED, check_order_placed, epoch_ms
 
 
 def _decode(raw):

@@ -17,13 +17,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from streaming_kafka.topology import ANALYTICS_GROUP, EVENT_TOPICS, REPLAY_GROUP_PREFIX
 from kafka import ConsumerRebalanceListener, TopicPartition
 from kafka.errors import CommitFailedError
 from kafka.structs import OffsetAndMetadata
-from streaming_kafka.kafka_io import client_broken, make_consumer
 
 from streaming_kafka.analytics_consumer.metrics import MetricsState, render
+from streaming_kafka.kafka_io import client_broken, make_consumer
+from streaming_kafka.topology import ANALYTICS_GROUP, EVENT_TOPICS, REPLAY_GROUP_PREFIX
 
 log = logging.getLogger("analytics-consumer")
 METRICS_FILE = "metrics_output.json"

@@ -21,7 +21,6 @@ from kafka.errors import KafkaError
 from common.runtime.errors import StackError
 from common.runtime.spec import Service
 from common.settings import ROOT, Settings
-
 from streaming_kafka.topology import admin_client, ensure_topics, replication
 
 POM = Path(__file__).resolve().parent / "pom.xml"

@@ -2,10 +2,8 @@
 `--help` after the writer's name lists its options."""
 import sys
 
-from streaming_kafka.evidence import scenarios
-from streaming_kafka.evidence import chaos
-from streaming_kafka.evidence import failover
 from common.runtime.errors import exit_status
+from streaming_kafka.evidence import chaos, failover, scenarios
 
 WRITERS = {"scenarios": scenarios.main, "chaos": chaos.main, "failover": failover.main}
 

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-
-from streaming_kafka import chaos as ch
 from common.chaos import script
+from streaming_kafka import chaos as ch
 
 PART_DIR = Path(__file__).resolve().parents[2]  # the part's folder
 

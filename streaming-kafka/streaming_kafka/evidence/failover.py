@@ -13,11 +13,10 @@ import sys
 import time
 from pathlib import Path
 
-
-from streaming_kafka import failover as fo
 from common import evidence
 from common.settings import Settings
 from common.stack import NativeStack
+from streaming_kafka import failover as fo
 
 PART_DIR = Path(__file__).resolve().parents[2]  # the part's folder
 ROOT = PART_DIR.parent

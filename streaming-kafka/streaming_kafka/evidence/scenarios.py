@@ -17,13 +17,12 @@ import json
 import time
 from pathlib import Path
 
-
-from streaming_kafka import scenarios as sc
-from streaming_kafka.topology import ANALYTICS_GROUP, INVENTORY_GROUP
 from common import evidence
 from common.settings import get_settings
 from common.stack import get_stack, wait_for
+from streaming_kafka import scenarios as sc
 from streaming_kafka.lag import format_table
+from streaming_kafka.topology import ANALYTICS_GROUP, INVENTORY_GROUP
 
 PART_DIR = Path(__file__).resolve().parents[2]  # the part's folder
 ROOT = PART_DIR.parent

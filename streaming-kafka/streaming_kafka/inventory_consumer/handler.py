@@ -9,11 +9,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from streaming_kafka.events import encode, inventory_result, now_ms, parse_order_placed
-
 from common.ids import generate_event_id
 from common.schemas import InvalidInput
 from common.stock import RESERVED, ReserveRequest, StockStore
+from streaming_kafka.events import encode, inventory_result, now_ms, parse_order_placed
 
 FORCED_FAILURE = "forced_failure"
 

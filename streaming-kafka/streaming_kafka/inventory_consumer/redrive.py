@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 
 from kafka import TopicPartition
 from kafka.structs import OffsetAndMetadata
-from streaming_kafka.kafka_io import make_consumer, make_producer, wait_sent
-from streaming_kafka.topology import DLQ_REASON_HEADER, DLQ_TOPIC, ORDER_TOPIC, REDRIVE_GROUP
 
 from common.retry import RETRYABLE_REASONS
+from streaming_kafka.kafka_io import make_consumer, make_producer, wait_sent
+from streaming_kafka.topology import DLQ_REASON_HEADER, DLQ_TOPIC, ORDER_TOPIC, REDRIVE_GROUP
 
 REDRIVEN_HEADER = "redriven_from"  # `OrderEvents.DLQ-<partition>-<offset>` of the copy it came from
 

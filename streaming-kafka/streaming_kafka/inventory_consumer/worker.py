@@ -12,15 +12,14 @@ import logging
 import threading
 import time
 
-from streaming_kafka.topology import DLQ_REASON_HEADER, DLQ_TOPIC, INVENTORY_GROUP, INVENTORY_TOPIC, ORDER_TOPIC
 from kafka import ConsumerRebalanceListener
 from kafka.errors import CommitFailedError, KafkaError
 from kafka.structs import OffsetAndMetadata
-from streaming_kafka.kafka_io import client_broken, make_consumer, make_producer, wait_sent
 
 from common.retry import PRODUCE_ERROR, Failed, RetryPolicy, is_transient, run_isolated
-
 from streaming_kafka.inventory_consumer.handler import Action, InventoryHandler
+from streaming_kafka.kafka_io import client_broken, make_consumer, make_producer, wait_sent
+from streaming_kafka.topology import DLQ_REASON_HEADER, DLQ_TOPIC, INVENTORY_GROUP, INVENTORY_TOPIC, ORDER_TOPIC
 
 log = logging.getLogger("inventory-consumer")
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 import atexit
 import logging
 
-from streaming_kafka.events import parse_bulk
 from flask import g, jsonify, request
 
 from common.idempotency import IdempotencyStore, valid_key
@@ -12,7 +11,7 @@ from common.logs import setup_logging
 from common.schemas import InvalidInput, parse_order
 from common.settings import Settings, get_settings
 from common.web import create_base_app, error, json_body
-
+from streaming_kafka.events import parse_bulk
 from streaming_kafka.producer_order.orders import OrderDesk
 from streaming_kafka.producer_order.publisher import BulkIncomplete, OrderPublisher
 

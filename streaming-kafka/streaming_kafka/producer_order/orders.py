@@ -12,13 +12,11 @@ from __future__ import annotations
 import logging
 import uuid
 
-from streaming_kafka.events import now_ms, order_placed
-
 from common.idempotency import IdempotencyStore, Reply
 from common.ids import generate_event_id, generate_order_id
 from common.logs import bind
 from common.schemas import OrderRequest
-
+from streaming_kafka.events import now_ms, order_placed
 from streaming_kafka.producer_order.publisher import DeliveryUnknown, NotSent, OrderPublisher
 
 log = logging.getLogger("producer-order")

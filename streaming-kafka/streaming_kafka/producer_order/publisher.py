@@ -15,12 +15,12 @@ import time
 import uuid
 from collections.abc import Callable
 
-from streaming_kafka.topology import ORDER_TOPIC
-from streaming_kafka.events import BulkRequest, encode, iso_ms, now_ms, order_placed_bytes
 from kafka.errors import KafkaError
-from streaming_kafka.kafka_io import make_producer, wait_sent
 
 from common.menu import ITEMS
+from streaming_kafka.events import BulkRequest, encode, iso_ms, now_ms, order_placed_bytes
+from streaming_kafka.kafka_io import make_producer, wait_sent
+from streaming_kafka.topology import ORDER_TOPIC
 
 N_ITEMS = len(ITEMS)
 

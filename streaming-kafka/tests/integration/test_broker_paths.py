@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 import requests
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
-from streaming_kafka.scenarios import Client, wait_caught_up
-from streaming_kafka.topology import DLQ_TOPIC, ORDER_TOPIC
 
 from common.settings import ROOT
 from common.stack import wait_for
+from streaming_kafka.scenarios import Client, wait_caught_up
+from streaming_kafka.topology import DLQ_TOPIC, ORDER_TOPIC
 
 pytestmark = pytest.mark.integration
 

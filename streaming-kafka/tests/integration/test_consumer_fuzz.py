@@ -15,17 +15,18 @@ from collections import Counter, defaultdict
 
 import pytest
 import requests
-from streaming_kafka.events import now_ms, order_placed
-from hypothesis import HealthCheck, given, settings as hsettings
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
-from streaming_kafka.scenarios import Client, wait_caught_up
-from streaming_kafka.topology import DLQ_REASON_HEADER, DLQ_TOPIC, INVENTORY_TOPIC, ORDER_TOPIC
 
 from common.fuzz import batches, realize
 from common.menu import ITEMS
 from common.settings import Settings
 from common.stack import wait_for
+from streaming_kafka.events import now_ms, order_placed
+from streaming_kafka.scenarios import Client, wait_caught_up
+from streaming_kafka.topology import DLQ_REASON_HEADER, DLQ_TOPIC, INVENTORY_TOPIC, ORDER_TOPIC
 
 pytestmark = pytest.mark.integration
 EXAMPLES = Settings().fuzz_examples

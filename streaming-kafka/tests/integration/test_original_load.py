@@ -2,10 +2,10 @@
 failures, the injected ones only: Part C's initial stock (KAFKA_INITIAL_STOCK) does not run out."""
 import pytest
 import requests
-from streaming_kafka.scenarios import Client, counts, delta, wait_caught_up
 
 from common.menu import uniform_stock
 from common.stack import wait_for
+from streaming_kafka.scenarios import Client, counts, delta, wait_caught_up
 
 pytestmark = pytest.mark.integration
 

@@ -2,13 +2,13 @@
 inventory consumer die before committing, so it died again on every start until the broker was wiped. Now it
 starts, dead-letters them (`too_deep`), commits, and confirms the good order produced after them."""
 import pytest
-from streaming_kafka.events import encode, now_ms, order_placed
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
-from streaming_kafka.scenarios import Client, wait_caught_up
-from streaming_kafka.topology import DLQ_TOPIC, ORDER_TOPIC
 
 from common.ids import generate_event_id, generate_order_id
 from common.stack import wait_for
+from streaming_kafka.events import encode, now_ms, order_placed
+from streaming_kafka.scenarios import Client, wait_caught_up
+from streaming_kafka.topology import DLQ_TOPIC, ORDER_TOPIC
 
 pytestmark = pytest.mark.integration
 DEEP = b"[" * 30_000 + b"]" * 30_000

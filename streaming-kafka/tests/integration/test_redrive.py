@@ -5,16 +5,16 @@ import subprocess
 from types import SimpleNamespace
 
 import pytest
-from streaming_kafka.events import encode, now_ms, order_placed
-from streaming_kafka.inventory_consumer.redrive import redrive
-from streaming_kafka.inventory_consumer.worker import dead_letter_headers
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
-from streaming_kafka.scenarios import Client, wait_caught_up
-from streaming_kafka.topology import DLQ_TOPIC, ORDER_TOPIC
 
 from common.ids import generate_event_id, generate_order_id
 from common.settings import ROOT
 from common.stack import wait_for
+from streaming_kafka.events import encode, now_ms, order_placed
+from streaming_kafka.inventory_consumer.redrive import redrive
+from streaming_kafka.inventory_consumer.worker import dead_letter_headers
+from streaming_kafka.scenarios import Client, wait_caught_up
+from streaming_kafka.topology import DLQ_TOPIC, ORDER_TOPIC
 
 pytestmark = pytest.mark.integration
 

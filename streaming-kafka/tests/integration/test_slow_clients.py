@@ -3,6 +3,7 @@ per service send their head byte by byte or never finish their body; meanwhile n
 their timeout, and afterwards the service holds none of those connections. Bounded: 100 clients, ~60 s
 at most per service, loopback only (common/slow_clients.py)."""
 import pytest
+
 from common.slow_clients import service_probe, slow_client_ring
 
 pytestmark = pytest.mark.integration

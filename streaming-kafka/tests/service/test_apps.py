@@ -4,17 +4,17 @@ import threading
 from pathlib import Path
 
 import pytest
+from kafka.errors import KafkaTimeoutError, NoBrokersAvailable
+
+from common.ids import is_order_id
+from common.stock import StockStore
 from streaming_kafka.analytics_consumer.app import create_app as analytics_app
 from streaming_kafka.analytics_consumer.metrics import MetricsState, render
 from streaming_kafka.events import encode, order_placed
 from streaming_kafka.inventory_consumer.app import create_app as inventory_app
 from streaming_kafka.inventory_consumer.handler import InventoryHandler
-from kafka.errors import KafkaTimeoutError, NoBrokersAvailable
 from streaming_kafka.producer_order.app import create_app as producer_app
 from streaming_kafka.producer_order.publisher import OrderPublisher
-
-from common.ids import is_order_id
-from common.stock import StockStore
 
 pytestmark = pytest.mark.service
 

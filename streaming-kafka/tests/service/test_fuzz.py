@@ -5,17 +5,17 @@ import threading
 from pathlib import Path
 
 import pytest
-from streaming_kafka.analytics_consumer.app import create_app as analytics_app
-from streaming_kafka.analytics_consumer.metrics import MetricsState, render
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from streaming_kafka.inventory_consumer.app import create_app as inventory_app
-from streaming_kafka.producer_order.app import create_app
-from streaming_kafka.producer_order.publisher import OrderPublisher
 
 from common.fuzzing import check_answer, check_deep_body, content_types, every_endpoint, hostile_bodies
 from common.settings import Settings
 from common.stock import StockStore
+from streaming_kafka.analytics_consumer.app import create_app as analytics_app
+from streaming_kafka.analytics_consumer.metrics import MetricsState, render
+from streaming_kafka.inventory_consumer.app import create_app as inventory_app
+from streaming_kafka.producer_order.app import create_app
+from streaming_kafka.producer_order.publisher import OrderPublisher
 
 pytestmark = pytest.mark.service
 

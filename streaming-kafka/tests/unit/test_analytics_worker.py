@@ -4,12 +4,12 @@ rebuild after a restart resumed from the old process's committed offsets and lef
 from collections import namedtuple
 
 import pytest
-from streaming_kafka.analytics_consumer.worker import AnalyticsWorker
-from streaming_kafka.events import encode, order_placed
 from kafka import TopicPartition
 from kafka.errors import CommitFailedError
 
 from common.settings import Settings
+from streaming_kafka.analytics_consumer.worker import AnalyticsWorker
+from streaming_kafka.events import encode, order_placed
 
 pytestmark = pytest.mark.unit
 Record = namedtuple("Record", "offset value")

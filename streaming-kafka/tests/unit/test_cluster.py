@@ -1,11 +1,11 @@
 """The cluster's pure parts: settings and broker config per node, topic replication, the failover arithmetic."""
 import pytest
+
+from common.settings import Settings
 from streaming_kafka.broker.native import Broker, kafka_services, service_name
 from streaming_kafka.failover import Sample, busiest_leader, longest_stall
 from streaming_kafka.kafka_io import producer_config
 from streaming_kafka.topology import replication, topic_specs
-
-from common.settings import Settings
 
 pytestmark = pytest.mark.unit
 

@@ -2,12 +2,12 @@
 import json
 
 import pytest
-from streaming_kafka.events import encode, epoch_ms, iso_ms, order_placed, order_placed_bytes, parse_bulk, parse_order_placed
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from common.menu import ITEMS
 from common.schemas import InvalidInput
+from streaming_kafka.events import encode, epoch_ms, iso_ms, order_placed, order_placed_bytes, parse_bulk, parse_order_placed
 
 pytestmark = pytest.mark.unit
 

@@ -3,10 +3,10 @@ import itertools
 import json
 
 import pytest
-from streaming_kafka.events import encode, order_placed
-from streaming_kafka.inventory_consumer.handler import InventoryHandler
 
 from common.stock import StockStore
+from streaming_kafka.events import encode, order_placed
+from streaming_kafka.inventory_consumer.handler import InventoryHandler
 
 pytestmark = pytest.mark.unit
 

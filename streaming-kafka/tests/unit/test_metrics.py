@@ -3,12 +3,12 @@ import json
 import random
 
 import pytest
-from streaming_kafka.analytics_consumer.metrics import MetricsState, minute_of, render
-from streaming_kafka.events import encode, iso_ms, order_placed
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from common.fuzz import bad_body, json_values
+from streaming_kafka.analytics_consumer.metrics import MetricsState, minute_of, render
+from streaming_kafka.events import encode, iso_ms, order_placed
 
 pytestmark = pytest.mark.unit
 
@@ -154,9 +154,8 @@ _fields = st.dictionaries(st.sampled_from(["event_id", "order_id", "student_id",
 @given(st.one_of(bad_body(_template, 4096, timestamps=True).map(lambda kb: kb[1]),
                  _fields.map(lambda f: encode(order_placed("ORD-1", "e" * 32, "s", "soda", 1, T0) | f))))
 def test_analytics_counts_an_order_exactly_when_the_inventory_consumer_accepts_it(raw):
-    from streaming_kafka.events import parse_order_placed
-
     from common.schemas import InvalidInput
+    from streaming_kafka.events import parse_order_placed
 
     try:
         parse_order_placed(raw, 4096)

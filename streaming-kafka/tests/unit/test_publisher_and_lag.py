@@ -2,13 +2,13 @@
 import json
 
 import pytest
-from streaming_kafka.topology import ORDER_TOPIC
-from streaming_kafka.events import BulkRequest, parse_order_placed
-from streaming_kafka.lag import LagRow, format_table, total_lag
-from streaming_kafka.producer_order.publisher import OrderPublisher
 
 from common.ids import is_event_id, is_order_id
 from common.settings import Settings
+from streaming_kafka.events import BulkRequest, parse_order_placed
+from streaming_kafka.lag import LagRow, format_table, total_lag
+from streaming_kafka.producer_order.publisher import OrderPublisher
+from streaming_kafka.topology import ORDER_TOPIC
 
 pytestmark = pytest.mark.unit
 

@@ -3,13 +3,13 @@ committed; the co-partitioning of the two event topics is checked at start-up.""
 from types import SimpleNamespace
 
 import pytest
+from kafka import TopicPartition
+
+from common.stock import StockStore
 from streaming_kafka.events import encode, order_placed
 from streaming_kafka.inventory_consumer.handler import InventoryHandler
 from streaming_kafka.inventory_consumer.worker import InventoryWorker
-from kafka import TopicPartition
 from streaming_kafka.topology import DLQ_TOPIC, INVENTORY_TOPIC, ORDER_TOPIC, TopologyError, check_copartitioned
-
-from common.stock import StockStore
 
 pytestmark = pytest.mark.unit
 DEEP = b"[" * 30_000 + b"]" * 30_000

@@ -2,8 +2,8 @@
 `--help` after the writer's name lists its options."""
 import sys
 
-from sync_rest.evidence import scenarios
 from common.runtime.errors import exit_status
+from sync_rest.evidence import scenarios
 
 WRITERS = {"scenarios": scenarios.main}
 

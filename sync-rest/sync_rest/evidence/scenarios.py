@@ -9,11 +9,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-
-from sync_rest import scenarios as sc
 from common import evidence
 from common.settings import get_settings
 from common.stack import get_stack
+from sync_rest import scenarios as sc
 
 PART_DIR = Path(__file__).resolve().parents[2]  # the part's folder
 

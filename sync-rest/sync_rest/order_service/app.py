@@ -10,7 +10,6 @@ from common.logs import setup_logging
 from common.schemas import InvalidInput, parse_order
 from common.settings import Settings, get_settings
 from common.web import create_base_app, json_body
-
 from sync_rest.order_service.breaker import CircuitBreaker
 from sync_rest.order_service.clients import InventoryClient, NotificationClient
 from sync_rest.order_service.orders import OrderDesk

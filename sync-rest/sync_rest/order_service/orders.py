@@ -10,7 +10,6 @@ from common.idempotency import IdempotencyStore, Reply
 from common.ids import generate_order_id
 from common.logs import bind
 from common.schemas import OrderRequest
-
 from sync_rest.order_service import clients
 from sync_rest.order_service.breaker import OPEN, CircuitBreaker, CircuitOpen
 

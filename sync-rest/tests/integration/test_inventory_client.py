@@ -7,11 +7,11 @@ import threading
 
 import pytest
 
+from common.idempotency import IdempotencyStore
 from common.schemas import parse_order
 from common.settings import Settings
 from sync_rest.order_service import clients
 from sync_rest.order_service.breaker import CircuitBreaker
-from common.idempotency import IdempotencyStore
 from sync_rest.order_service.orders import OrderDesk
 
 pytestmark = pytest.mark.integration

@@ -1,5 +1,6 @@
 import pytest
 
+from common.idempotency import IdempotencyStore
 from common.settings import Settings
 from common.stock import StockStore
 from sync_rest.inventory_service.app import create_app as inventory_app
@@ -7,7 +8,6 @@ from sync_rest.notification_service.app import create_app as notification_app
 from sync_rest.order_service import clients
 from sync_rest.order_service.app import create_app as order_app
 from sync_rest.order_service.breaker import CircuitBreaker
-from common.idempotency import IdempotencyStore
 from sync_rest.order_service.orders import OrderDesk
 
 

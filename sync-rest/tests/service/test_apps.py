@@ -111,9 +111,9 @@ def test_health_everywhere(order, inventory, notification):
 
 
 def test_order_health_reports_the_breaker(tmp_path):
+    from common.idempotency import IdempotencyStore
     from sync_rest.order_service.app import create_app as order_app
     from sync_rest.order_service.breaker import CircuitBreaker
-    from common.idempotency import IdempotencyStore
     from sync_rest.order_service.orders import OrderDesk
 
     class Raising:

@@ -6,9 +6,11 @@ the three parts; the endpoint list comes from each app's URL map, so a new endpo
 import json
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from common.fuzzing import DEEP_BODY, check_answer, content_types as hostile_types, every_endpoint, hostile_bodies
+from common.fuzzing import DEEP_BODY, check_answer, every_endpoint, hostile_bodies
+from common.fuzzing import content_types as hostile_types
 
 pytestmark = pytest.mark.service
 

@@ -2,10 +2,10 @@
 the breaker short-circuit and idempotent retries, with no network."""
 import pytest
 
+from common.idempotency import IdempotencyStore
 from common.schemas import parse_order
 from sync_rest.order_service import clients
 from sync_rest.order_service.breaker import CircuitBreaker
-from common.idempotency import IdempotencyStore
 from sync_rest.order_service.orders import OrderDesk
 
 pytestmark = pytest.mark.unit
