@@ -20,6 +20,7 @@ from flask import jsonify, request
 
 from async_rabbitmq.messaging import topology
 from async_rabbitmq.messaging.consumer import BatchConsumer
+from async_rabbitmq.messaging.messages import order_placed
 from async_rabbitmq.order_service.relay import OutboxRelay
 from async_rabbitmq.order_service.status import StatusHandler
 from async_rabbitmq.order_service.store import CONFIRMED, FAILED, MAX_LIST, PENDING, OrderStore
@@ -62,7 +63,8 @@ def create_app(settings: Settings, store: OrderStore, relay=None, status=None):
         order = parse_order(json_body())
         order_id = generate_order_id()
         with bind(order_id=order_id):
-            event = store.place(order_id, order.student_id, order.item, order.quantity, topology.ORDER_PLACED_KEY)
+            event = order_placed(order_id, order.student_id, order.item, order.quantity)
+            store.place(event, topology.ORDER_PLACED_KEY)
             log.info("order accepted", extra={"event_id": event["event_id"], "item": order.item,
                                               "quantity": order.quantity})
         if relay is not None:

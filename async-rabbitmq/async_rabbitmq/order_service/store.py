@@ -15,7 +15,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from async_rabbitmq.messaging.messages import order_placed
 from common.sqlite import Database
 
 PENDING, CONFIRMED, FAILED = "pending", "confirmed", "failed"
@@ -70,19 +69,19 @@ class OrderStore:
             return fn(db)
 
     # -- orders -------------------------------------------------------------
-    def place(self, order_id: str, student_id: str, item: str, quantity: int, routing_key: str) -> dict:
-        """Store the order and its OrderPlaced outbox record atomically; returns the event."""
-        event = order_placed(order_id, student_id, item, quantity)
+    def place(self, event: dict, routing_key: str) -> None:
+        """Store the order an OrderPlaced event describes and the event as its outbox record, atomically (the
+        event itself is built by the caller, `messaging.messages.order_placed`)."""
         now = time.time()
 
         def write(db):
             db.execute("INSERT INTO orders(order_id, student_id, item, quantity, status, event_id, created_at,"
                        " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                       (order_id, student_id, item, quantity, PENDING, event["event_id"], now, now))
+                       (event["order_id"], event["student_id"], event["item"], event["quantity"], PENDING,
+                        event["event_id"], now, now))
             db.execute("INSERT INTO outbox(event_id, routing_key, body, created_at) VALUES (?, ?, ?, ?)",
                        (event["event_id"], routing_key, json.dumps(event), now))
         self._tx(write)
-        return event
 
     _FIELDS = ("order_id", "student_id", "item", "quantity", "status", "reason", "created_at", "updated_at")
     _SELECT = ("SELECT o.order_id, o.student_id, o.item, o.quantity, o.status, o.reason, o.created_at, o.updated_at,"
