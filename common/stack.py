@@ -39,8 +39,18 @@ class Stack(Protocol):
     def ensure_admin(self) -> None: ...
 
 
-# Fault switches: cleared on every (re)start unless passed explicitly, so they are off unless asked for.
-FAULT_VARS = ("INVENTORY_DELAY_MS", "SIMULATED_DELAY", "FORCE_FAILURE", "NOTIFICATION_FORCE_FAILURE")
+# The fault switches, listed once: Settings fields, each set by its upper-case environment variable. They are
+# cleared on every (re)start unless passed explicitly, so they are off unless asked for.
+FAULTS = ("inventory_delay_ms", "simulated_delay", "force_failure", "notification_force_failure")
+FAULT_VARS = tuple(name.upper() for name in FAULTS)
+
+
+def fault_env(**switches) -> dict[str, str]:
+    """The environment that turns faults on for a service (re)started with it: `fault_env(force_failure=True)`."""
+    unknown = sorted(set(switches) - set(FAULTS))
+    if unknown:
+        raise ValueError(f"not a fault switch: {', '.join(unknown)} (the switches are {', '.join(FAULTS)})")
+    return {name.upper(): str(v).lower() if isinstance(v, bool) else str(v) for name, v in switches.items()}
 
 
 def without_faults(env) -> dict[str, str]:

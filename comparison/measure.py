@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from common.runtime.errors import exit_status
 from common.settings import ROOT, get_settings
-from common.stack import get_stack
+from common.stack import fault_env, get_stack
 from comparison.patterns import PATTERNS, Pattern
 
 NORMAL_N, SLOW_N, DELAY_MS = 40, 10, 2000
@@ -125,7 +125,7 @@ def main() -> int:
     print(f"[{args.part}] latency, inventory normal", flush=True)
     normal = latency_phase(p, NORMAL_N, "normal", 0)
     print(f"[{args.part}] latency, inventory {DELAY_MS} ms slow", flush=True)
-    stack.start(p.inventory, env={"INVENTORY_DELAY_MS": str(DELAY_MS)})
+    stack.start(p.inventory, env=fault_env(inventory_delay_ms=DELAY_MS))
     slow = latency_phase(p, SLOW_N, "slow", 1000)
     stack.start(p.inventory)
     print(f"[{args.part}] inventory down for {OUTAGE_S} s, {RATE_PER_S} orders/s", flush=True)

@@ -15,7 +15,7 @@ from async_rabbitmq.lab import Lab
 from async_rabbitmq.messaging import topology
 from common.ids import generate_event_id, generate_order_id
 from common.menu import INITIAL_STOCK, ITEMS
-from common.stack import Stack, wait_for
+from common.stack import Stack, fault_env, wait_for
 from common.stats import summarize
 
 RABBITMQ, INVENTORY, NOTIFICATION, ORDER = "rabbitmq", "inventory-service", "notification-service", "order-service"
@@ -212,7 +212,7 @@ def crash(stack: Stack, lab: Lab, n: int, kill_at: float = 0.4, seed: int = 7) -
     # Under Docker a kill is a compose round trip (~0.5-1 s): pace the drain (2 ms a message, one at a time) so the
     # kill still lands in the middle of it. Natively the kill is immediate and the drain runs at full speed.
     pace_ms = 2 if stack.runtime == "docker" else 0
-    stack.start(INVENTORY, env={"INVENTORY_DELAY_MS": str(pace_ms)} if pace_ms else None)
+    stack.start(INVENTORY, env=fault_env(inventory_delay_ms=pace_ms) if pace_ms else None)
     target = int(n * kill_at)
     seen = wait_for(lambda: (h := lab.health(lab.inventory_url))["processed"] >= target and h, 120,
                     interval=0.01, what=f"{target} messages processed")
@@ -255,12 +255,12 @@ def faults(stack: Stack, lab: Lab, delay_ms: int = 500, n: int = 5) -> dict:
     lab.reset_stock()
     out = {}
     try:
-        stack.start(INVENTORY, env={"FORCE_FAILURE": "true"})
+        stack.start(INVENTORY, env=fault_env(force_failure=True))
         placed = lab.place_many(n, threads=1)
         out["force_failure"] = {"statuses": placed["statuses"], "counts": lab.wait_final(placed["ids"], 30),
                                 "reasons": sorted({o["reason"] for o in lab.lookup(placed["ids"])["orders"].values()
                                                    if o.get("reason")}), "stock": lab.stock()}
-        stack.start(INVENTORY, env={"INVENTORY_DELAY_MS": str(delay_ms)})
+        stack.start(INVENTORY, env=fault_env(inventory_delay_ms=delay_ms))
         t0 = time.monotonic()
         placed = lab.place_many(n, threads=1)
         counts = lab.wait_final(placed["ids"], 60)

@@ -16,7 +16,7 @@ from kafka.errors import KafkaError
 from common.client import StackClient
 from common.menu import ITEMS
 from common.settings import Settings
-from common.stack import Stack, wait_for
+from common.stack import Stack, fault_env, wait_for
 from streaming_kafka.analytics_consumer.worker import ReplayResult, replay
 from streaming_kafka.lag import LagRow, consumer_lag, total_lag
 from streaming_kafka.topology import ANALYTICS_GROUP, INVENTORY_GROUP
@@ -170,7 +170,7 @@ def lag_over_time(settings: Settings, stack: Stack, count: int, mode: str = "sto
     if mode == "stop":
         stack.stop(INVENTORY)
     else:
-        stack.start(INVENTORY, env={"INVENTORY_DELAY_MS": str(delay_ms)})
+        stack.start(INVENTORY, env=fault_env(inventory_delay_ms=delay_ms))
     sample("before")
     producer = threading.Thread(target=client.bulk, args=(count, 0.1), daemon=True)
     producer.start()

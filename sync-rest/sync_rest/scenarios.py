@@ -14,7 +14,7 @@ import requests
 from common.client import StackClient
 from common.menu import INITIAL_STOCK
 from common.settings import Settings
-from common.stack import Stack, wait_for
+from common.stack import Stack, fault_env, wait_for
 from common.stats import Summary, summarize
 
 INVENTORY, ORDER = "inventory-service", "order-service"
@@ -82,7 +82,7 @@ def baseline(stack: Stack, client: Client, n: int = 20) -> Result:
 
 
 def inventory_delay(stack: Stack, client: Client, base: Result, delay_ms: int = 2000, n: int = 10) -> Result:
-    fresh(stack, client, inventory_env={"INVENTORY_DELAY_MS": str(delay_ms)})
+    fresh(stack, client, inventory_env=fault_env(inventory_delay_ms=delay_ms))
     res = Result("delay", f"{delay_ms} ms inventory delay ({n} requests)",
                  [client.order(i) for i in range(1, n + 1)])
     b, d = base.summary, res.summary
@@ -92,7 +92,7 @@ def inventory_delay(stack: Stack, client: Client, base: Result, delay_ms: int = 
 
 
 def forced_failure(stack: Stack, client: Client, n: int = 5) -> Result:
-    fresh(stack, client, inventory_env={"FORCE_FAILURE": "true"})
+    fresh(stack, client, inventory_env=fault_env(force_failure=True))
     return Result("failure", f"Inventory forced failure, FORCE_FAILURE=true ({n} requests)",
                   [client.order(i) for i in range(1, n + 1)])
 
@@ -108,7 +108,7 @@ def inventory_down(stack: Stack, client: Client, n: int = 3) -> Result:
 
 
 def inventory_timeout(stack: Stack, client: Client, settings: Settings, delay_ms: int = 8000, n: int = 3) -> Result:
-    fresh(stack, client, inventory_env={"INVENTORY_DELAY_MS": str(delay_ms)})
+    fresh(stack, client, inventory_env=fault_env(inventory_delay_ms=delay_ms))
     res = Result("timeout", f"Inventory slower ({delay_ms} ms) than the order service's timeout "
                             f"({settings.inventory_timeout_s:g} s), {n} requests",
                  [client.order(i) for i in range(1, n + 1)])
@@ -154,7 +154,7 @@ def idempotency(stack: Stack, client: Client, retries: int = 5) -> Result:
 
     # The hard case: inventory reserves after the order service gave up (504); the retry must not reserve again.
     key3 = f"late-{uuid.uuid4().hex[:12]}"
-    fresh(stack, client, inventory_env={"INVENTORY_DELAY_MS": "1500"}, order_env={"INVENTORY_TIMEOUT_S": "0.5"})
+    fresh(stack, client, inventory_env=fault_env(inventory_delay_ms=1500), order_env={"INVENTORY_TIMEOUT_S": "0.5"})
     s0 = client.stock()["salad"]
     first = client.order(200, item="salad", quantity=4, key=key3, student="s-late")
     wait_for(lambda: client.stock()["salad"] == s0 - 4, 10, what="inventory to finish the late reservation")
@@ -182,7 +182,7 @@ def circuit_breaker(stack: Stack, client: Client, threshold: int = 3, reset_s: f
     opens and calls fail at once; inventory recovers and, after the cool-down, a probe closes the breaker."""
     order_env = {"INVENTORY_TIMEOUT_S": str(timeout_s), "BREAKER_FAILURE_THRESHOLD": str(threshold),
                  "BREAKER_RESET_S": str(reset_s)}
-    fresh(stack, client, inventory_env={"INVENTORY_DELAY_MS": str(int(timeout_s * 1000 * 3))}, order_env=order_env)
+    fresh(stack, client, inventory_env=fault_env(inventory_delay_ms=int(timeout_s * 1000 * 3)), order_env=order_env)
     calls = [client.order(i) for i in range(1, threshold + open_calls + 1)]
     stack.start(INVENTORY)  # inventory is healthy again
     opened = time.monotonic()
