@@ -174,3 +174,16 @@ def test_evidence_commit_ignores_the_outputs_a_run_writes(tmp_path):
     assert commit(tmp_path) == clean  # a demo rewriting its evidence is still running the committed code
     (tmp_path / "common/core.py").write_text("v2\n")
     assert commit(tmp_path) == clean + "+changes"
+
+
+def test_fault_env_names_each_switch_by_its_variable_and_refuses_others():
+    from common.settings import Settings
+    from common.stack import FAULT_VARS, fault_env
+
+    env = fault_env(force_failure=True, inventory_delay_ms=2000)
+    assert env == {"FORCE_FAILURE": "true", "INVENTORY_DELAY_MS": "2000"}
+    assert set(env) <= set(FAULT_VARS)
+    parsed = Settings(**{k.lower(): v for k, v in env.items()})  # what a service started with it reads
+    assert parsed.force_failure is True and parsed.inventory_delay_ms == 2000
+    with pytest.raises(ValueError, match="not a fault switch: order_port"):
+        fault_env(order_port=1)
