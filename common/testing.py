@@ -92,7 +92,8 @@ def _order(item: pytest.Item) -> int:
     read what the scenario ring left in that stack."""
     if item.get_closest_marker("docker") is None:
         return 0
-    return 2 if "docker" in item.path.parent.parts else 1
+    folder = item.path.parent.relative_to(ROOT) if item.path.is_relative_to(ROOT) else item.path.parent
+    return 2 if "docker" in folder.parts else 1
 
 
 @pytest.hookimpl(trylast=True)
