@@ -16,7 +16,7 @@ pytestmark = pytest.mark.docker
 
 
 @pytest.fixture(scope="module")
-def settings(docker_stack):
+def client_settings(docker_stack):
     """A client's settings for the compose stack: its published ports and the compose RabbitMQ account."""
     return docker_stack.settings
 
@@ -54,9 +54,9 @@ def test_healthchecks_gate_depends_on(docker_stack):
         assert g["started_ns"] >= g["dep_healthy_ns"], f"{g['service']} started before {g['depends_on']} was healthy"
 
 
-def test_admin_endpoints_answer_404_unless_enabled(docker_stack, ring, settings):
-    url = settings.inventory_url
-    plain = DockerStack(docker_stack.part, settings, admin=False, env=docker_stack.env)
+def test_admin_endpoints_answer_404_unless_enabled(docker_stack, ring, client_settings):
+    url = client_settings.inventory_url
+    plain = DockerStack(docker_stack.part, client_settings, admin=False, env=docker_stack.env)
     try:
         plain.start(ring["inventory"])  # as `docker compose up` with no ADMIN_API
         for r in (requests.post(f"{url}/admin/reset", json={}, timeout=5), requests.get(f"{url}/admin/status", timeout=5)):
@@ -85,8 +85,8 @@ def test_restart_policy_keeps_a_killed_service_down_and_restarts_a_crashed_one(d
         docker_stack.start(inventory)
 
 
-def test_volumes_survive_down_and_up_and_go_with_down_v(docker_stack, settings):
-    url = settings.inventory_url
+def test_volumes_survive_down_and_up_and_go_with_down_v(docker_stack, client_settings):
+    url = client_settings.inventory_url
     marker = {"pizza": 42, "soda": 7}
     assert requests.post(f"{url}/admin/reset", json={"stock": marker}, timeout=10).json() == marker
     names = dc.volumes(docker_stack)

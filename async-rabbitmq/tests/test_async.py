@@ -19,14 +19,14 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def settings(stack):
+def client_settings(stack):
     """How these tests reach the stack under test: the native part's settings, or the compose stack's ports."""
     return stack.settings
 
 
 @pytest.fixture(scope="module")
-def results(stack, settings):
-    return sc.run_all(stack, Lab(settings), full=False)
+def results(stack, client_settings):
+    return sc.run_all(stack, Lab(client_settings), full=False)
 
 
 @pytest.mark.parametrize("key", ["backlog_small", "backlog_big"])

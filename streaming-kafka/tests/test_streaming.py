@@ -19,7 +19,7 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def settings(stack):
+def client_settings(stack):
     """How these tests reach the stack under test: the native part's settings, or the compose stack's ports."""
     return stack.settings
 
@@ -30,9 +30,9 @@ def _one_result_each(d: dict, count: int) -> None:
     assert d["pending"] == 0
 
 
-def test_produce_and_lag_zero(stack, settings):
-    sc.Client(settings).reset_stock()
-    p = sc.produce(settings, QUICK["first"], 0.1)
+def test_produce_and_lag_zero(stack, client_settings):
+    sc.Client(client_settings).reset_stock()
+    p = sc.produce(client_settings, QUICK["first"], 0.1)
     assert p.response["published"] == QUICK["first"]
     _one_result_each(p.delta, QUICK["first"])
     assert 0.05 < p.delta["reasons"]["forced_failure"] / QUICK["first"] < 0.15
@@ -40,43 +40,43 @@ def test_produce_and_lag_zero(stack, settings):
         assert p.lag[g] and all(r.lag == 0 for r in p.lag[g])
 
 
-def test_lag_grows_while_stopped_then_drains(stack, settings):
-    lt = sc.lag_over_time(settings, stack, QUICK["lag"])
+def test_lag_grows_while_stopped_then_drains(stack, client_settings):
+    lt = sc.lag_over_time(client_settings, stack, QUICK["lag"])
     assert lt.peak >= QUICK["lag"] * 0.9
     assert lt.final == 0
 
 
-def test_lag_grows_while_throttled_then_drains(stack, settings):
-    lt = sc.lag_over_time(settings, stack, 3000, mode="throttle", delay_ms=2, paused_s=1)
+def test_lag_grows_while_throttled_then_drains(stack, client_settings):
+    lt = sc.lag_over_time(client_settings, stack, 3000, mode="throttle", delay_ms=2, paused_s=1)
     assert lt.peak > 0 and lt.final == 0
 
 
-def test_crash_mid_stream_exactly_one_result_and_exact_stock(stack, settings):
-    c = sc.crash(settings, stack, QUICK["crash"])
+def test_crash_mid_stream_exactly_one_result_and_exact_stock(stack, client_settings):
+    c = sc.crash(client_settings, stack, QUICK["crash"])
     _one_result_each(c.delta, QUICK["crash"])
     assert c.lost == 0
     for item in c.stock_before:
         assert c.stock_used[item] == c.delta["units"][item] == c.store["reserved_units"].get(item, 0)
 
 
-def test_scale_out_shares_partitions_and_takes_over(stack, settings):
-    c = sc.scale_out(settings, stack, QUICK["scale"])
+def test_scale_out_shares_partitions_and_takes_over(stack, client_settings):
+    c = sc.scale_out(client_settings, stack, QUICK["scale"])
     shared = c.extra["shared"]
     assert shared["inventory-consumer"] and shared["inventory-consumer-2"]
-    assert sorted(shared["inventory-consumer"] + shared["inventory-consumer-2"]) == list(range(settings.kafka_partitions))
+    assert sorted(shared["inventory-consumer"] + shared["inventory-consumer-2"]) == list(range(client_settings.kafka_partitions))
     _one_result_each(c.delta, QUICK["scale"])
     assert c.extra["same_stock_seen_by_both"]  # one stock for every instance (one SQLite file / one volume)
     for item in c.stock_before:
         assert c.stock_used[item] == c.delta["units"][item] == c.store["reserved_units"].get(item, 0)
 
 
-def test_single_orders_get_a_result(stack, settings):
-    for o in sc.order_roundtrip(settings, 3):
+def test_single_orders_get_a_result(stack, client_settings):
+    for o in sc.order_roundtrip(client_settings, 3):
         assert o["status"] in ("confirmed", "failed")
 
 
-def test_replays_identical_and_equal_live(stack, settings):
-    rp = sc.replay_twice(settings)
+def test_replays_identical_and_equal_live(stack, client_settings):
+    rp = sc.replay_twice(client_settings)
     assert rp.runs[0].group != rp.runs[1].group
     assert all(r.group.startswith("analytics-group-replay-") for r in rp.runs)
     assert rp.identical and rp.equal_to_live

@@ -17,14 +17,14 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def settings(stack):
+def client_settings(stack):
     """How these tests reach the stack under test: the native part's settings, or the compose stack's ports."""
     return stack.settings
 
 
 @pytest.fixture(scope="module")
-def results(stack, settings):
-    return {r.key: r for r in sc.run_all(stack, settings)}
+def results(stack, client_settings):
+    return {r.key: r for r in sc.run_all(stack, client_settings)}
 
 
 def test_baseline_all_confirmed(results):
@@ -52,11 +52,11 @@ def test_inventory_down_is_503(results):
     assert {c.reason for c in r.calls} == {"inventory_unavailable"}
 
 
-def test_timeout_is_504_before_inventory_answers(results, settings):
+def test_timeout_is_504_before_inventory_answers(results, client_settings):
     r = results["timeout"]
     assert r.statuses == [504] * 3
     assert {c.reason for c in r.calls} == {"inventory_timeout"}
-    assert all(c.ms >= settings.inventory_timeout_s * 1000 for c in r.calls)  # it did wait for the timeout
+    assert all(c.ms >= client_settings.inventory_timeout_s * 1000 for c in r.calls)  # it did wait for the timeout
     assert all(c.ms < r.facts["inventory_delay_ms"] for c in r.calls)  # and no longer than inventory
 
 

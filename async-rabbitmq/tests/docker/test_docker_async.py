@@ -17,8 +17,8 @@ def ring():
             "built": ["order-service", "inventory-service", "notification-service"]}
 
 
-def _amqp_login(settings, user: str, password: str) -> str:
-    params = pika.ConnectionParameters(settings.rabbitmq_host, settings.rabbitmq_port,
+def _amqp_login(client_settings, user: str, password: str) -> str:
+    params = pika.ConnectionParameters(client_settings.rabbitmq_host, client_settings.rabbitmq_port,
                                        credentials=pika.PlainCredentials(user, password),
                                        connection_attempts=1, socket_timeout=5)
     try:
@@ -30,17 +30,17 @@ def _amqp_login(settings, user: str, password: str) -> str:
         return f"refused ({type(err).__name__})" if "ACCESS_REFUSED" in repr(err) else f"error {err!r}"
 
 
-def test_guest_is_refused_from_outside_and_the_compose_account_works(docker_stack, settings):
-    assert settings.rabbitmq_user not in ("", "guest")
-    assert _amqp_login(settings, "guest", "guest").startswith("refused")
-    assert _amqp_login(settings, settings.rabbitmq_user, settings.rabbitmq_password) == "ok"
-    api = f"http://127.0.0.1:{settings.rabbitmq_mgmt_port}/api/whoami"
+def test_guest_is_refused_from_outside_and_the_compose_account_works(docker_stack, client_settings):
+    assert client_settings.rabbitmq_user not in ("", "guest")
+    assert _amqp_login(client_settings, "guest", "guest").startswith("refused")
+    assert _amqp_login(client_settings, client_settings.rabbitmq_user, client_settings.rabbitmq_password) == "ok"
+    api = f"http://127.0.0.1:{client_settings.rabbitmq_mgmt_port}/api/whoami"
     assert requests.get(api, auth=("guest", "guest"), timeout=10).status_code == 401
-    assert requests.get(api, auth=(settings.rabbitmq_user, settings.rabbitmq_password), timeout=10).json()["name"] \
-        == settings.rabbitmq_user
+    assert requests.get(api, auth=(client_settings.rabbitmq_user, client_settings.rabbitmq_password), timeout=10).json()["name"] \
+        == client_settings.rabbitmq_user
 
 
-def test_management_ui_is_on_loopback(docker_stack, settings):
+def test_management_ui_is_on_loopback(docker_stack, client_settings):
     assert dc.published(docker_stack)["rabbitmq"] and all(
         ip == "127.0.0.1" for ip, _ in dc.published(docker_stack)["rabbitmq"])
-    assert dc.listeners(settings.rabbitmq_mgmt_port) == {"127.0.0.1"}
+    assert dc.listeners(client_settings.rabbitmq_mgmt_port) == {"127.0.0.1"}

@@ -19,13 +19,13 @@ def ring():
             "built": ["producer-order", "inventory-consumer", "analytics-consumer"]}
 
 
-def test_analytics_writes_the_metrics_file_on_the_host_as_non_root(docker_stack, settings):
+def test_analytics_writes_the_metrics_file_on_the_host_as_non_root(docker_stack, client_settings):
     source = docker_stack.inspect("analytics-consumer", '{{range .Mounts}}{{if eq .Destination "/metrics"}}'
                                                         '{{.Source}}{{end}}{{end}}')
     path = Path(source) / "metrics_output.json"
 
     def seen() -> int:  # analytics may have been restarted by an earlier check: it rebuilds from the log
-        return requests.get(f"{settings.notification_url}/metrics", timeout=10).json()["total_orders_seen"]
+        return requests.get(f"{client_settings.notification_url}/metrics", timeout=10).json()["total_orders_seen"]
 
     total = wait_for(seen, 120, interval=0.5, what="analytics to count the scenario ring's orders")
     wait_for(lambda: path.exists() and json.loads(path.read_text())["total_orders_seen"] == total == seen(), 60,
