@@ -15,6 +15,7 @@ from async_rabbitmq.lab import Lab
 from async_rabbitmq.messaging import topology
 from common.ids import generate_event_id, generate_order_id
 from common.menu import INITIAL_STOCK, ITEMS
+from common.settings import Settings
 from common.stack import Stack, fault_env, wait_for
 from common.stats import summarize
 
@@ -272,8 +273,9 @@ def faults(stack: Stack, lab: Lab, delay_ms: int = 500, n: int = 5) -> dict:
     return out
 
 
-def run_all(stack: Stack, lab: Lab, full: bool = True, progress=lambda _m: None) -> dict:
+def run_all(stack: Stack, settings: Settings, full: bool = True, progress=lambda _m: None) -> dict:
     """Every scenario, in the evidence file's order; full=False is pytest's smaller scale."""
+    lab = Lab(settings)
     big, crash_n = (10_000, 5_000) if full else (1_000, 1_000)
     results = {}
     steps = [

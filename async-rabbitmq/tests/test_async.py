@@ -10,7 +10,6 @@ import pytest
 
 from async_rabbitmq import scenarios as sc
 from async_rabbitmq.evidence.scenarios import main
-from async_rabbitmq.lab import Lab
 from common.menu import ITEMS
 from common.runtime.errors import exit_status
 
@@ -26,7 +25,7 @@ def client_settings(stack):
 
 @pytest.fixture(scope="module")
 def results(stack, client_settings):
-    return sc.run_all(stack, Lab(client_settings), full=False)
+    return sc.run_all(stack, client_settings, full=False)
 
 
 @pytest.mark.parametrize("key", ["backlog_small", "backlog_big"])

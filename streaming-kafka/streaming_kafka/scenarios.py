@@ -24,6 +24,9 @@ from streaming_kafka.topology import ANALYTICS_GROUP, INVENTORY_GROUP
 INVENTORY, ANALYTICS, PRODUCER = "inventory-consumer", "analytics-consumer", "producer-order"
 INVENTORY_2 = "inventory-consumer-2"  # the scale-out instance (compose profile `scaleout`), port inventory + 10
 BIG_STOCK = {item: 10_000_000 for item in ITEMS}  # so reservations succeed and double-processing would show
+# Events per scenario: the evidence run's scale, and pytest's.
+FULL = {"first": 10_000, "second": 100_000, "lag": 50_000, "crash": 100_000, "scale": 100_000}
+QUICK = {"first": 5_000, "second": 10_000, "lag": 10_000, "crash": 20_000, "scale": 20_000}
 
 
 class Client(StackClient):
@@ -346,3 +349,25 @@ def order_roundtrip(settings: Settings, n: int = 5) -> list[dict]:
         out.append({"order_id": placed["order_id"], "accepted_ms": round(accepted * 1000, 1),
                     "result_ms": round((time.perf_counter() - t0) * 1000, 1), "status": final["status"]})
     return out
+
+
+def run_all(stack: Stack, settings: Settings, full: bool = True, progress=lambda _m: None) -> dict:
+    """Every scenario, in the evidence file's order; full=False is pytest's smaller scale (QUICK)."""
+    scale = FULL if full else QUICK
+    results = {}
+    Client(settings).reset_stock()
+    progress(f"TEST 1: /bulk {scale['first']} then {scale['second']} events")
+    results["first"] = produce(settings, scale["first"])
+    results["second"] = produce(settings, scale["second"])
+    progress(f"TEST 2: lag over time ({scale['lag']} events, inventory consumer stopped)")
+    results["lag"] = lag_over_time(settings, stack, scale["lag"])
+    progress("TEST 2b: lag over time (5000 events, inventory consumer throttled with INVENTORY_DELAY_MS=2)")
+    results["lag_throttled"] = lag_over_time(settings, stack, 5000, mode="throttle", delay_ms=2, paused_s=2)
+    progress("TEST 4: crash")
+    results["crash"] = crash(settings, stack, scale["crash"])
+    progress("TEST 5: scale-out")
+    results["scale"] = scale_out(settings, stack, scale["scale"])
+    results["roundtrip"] = order_roundtrip(settings)
+    progress("TEST 3: replay twice")  # last, so the replays cover every event of the run
+    results["replay"] = replay_twice(settings)
+    return results

@@ -11,7 +11,8 @@ import pytest
 
 from common.runtime.errors import exit_status
 from streaming_kafka import scenarios as sc
-from streaming_kafka.evidence.scenarios import QUICK, main
+from streaming_kafka.evidence.scenarios import main
+from streaming_kafka.scenarios import QUICK
 from streaming_kafka.topology import ANALYTICS_GROUP, INVENTORY_GROUP
 
 # ---------------------------------------------------------------- pytest (integration, smaller scale)

@@ -10,7 +10,6 @@ import argparse
 from pathlib import Path
 
 from async_rabbitmq import scenarios as sc
-from async_rabbitmq.lab import Lab
 from common import evidence
 from common.settings import get_settings
 from common.stack import get_stack
@@ -135,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     stack = get_stack("async-rabbitmq", args.runtime, get_settings(), admin=True)
     settings = stack.settings  # under Docker: the published ports and the compose file's RabbitMQ account
     stack.ensure_admin()
-    results = sc.run_all(stack, Lab(settings), full=not args.small,
+    results = sc.run_all(stack, settings, full=not args.small,
                          progress=lambda m: print(f"[async-rabbitmq] {m}", flush=True))
     ports = (f"order {settings.order_port}, inventory {settings.inventory_port}, notification "
              f"{settings.notification_port}, AMQP {settings.rabbitmq_port}, management {settings.rabbitmq_mgmt_port}")

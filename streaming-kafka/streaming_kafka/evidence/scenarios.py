@@ -31,8 +31,6 @@ OUTPUT = PART_DIR / "tests" / "test_output.txt"
 REPLAY_EVIDENCE = PART_DIR / "tests" / "replay_evidence.txt"
 METRICS_OUTPUT = PART_DIR / "metrics" / "metrics_output.json"
 DOCKER_DIR = PART_DIR / "tests" / "docker"
-FULL = {"first": 10_000, "second": 100_000, "lag": 50_000, "crash": 100_000, "scale": 100_000}
-QUICK = {"first": 5_000, "second": 10_000, "lag": 10_000, "crash": 20_000, "scale": 20_000}
 
 
 # ---------------------------------------------------------------- evidence writer
@@ -147,26 +145,6 @@ def render_replay(rp: sc.Replays, runtime: str) -> str:
     return "\n".join(out) + "\n"
 
 
-def run_all(settings, stack, scale: dict, progress=print) -> dict:
-    results = {}
-    sc.Client(settings).reset_stock()
-    progress(f"TEST 1: /bulk {scale['first']} then {scale['second']} events")
-    results["first"] = sc.produce(settings, scale["first"])
-    results["second"] = sc.produce(settings, scale["second"])
-    progress(f"TEST 2: lag over time ({scale['lag']} events, inventory consumer stopped)")
-    results["lag"] = sc.lag_over_time(settings, stack, scale["lag"])
-    progress("TEST 2b: lag over time (5000 events, inventory consumer throttled with INVENTORY_DELAY_MS=2)")
-    results["lag_throttled"] = sc.lag_over_time(settings, stack, 5000, mode="throttle", delay_ms=2, paused_s=2)
-    progress("TEST 4: crash")
-    results["crash"] = sc.crash(settings, stack, scale["crash"])
-    progress("TEST 5: scale-out")
-    results["scale"] = sc.scale_out(settings, stack, scale["scale"])
-    results["roundtrip"] = sc.order_roundtrip(settings)
-    progress("TEST 3: replay twice")  # last, so the replays cover every event of the run
-    results["replay"] = sc.replay_twice(settings)
-    return results
-
-
 def _container_metrics(stack, live_text: str) -> str:
     """Docker: the metrics file the analytics container wrote into its bind mount, as the host sees it; polled
     until it equals the live metrics (it is rewritten every METRICS_INTERVAL_S)."""
@@ -200,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     stack.up()
     stack.ensure_admin()
     t0 = time.monotonic()
-    results = run_all(settings, stack, QUICK if args.quick else FULL)
+    results = sc.run_all(stack, settings, full=not args.quick, progress=print)
     docker = stack.runtime == "docker"
     out_dir = DOCKER_DIR if docker else OUTPUT.parent
     report = render(results, stack.describe())
