@@ -59,7 +59,9 @@ class Pattern:
         return None
 
     def reset_stock(self) -> None:
-        big = {item: 10**8 for item in ("pizza", "burger", "salad", "soda", "coffee")}
+        from common.menu import uniform_stock
+
+        big = dict(uniform_stock(10**8))  # the whole menu: the load orders every item, fries included
         self.http.post(self.settings.inventory_url.rstrip("/") + "/admin/reset", json={"stock": big},
                        timeout=30).raise_for_status()
 

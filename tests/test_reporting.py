@@ -104,3 +104,24 @@ def test_peak_memory_also_adds_up_cpu_time():
     with PeakMemory(os.getpid(), interval=0.05) as mem:
         sum(i * i for i in range(3_000_000))  # burn a little CPU in this (sampled) process
     assert mem.cpu_seconds > 0
+
+
+def test_the_comparison_resets_stock_for_every_item_its_load_orders(tmp_path):
+    """The reset replaces the whole stock; it used to list five items while the load cycles through the whole
+    menu, so every sixth comparison order (fries) failed for want of stock."""
+    from comparison.patterns import Pattern
+    from common.menu import ITEMS
+    from common.settings import Settings
+
+    sent = []
+
+    class Http:
+        def post(self, url, json=None, timeout=None):
+            sent.append(json)
+            return type("R", (), {"raise_for_status": lambda self: None})()
+
+    p = Pattern(Settings(run_dir=tmp_path))
+    p.http = Http()
+    p.reset_stock()
+    ordered = {ITEMS[i % len(ITEMS)] for i in range(len(ITEMS) * 2)}
+    assert ordered <= set(sent[0]["stock"]) and min(sent[0]["stock"].values()) >= 10**6
