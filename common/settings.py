@@ -81,9 +81,11 @@ class Settings(BaseSettings):
     outbox_max_inflight: int = Field(1000, ge=1)  # unconfirmed publishes the order-service relay allows
     outbox_retry_max_s: float = Field(30.0, gt=0)  # cap of the backoff between retries of an unroutable record
     max_message_bytes: int = Field(64 * 1024, ge=1)  # larger OrderPlaced messages are poison (DLQ)
-    # Cluster (issue 12): BROKERS=3 starts three clustered nodes; node i listens on each port above
-    # + (i-1) * rabbitmq_node_step and is named <name><i>@<host> (see async_rabbitmq.messaging.nodes).
-    brokers: int = Field(1, ge=1, le=9)
+    # Cluster (issue 12), Parts B and C natively: BROKERS=3 starts three clustered broker nodes instead of one.
+    # Part B: node i listens on each port above + (i-1) * rabbitmq_node_step and is named <name><i>@<host>
+    # (see async_rabbitmq.messaging.nodes). Part C: N combined broker+controller KRaft nodes; node n listens
+    # on the bootstrap port + 2(n-1) and its controller on the next port.
+    brokers: int = Field(1, ge=1, le=5)
     rabbitmq_node_step: int = Field(10, ge=1)
     # "" = quorum queues on a cluster, classic on one node; set to compare the two on the same cluster.
     rabbitmq_queue_type: str = Field("", pattern="^(|classic|quorum)$")
@@ -102,9 +104,6 @@ class Settings(BaseSettings):
     kafka_bootstrap: str = "127.0.0.1:29092"
     kafka_controller_port: int = 29093
     kafka_heap: str = "512m"
-    # Natively: 1 broker (the default), or a KRaft cluster of N combined broker+controller nodes (3 is the
-    # cluster of the README). Node n listens on the bootstrap port + 2(n-1) and its controller on the next port.
-    brokers: int = Field(1, ge=1, le=5)
     kafka_partitions: int = Field(6, ge=1)
     service_name: str = "lab"  # set by the runtime for each process (SERVICE_NAME); names Kafka clients
     kafka_version: str = "3.9.1"  # broker jars fetched from Maven Central; the compose image uses the same version

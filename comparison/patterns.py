@@ -13,7 +13,7 @@ import requests
 
 from async_rabbitmq.lab import Lab
 from common.client import StackClient
-from common.menu import ITEMS
+from common.menu import ITEMS, uniform_stock
 from common.settings import Settings
 from streaming_kafka.analytics_consumer.worker import replay
 from streaming_kafka.lag import consumer_lag, total_lag
@@ -35,7 +35,7 @@ class Pattern(StackClient):
     label = ""
     inventory = "inventory-service"
     timeout_s = 30.0
-    default_stock = {item: 10**8 for item in ("pizza", "burger", "salad", "soda", "coffee")}
+    default_stock = dict(uniform_stock(10**8))  # the whole menu: the load orders every item, fries included
 
     def place(self, i: int, session: requests.Session | None = None) -> Placed:
         t0 = time.perf_counter()

@@ -104,3 +104,35 @@ def test_peak_memory_also_adds_up_cpu_time():
     with PeakMemory(os.getpid(), interval=0.05) as mem:
         sum(i * i for i in range(3_000_000))  # burn a little CPU in this (sampled) process
     assert mem.cpu_seconds > 0
+
+
+def test_the_comparison_resets_stock_for_every_item_its_load_orders(tmp_path):
+    """The reset replaces the whole stock; it used to list five items while the load cycles through the whole
+    menu, so every sixth comparison order (fries) failed for want of stock."""
+    from common.menu import ITEMS
+    from common.settings import Settings
+    from comparison.patterns import Pattern
+
+    sent = []
+
+    class Response:
+        def __init__(self, stock):
+            self.stock = stock
+
+        def raise_for_status(self):
+            pass
+
+        def json(self):
+            return self.stock
+
+    class Http:
+        def post(self, url, json=None, timeout=None):
+            sent.append(json)
+            return Response(json["stock"])
+
+    class Offline(Pattern):
+        http = Http()  # instead of the session per thread
+
+    Offline(Settings(run_dir=tmp_path)).reset_stock()
+    ordered = {ITEMS[i % len(ITEMS)] for i in range(len(ITEMS) * 2)}
+    assert ordered <= set(sent[0]["stock"]) and min(sent[0]["stock"].values()) >= 10**6

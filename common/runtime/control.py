@@ -218,6 +218,27 @@ class Part:
             svc.cleanup()
         progress(f"  {self.name}/{name}: stopped")
 
+    def stop_together(self, names: list[str], progress=print) -> None:
+        """Stop several services at once: each is sent its stop signal, then all are waited for (each within
+        its own stop_wait_s, after which supervisord kills it)."""
+        if len(names) <= 1:
+            for n in names:
+                self.stop(n, progress)
+            return
+        running = [n for n in names if self.alive() and self.state(n) in ("RUNNING", "STARTING")]
+        for n in running:
+            try:
+                self._rpc().stopProcess(n, False)
+            except xmlrpc.client.Fault as fault:
+                if "NOT_RUNNING" not in fault.faultString:
+                    raise
+        deadline = time.monotonic() + max((self.service(n).stop_wait_s for n in running), default=0) + 10
+        while time.monotonic() < deadline and any(self.state(n) in ("RUNNING", "STARTING", "STOPPING")
+                                                  for n in running):
+            time.sleep(0.2)
+        for n in names:
+            self.stop(n, progress)  # reports it, runs its cleanup; a no-op stop for one already down
+
     def kill(self, name: str, sig: int = signal.SIGKILL) -> int:
         """Send a signal to the service's whole process group (kill -9 by default); returns the pid."""
         info = self._rpc().getProcessInfo(name)
@@ -246,9 +267,14 @@ class Part:
         if not self.alive():
             self._cleanup_all()
             return
-        for svc in reversed(self.services):
-            if self.state(svc.name) in ("RUNNING", "STARTING"):
-                self.stop(svc.name, progress)
+        running = [s for s in reversed(self.services) if self.state(s.name) in ("RUNNING", "STARTING")]
+        done: set[str] = set()
+        for svc in running:
+            if svc.name not in done:
+                names = [s.name for s in running if s.name == svc.name or (svc.stop_group and
+                                                                            s.stop_group == svc.stop_group)]
+                self.stop_together(names, progress)
+                done.update(names)
         rpc_pid = self._rpc().getPID()
         try:
             self._rpc().shutdown()

@@ -36,6 +36,9 @@ class Service:
     startup_timeout_s: float = 60.0
     extra_ports: tuple[int, ...] = ()  # other ports it listens on, checked for clashes
     profile: str | None = None  # as a compose profile: not started by `up`, only when named (`start`)
+    # `down` stops the services of one stop group together: the nodes of a KRaft quorum stopped one by one
+    # lose their majority, and the last ones then hang in their controlled shutdown until SIGKILL.
+    stop_group: str | None = None
 
     def is_ready(self) -> bool:
         if self.ready is not None:

@@ -14,6 +14,8 @@ def cluster_size(settings) -> int:
     from common.runtime.control import Part  # at call time: the runtime imports this module
 
     part = Part(PART, settings)
+    if not part.alive():  # state() of a stopped part is STOPPED for any name: no size to read
+        return settings.brokers
     for n in range(MAX_BROKERS, 1, -1):
         if part.state(f"kafka-{n}") != "UNKNOWN":  # the running supervisord has this program
             return n

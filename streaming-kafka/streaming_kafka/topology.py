@@ -6,6 +6,7 @@ Both event topics are keyed by `order_id`: all events of one order land in one p
 from __future__ import annotations
 
 import logging
+import time
 
 from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
@@ -73,14 +74,22 @@ class TopologyError(RuntimeError):
     """The topics exist but not as this part needs them; the message says what to do."""
 
 
-def check_copartitioned(settings, admin: KafkaAdminClient | None = None) -> int:
+def check_copartitioned(settings, admin: KafkaAdminClient | None = None, wait_s: float = 10.0) -> int:
     """The inventory consumer writes each result to its order's own partition number of InventoryEvents, so
     both event topics must have the same partition count. Checked at start-up: a mismatch (e.g. a topic
-    created by hand) is a clear error here instead of an assertion in the middle of processing."""
+    created by hand) is a clear error here instead of an assertion in the middle of processing. A topic the
+    broker does not describe yet (just created: LEADER_NOT_AVAILABLE, no partitions) is asked again for up
+    to `wait_s` seconds; one still missing then counts as 0 partitions."""
     own = admin is None
     admin = admin or admin_client(settings)
+    deadline = time.monotonic() + wait_s
     try:
-        counts = {t["topic"]: len(t["partitions"]) for t in admin.describe_topics(list(EVENT_TOPICS))}
+        while True:
+            counts = {t["topic"]: len(t["partitions"]) for t in admin.describe_topics(list(EVENT_TOPICS))
+                      if not t.get("error_code") and t["partitions"]}
+            if set(counts) == set(EVENT_TOPICS) or time.monotonic() >= deadline:
+                break
+            time.sleep(0.5)
     finally:
         if own:
             admin.close()

@@ -199,7 +199,7 @@ def kafka_services(settings: Settings) -> list[Service]:
         broker = Broker(settings, node)
         out.append(Service(name=service_name(node), argv=broker.argv(), port=broker.port, ready=broker.ready,
                            prepare=broker.prepare, extra_ports=(broker.controller_port,), stop_wait_s=60,
-                           startup_timeout_s=120, env={"BROKERS": str(settings.brokers)}))
+                           startup_timeout_s=120, env={"BROKERS": str(settings.brokers)}, stop_group="kafka"))
     return out
 
 

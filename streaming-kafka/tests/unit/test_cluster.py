@@ -65,3 +65,18 @@ def test_longest_stall_after_the_kill():
     assert longest_stall(samples, after=0.9) == (1.0, 3.0, 2.0)
     assert longest_stall(samples, after=1.2) == (1.2, 3.0, 1.8)  # a stall under way at the kill counts from it
     assert longest_stall(samples, after=3.2) == (3.2, 4.0, 0.8)
+
+
+def test_the_cluster_size_comes_from_brokers_or_else_from_the_running_stack(tmp_path, monkeypatch):
+    """make test and make demo ran every native Part C stack on five brokers: with no part running, the
+    runtime answers STOPPED for any program name, which read as "kafka-5 exists"."""
+    from common.runtime.control import Part
+    from streaming_kafka import stack
+
+    s = Settings(run_dir=tmp_path)
+    assert stack.cluster_size(s) == 1  # nothing running: the BROKERS default
+    assert stack.cluster_size(Settings(run_dir=tmp_path, brokers=3)) == 3
+    programs = {"kafka": "RUNNING", "kafka-2": "RUNNING", "kafka-3": "STOPPED"}  # a cluster of 3, one node down
+    monkeypatch.setattr(Part, "alive", lambda self: True)
+    monkeypatch.setattr(Part, "state", lambda self, name: programs.get(name, "UNKNOWN"))
+    assert stack.cluster_size(s) == 3
