@@ -6,7 +6,7 @@ PART_DIR = Path(__file__).resolve().parent
 if str(PART_DIR) not in sys.path:  # `make up` imports this file from the repository root
     sys.path.insert(0, str(PART_DIR))
 
-from broker.native import kafka_services
+from broker.native import kafka_services, service_name
 
 from common.runtime.spec import gunicorn_service, python_service
 
@@ -21,13 +21,7 @@ def cluster_size(settings) -> int:
         return settings.brokers
     from common.runtime.control import Part  # at call time: the runtime loads this file
 
-    part = Part(PART, settings)
-    if not part.alive():  # state() of a stopped part is STOPPED for any name: no size to read
-        return settings.brokers
-    for n in range(MAX_BROKERS, 1, -1):
-        if part.state(f"kafka-{n}") != "UNKNOWN":  # the running supervisord has this program
-            return n
-    return settings.brokers
+    return Part(PART, settings).cluster_size(service_name, MAX_BROKERS) or settings.brokers
 
 
 def with_brokers(settings, n: int):
