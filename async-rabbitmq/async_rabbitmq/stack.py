@@ -9,9 +9,24 @@ from async_rabbitmq.messaging.nodes import nodes
 from common.runtime.spec import Service, python_service
 
 PART = "async-rabbitmq"
+MAX_BROKERS = 5  # the `brokers` setting's upper bound
+
+
+def cluster_size(settings) -> int:
+    """BROKERS when it is given; otherwise the size of the running stack, so that `make down` (and stop/start
+    of a node) stops every node of a running cluster, node 1 last: the node that stops last must start first,
+    and the runtime starts node 1 first."""
+    if "brokers" in settings.model_fields_set:
+        return settings.brokers
+    from common.runtime.control import Part  # at call time: the runtime imports this module
+
+    return Part(PART, settings).cluster_size(lambda n: f"rabbitmq-{n}", MAX_BROKERS) or settings.brokers
 
 
 def services(settings):
+    size = cluster_size(settings)
+    if size != settings.brokers:
+        settings = settings.model_copy(update={"brokers": size})
     brokers = []
     for node in nodes(settings):
         broker = NativeBroker(settings, PART, node)

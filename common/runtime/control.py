@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 import xmlrpc.client
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -180,7 +181,7 @@ class Part:
         if self.state(name) == "RUNNING":
             self._rpc().stopProcess(name, True)
         for port in filter(None, (svc.port, *svc.extra_ports)):
-            owner = port_owner(port)
+            owner = self._port_owner_after_exit(port)
             if owner:
                 hint = f" ({', '.join(others)} is running: `make down` first)" if others else ""
                 raise StackError(
@@ -239,6 +240,13 @@ class Part:
         for n in names:
             self.stop(n, progress)  # reports it, runs its cleanup; a no-op stop for one already down
 
+    def cluster_size(self, node_name: Callable[[int], str], most: int) -> int | None:
+        """How many broker nodes the running part has (`node_name(n)` names node n's program; node 1 is there
+        in any mode), or None when the part is not running: then BROKERS alone decides."""
+        if not self.alive():  # state() of a stopped part is STOPPED for any name: nothing to read
+            return None
+        return next((n for n in range(most, 1, -1) if self.state(node_name(n)) != "UNKNOWN"), 1)
+
     def kill(self, name: str, sig: int = signal.SIGKILL) -> int:
         """Send a signal to the service's whole process group (kill -9 by default); returns the pid."""
         info = self._rpc().getProcessInfo(name)
@@ -253,6 +261,28 @@ class Part:
         while self.state(name) == "RUNNING" and time.monotonic() < deadline:
             time.sleep(0.05)
         return pid
+
+    def _port_owner_after_exit(self, port: int, wait_s: float = 10.0) -> str | None:
+        """port_owner(), but a port still held by a process of this part that is exiting (a `kill -9` just
+        sent to the service's group: supervisord sees it gone before the kernel frees its sockets) is waited
+        for, up to `wait_s`. A port another program holds is reported at once."""
+        deadline = time.monotonic() + wait_s
+        while True:
+            owner = port_owner(port)
+            if not owner or time.monotonic() > deadline or not self._exiting_holder(port):
+                return owner
+            time.sleep(0.1)
+
+    def _exiting_holder(self, port: int) -> bool:
+        """The port's holder has no listening pid any more (exiting), or descends from this part's supervisord."""
+        pid = listening_pid(port)
+        if pid is None:
+            return True
+        sup = self.supervisor_pid()
+        try:
+            return sup is not None and any(p.pid == sup for p in psutil.Process(pid).parents())
+        except psutil.Error:
+            return True
 
     def supervisor_pid(self) -> int | None:
         """The part's supervisord: every process of the part descends from it."""
@@ -330,20 +360,28 @@ class Part:
             return "\n".join(fh.read().decode(errors="replace").splitlines()[-lines:])
 
 
+def listening_pid(port: int) -> int | None:
+    """The pid of the process listening on the port, if one can be seen."""
+    try:
+        for conn in psutil.net_connections("tcp"):
+            if conn.laddr and conn.laddr.port == port and conn.status == psutil.CONN_LISTEN and conn.pid:
+                return conn.pid
+    except (psutil.Error, OSError):
+        pass
+    return None
+
+
 def port_owner(port: int, host: str = "127.0.0.1") -> str | None:
     """Who listens on the port, or None when it is free."""
     with socket.socket() as s:
         s.settimeout(0.5)
         if s.connect_ex((host, port)) != 0:
             return None
+    pid = listening_pid(port)
     try:
-        for conn in psutil.net_connections("tcp"):
-            if conn.laddr and conn.laddr.port == port and conn.status == psutil.CONN_LISTEN and conn.pid:
-                proc = psutil.Process(conn.pid)
-                return f"pid {conn.pid} ({' '.join(proc.cmdline()[:4])})"
-    except (psutil.Error, OSError):
-        pass
-    return "another process"
+        return f"pid {pid} ({' '.join(psutil.Process(pid).cmdline()[:4])})" if pid else "another process"
+    except psutil.Error:
+        return "another process"
 
 
 def all_parts(settings: Settings | None = None) -> list[Part]:

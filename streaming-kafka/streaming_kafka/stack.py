@@ -1,6 +1,6 @@
 """Part C's services for the native runtime, in start order (mirrors docker-compose.yml)."""
 from common.runtime.spec import gunicorn_service, python_service
-from streaming_kafka.broker.native import kafka_services
+from streaming_kafka.broker.native import kafka_services, service_name
 
 PART = "streaming-kafka"
 MAX_BROKERS = 5  # the `brokers` setting's upper bound
@@ -13,13 +13,7 @@ def cluster_size(settings) -> int:
         return settings.brokers
     from common.runtime.control import Part  # at call time: the runtime imports this module
 
-    part = Part(PART, settings)
-    if not part.alive():  # state() of a stopped part is STOPPED for any name: no size to read
-        return settings.brokers
-    for n in range(MAX_BROKERS, 1, -1):
-        if part.state(f"kafka-{n}") != "UNKNOWN":  # the running supervisord has this program
-            return n
-    return settings.brokers
+    return Part(PART, settings).cluster_size(service_name, MAX_BROKERS) or settings.brokers
 
 
 def with_brokers(settings, n: int):

@@ -67,3 +67,33 @@ def test_a_service_already_down_is_not_stopped_again(part):
     part.rpc.states["kafka-2"] = "EXITED"
     part.down(progress=lambda m: None)
     assert ("kafka-2", False) not in part.rpc.calls and ("kafka-3", False) in part.rpc.calls
+
+
+def test_a_running_cluster_is_seen_without_brokers_so_down_stops_node_1_last(tmp_path, monkeypatch):
+    """`make demo` stopped Part B's cluster with the single-node service list: supervisord's shutdown then
+    stopped nodes 2 and 3 after node 1, and node 1 waited for their tables at its next start (120 s, failed)."""
+    from common.runtime.spec import load_services
+
+    settings = Settings(run_dir=tmp_path / "run")
+    assert [s.name for s in load_services("async-rabbitmq", settings)][:2] == ["rabbitmq", "inventory-service"]
+    programs = {"rabbitmq": "RUNNING", "rabbitmq-2": "RUNNING", "rabbitmq-3": "RUNNING"}
+    monkeypatch.setattr(Part, "alive", lambda self: True)
+    monkeypatch.setattr(Part, "state", lambda self, name: programs.get(name, "UNKNOWN"))
+    names = [s.name for s in load_services("async-rabbitmq", settings)]
+    assert names[:3] == ["rabbitmq", "rabbitmq-2", "rabbitmq-3"]  # down goes in reverse: node 1 last
+
+
+def test_start_waits_for_the_port_of_its_own_killed_process_but_not_for_a_stranger(part, monkeypatch):
+    """The chaos ring restarted RabbitMQ 0.02 s after its kill -9 and was told 5672 was in use: supervisord saw
+    the process gone before the kernel had freed its socket."""
+    import common.runtime.control as control
+
+    holders = iter(["another process", "another process", None])
+    monkeypatch.setattr(control, "port_owner", lambda port: next(holders))
+    monkeypatch.setattr(control, "listening_pid", lambda port: None)  # exiting: no listener pid any more
+    assert part._port_owner_after_exit(5672, wait_s=5) is None
+    monkeypatch.setattr(control, "port_owner", lambda port: "pid 4242 (nc -l 5672)")
+    monkeypatch.setattr(control, "listening_pid", lambda port: 4242)
+    monkeypatch.setattr(part, "supervisor_pid", lambda: 1)
+    monkeypatch.setattr(control.psutil, "Process", lambda pid: type("P", (), {"parents": lambda self: []})())
+    assert part._port_owner_after_exit(5672, wait_s=5) == "pid 4242 (nc -l 5672)"  # at once: not ours
