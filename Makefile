@@ -41,7 +41,7 @@ install: .venv/.installed
 	@echo "python packages installed in .venv"
 
 demo: install
-	@$(PY) scripts/demo.py
+	@$(PY) scripts/demo.py $(if $(STEPS),--steps $(STEPS))
 
 test: install
 	@$(PY) scripts/run_tests.py
