@@ -50,7 +50,7 @@ lock: install
 	@$(PY) -m piptools compile --quiet --generate-hashes -o requirements-service.lock pyproject.toml
 
 demo: install
-	@$(PY) scripts/demo.py
+	@$(PY) scripts/demo.py $(if $(STEPS),--steps $(STEPS))
 
 test: install
 	@$(PY) scripts/run_tests.py

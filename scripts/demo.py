@@ -2,6 +2,7 @@
 evidence files), stop it; then the measured comparison of the three patterns. Leaves nothing running."""
 from __future__ import annotations
 
+import argparse
 import os
 import subprocess
 import sys
@@ -49,13 +50,22 @@ def down_all() -> None:
         part.down(progress=lambda _m: None)
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--steps", default="", help=f"run only these steps, e.g. 3,5 (1-{len(STEPS)}: the evidence "
+                    f"steps in the order printed, {len(STEPS) + 1}: the comparison); default: all")
+    args = ap.parse_args(argv)
+    only = {int(n) for n in args.steps.split(",") if n.strip()}
+    if only - set(range(1, len(STEPS) + 2)):
+        ap.error(f"--steps: each step is 1-{len(STEPS) + 1}")
     t0 = time.monotonic()
     written: list[str] = []
     failed: list[str] = []
     down_all()
     try:
         for i, (part, script, files, *extra) in enumerate(STEPS, 1):
+            if only and i not in only:
+                continue
             overrides = extra[0] if extra else {}  # e.g. BROKERS=3: for the services and for the script
             banner(f"[{i}/{len(STEPS) + 1}] {part}{' ' + str(overrides) if overrides else ''}: start natively, "
                    "run the scenarios, write the evidence")
@@ -73,11 +83,12 @@ def main() -> int:
             (written.extend(files) if code == 0 else failed.append(part))
             print(f"--- {part} done ({'ok' if code == 0 else f'FAILED, exit {code}'}) "
                   f"at {time.monotonic() - t0:.0f}s", flush=True)
-        banner(f"[{len(STEPS) + 1}/{len(STEPS) + 1}] the comparison: one workload, three patterns")
-        # native, like the steps above: a compose stack running beside must not be picked (or recreated) by it
-        code = subprocess.call([sys.executable, "scripts/compare.py"], cwd=ROOT,
-                               env=os.environ | {"STACK_RUNTIME": "native"})
-        (written.extend(COMPARISON) if code == 0 else failed.append("comparison"))
+        if not only or len(STEPS) + 1 in only:
+            banner(f"[{len(STEPS) + 1}/{len(STEPS) + 1}] the comparison: one workload, three patterns")
+            # native, like the steps above: a compose stack running beside must not be picked (or recreated)
+            code = subprocess.call([sys.executable, "scripts/compare.py"], cwd=ROOT,
+                                   env=os.environ | {"STACK_RUNTIME": "native"})
+            (written.extend(COMPARISON) if code == 0 else failed.append("comparison"))
     finally:
         down_all()
     banner(f"make demo finished in {time.monotonic() - t0:.0f}s; nothing is left running")
