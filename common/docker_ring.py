@@ -2,9 +2,7 @@
 
 Imported into `<part>/tests/docker/test_docker_<part>.py` (which defines the `ring` fixture: the part's service
 names) and run by `make test` after the part's scenario ring ran against the same compose stack. The
-volume check comes last (marked `removes_stack`, which `common.testing` orders after the part's other checks,
-including those a part's module defines below its `import *`): it takes the stack down, up, and away with its
-volumes.
+volume check comes last: it takes the stack down and up again.
 """
 from __future__ import annotations
 
@@ -87,7 +85,6 @@ def test_restart_policy_keeps_a_killed_service_down_and_restarts_a_crashed_one(d
         docker_stack.start(inventory)
 
 
-@pytest.mark.removes_stack
 def test_volumes_survive_down_and_up_and_go_with_down_v(docker_stack, client_settings):
     url = client_settings.inventory_url
     marker = {"pizza": 42, "soda": 7}

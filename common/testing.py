@@ -89,12 +89,9 @@ def stack_fixture():
 
 def _order(item: pytest.Item) -> int:
     """0: needs no engine; 1: the scenario ring against the compose stack; 2: the docker ring's own checks, which
-    read what the scenario ring left in that stack; 3: a check marked `removes_stack` (the volume check ends with
-    `down -v`), after every other check of its part, wherever its module puts it."""
+    read what the scenario ring left in that stack."""
     if item.get_closest_marker("docker") is None:
         return 0
-    if item.get_closest_marker("removes_stack") is not None:
-        return 3
     folder = item.path.parent.relative_to(ROOT) if item.path.is_relative_to(ROOT) else item.path.parent
     return 2 if "docker" in folder.parts else 1
 
