@@ -2,7 +2,8 @@
 
 Imported into `<part>/tests/docker/test_docker_<part>.py` (which defines the `ring` fixture: the part's service
 names) and run by `make test` after the part's scenario ring ran against the same compose stack. The
-volume check comes last: it takes the stack down and up again.
+volume check takes the stack down and up again, and ends with a fresh stack: the checks a part's own file
+defines after these imported ones (Part B's guest and management UI) still need it.
 """
 from __future__ import annotations
 
@@ -96,5 +97,9 @@ def test_volumes_survive_down_and_up_and_go_with_down_v(docker_stack, client_set
     docker_stack.up()
     kept = requests.get(f"{url}/stock", timeout=10).json()
     assert {k: kept.get(k) for k in marker} == marker  # the store lives on its volume
-    docker_stack.down(volumes=True)  # the ring's last step: nothing needs the stack after it
-    assert dc.volumes(docker_stack) == [] and not dc.containers(docker_stack)
+    docker_stack.down(volumes=True)
+    assert dc.volumes(docker_stack) == []
+    docker_stack.up()
+    fresh = requests.get(f"{url}/stock", timeout=10).json()
+    assert {k: fresh.get(k) for k in marker} != marker
+    assert requests.post(f"{url}/admin/reset", json={}, timeout=10).json() == fresh  # the initial stock
