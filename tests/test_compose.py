@@ -164,9 +164,9 @@ def test_fault_injection_passes_through(part):
 
 
 # ---------------------------------------------------------------------------------------- safe by default
-def compose_config_env(part: str, env: dict[str, str], profiles: bool = True) -> dict:
+def compose_config_env(part: str, env: dict[str, str], profiles: bool = True, overrides=()) -> dict:
     path = ROOT / part / "docker-compose.yml"
-    args = ["--profile", "*"] if profiles else []
+    args = [a for f in overrides for a in ("-f", str(f))] + (["--profile", "*"] if profiles else [])
     out = subprocess.run([str(COMPOSE_BIN), "-f", str(path), *args, "config", "--format", "json"],
                          capture_output=True, text=True, cwd=path.parent, env={"PATH": "/usr/bin:/bin", **env})
     assert out.returncode == 0, out.stderr
@@ -175,11 +175,13 @@ def compose_config_env(part: str, env: dict[str, str], profiles: bool = True) ->
 
 def test_every_port_is_published_on_loopback_unless_publish_host_says_otherwise(part):
     name, _ = part
-    for env, expected in (({}, "127.0.0.1"), ({"PUBLISH_HOST": "0.0.0.0"}, "0.0.0.0")):
-        for svc, sc in compose_config_env(name, env)["services"].items():
-            for port in sc.get("ports", []):
-                want = "127.0.0.1" if int(port["published"]) == 15672 else expected  # management: loopback only
-                assert port.get("host_ip") == want, f"{name}/{svc} publishes {port} with {env}"
+    # the part's compose file alone, and with each override file beside it (Part C's docker-compose.cluster.yml)
+    for overrides in ([], *([f] for f in sorted((ROOT / name).glob("docker-compose.*.yml")))):
+        for env, expected in (({}, "127.0.0.1"), ({"PUBLISH_HOST": "0.0.0.0"}, "0.0.0.0")):
+            for svc, sc in compose_config_env(name, env, overrides=overrides)["services"].items():
+                for port in sc.get("ports", []):
+                    want = "127.0.0.1" if int(port["published"]) == 15672 else expected  # management: loopback only
+                    assert port.get("host_ip") == want, f"{name}/{svc} publishes {port} with {env} {overrides}"
 
 
 def test_admin_api_is_off_unless_enabled(part):
