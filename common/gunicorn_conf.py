@@ -8,3 +8,10 @@ graceful_timeout = 3  # in-flight requests get 3 s on stop; an injected 8 s dela
 accesslog = None  # the app logs each request as JSON
 errorlog = "-"
 loglevel = "warning"
+
+
+def worker_exit(server, worker):
+    """The service's background workers (common.process.wsgi) finish what they hold and disconnect."""
+    from common.process import stop_workers
+
+    stop_workers()

@@ -1,7 +1,13 @@
-"""One shape for every service process that consumes (Part B's services, Part C's consumers): the part's
-`build(settings) -> (app, workers)` composes it, and `serve` runs it: each worker's loop in a thread, the
-shared in-process HTTP server (`common.http_server`: waitress, bounded threads and timeouts) beside them for
-/health and the service's endpoints, and a clean stop on SIGTERM or SIGINT.
+"""One shape for every service of every part: the service module's `build(settings) -> (app, workers)`
+composes it (`workers`: consumer loops, an outbox relay; empty for a plain HTTP service), and one of two
+runners serves it:
+
+- `serve` (consumers: Part B's inventory and notification, Part C's consumers): each worker's loop in a
+  thread, the shared in-process HTTP server (`common.http_server`: waitress, bounded threads and timeouts)
+  beside them for /health and the service's endpoints, and a clean stop on SIGTERM or SIGINT.
+- `wsgi` (gunicorn, for the services whose HTTP side carries the load: Part A's three, Part B's order-service,
+  Part C's producer-order): gunicorn's app factory `common.process:wsgi('<module>')`; the workers run as
+  threads of the gunicorn worker process and are stopped by the `worker_exit` hook of `common.gunicorn_conf`.
 
 On SIGTERM: the HTTP server stops taking requests, each worker finishes what it has in hand (the message or
 the poll batch) and closes its connection, then the process exits 0. A worker that dies unexpectedly stops the
@@ -9,14 +15,18 @@ process with exit code 1, so the runtime shows it as crashed instead of half-ali
 """
 from __future__ import annotations
 
+import importlib
 import logging
+import os
 import signal
 import threading
+import time
 from collections.abc import Sequence
 from typing import Protocol
 
 from .http_server import HttpServer
-from .settings import Settings
+from .logs import setup_logging
+from .settings import Settings, get_settings
 
 
 class Worker(Protocol):
@@ -64,3 +74,59 @@ def serve(name: str, app, workers: Sequence[Worker], settings: Settings, port: i
         t.join(timeout=stop_timeout_s)
     log.info("%s stopped", name)
     return 1 if crashed else 0
+
+
+class OnStop:
+    """A worker with no loop of its own: holds a resource (a Kafka producer) and releases it on stop."""
+
+    def __init__(self, name: str, release):
+        self.name = name
+        self._release = release
+        self._stopping = threading.Event()
+
+    def run(self) -> None:
+        self._stopping.wait()
+        self._release()
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+
+# -- gunicorn: the same build(), its workers as threads of the gunicorn worker process ------------------------
+_running: list[tuple[Worker, threading.Thread]] = []
+
+
+def wsgi(module_name: str):
+    """gunicorn's app factory for every gunicorn-served service: `common.process:wsgi('sync_rest.order_service.app')`.
+
+    Runs in each gunicorn worker, after the fork: logging as the module's `NAME`, `build(settings)`, and each of
+    its workers in a thread. A worker that crashes (a bug: broker outages are retried inside `run`) stops this
+    gunicorn worker with SIGTERM, and gunicorn starts a fresh one."""
+    module = importlib.import_module(module_name)
+    settings = get_settings()
+    setup_logging(module.NAME, settings.log_level, settings.log_format)
+    app, workers = module.build(settings)
+    log = logging.getLogger(module.NAME)
+
+    def guard(worker: Worker) -> None:
+        try:
+            worker.run()
+        except BaseException:
+            log.exception("%s crashed; restarting the gunicorn worker", worker.name)
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    for worker in workers:
+        thread = threading.Thread(target=guard, args=(worker,), name=worker.name, daemon=True)
+        thread.start()
+        _running.append((worker, thread))
+    return app
+
+
+def stop_workers(timeout_s: float = 2.5) -> None:
+    """gunicorn's `worker_exit` hook (common.gunicorn_conf): the workers `wsgi` started finish and disconnect."""
+    for worker, _ in _running:
+        worker.stop()
+    deadline = time.monotonic() + timeout_s
+    for _, thread in _running:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    _running.clear()

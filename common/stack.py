@@ -16,6 +16,7 @@ from typing import Protocol
 import psutil
 import requests
 
+from .faults import without_faults
 from .settings import ROOT, Settings, get_settings
 
 # The inventory service of each part: scenario scripts reset its stock through the admin API.
@@ -37,24 +38,6 @@ class Stack(Protocol):
     def logs(self, service: str, lines: int = 40) -> str: ...
     def describe(self) -> str: ...
     def ensure_admin(self) -> None: ...
-
-
-# The fault switches, listed once: Settings fields, each set by its upper-case environment variable. They are
-# cleared on every (re)start unless passed explicitly, so they are off unless asked for.
-FAULTS = ("inventory_delay_ms", "simulated_delay", "force_failure", "notification_force_failure")
-FAULT_VARS = tuple(name.upper() for name in FAULTS)
-
-
-def fault_env(**switches) -> dict[str, str]:
-    """The environment that turns faults on for a service (re)started with it: `fault_env(force_failure=True)`."""
-    unknown = sorted(set(switches) - set(FAULTS))
-    if unknown:
-        raise ValueError(f"not a fault switch: {', '.join(unknown)} (the switches are {', '.join(FAULTS)})")
-    return {name.upper(): str(v).lower() if isinstance(v, bool) else str(v) for name, v in switches.items()}
-
-
-def without_faults(env) -> dict[str, str]:
-    return {k: v for k, v in env.items() if k not in FAULT_VARS}
 
 
 class _Admin:

@@ -17,9 +17,10 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from common.faults import fault_env
 from common.runtime.errors import exit_status
 from common.settings import ROOT, get_settings
-from common.stack import fault_env, get_stack
+from common.stack import get_stack
 from comparison.patterns import PATTERNS, Pattern
 
 NORMAL_N, SLOW_N, DELAY_MS = 40, 10, 2000

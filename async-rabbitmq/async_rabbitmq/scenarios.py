@@ -13,10 +13,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 from async_rabbitmq.lab import Lab
 from async_rabbitmq.messaging import topology
+from common.faults import fault_env
 from common.ids import generate_event_id, generate_order_id
 from common.menu import INITIAL_STOCK, ITEMS
 from common.settings import Settings
-from common.stack import Stack, fault_env, wait_for
+from common.stack import Stack, wait_for
 from common.stats import summarize
 
 RABBITMQ, INVENTORY, NOTIFICATION, ORDER = "rabbitmq", "inventory-service", "notification-service", "order-service"

@@ -51,16 +51,17 @@ class Service:
         return True
 
 
-def gunicorn_service(settings: Settings, name: str, app: str, port: int,
+def gunicorn_service(settings: Settings, name: str, module: str, port: int,
                      workers: int | None = None, threads: int | None = None, **kw) -> Service:
-    """A Flask service served by gunicorn (gthread workers), as in the containers."""
+    """A Flask service served by gunicorn (gthread workers), as in the containers: `module`'s `build(settings)`
+    through gunicorn's app factory `common.process:wsgi`."""
     argv = [
         sys.executable, "-m", "gunicorn",
         "--config", "python:common.gunicorn_conf",
         "--bind", f"{settings.bind_host}:{port}",
         "--workers", str(workers or settings.web_workers),
         "--threads", str(threads or settings.web_threads),
-        app,
+        f"common.process:wsgi({module!r})",
     ]
     host = "127.0.0.1" if settings.bind_host in ("0.0.0.0", "::") else settings.bind_host
     return Service(name=name, argv=argv, port=port, health_url=f"http://{host}:{port}/health", **kw)

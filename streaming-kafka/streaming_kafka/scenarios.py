@@ -14,9 +14,10 @@ import requests
 from kafka.errors import KafkaError
 
 from common.client import StackClient
+from common.faults import fault_env
 from common.menu import ITEMS
 from common.settings import Settings
-from common.stack import Stack, fault_env, wait_for
+from common.stack import Stack, wait_for
 from streaming_kafka.analytics_consumer.worker import ReplayResult, replay
 from streaming_kafka.lag import LagRow, consumer_lag, total_lag
 from streaming_kafka.topology import ANALYTICS_GROUP, INVENTORY_GROUP

@@ -38,6 +38,6 @@ def services(settings):
         python_service(settings, "analytics-consumer", "streaming_kafka.analytics_consumer", settings.notification_port,
                        stop_wait_s=30, startup_timeout_s=120, env=brokers),
         # One process: one bulk producer batches every request's events together.
-        gunicorn_service(settings, "producer-order", "streaming_kafka.producer_order.app:create_app()",
+        gunicorn_service(settings, "producer-order", "streaming_kafka.producer_order.app",
                          settings.order_port, workers=1, threads=16, env=brokers),
     ]

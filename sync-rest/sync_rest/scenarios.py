@@ -12,9 +12,10 @@ from dataclasses import dataclass, field
 import requests
 
 from common.client import StackClient
+from common.faults import fault_env
 from common.menu import INITIAL_STOCK
 from common.settings import Settings
-from common.stack import Stack, fault_env, wait_for
+from common.stack import Stack, wait_for
 from common.stats import Summary, summarize
 
 INVENTORY, ORDER = "inventory-service", "order-service"

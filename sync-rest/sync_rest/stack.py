@@ -6,12 +6,12 @@ PART = "sync-rest"
 
 def services(settings):
     return [
-        gunicorn_service(settings, "notification-service", "sync_rest.notification_service.app:create_app()",
+        gunicorn_service(settings, "notification-service", "sync_rest.notification_service.app",
                          settings.notification_port),
-        gunicorn_service(settings, "inventory-service", "sync_rest.inventory_service.app:create_app()",
+        gunicorn_service(settings, "inventory-service", "sync_rest.inventory_service.app",
                          settings.inventory_port),
         # One process, many threads: the order service mostly waits on inventory, and one process
         # means one circuit breaker and one idempotency cache view for all requests.
-        gunicorn_service(settings, "order-service", "sync_rest.order_service.app:create_app()",
+        gunicorn_service(settings, "order-service", "sync_rest.order_service.app",
                          settings.order_port, workers=1, threads=64),
     ]

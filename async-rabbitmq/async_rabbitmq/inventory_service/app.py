@@ -9,6 +9,7 @@ import logging
 from async_rabbitmq.inventory_service.handler import InventoryHandler
 from async_rabbitmq.messaging import topology
 from async_rabbitmq.messaging.consumer import BatchConsumer
+from common.faults import Faults
 from common.logs import setup_logging
 from common.process import serve
 from common.settings import Settings, get_settings
@@ -24,16 +25,17 @@ def build(settings: Settings | None = None, store: StockStore | None = None):
     """The composition root: store, handler, consumer and the HTTP app that reports on them."""
     settings = settings or get_settings()
     store = store or StockStore(settings.data_path("inventory.db", PART))
-    handler = InventoryHandler(store, settings)
+    faults = Faults.from_settings(settings)
+    handler = InventoryHandler(store, settings, faults)
     # With an injected delay, one message per batch: results go out as each one is done.
-    batch = 1 if settings.inventory_delay_ms else None
+    batch = 1 if faults.delay_ms else None
     consumer = BatchConsumer(settings, topology.INVENTORY_ORDERS, handler, topology.ORDERS_DLX,
                              batch_size=batch, name="inventory-consumer")
     return create_app(settings, store, handler, consumer), [consumer]
 
 
 def create_app(settings: Settings, store: StockStore, handler: InventoryHandler | None = None, consumer=None):
-    faults = {"delay_ms": settings.inventory_delay_ms, "force_failure": settings.force_failure}
+    faults = (handler.faults if handler else Faults.from_settings(settings)).as_dict()
 
     def health():
         if consumer is not None and not consumer.consuming.is_set() and not consumer.processed:
@@ -49,8 +51,6 @@ def create_app(settings: Settings, store: StockStore, handler: InventoryHandler 
 def main() -> int:
     settings = get_settings()
     setup_logging(NAME, settings.log_level, settings.log_format)
-    if settings.inventory_delay_ms or settings.force_failure:
-        log.warning("fault injection enabled", extra={"faults": {"delay_ms": settings.inventory_delay_ms,
-                                                                 "force_failure": settings.force_failure}})
+    Faults.from_settings(settings).announce(log)
     app, workers = build(settings)
     return serve(NAME, app, workers, settings, settings.inventory_port)

@@ -11,12 +11,12 @@ straight to `orders_dlq` with the reason in the `x-reject-reason` header.
 from __future__ import annotations
 
 import logging
-import time
 
 from async_rabbitmq.messaging import topology
 from async_rabbitmq.messaging.amqp import Outgoing
 from async_rabbitmq.messaging.consumer import Delivery, Result, dead_letter
 from async_rabbitmq.messaging.messages import Poison, inventory_result, parse_order_placed, result_seed
+from common.faults import Faults
 from common.logs import bind
 from common.settings import Settings
 from common.stock import RESERVED, ReserveRequest, StockStore
@@ -28,10 +28,10 @@ FORCED_REASON = "service_error"
 
 
 class InventoryHandler:
-    def __init__(self, store: StockStore, settings: Settings, sleep=time.sleep):
+    def __init__(self, store: StockStore, settings: Settings, faults: Faults | None = None):
         self.store = store
         self.settings = settings
-        self.sleep = sleep
+        self.faults = faults or Faults.from_settings(settings)
         self.stats = {"reserved": 0, "failed": 0, "duplicates": 0, "poison": 0}
 
     def __call__(self, deliveries: list[Delivery]) -> list[Result]:
@@ -46,9 +46,8 @@ class InventoryHandler:
                             extra={"reason": p.reason, "detail": p.detail, "delivery_tag": d.tag})
                 results[d.tag] = Result(d.tag, [dead_letter(d, topology.ORDERS_DLX, topology.INVENTORY_ORDERS,
                                                             p.reason, p.detail)])
-        if good and self.settings.inventory_delay_ms:
-            self.sleep(self.settings.inventory_delay_ms * len(good) / 1000)
-        reason = FORCED_REASON if self.settings.force_failure else None
+        # the part's one place where faults apply: the injected delay per order, then FORCE_FAILURE
+        reason = FORCED_REASON if self.faults.inventory(len(good)) else None
         requests = [ReserveRequest(key=o.event_id, item=o.item, quantity=o.quantity, reject_reason=reason,
                                    payload=result_seed(o)) for _, o in good]
         for (d, order), res in zip(good, self.store.reserve_many(requests) if requests else [], strict=True):

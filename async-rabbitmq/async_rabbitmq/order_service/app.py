@@ -11,10 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import sys
-import threading
-import time
 
 from flask import jsonify, request
 
@@ -25,7 +22,7 @@ from async_rabbitmq.order_service.relay import OutboxRelay
 from async_rabbitmq.order_service.status import StatusHandler
 from async_rabbitmq.order_service.store import CONFIRMED, FAILED, MAX_LIST, PENDING, OrderStore
 from common.ids import generate_order_id
-from common.logs import bind, setup_logging
+from common.logs import bind
 from common.schemas import InvalidInput, parse_order
 from common.settings import Settings, get_settings
 from common.web import create_base_app, error, json_body
@@ -120,47 +117,10 @@ def create_app(settings: Settings, store: OrderStore, relay=None, status=None):
     return app
 
 
-# -- the process: gunicorn (gthread, keep-alive) with one worker that also runs the relay and status threads ---
-_running: list[tuple] = []
-
-
-def serve_app():
-    """gunicorn's app factory (`async_rabbitmq.order_service.app:serve_app()`): runs in the worker, after the fork."""
-    settings = get_settings()
-    setup_logging(NAME, settings.log_level, settings.log_format)
-    app, clients = build(settings)
-    for client in clients:
-        thread = threading.Thread(target=_guard, args=(client,), name=client.name, daemon=True)
-        thread.start()
-        _running.append((client, thread))
-    return app
-
-
-def _guard(client) -> None:
-    try:
-        client.run()
-    except BaseException:  # a bug, not a broker outage (those are retried inside run): restart the worker
-        log.exception("%s crashed; restarting the worker", client.name)
-        os.kill(os.getpid(), signal.SIGTERM)
-
-
-def stop_clients(timeout: float = 2.5) -> None:
-    """Called by gunicorn's worker_exit hook: the relay and the status consumer finish and disconnect."""
-    if not _running:
-        return
-    for client, _ in _running:
-        client.stop()
-    deadline = time.monotonic() + timeout
-    for _, thread in _running:
-        thread.join(max(0.0, deadline - time.monotonic()))
-    _running.clear()
-    log.info("order-service stopped")
-
-
 def main() -> None:
     """`python -m async_rabbitmq.order_service`: exec gunicorn, one worker (one relay, one status consumer), many threads."""
     settings = get_settings()
-    argv = [sys.executable, "-m", "gunicorn", "--config", "python:async_rabbitmq.order_service.gunicorn_conf",
+    argv = [sys.executable, "-m", "gunicorn", "--config", "python:common.gunicorn_conf",
             "--bind", f"{settings.bind_host}:{settings.order_port}", "--workers", "1",
-            "--threads", str(settings.web_threads), "async_rabbitmq.order_service.app:serve_app()"]
+            "--threads", str(settings.web_threads), f"common.process:wsgi({__name__!r})"]
     os.execv(sys.executable, argv)

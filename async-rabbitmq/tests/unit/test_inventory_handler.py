@@ -7,6 +7,7 @@ from async_rabbitmq.inventory_service.handler import InventoryHandler
 from async_rabbitmq.messaging import topology
 from async_rabbitmq.messaging.consumer import Delivery
 from async_rabbitmq.messaging.messages import REASON_HEADER, order_placed
+from common.faults import Faults
 from common.stock import StockStore
 
 pytestmark = pytest.mark.unit
@@ -84,8 +85,8 @@ def test_delay_is_per_message(store, tmp_path):
 
     slept = []
     s = Settings(data_dir=tmp_path, inventory_delay_ms=200)
-    InventoryHandler(store, s, sleep=slept.append)([delivery(i, order_placed(f"o{i}", "s", "pizza", 1))
-                                                    for i in (1, 2, 3)])
+    handler = InventoryHandler(store, s, Faults.from_settings(s, sleep=slept.append))
+    handler([delivery(i, order_placed(f"o{i}", "s", "pizza", 1)) for i in (1, 2, 3)])
     assert slept == [pytest.approx(0.6)]
 
 

@@ -63,7 +63,7 @@ def test_simulated_delay_is_the_original_labs_alias_of_inventory_delay_ms(monkey
 
 
 def test_simulated_delay_is_a_fault_switch_cleared_on_restart():
-    from common.stack import without_faults
+    from common.faults import without_faults
 
     env = {"SIMULATED_DELAY": "2", "INVENTORY_DELAY_MS": "5", "ORDER_PORT": "1"}
     assert without_faults(env) == {"ORDER_PORT": "1"}

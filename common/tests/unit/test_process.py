@@ -88,3 +88,67 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+# -- one shape for every service: build(settings) -> (app, workers), served by serve() or by gunicorn's wsgi() --
+
+SERVICE_MODULES = [
+    "sync_rest.order_service.app", "sync_rest.inventory_service.app", "sync_rest.notification_service.app",
+    "async_rabbitmq.order_service.app", "async_rabbitmq.inventory_service.app",
+    "async_rabbitmq.notification_service.app",
+    "streaming_kafka.producer_order.app", "streaming_kafka.inventory_consumer.app",
+    "streaming_kafka.analytics_consumer.app",
+]
+
+
+@pytest.mark.parametrize("module", SERVICE_MODULES)
+def test_every_service_is_composed_by_build_settings_into_app_and_workers(module, tmp_path, monkeypatch):
+    import importlib
+
+    from flask import Flask
+
+    monkeypatch.setenv("METRICS_DIR", str(tmp_path / "metrics"))
+    settings = Settings(data_dir=tmp_path, log_format="text", metrics_dir=tmp_path / "metrics")
+    mod = importlib.import_module(module)
+    app, workers = mod.build(settings)  # composing touches no broker: clients connect in their run()
+    assert isinstance(app, Flask) and app.name and isinstance(mod.NAME, str)
+    assert all(callable(w.run) and callable(w.stop) and w.name for w in workers)
+
+
+def test_wsgi_builds_the_module_and_runs_its_workers_until_worker_exit(monkeypatch):
+    from common import process
+    from sync_rest.notification_service import app as notification
+
+    loop = Loop()
+    monkeypatch.setattr(notification, "build", lambda settings: (app, [loop]))
+    assert process.wsgi("sync_rest.notification_service.app") is app
+    assert loop.running.wait(5)
+    process.stop_workers()  # gunicorn's worker_exit hook
+    assert loop.stopped.is_set() and process._running == []
+
+
+def test_a_crashed_wsgi_worker_restarts_its_gunicorn_worker(monkeypatch):
+    from common import process
+    from sync_rest.notification_service import app as notification
+
+    killed = threading.Event()
+    monkeypatch.setattr(process.os, "kill", lambda pid, sig: killed.set() if sig == signal.SIGTERM else None)
+    at_once = threading.Event()
+    at_once.set()
+    monkeypatch.setattr(notification, "build", lambda settings: (app, [Crashing(at_once)]))
+    process.wsgi("sync_rest.notification_service.app")
+    assert killed.wait(5)
+    process.stop_workers()
+
+
+def test_on_stop_releases_its_resource_only_when_stopped():
+    from common.process import OnStop
+
+    released = threading.Event()
+    worker = OnStop("producer", released.set)
+    thread = threading.Thread(target=worker.run)
+    thread.start()
+    assert not released.wait(0.2)
+    worker.stop()
+    thread.join(5)
+    assert released.is_set()

@@ -7,8 +7,9 @@ import subprocess
 import pytest
 
 from common import stack as stack_mod
+from common.faults import without_faults
 from common.settings import ROOT, Settings
-from common.stack import DockerStack, NativeStack, docker_client_settings, get_stack, without_faults
+from common.stack import DockerStack, NativeStack, docker_client_settings, get_stack
 
 pytestmark = pytest.mark.unit
 
@@ -177,8 +178,8 @@ def test_evidence_commit_ignores_the_outputs_a_run_writes(tmp_path):
 
 
 def test_fault_env_names_each_switch_by_its_variable_and_refuses_others():
+    from common.faults import FAULT_VARS, fault_env
     from common.settings import Settings
-    from common.stack import FAULT_VARS, fault_env
 
     env = fault_env(force_failure=True, inventory_delay_ms=2000)
     assert env == {"FORCE_FAILURE": "true", "INVENTORY_DELAY_MS": "2000"}

@@ -9,6 +9,7 @@ import logging
 from kafka.errors import KafkaError
 from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_fixed
 
+from common.faults import Faults
 from common.logs import setup_logging
 from common.menu import uniform_stock
 from common.process import serve
@@ -29,13 +30,13 @@ def build(settings: Settings | None = None, store: StockStore | None = None):
     """The composition root: store, handler, the poll loop and the HTTP app that reports on them."""
     settings = settings or get_settings()
     store = store or StockStore(settings.data_path("inventory.db", PART), uniform_stock(settings.kafka_initial_stock))
-    worker = InventoryWorker(settings, InventoryHandler(store, force_failure=settings.force_failure,
+    worker = InventoryWorker(settings, InventoryHandler(store, Faults.from_settings(settings),
                                                        max_bytes=settings.max_message_bytes))
     return create_app(settings, store, worker), [worker]
 
 
 def create_app(settings, store: StockStore, worker=None):
-    faults = {"delay_ms": settings.inventory_delay_ms, "force_failure": settings.force_failure}
+    faults = (worker.handler.faults if worker is not None else Faults.from_settings(settings)).as_dict()
 
     def health() -> dict:
         if worker is not None and not worker.joined.is_set():
@@ -63,9 +64,7 @@ def main() -> int:
         raise StackError(f"inventory-consumer: {exc}") from None
     store = StockStore(settings.data_path("inventory.db", PART), uniform_stock(settings.kafka_initial_stock))
     app, workers = build(settings, store)
-    if settings.inventory_delay_ms or settings.force_failure:
-        log.warning("fault injection enabled", extra={"delay_ms": settings.inventory_delay_ms,
-                                                      "force_failure": settings.force_failure})
+    Faults.from_settings(settings).announce(log)
     try:
         # None: a batch in hand is finished and committed, however long that takes (the runtime allows 30 s)
         return serve(NAME, app, workers, settings, settings.inventory_port, stop_timeout_s=None)

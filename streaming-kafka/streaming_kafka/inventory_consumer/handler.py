@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from common.faults import Faults
 from common.ids import generate_event_id
 from common.schemas import InvalidInput
 from common.stock import RESERVED, ReserveRequest, StockStore
@@ -31,12 +32,12 @@ class Action:
 
 
 class InventoryHandler:
-    def __init__(self, store: StockStore, force_failure: bool = False,
+    def __init__(self, store: StockStore, faults: Faults | None = None,
                  clock: Callable[[], int] = now_ms, new_id: Callable[[], str] = generate_event_id,
                  max_bytes: int | None = None):
         self.store = store
         self.max_bytes = max_bytes
-        self.force_failure = force_failure
+        self.faults = faults or Faults()
         self.clock = clock
         self.new_id = new_id
 
@@ -49,9 +50,11 @@ class InventoryHandler:
             except InvalidInput as bad:
                 parsed.append(bad)
         orders = [p for p in parsed if not isinstance(p, InvalidInput)]
+        # the part's one place where faults apply: the injected delay per order, then FORCE_FAILURE
+        forced = self.faults.inventory(len(orders))
         requests = [
             ReserveRequest(key=o.event_id, item=o.item, quantity=o.quantity,
-                           reject_reason=FORCED_FAILURE if (o.force_fail or self.force_failure) else None,
+                           reject_reason=FORCED_FAILURE if (o.force_fail or forced) else None,
                            payload={"event_id": self.new_id(), "ts_ms": self.clock(), "order_id": o.order_id,
                                     "student_id": o.student_id})
             for o in orders

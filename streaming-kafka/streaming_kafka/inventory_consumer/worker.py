@@ -51,7 +51,7 @@ class InventoryWorker:
         self.joined = threading.Event()
         self.assigned: list[int] = []
         self.stats = {"processed": 0, "results": 0, "duplicates": 0, "dead_letters": 0, "batches": 0}
-        delay = settings.inventory_delay_ms
+        delay = handler.faults.delay_ms
         # A slow consumer takes smaller batches so one batch never outlives max.poll.interval.ms.
         self.max_records = max(1, min(settings.kafka_poll_records, 5000 // delay)) if delay else settings.kafka_poll_records
 
@@ -90,8 +90,6 @@ class InventoryWorker:
 
     def _process(self, consumer, producer, batch: dict) -> None:
         records = [r for recs in batch.values() for r in recs]
-        if self.settings.inventory_delay_ms:  # INVENTORY_DELAY_MS: extra processing time per event
-            time.sleep(self.settings.inventory_delay_ms * len(records) / 1000)
         actions = self._actions(records)
         try:
             futures = [self._send_or_dead_letter(producer, r, a) for r, a in zip(records, actions, strict=True)]

@@ -1,13 +1,13 @@
 """Part C producer-order: `POST /order` (one `OrderPlaced`, 202; optional `Idempotency-Key`) and `POST /bulk`."""
 from __future__ import annotations
 
-import atexit
 import logging
 
 from flask import g, jsonify, request
 
 from common.idempotency import IdempotencyStore, valid_key
 from common.logs import setup_logging
+from common.process import OnStop
 from common.schemas import InvalidInput, parse_order
 from common.settings import Settings, get_settings
 from common.web import create_base_app, error, json_body
@@ -25,11 +25,18 @@ def build_desk(settings: Settings, publisher: OrderPublisher) -> OrderDesk:
     return OrderDesk(publisher, keys, timeout)
 
 
+def build(settings: Settings | None = None, publisher: OrderPublisher | None = None):
+    """The composition root (the same shape in every part): the HTTP app, and a worker that closes the Kafka
+    producer (flushing what it holds) when the process stops."""
+    settings = settings or get_settings()
+    publisher = publisher or OrderPublisher(settings)
+    return create_app(settings, publisher), [OnStop("kafka-producer", publisher.close)]
+
+
 def create_app(settings: Settings | None = None, publisher: OrderPublisher | None = None, desk: OrderDesk | None = None):
     settings = settings or get_settings()
     setup_logging(NAME, settings.log_level, settings.log_format)
     publisher = publisher or OrderPublisher(settings)
-    atexit.register(publisher.close)
     desk = desk or build_desk(settings, publisher)
     app = create_base_app(NAME, settings, health=lambda: {"kafka": settings.kafka_bootstrap})
 

@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from common.faults import Faults
 from common.stock import StockStore
 from streaming_kafka.events import encode, order_placed
 from streaming_kafka.inventory_consumer.handler import InventoryHandler
@@ -58,7 +59,7 @@ def test_duplicate_inside_one_batch(store):
 
 
 def test_force_failure_switch(store):
-    acts = handler(store, force_failure=True).handle([ev(1)])
+    acts = handler(store, faults=Faults(force_failure=True)).handle([ev(1)])
     assert json.loads(acts[0].value)["reason"] == "forced_failure"
     assert store.snapshot()["pizza"] == 5
 

@@ -5,10 +5,10 @@ Reservations are keyed by `order_id`, so a retried call (same order) never reser
 from __future__ import annotations
 
 import logging
-import time
 
 from flask import jsonify
 
+from common.faults import Faults
 from common.logs import bind, setup_logging
 from common.schemas import ReserveRequest, validate
 from common.settings import Settings, get_settings
@@ -19,23 +19,25 @@ NAME = "inventory-service"
 log = logging.getLogger(NAME)
 
 
-def create_app(settings: Settings | None = None, store: StockStore | None = None):
+def build(settings: Settings | None = None, store: StockStore | None = None):
+    """The composition root (the same shape in every part): the HTTP app, and no background workers."""
+    return create_app(settings, store), []
+
+
+def create_app(settings: Settings | None = None, store: StockStore | None = None, faults: Faults | None = None):
     settings = settings or get_settings()
     setup_logging(NAME, settings.log_level, settings.log_format)
     store = store or StockStore(settings.data_path("inventory.db", "sync-rest"))
-    faults = {"delay_ms": settings.inventory_delay_ms, "force_failure": settings.force_failure}
-    app = create_base_app(NAME, settings, health=lambda: {"faults": faults})
-    if settings.inventory_delay_ms or settings.force_failure:
-        log.warning("fault injection enabled", extra={"faults": faults})
+    faults = faults or Faults.from_settings(settings)
+    faults.announce(log)
+    app = create_base_app(NAME, settings, health=lambda: {"faults": faults.as_dict()})
 
     @app.post("/reserve")
     def reserve():
         order = validate(ReserveRequest, json_body())
         order_id = order.order_id
         with bind(order_id=order_id):
-            if settings.inventory_delay_ms:
-                time.sleep(settings.inventory_delay_ms / 1000)
-            if settings.force_failure:
+            if faults.inventory():  # the part's one place where faults apply: the delay, then FORCE_FAILURE
                 log.error("forced failure (FORCE_FAILURE=true)")
                 return error(500, "forced_failure", "inventory is configured to fail (FORCE_FAILURE=true)")
             res = store.reserve(order.item, order.quantity, key=order_id)

@@ -7,6 +7,7 @@ import threading
 from flask import jsonify
 from pydantic import BaseModel, ConfigDict, Field
 
+from common.faults import Faults
 from common.logs import bind, setup_logging
 from common.schemas import validate
 from common.settings import Settings, get_settings
@@ -23,9 +24,15 @@ class Notification(BaseModel):
     message: str = Field(min_length=1, max_length=1000)
 
 
-def create_app(settings: Settings | None = None):
+def build(settings: Settings | None = None):
+    """The composition root (the same shape in every part): the HTTP app, and no background workers."""
+    return create_app(settings), []
+
+
+def create_app(settings: Settings | None = None, faults: Faults | None = None):
     settings = settings or get_settings()
     setup_logging(NAME, settings.log_level, settings.log_format)
+    faults = faults or Faults.from_settings(settings)
     sent = {"count": 0}
     lock = threading.Lock()
     app = create_base_app(NAME, settings, health=lambda: {"sent": sent["count"]})
@@ -34,7 +41,7 @@ def create_app(settings: Settings | None = None):
     def send():
         note = validate(Notification, json_body())
         with bind(order_id=note.order_id):
-            if settings.notification_force_failure:
+            if faults.notification():  # NOTIFICATION_FORCE_FAILURE
                 return error(500, "forced_failure", "notification is configured to fail")
             with lock:
                 sent["count"] += 1

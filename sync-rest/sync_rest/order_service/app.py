@@ -29,6 +29,11 @@ def build_desk(settings: Settings) -> OrderDesk:
     return OrderDesk(InventoryClient(settings), NotificationClient(settings), breaker, store, wait_busy_s=wait)
 
 
+def build(settings: Settings | None = None, desk: OrderDesk | None = None):
+    """The composition root (the same shape in every part): the HTTP app, and no background workers."""
+    return create_app(settings, desk), []
+
+
 def create_app(settings: Settings | None = None, desk: OrderDesk | None = None):
     settings = settings or get_settings()
     setup_logging(NAME, settings.log_level, settings.log_format)
