@@ -94,6 +94,7 @@ class OnStop:
 
 # -- gunicorn: the same build(), its workers as threads of the gunicorn worker process ------------------------
 _running: list[tuple[Worker, threading.Thread]] = []
+_service: list[str] = []  # the NAME of the service wsgi built in this process
 
 
 def wsgi(module_name: str):
@@ -107,6 +108,7 @@ def wsgi(module_name: str):
     setup_logging(module.NAME, settings.log_level, settings.log_format)
     app, workers = module.build(settings)
     log = logging.getLogger(module.NAME)
+    _service[:] = [module.NAME]
 
     def guard(worker: Worker) -> None:
         try:
@@ -129,4 +131,6 @@ def stop_workers(timeout_s: float = 2.5) -> None:
     deadline = time.monotonic() + timeout_s
     for _, thread in _running:
         thread.join(max(0.0, deadline - time.monotonic()))
+    if _running and _service:
+        logging.getLogger(_service[0]).info("%s stopped", _service[0])
     _running.clear()
