@@ -15,13 +15,14 @@ from common.benchkit import ratio, run_part_measured
 from common.evidence import commit, machine, replace_block
 from common.runtime.errors import exit_status
 from common.runtime.spec import PARTS, package
-from common.settings import ROOT
+from common.settings import ROOT, get_settings
 
 
 def run_part(part: str, out: Path) -> int:
     """In a process of its own, so its peak memory is measured alone: run `<package>.bench` of the part."""
     module = importlib.import_module(f"{package(part)}.bench")
-    result = module.run(progress=lambda m: print(f"[{part}] {m}", flush=True))
+    label = part + (" BROKERS=3" if get_settings().brokers > 1 else "")
+    result = module.run(progress=lambda m: print(f"[{label}] {m}", flush=True))
     out.write_text(json.dumps(result, indent=1, default=str))
     return 0
 
@@ -110,7 +111,7 @@ CLUSTER_TEXT = {
               "where every publish is confirmed only once two of the three nodes have written it (Raft majority)"),
     KAFKA_CLUSTER: ("## Part C: three-broker KRaft cluster vs one broker",
                     "where every topic has replication factor 3 and min.insync.replicas=2, so an acks=all write is "
-                    "confirmed only once the leader and at least one follower have it"),
+                    "confirmed only once every in-sync replica has it (at least two brokers)"),
 }
 MEMORY_LIMIT_MIB = 3 * 1024  # a cluster stack must stay under 3 GiB RSS on this 2-core machine
 
