@@ -119,6 +119,7 @@ class Settings(BaseSettings):
     # 1-3 units) to fail only where fail_rate says so. Parts A and B keep the contract's 100/200.
     kafka_initial_stock: int = Field(1_000_000, ge=0)
     kafka_publish_timeout_s: float = Field(10.0, gt=0)  # POST /order waits this long for Kafka's acknowledgement
+    kafka_bench_events: int = Field(100_000, ge=1_000)  # events per `/bulk` run of Part C's benchmark (`make bench`)
 
     @field_validator("simulated_delay", mode="before")
     @classmethod

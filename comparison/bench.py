@@ -15,13 +15,14 @@ from common.benchkit import ratio, run_part_measured
 from common.evidence import commit, machine, replace_block
 from common.runtime.errors import exit_status
 from common.runtime.spec import PARTS, package
-from common.settings import ROOT
+from common.settings import ROOT, get_settings
 
 
 def run_part(part: str, out: Path) -> int:
     """In a process of its own, so its peak memory is measured alone: run `<package>.bench` of the part."""
     module = importlib.import_module(f"{package(part)}.bench")
-    result = module.run(progress=lambda m: print(f"[{part}] {m}", flush=True))
+    label = part + (" BROKERS=3" if get_settings().brokers > 1 else "")
+    result = module.run(progress=lambda m: print(f"[{label}] {m}", flush=True))
     out.write_text(json.dumps(result, indent=1, default=str))
     return 0
 
@@ -72,6 +73,11 @@ def _part_c(c: dict) -> list[str]:
              e2e["seconds_to_lag0_both_groups"], e2e["raw_produce_plus_consume_seconds"], e2e["ratio"], ""),
             (f"replay (events/s, {rep['events']:,} events) vs raw consumer reading the same partitions",
              rep["events_per_s"], rep["raw_consumer_events_per_s"], rep["ratio"], ">= 0.7, >= 50,000/s")]
+    if c.get("latency_202_ms"):  # measured since the cluster benchmark (issue 12); older results lack it
+        lat = c["latency_202_ms"]
+        rows = [("202 latency p50 (ms) vs a bare Flask echo", lat["p50"], lat["baseline_echo_p50"], lat["ratio_p50"], ""),
+                ("202 latency p99 (ms) vs a bare Flask echo", lat["p99"], lat["baseline_echo_p99"],
+                 ratio(lat["p99"], lat["baseline_echo_p99"]), ""), *rows]
     st = c["settings"]
     return ["## Part C: streaming Kafka", "", *_table(rows), "",
             f"Producer settings: compression {st['compression']}, linger {st['linger_ms']} ms, batch "
@@ -81,30 +87,67 @@ def _part_c(c: dict) -> list[str]:
 
 
 CLUSTER = "async-rabbitmq-cluster"  # Part B's benchmark again on BROKERS=3 (quorum queues): the cluster's cost
+KAFKA_CLUSTER = "streaming-kafka-cluster"  # Part C's benchmark again on BROKERS=3 (replication 3, min ISR 2)
+# Each cluster benchmark: the part whose benchmark it runs again, on three brokers.
+CLUSTERS = {CLUSTER: "async-rabbitmq", KAFKA_CLUSTER: "streaming-kafka"}
+# The figures each cluster table compares (label, key, sub-key); every figure's ratio is cluster / single.
+CLUSTER_FIGURES = {
+    CLUSTER: [("202 latency p50 (ms)", "latency_202_ms", "p50"),
+              ("202 latency p99 (ms)", "latency_202_ms", "p99"),
+              ("publish with confirms, outbox relay (msg/s)", "publish_rate", "relay"),
+              ("publish with confirms, raw pika (msg/s)", "publish_rate", "raw_pika"),
+              ("drain, one inventory consumer (orders/s)", "drain_rate", "inventory"),
+              ("drain, raw pika consumer that only acks (msg/s)", "drain_rate", "raw_pika_ack_only")],
+    KAFKA_CLUSTER: [("`POST /order` 202 latency p50 (ms)", "latency_202_ms", "p50"),
+                    ("`POST /order` 202 latency p99 (ms)", "latency_202_ms", "p99"),
+                    ("`/bulk` (events/s)", "bulk", "events_per_s"),
+                    ("raw kafka-python-ng producer, acks=all (events/s)", "bulk", "raw_producer_events_per_s"),
+                    ("end to end to lag 0 in both groups (s)", "end_to_end", "seconds_to_lag0_both_groups"),
+                    ("replay (events/s)", "replay", "events_per_s"),
+                    ("raw consumer reading the same partitions (events/s)", "replay", "raw_consumer_events_per_s")],
+}
+CLUSTER_TEXT = {
+    CLUSTER: ("## Part B: three-node cluster (quorum queues) vs one node (classic queues)",
+              "where every publish is confirmed only once two of the three nodes have written it (Raft majority)"),
+    KAFKA_CLUSTER: ("## Part C: three-broker KRaft cluster vs one broker",
+                    "where every topic has replication factor 3 and min.insync.replicas=2, so an acks=all write is "
+                    "confirmed only once every in-sync replica has it (at least two brokers)"),
+}
+MEMORY_LIMIT_MIB = 3 * 1024  # a cluster stack must stay under 3 GiB RSS on this 2-core machine
 
 
-def _cluster(single: dict, cluster: dict, memory: dict) -> list[str]:
-    """The cluster against the single node, figure by figure (the single-node run is the baseline)."""
-    def row(name, key, sub, unit=""):
-        a, b = cluster[key][sub], single[key][sub]
-        return (f"{name}{unit}", b, a, ratio(a, b))
-    rows = [row("202 latency p50", "latency_202_ms", "p50", " (ms)"),
-            row("202 latency p99", "latency_202_ms", "p99", " (ms)"),
-            row("publish with confirms, outbox relay", "publish_rate", "relay", " (msg/s)"),
-            row("publish with confirms, raw pika", "publish_rate", "raw_pika", " (msg/s)"),
-            row("drain, one inventory consumer", "drain_rate", "inventory", " (orders/s)"),
-            row("drain, raw pika consumer that only acks", "drain_rate", "raw_pika_ack_only", " (msg/s)"),
-            ("peak memory of the whole stack (MiB)", memory.get("async-rabbitmq"), memory.get(CLUSTER),
-             ratio(memory.get(CLUSTER), memory.get("async-rabbitmq")) if memory.get("async-rabbitmq") else ""),
-            ("CPU time of the whole stack during its benchmark (s)", single.get("stack_cpu_seconds"),
-             cluster.get("stack_cpu_seconds"), ratio(cluster.get("stack_cpu_seconds"), single.get("stack_cpu_seconds"))
-             if single.get("stack_cpu_seconds") else "")]
-    return ["## Part B: three-node cluster (quorum queues) vs one node (classic queues)", "",
+def _cluster(single: dict, cluster: dict, memory: dict, name: str = CLUSTER) -> list[str]:
+    """The cluster `name` against its single node, figure by figure (the single-node run is the baseline)."""
+    part = CLUSTERS[name]
+
+    def cell(d, key, sub):
+        return (d.get(key) or {}).get(sub, "")
+
+    def rel(a, b):
+        return ratio(a, b) if isinstance(a, (int, float)) and isinstance(b, (int, float)) and b else ""
+
+    rows = [(label, cell(single, key, sub), cell(cluster, key, sub),
+             rel(cell(cluster, key, sub), cell(single, key, sub))) for label, key, sub in CLUSTER_FIGURES[name]]
+    cpu_one, cpu_three = single.get("stack_cpu_seconds"), cluster.get("stack_cpu_seconds")
+    rows += [("peak memory of the whole stack (MiB)", memory.get(part, ""), memory.get(name, ""),
+              rel(memory.get(name), memory.get(part))),
+             ("CPU time of the whole stack during its benchmark (s)", cpu_one if cpu_one is not None else "",
+              cpu_three if cpu_three is not None else "", rel(cpu_three, cpu_one))]
+    peak = memory.get(name)
+    measured = (f" This run measured {peak:,} MiB for the cluster stack: "
+                f"{'under' if peak < MEMORY_LIMIT_MIB else 'OVER'} the limit.") if isinstance(peak, (int, float)) else ""
+    title, how = CLUSTER_TEXT[name]
+    if isinstance((single.get("end_to_end") or {}).get("events"), int):
+        measured += f" Each `/bulk` run sends {single['end_to_end']['events']:,} events."
+    if isinstance((single.get("replay") or {}).get("events"), int) and (cluster.get("replay") or {}).get("events"):
+        measured += (f" Replay re-reads each stack's whole history: {single['replay']['events']:,} events on one "
+                     f"broker, {cluster['replay']['events']:,} on the cluster (its own data).")
+    return [title, "",
             "| figure | one node | cluster | ratio (cluster / one node) |", "|---|---|---|---|",
             *["| " + " | ".join(str(c) for c in r) + " |" for r in rows], "",
             "The same benchmark, run twice in the same `make bench`: on the single node, then on "
-            "`BROKERS=3`, where every publish is confirmed only once two of the three nodes have written it "
-            "(Raft majority) and all three nodes run on the same 2 cores. Peak memory must stay under 3 GiB.", ""]
+            f"`BROKERS=3`, {how}, and all three nodes run on the same 2 cores. Peak memory (summed RSS of the "
+            f"whole stack, brokers included) must stay under 3 GiB.{measured}", ""]
 
 
 def markdown(results: dict, memory: dict, started: str, commit_id: str) -> str:
@@ -116,8 +159,9 @@ def markdown(results: dict, memory: dict, started: str, commit_id: str) -> str:
     for part, render in (("sync-rest", _part_a), ("async-rabbitmq", _part_b), ("streaming-kafka", _part_c)):
         if results.get(part):
             lines += render(results[part])
-    if results.get("async-rabbitmq") and results.get(CLUSTER):
-        lines += _cluster(results["async-rabbitmq"], results[CLUSTER], memory)
+    for name, part in CLUSTERS.items():
+        if results.get(part) and results.get(name):
+            lines += _cluster(results[part], results[name], memory, name)
     lines += ["## Memory", "", "| part | peak resident memory of the whole native stack (MiB) |", "|---|---|"]
     lines += [f"| {p} | {m} |" for p, m in memory.items()]
     lines += ["", "Peak of the summed RSS of the part's supervisord and every process it started (brokers "
@@ -170,11 +214,17 @@ def main() -> int:
     results, memory = {}, {}
     # Part C's live analytics writes its metrics file while benchmarked: keep it off the committed evidence.
     os.environ.setdefault("METRICS_DIR", str(out / "metrics"))
-    parts = sys.argv[1:] or [*PARTS, CLUSTER]  # `python -m comparison.bench sync-rest` benchmarks one part
+    # `python -m comparison.bench sync-rest` benchmarks one part; a cluster's table needs its single part too
+    # (`python -m comparison.bench streaming-kafka streaming-kafka-cluster`).
+    parts = sys.argv[1:] or [*PARTS, *CLUSTERS]
+    unknown = [p for p in parts if p not in PARTS and p not in CLUSTERS]
+    if unknown:
+        print(f"unknown part(s) {unknown}: choose from {[*PARTS, *CLUSTERS]}", file=sys.stderr)
+        return 2
     for part in parts:
         print(f"\n== {part}: benchmark ==", flush=True)
         result_file = out / f"{part}.json"
-        real, env = ("async-rabbitmq", {"BROKERS": "3"}) if part == CLUSTER else (part, None)
+        real, env = (CLUSTERS[part], {"BROKERS": "3"}) if part in CLUSTERS else (part, None)
         try:
             results[part], memory[part] = run_part_measured(
                 real, [sys.executable, "-m", "comparison.bench", "--one", real, str(result_file)], result_file, env=env)

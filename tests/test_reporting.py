@@ -100,6 +100,56 @@ def test_cluster_rows_compare_with_the_single_node_of_the_same_run(bench_script)
     assert "| CPU time of the whole stack during its benchmark (s) | 100.0 | 250.0 | 2.5 |" in lines
 
 
+def _kafka(bulk, raw, e2e, replay, p50, p99, cpu, replayed=400_000):
+    return {"latency_202_ms": {"p50": p50, "p99": p99, "baseline_echo_p50": 1.0, "baseline_echo_p99": 2.0,
+                               "ratio_p50": p50, "ratio_p99": p99 / 2},
+            "bulk": {"events_per_s": bulk, "raw_producer_events_per_s": raw, "ratio": 0.8,
+                     "raw_producer_library_defaults_events_per_s": 15000},
+            "end_to_end": {"events": 50_000, "seconds_to_lag0_both_groups": e2e,
+                           "raw_produce_plus_consume_seconds": 4.0, "ratio": 3.0},
+            "replay": {"events": replayed, "events_per_s": replay, "raw_consumer_events_per_s": 125_000, "ratio": 0.8},
+            "settings": {"compression": "gzip", "linger_ms": 20, "batch_bytes": 1 << 20, "partitions": 6},
+            "stack_cpu_seconds": cpu}
+
+
+def test_kafka_cluster_rows_compare_with_the_single_broker_of_the_same_run(bench_script):
+    bench = bench_script
+    one = _kafka(bulk=30000, raw=40000, e2e=12.0, replay=100_000, p50=2.0, p99=6.0, cpu=80.0)
+    three = _kafka(bulk=15000, raw=16000, e2e=30.0, replay=50_000, p50=3.0, p99=15.0, cpu=240.0, replayed=410_000)
+    memory = {"streaming-kafka": 1000.0, bench.KAFKA_CLUSTER: 2500.0}
+    lines = "\n".join(bench._cluster(one, three, memory, bench.KAFKA_CLUSTER))
+    assert lines.startswith("## Part C: three-broker KRaft cluster vs one broker")
+    assert "| `/bulk` (events/s) | 30000 | 15000 | 0.5 |" in lines
+    assert "| end to end to lag 0 in both groups (s) | 12.0 | 30.0 | 2.5 |" in lines
+    assert "| replay (events/s) | 100000 | 50000 | 0.5 |" in lines
+    assert "| `POST /order` 202 latency p50 (ms) | 2.0 | 3.0 | 1.5 |" in lines
+    assert "| `POST /order` 202 latency p99 (ms) | 6.0 | 15.0 | 2.5 |" in lines
+    assert "| peak memory of the whole stack (MiB) | 1000.0 | 2500.0 | 2.5 |" in lines
+    assert "| CPU time of the whole stack during its benchmark (s) | 80.0 | 240.0 | 3.0 |" in lines
+    assert "measured 2,500.0 MiB for the cluster stack: under the limit" in lines
+    assert "400,000 events on one broker, 410,000 on the cluster" in lines
+    over = "\n".join(bench._cluster(one, three, memory | {bench.KAFKA_CLUSTER: 3200.0}, bench.KAFKA_CLUSTER))
+    assert "3,200.0 MiB for the cluster stack: OVER the limit" in over
+
+
+def test_markdown_adds_each_cluster_table_only_beside_its_single_node(bench_script):
+    bench = bench_script
+    one = _kafka(bulk=30000, raw=40000, e2e=12.0, replay=100_000, p50=2.0, p99=6.0, cpu=80.0)
+    three = _kafka(bulk=15000, raw=16000, e2e=30.0, replay=50_000, p50=3.0, p99=15.0, cpu=240.0)
+    alone = bench.markdown({bench.KAFKA_CLUSTER: three}, {}, "now", "abc")
+    assert "KRaft cluster" not in alone
+    md = bench.markdown({"streaming-kafka": one, bench.KAFKA_CLUSTER: three}, {}, "now", "abc")
+    assert "## Part C: three-broker KRaft cluster vs one broker" in md and "Part B: three-node" not in md
+    # Part C's own table now carries the 202 latency against the echo baseline
+    assert "| 202 latency p99 (ms) vs a bare Flask echo | 6.0 | 2.0 | 3.0 |  |" in md
+
+
+def test_bench_refuses_an_unknown_part(bench_script, monkeypatch, capsys):
+    monkeypatch.setattr(sys, "argv", ["comparison.bench", "streaming-kafka-clustre"])
+    assert bench_script.main() == 2
+    assert "streaming-kafka-cluster" in capsys.readouterr().err
+
+
 def test_peak_memory_also_adds_up_cpu_time():
     with PeakMemory(os.getpid(), interval=0.05) as mem:
         sum(i * i for i in range(3_000_000))  # burn a little CPU in this (sampled) process

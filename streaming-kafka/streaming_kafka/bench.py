@@ -1,6 +1,7 @@
 """Part C benchmarks against a live native stack (`make up PART=streaming-kafka`): each figure with its same-run
 baseline and the ratio. `python -m streaming_kafka.bench` prints them as JSON; `run()` returns them.
 
+- 202 latency: sequential POST /order (p50/p99), against the bare Flask echo every part is compared with.
 - `/bulk` events/s (generate, send with acks=all, confirm) against a raw kafka-python-ng producer with the same
   settings sending the same number of pre-built events of the same shape to a scratch topic. Measured with
   both consumers stopped, so the figure is the producer path alone, then the consumers catch up.
@@ -8,7 +9,9 @@ baseline and the ratio. `python -m streaming_kafka.bench` prints them as JSON; `
   producer's time for N plus a raw consumer's time to read N back (the broker-bound floor).
 - replay events/s (fresh group, decode, fold into the metrics) against a raw consumer that reads the same
   partitions up to the same end offsets without decoding.
-Each figure is the best of `repeat` runs: other processes share the machine's 2 cores.
+Each figure is the best of `repeat` runs: other processes share the machine's 2 cores. On a cluster (BROKERS=3)
+the raw baselines write to a scratch topic replicated like the event topics, so they pay the same replication.
+KAFKA_BENCH_EVENTS sets the event count (100,000 by default).
 """
 from __future__ import annotations
 
@@ -19,18 +22,19 @@ import time
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
 
-from common.benchkit import ratio
+from common.benchkit import echo_server, latencies, ratio
 from common.menu import ITEMS
 from common.runtime.errors import exit_status
 from common.settings import Settings, get_settings
-from common.stack import NativeStack
+from common.stack import NativeStack, wait_for
 from streaming_kafka.analytics_consumer.worker import FETCH, replay
 from streaming_kafka.events import iso_ms, now_ms, order_placed_bytes
 from streaming_kafka.kafka_io import producer_config
 from streaming_kafka.scenarios import Client, wait_caught_up
-from streaming_kafka.topology import EVENT_TOPICS, admin_client
+from streaming_kafka.topology import EVENT_TOPICS, admin_client, replication
 
 SCRATCH = "bench-raw"
+ORDER = {"student_id": "bench", "item": "pizza", "quantity": 1}
 
 
 def _events(n: int) -> list[tuple[bytes, bytes]]:
@@ -44,14 +48,33 @@ def _events(n: int) -> list[tuple[bytes, bytes]]:
 
 
 def _scratch_topic(settings: Settings) -> None:
+    """A fresh scratch topic with the event topics' partitions, replication factor and min.insync.replicas."""
+    factor, min_isr = replication(settings)
     admin = admin_client(settings)
     try:
         if SCRATCH in admin.list_topics():
             admin.delete_topics([SCRATCH])
-            time.sleep(2)
-        admin.create_topics([NewTopic(SCRATCH, settings.kafka_partitions, 1)])
+            wait_for(lambda: SCRATCH not in admin.list_topics(), 60, interval=0.5, what="the scratch topic deleted")
+        admin.create_topics([NewTopic(SCRATCH, settings.kafka_partitions, factor,
+                                      topic_configs={"min.insync.replicas": str(min_isr)})])
     finally:
         admin.close()
+
+
+def order_latency(settings: Settings, n: int, echo_port: int) -> dict:
+    """`n` sequential POST /order (each must answer 202) against the same number to a bare Flask echo (ms)."""
+    order_url = settings.order_url.rstrip("/") + "/order"
+
+    def place(session):
+        r = session.post(order_url, json=ORDER, timeout=30)
+        assert r.status_code == 202, r.text
+
+    order = latencies(place, n, "POST /order")
+    with echo_server(echo_port) as echo:
+        base = latencies(lambda session: session.post(f"{echo}/echo", json=ORDER, timeout=30), n, "echo")
+    return {"n": n, "p50": order["median"], "p99": order["p99"], "mean": order["mean"],
+            "baseline_echo_p50": base["median"], "baseline_echo_p99": base["p99"],
+            "ratio_p50": ratio(order["median"], base["median"]), "ratio_p99": ratio(order["p99"], base["p99"])}
 
 
 def raw_produce(settings: Settings, events: list, **overrides) -> float:
@@ -89,13 +112,19 @@ def raw_consume(settings: Settings, topics: tuple[str, ...]) -> tuple[int, float
     return n, seconds
 
 
-def run(progress=print, count: int = 100_000, repeat: int = 2, settings: Settings | None = None) -> dict:
+def run(progress=print, count: int | None = None, repeat: int = 2, latency_n: int = 300,
+        settings: Settings | None = None, echo_port: int | None = None) -> dict:
     settings = settings or get_settings()
+    count = count or settings.kafka_bench_events
     stack = NativeStack("streaming-kafka", settings, admin=True)
     client = Client(settings)
     client.reset_stock()
     _scratch_topic(settings)
     events = _events(count)
+
+    progress(f"202 latency: {latency_n} sequential POST /order, then the same against a bare Flask echo")
+    latency = order_latency(settings, latency_n, echo_port or settings.order_port + 9)
+    wait_caught_up(settings, timeout=300)
 
     progress(f"raw producer vs /bulk, {count} events each, consumers stopped")
     stack.stop("inventory-consumer")
@@ -139,8 +168,10 @@ def run(progress=print, count: int = 100_000, repeat: int = 2, settings: Setting
         admin.delete_topics([SCRATCH])
     finally:
         admin.close()
+    factor, min_isr = replication(settings)
     return {
         "command": "python -m streaming_kafka.bench (against `make up PART=streaming-kafka`)",
+        "latency_202_ms": latency,
         "bulk": {"events": count, "events_per_s": round(bulk_rate), "raw_producer_events_per_s": round(raw_rate),
                  "ratio": ratio(bulk_rate, raw_rate),
                  "raw_producer_library_defaults_events_per_s": round(count / min(raw_default_s)),
@@ -151,7 +182,9 @@ def run(progress=print, count: int = 100_000, repeat: int = 2, settings: Setting
         "replay": {"events": replays[0][0], "events_per_s": round(replay_rate),
                    "raw_consumer_events_per_s": round(raw_read_rate), "ratio": ratio(replay_rate, raw_read_rate)},
         "settings": {"compression": settings.kafka_compression, "linger_ms": settings.kafka_linger_ms,
-                     "batch_bytes": settings.kafka_batch_bytes, "partitions": settings.kafka_partitions},
+                     "batch_bytes": settings.kafka_batch_bytes, "partitions": settings.kafka_partitions,
+                     "brokers": len(settings.kafka_bootstrap.split(",")), "replication_factor": factor,
+                     "min_insync_replicas": min_isr},
         "notes": "Best of {} runs each; other processes share the 2 cores. Raw baselines use the same client "
                  "library and tuning without the service around it.".format(repeat),
     }
