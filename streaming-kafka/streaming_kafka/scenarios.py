@@ -119,9 +119,9 @@ class Produced:
     delta: dict
 
 
-def produce(settings: Settings, count: int, fail_rate: float = 0.1) -> Produced:
+def produce(stack: Stack, client: Client, count: int = FULL["first"], fail_rate: float = 0.1) -> Produced:
     """1 + 2: `/bulk` N events, time it, wait for lag 0 in both groups, check every order has one result."""
-    client = Client(settings)
+    settings = client.settings
     wait_caught_up(settings)
     before = counts(client.metrics())
     response = client.bulk(count, fail_rate)
@@ -155,11 +155,11 @@ class LagOverTime:
         return self.samples[-1].inventory_lag
 
 
-def lag_over_time(settings: Settings, stack: Stack, count: int, mode: str = "stop", delay_ms: int = 1,
+def lag_over_time(stack: Stack, client: Client, count: int = FULL["lag"], mode: str = "stop", delay_ms: int = 1,
                   interval: float = 0.5, paused_s: float = 3.0) -> LagOverTime:
     """2: the inventory consumer stopped (or throttled with INVENTORY_DELAY_MS) while orders arrive: lag grows
     while it is away, then drains to 0 once it is back (or unthrottled)."""
-    client = Client(settings)
+    settings = client.settings
     wait_caught_up(settings)
     result = LagOverTime(count, mode, delay_ms if mode != "stop" else 0)
     t0 = time.perf_counter()
@@ -210,10 +210,11 @@ class Replays:
         return all(r.text == self.live_text for r in self.runs)
 
 
-def replay_twice(settings: Settings) -> Replays:
+def replay_twice(stack: Stack, client: Client) -> Replays:
     """3: two replays in fresh groups; both byte-identical to each other and to the live analytics."""
+    settings = client.settings
     wait_caught_up(settings)
-    live = Client(settings).metrics_text()
+    live = client.metrics_text()
     runs = []
     for _ in range(2):
         # The group name has one-second resolution: make sure the second replay gets its own group.
@@ -273,10 +274,10 @@ def _produce_and_kill(client: Client, stack: Stack, count: int, kill_after: floa
     return producer, processed, pid
 
 
-def crash(settings: Settings, stack: Stack, count: int, kill_after: float = 0.3) -> Crash:
+def crash(stack: Stack, client: Client, count: int = FULL["crash"], kill_after: float = 0.3) -> Crash:
     """4: kill -9 the inventory consumer in the middle of `count` events, start it again; every order ends
     with exactly one result and stock moved by exactly the reserved units."""
-    client = Client(settings)
+    settings = client.settings
     wait_caught_up(settings)
     stock_before = client.reset_stock()
     before = counts(client.metrics())
@@ -293,11 +294,11 @@ def crash(settings: Settings, stack: Stack, count: int, kill_after: float = 0.3)
     return result
 
 
-def scale_out(settings: Settings, stack: Stack, count: int, kill_after: float = 0.3) -> Crash:
+def scale_out(stack: Stack, client: Client, count: int = FULL["scale"], kill_after: float = 0.3) -> Crash:
     """5: a second inventory consumer joins `inventory-group` and the partitions are shared; kill -9 the
     first one mid-stream, the second takes its partitions over after the session timeout; nothing lost.
     Both instances must see one stock (natively one SQLite file, in Docker one named volume)."""
-    client = Client(settings)
+    settings = client.settings
     wait_caught_up(settings)
     stock_before = client.reset_stock()
     before = counts(client.metrics())
@@ -336,9 +337,21 @@ def scale_out(settings: Settings, stack: Stack, count: int, kill_after: float = 
     return result
 
 
-def order_roundtrip(settings: Settings, n: int = 5) -> list[dict]:
+@dataclass(frozen=True)
+class Roundtrip:
+    order_id: str
+    accepted_ms: float  # until POST /order answered 202
+    result_ms: float  # until analytics had the order's result
+    status: str
+
+
+@dataclass(frozen=True)
+class Roundtrips:
+    orders: list[Roundtrip]
+
+
+def order_roundtrip(stack: Stack, client: Client, n: int = 5) -> Roundtrips:
     """`POST /order` then poll `GET /order/<id>` on analytics until the result arrives (the comparison hook)."""
-    client = Client(settings)
     out = []
     for i in range(n):
         t0 = time.perf_counter()
@@ -347,28 +360,51 @@ def order_roundtrip(settings: Settings, n: int = 5) -> list[dict]:
         oid = placed["order_id"]
         final = wait_for(lambda oid=oid: (s := client.order_status(oid)) and s["status"] != "pending" and s,
                          60, interval=0.02, what="the order's result")
-        out.append({"order_id": placed["order_id"], "accepted_ms": round(accepted * 1000, 1),
-                    "result_ms": round((time.perf_counter() - t0) * 1000, 1), "status": final["status"]})
-    return out
+        out.append(Roundtrip(placed["order_id"], round(accepted * 1000, 1),
+                             round((time.perf_counter() - t0) * 1000, 1), final["status"]))
+    return Roundtrips(out)
 
 
-def run_all(stack: Stack, settings: Settings, full: bool = True, progress=lambda _m: None) -> dict:
+@dataclass(frozen=True)
+class Results:
+    """run_all's results, one field per scenario (in the evidence file's terms), and each one's duration."""
+    first: Produced
+    second: Produced
+    lag: LagOverTime
+    lag_throttled: LagOverTime
+    crash: Crash
+    scale: Crash
+    roundtrip: Roundtrips
+    replay: Replays
+    seconds: dict[str, float]  # per scenario (field name), in run order
+
+
+SCENARIOS = (produce, lag_over_time, replay_twice, crash, scale_out, order_roundtrip)
+
+
+def run_all(stack: Stack, settings: Settings, full: bool = True, progress=lambda _m: None) -> Results:
     """Every scenario, in the evidence file's order; full=False is pytest's smaller scale (QUICK)."""
     scale = FULL if full else QUICK
-    results = {}
-    Client(settings).reset_stock()
-    progress(f"TEST 1: /bulk {scale['first']} then {scale['second']} events")
-    results["first"] = produce(settings, scale["first"])
-    results["second"] = produce(settings, scale["second"])
-    progress(f"TEST 2: lag over time ({scale['lag']} events, inventory consumer stopped)")
-    results["lag"] = lag_over_time(settings, stack, scale["lag"])
-    progress("TEST 2b: lag over time (5000 events, inventory consumer throttled with INVENTORY_DELAY_MS=2)")
-    results["lag_throttled"] = lag_over_time(settings, stack, 5000, mode="throttle", delay_ms=2, paused_s=2)
-    progress("TEST 4: crash")
-    results["crash"] = crash(settings, stack, scale["crash"])
-    progress("TEST 5: scale-out")
-    results["scale"] = scale_out(settings, stack, scale["scale"])
-    results["roundtrip"] = order_roundtrip(settings)
-    progress("TEST 3: replay twice")  # last, so the replays cover every event of the run
-    results["replay"] = replay_twice(settings)
-    return results
+    client = Client(settings)
+    client.reset_stock()
+    steps = [
+        ("first", f"TEST 1: /bulk {scale['first']} then {scale['second']} events",
+         lambda: produce(stack, client, count=scale["first"])),
+        ("second", None, lambda: produce(stack, client, count=scale["second"])),
+        ("lag", f"TEST 2: lag over time ({scale['lag']} events, inventory consumer stopped)",
+         lambda: lag_over_time(stack, client, count=scale["lag"])),
+        ("lag_throttled", "TEST 2b: lag over time (5000 events, inventory consumer throttled with INVENTORY_DELAY_MS=2)",
+         lambda: lag_over_time(stack, client, count=5000, mode="throttle", delay_ms=2, paused_s=2)),
+        ("crash", "TEST 4: crash", lambda: crash(stack, client, count=scale["crash"])),
+        ("scale", "TEST 5: scale-out", lambda: scale_out(stack, client, count=scale["scale"])),
+        ("roundtrip", None, lambda: order_roundtrip(stack, client)),
+        ("replay", "TEST 3: replay twice", lambda: replay_twice(stack, client)),  # last: the replays cover every event
+    ]
+    results, seconds = {}, {}
+    for key, what, fn in steps:
+        if what:
+            progress(what)
+        t0 = time.monotonic()
+        results[key] = fn()
+        seconds[key] = round(time.monotonic() - t0, 1)
+    return Results(**results, seconds=seconds)

@@ -24,36 +24,36 @@ def client_settings(stack):
 
 @pytest.fixture(scope="module")
 def results(stack, client_settings):
-    return {r.key: r for r in sc.run_all(stack, client_settings)}
+    return sc.run_all(stack, client_settings, full=False)
 
 
 def test_baseline_all_confirmed(results):
-    r = results["baseline"]
+    r = results.baseline
     assert r.statuses == [201] * 20
     assert all(c.state == "confirmed" and c.notification == "sent" for c in r.calls)
 
 
 def test_delay_adds_at_least_the_injected_delay(results):
-    r = results["delay"]
+    r = results.delay
     assert r.statuses == [201] * 10
     assert min(c.ms for c in r.calls) >= 2000
-    assert r.facts["delta_median_ms"] >= 2000 - results["baseline"].summary.median
+    assert r.facts["delta_median_ms"] >= 2000 - results.baseline.summary.median
 
 
 def test_forced_failure_is_422_service_error(results):
-    r = results["failure"]
+    r = results.failure
     assert r.statuses == [422] * 5
     assert {c.reason for c in r.calls} == {"service_error"}
 
 
 def test_inventory_down_is_503(results):
-    r = results["down"]
+    r = results.down
     assert r.statuses == [503] * 3
     assert {c.reason for c in r.calls} == {"inventory_unavailable"}
 
 
 def test_timeout_is_504_before_inventory_answers(results, client_settings):
-    r = results["timeout"]
+    r = results.timeout
     assert r.statuses == [504] * 3
     assert {c.reason for c in r.calls} == {"inventory_timeout"}
     assert all(c.ms >= client_settings.inventory_timeout_s * 1000 for c in r.calls)  # it did wait for the timeout
@@ -61,13 +61,13 @@ def test_timeout_is_504_before_inventory_answers(results, client_settings):
 
 
 def test_concurrency_never_oversells(results):
-    f = results["concurrency"].facts
+    f = results.concurrency.facts
     assert (f["confirmed"], f["out_of_stock"], f["other"], f["stock_after"]) == (100, 100, 0, 0)
     assert f["distinct_order_ids"] == 200
 
 
 def test_idempotency_reserves_once(results):
-    s, c, t = (results["idempotency"].facts[k] for k in ("sequential", "concurrent", "after_timeout"))
+    s, c, t = (results.idempotency.facts[k] for k in ("sequential", "concurrent", "after_timeout"))
     assert s["statuses"] == [201] * 5 and len(s["order_ids"]) == 1 and s["replayed"] == 4
     assert s["reserved_units"] == s["quantity"]
     assert set(c["statuses"]) == {201} and len(c["order_ids"]) == 1
@@ -77,7 +77,7 @@ def test_idempotency_reserves_once(results):
 
 
 def test_circuit_breaker_fails_fast_then_recovers(results):
-    r = results["breaker"]
+    r = results.breaker
     k = r.facts["threshold"]
     assert r.statuses[:k] == [504] * k
     opened = [c for c in r.calls[k:] if c.status == 503]

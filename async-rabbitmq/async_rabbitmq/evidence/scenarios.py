@@ -13,6 +13,7 @@ from async_rabbitmq import scenarios as sc
 from common import evidence
 from common.settings import get_settings
 from common.stack import get_stack
+from common.stats import Summary
 
 PART_DIR = Path(__file__).resolve().parents[2]  # the part's folder
 
@@ -21,8 +22,8 @@ DOCKER_OUTPUT = PART_DIR / "tests" / "docker" / "test_output.txt"
 
 
 # ---------------------------------------------------------------- evidence writer
-def _lat(d: dict) -> str:
-    return f"p50 {d['median']:.1f} ms, p95 {d['p95']:.1f} ms, p99 {d['p99']:.1f} ms, max {d['max']:.1f} ms"
+def _lat(s: Summary) -> str:
+    return f"p50 {s.median:.1f} ms, p95 {s.p95:.1f} ms, p99 {s.p99:.1f} ms, max {s.max:.1f} ms"
 
 
 def _samples(samples: list, limit: int = 40) -> list[str]:
@@ -31,26 +32,26 @@ def _samples(samples: list, limit: int = 40) -> list[str]:
     return [f"    t={t:6.2f}s  inventory_orders depth = {d}" for t, d in shown]
 
 
-def _backlog(r: dict, stopped: str = "inventory-service") -> list[str]:
-    m = r["mgmt_while_down"]
+def _backlog(r: sc.BacklogDrain, stopped: str = "inventory-service") -> list[str]:
+    m = r.mgmt_while_down
     return [
-        f"  {stopped} stopped; placing {r['n']} orders ...",
-        f"  HTTP statuses: {r['statuses']}  ({r['accepted_202']}/{r['n']} answered 202 Accepted)",
-        f"  placed in {r['place_seconds']} s ({r['place_rate']} orders/s, 8 client threads); "
-        f"202 latency {_lat(r['latency_ms'])}",
-        f"  inventory_orders depth from the broker (passive declare): {r['depth_while_down']}",
+        f"  {stopped} stopped; placing {r.n} orders ...",
+        f"  HTTP statuses: {r.statuses}  ({r.accepted_202}/{r.n} answered 202 Accepted)",
+        f"  placed in {r.place_seconds} s ({r.place_rate} orders/s, 8 client threads); "
+        f"202 latency {_lat(r.latency_ms)}",
+        f"  inventory_orders depth from the broker (passive declare): {r.depth_while_down}",
         f"  management API: messages={m['messages']} ready={m['messages_ready']} "
         f"unacked={m['messages_unacknowledged']} consumers={m['consumers']} durable={m['durable']} "
         f"arguments={m['arguments']}",
-        f"  restarting {stopped} (healthy after {r['inventory_restart_s']} s); sampling the depth:",
-        *_samples(r["samples"]),
-        f"  final states: {r['counts']}  (all {r['n']} confirmed: {r['counts'].get('confirmed') == r['n']})",
-        f"  all final {r['seconds_to_all_final']} s after the restart began: {r['end_to_end_rate']} orders/s end to end",
-    ] + ([f"  drain rate seen by the inventory consumer (first to last reservation): {r['consumer_rate']} orders/s"]
-         if r["n"] >= 1000 else [])
+        f"  restarting {stopped} (healthy after {r.inventory_restart_s} s); sampling the depth:",
+        *_samples(r.samples),
+        f"  final states: {r.counts}  (all {r.n} confirmed: {r.counts.get('confirmed') == r.n})",
+        f"  all final {r.seconds_to_all_final} s after the restart began: {r.end_to_end_rate} orders/s end to end",
+    ] + ([f"  drain rate seen by the inventory consumer (first to last reservation): {r.consumer_rate} orders/s"]
+         if r.n >= 1000 else [])
 
 
-def render(res: dict, runtime: str, ports: str) -> str:
+def render(res: sc.Results, runtime: str, ports: str) -> str:
     out = [evidence.header("Part B: asynchronous messaging with RabbitMQ (outbox -> orders -> inventory -> events)",
                            runtime), f"ports   : {ports}\n"]
 
@@ -58,70 +59,68 @@ def render(res: dict, runtime: str, ports: str) -> str:
         out.append(f"\nTEST {n}: {title}\n" + "-" * 78)
 
     section(1, "Backlog drain (inventory down, orders still accepted)")
-    out += _backlog(res["backlog_small"])
-    big = res["backlog_big"]
-    out.append(f"\n  the same at {big['n']} orders:")
+    out += _backlog(res.backlog_small)
+    big = res.backlog_big
+    out.append(f"\n  the same at {big.n} orders:")
     out += _backlog(big)
 
-    i = res["idempotency"]
-    a, b = i["same_run"], i["across_restart"]
+    a, b = res.idempotency.same_run, res.idempotency.across_restart
     section(2, "Idempotency (the same event_id delivered twice)")
-    out += [f"  (a) order {a['order_id']} (event_id {a['event_id']}, 3 x pizza) placed, then the same OrderPlaced",
+    out += [f"  (a) order {a.order_id} (event_id {a.event_id}, 3 x pizza) placed, then the same OrderPlaced",
             "      published again by hand:",
-            f"      pizza stock: {a['stock_pizza']} (expected {a['expected_pizza']}: reserved once)",
-            f"      order status: {a['order']['status']}; notifications for the order: {len(a['notifications'])}",
+            f"      pizza stock: {a.stock_pizza} (expected {a.expected_pizza}: reserved once)",
+            f"      order status: {a.order['status']}; notifications for the order: {len(a.notifications)}",
             "      inventory-service log lines for this event_id:",
-            *[f"        {ln}" for ln in a["logs"]],
-            f"  (b) event {b['event_id']} (5 x burger) delivered, inventory-service restarted, then the duplicate",
-            f"      (queued while it was stopped: depth {b['depth_while_stopped']}):",
-            f"      burger stock: {b['stock_burger_before']} -> {b['stock_burger']} (expected {b['expected_burger']})",
+            *[f"        {ln}" for ln in a.logs],
+            f"  (b) event {b.event_id} (5 x burger) delivered, inventory-service restarted, then the duplicate",
+            f"      (queued while it was stopped: depth {b.depth_while_stopped}):",
+            f"      burger stock: {b.stock_burger_before} -> {b.stock_burger} (expected {b.expected_burger})",
             "      inventory-service log lines for this event_id (two processes):",
-            *[f"        {ln}" for ln in b["logs"]]]
+            *[f"        {ln}" for ln in b.logs]]
 
-    d = res["dead_letters"]
+    d = res.dead_letters
     section(3, "Dead-letter queue (poison messages, good orders between them)")
-    out.append(f"  inventory_orders arguments: {d['queue_arguments']}")
-    out.append(f"  {len(d['sent'])} poison messages published, each followed by a good order; orders_dlq depth = "
-               f"{d['dlq_depth']}")
+    out.append(f"  inventory_orders arguments: {d.queue_arguments}")
+    out.append(f"  {len(d.sent)} poison messages published, each followed by a good order; orders_dlq depth = "
+               f"{d.dlq_depth}")
     out.append("  expected reason    | x-reject-reason in orders_dlq | detail")
-    for sent, got in zip(d["sent"], d["dead_letters"], strict=False):
-        out.append(f"  {sent['expected']:<18} | {str(got['reason']):<29} | {str(got['detail'])[:60]}")
-    out.append(f"  good orders between them: {d['good_orders']} -> {d['good_counts']}")
+    for sent, got in zip(d.sent, d.dead_letters, strict=False):
+        out.append(f"  {sent.expected:<18} | {str(got['reason']):<29} | {str(got['detail'])[:60]}")
+    out.append(f"  good orders between them: {d.good_orders} -> {d.good_counts}")
 
-    o = res["broker_outage"]
+    o = res.broker_outage
     section(4, "Broker outage (RabbitMQ stopped, orders still accepted)")
-    out += [f"  rabbitmq stopped; {o['n']} orders placed: HTTP {o['statuses']} ({o['accepted_202']} x 202)",
-            f"  while down: order status '{o['status_while_down']}', outbox backlog {o['outbox_backlog_while_down']},"
-            f" relay connected: {o['broker_connected_while_down']}",
-            f"  rabbitmq started (healthy after {o['broker_restart_s']} s); relay and consumers reconnected "
-            f"(consuming: {o['consumers_back']})",
-            f"  final states {o['seconds_to_all_final']} s after the start began: {o['counts']}"]
+    out += [f"  rabbitmq stopped; {o.n} orders placed: HTTP {o.statuses} ({o.accepted_202} x 202)",
+            f"  while down: order status '{o.status_while_down}', outbox backlog {o.outbox_backlog_while_down},"
+            f" relay connected: {o.broker_connected_while_down}",
+            f"  rabbitmq started (healthy after {o.broker_restart_s} s); relay and consumers reconnected "
+            f"(consuming: {o.consumers_back})",
+            f"  final states {o.seconds_to_all_final} s after the start began: {o.counts}"]
 
-    c = res["crash"]
-    section(5, f"Crash (kill -9 inventory-service in the middle of a {c['n']}-order drain)")
-    out += [f"  {c['accepted_202']} orders accepted with inventory stopped; inventory started, then killed with"
-            f" SIGKILL (pid {c['killed_pid']})",
-            f"  after it had processed >= {c['killed_after']} (seen: {c['processed_seen_before_kill']});"
-            f" inventory_orders depth right after (unacked ones back in the queue): {c['depth_after_kill']}",
+    c = res.crash
+    section(5, f"Crash (kill -9 inventory-service in the middle of a {c.n}-order drain)")
+    out += [f"  {c.accepted_202} orders accepted with inventory stopped; inventory started, then killed with"
+            f" SIGKILL (pid {c.killed_pid})",
+            f"  after it had processed >= {c.killed_after} (seen: {c.processed_seen_before_kill});"
+            f" inventory_orders depth right after (unacked ones back in the queue): {c.depth_after_kill}",
             "  inventory-service started again:",
             f"  redelivered messages already committed before the kill (ignored as duplicates):"
-            f" {c['duplicates_after_restart']}",
-            f"  final states: {c['counts']}  reasons: {c['final_reasons']}",
-            f"  inventory's reservation records: {c['reservations']}",
-            f"  notifications recorded: {c['notifications']} (one per order)",
+            f" {c.duplicates_after_restart}",
+            f"  final states: {c.counts}  reasons: {c.final_reasons}",
+            f"  inventory's reservation records: {c.reservations}",
+            f"  notifications recorded: {c.notifications} (one per order)",
             "  stock arithmetic per item: initial - units of confirmed orders == final stock",
-            *[f"    {item:<7} {a['initial']:>6} - {a['confirmed_units']:>6} = {a['initial'] - a['confirmed_units']:>6}"
-              f"  final {a['final']:>6}  exact: {a['exact']}" for item, a in c["arithmetic"].items()]]
+            *[f"    {item:<7} {a.initial:>6} - {a.confirmed_units:>6} = {a.initial - a.confirmed_units:>6}"
+              f"  final {a.final:>6}  exact: {a.exact}" for item, a in c.arithmetic.items()]]
 
-    f = res["faults"]
+    ff, dl = res.faults.force_failure, res.faults.delay
     section(6, "Fault switches (FORCE_FAILURE, INVENTORY_DELAY_MS)")
-    ff, dl = f["force_failure"], f["delay"]
-    out += [f"  FORCE_FAILURE=true: HTTP {ff['statuses']}, final {ff['counts']}, reasons {ff['reasons']}",
-            f"  INVENTORY_DELAY_MS={dl['delay_ms']}: HTTP {dl['statuses']}, 202 latency {_lat(dl['accept_ms'])};"
-            f" all final after {dl['seconds_to_all_final']} s: {dl['counts']}",
+    out += [f"  FORCE_FAILURE=true: HTTP {ff.statuses}, final {ff.counts}, reasons {ff.reasons}",
+            f"  INVENTORY_DELAY_MS={dl.delay_ms}: HTTP {dl.statuses}, 202 latency {_lat(dl.accept_ms)};"
+            f" all final after {dl.seconds_to_all_final} s: {dl.counts}",
             "  the client never waits for inventory: the delay moves the final state, not the 202."]
 
-    out.append("\nScenario durations: " + ", ".join(f"{k} {v['scenario_seconds']} s" for k, v in res.items()))
+    out.append("\nScenario durations: " + ", ".join(f"{k} {v} s" for k, v in res.seconds.items()))
     return "\n".join(out) + "\n"
 
 

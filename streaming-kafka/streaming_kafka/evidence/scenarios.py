@@ -82,35 +82,35 @@ def _crash(c: sc.Crash, title: str) -> list[str]:
     return out
 
 
-def render(results: dict, runtime: str) -> str:
+def render(results: sc.Results, runtime: str) -> str:
     out = [evidence.header("Part C: streaming with Kafka (producer-order -> OrderEvents -> inventory -> "
                            "InventoryEvents -> analytics)", runtime)]
     out.append("\nTEST 1: produce events through POST /bulk\n" + "-" * 78)
-    out += _produced(results["first"]) + [""] + _produced(results["second"])
+    out += _produced(results.first) + [""] + _produced(results.second)
     out.append("\nTEST 2: consumer lag\n" + "-" * 78)
-    rows = results["second"].lag
+    rows = results.second.lag
     out.append("  after catching up (lag 0):")
     for g in (INVENTORY_GROUP, ANALYTICS_GROUP):
         out.append(f"\n  {g}:\n" + _indent(format_table(rows[g])))
     out.append("")
-    out += _lag_over_time(results["lag"])
+    out += _lag_over_time(results.lag)
     out.append("")
-    out += _lag_over_time(results["lag_throttled"])
+    out += _lag_over_time(results.lag_throttled)
     out.append("\nTEST 3: replay (fresh consumer groups from the earliest offsets)\n" + "-" * 78)
-    rp: sc.Replays = results["replay"]
+    rp = results.replay
     for r in rp.runs:
         out.append(f"  {r.group}: {r.events} events in {r.seconds:.2f}s ({r.events_per_second:,.0f} events/s)")
     out.append(f"  both replays byte-identical: {rp.identical}; equal to the live analytics: {rp.equal_to_live}")
     out.append(f"  (full side-by-side metrics in {REPLAY_EVIDENCE.relative_to(ROOT)})")
     out.append("\nTEST 4: crash (kill -9 of the inventory consumer mid-stream, then start)\n" + "-" * 78)
-    out += _crash(results["crash"], f"restarted in {results['crash'].restart_seconds:.1f}s (healthy once it has "
+    out += _crash(results.crash, f"restarted in {results.crash.restart_seconds:.1f}s (healthy once it has "
                                     "joined inventory-group: the broker first expires the killed member's session, "
                                     "session.timeout.ms = 10 s)")
     out.append("\nTEST 5: scale-out (two inventory consumers share the partitions; kill -9 one)\n" + "-" * 78)
-    out += _crash(results["scale"], "inventory-consumer killed, inventory-consumer-2 takes over")
+    out += _crash(results.scale, "inventory-consumer killed, inventory-consumer-2 takes over")
     out.append("\nTEST 6: single orders (POST /order -> result visible on analytics GET /order/<id>)\n" + "-" * 78)
-    for o in results["roundtrip"]:
-        out.append(f"  {o['order_id']}  202 in {o['accepted_ms']:6.1f} ms, {o['status']} after {o['result_ms']:6.1f} ms")
+    for o in results.roundtrip.orders:
+        out.append(f"  {o.order_id}  202 in {o.accepted_ms:6.1f} ms, {o.status} after {o.result_ms:6.1f} ms")
     return "\n".join(out) + "\n"
 
 
@@ -183,10 +183,10 @@ def main(argv: list[str] | None = None) -> int:
     out_dir = DOCKER_DIR if docker else OUTPUT.parent
     report = render(results, stack.describe())
     if docker:
-        report += "\n" + _container_metrics(stack, results["replay"].live_text) + "\n"
+        report += "\n" + _container_metrics(stack, results.replay.live_text) + "\n"
     written = [evidence.write(out_dir / OUTPUT.name, report),
-               evidence.write(out_dir / REPLAY_EVIDENCE.name, render_replay(results["replay"], stack.describe()))]
+               evidence.write(out_dir / REPLAY_EVIDENCE.name, render_replay(results.replay, stack.describe()))]
     if not docker:  # under Docker the analytics container writes it (into its bind mount)
-        written.append(evidence.write(METRICS_OUTPUT, results["replay"].live_text))
+        written.append(evidence.write(METRICS_OUTPUT, results.replay.live_text))
     print(f"done in {time.monotonic() - t0:.0f}s: wrote " + ", ".join(str(p.relative_to(ROOT)) for p in written))
     return 0

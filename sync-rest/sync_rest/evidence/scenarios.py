@@ -35,10 +35,10 @@ def _summary(r: sc.Result) -> list[str]:
             f"  median = {s.median:8.1f} ms", f"  p95    = {s.p95:8.1f} ms", f"  stdev  = {s.stdev:8.1f} ms"]
 
 
-def render(results: list[sc.Result], runtime: str) -> str:
+def render(results: sc.Results, runtime: str) -> str:
     out = [evidence.header("Part A: synchronous REST (order -> inventory -> notification)", runtime)]
-    by = {r.key: r for r in results}
-    for i, r in enumerate(results, 1):
+    by = {r.key: r for r in results.in_order}
+    for i, r in enumerate(results.in_order, 1):
         out.append(f"\nTEST {i}: {r.title}\n" + "-" * 78)
         if r.key in ("baseline", "delay", "failure", "down", "timeout", "breaker"):
             out += [_call_line(c) for c in r.calls]
