@@ -26,6 +26,7 @@ from async_rabbitmq.lab import Lab
 from async_rabbitmq.messaging import topology
 from async_rabbitmq.messaging.nodes import by_nodename, nodes
 from common.menu import ITEMS
+from common.progress import longest_pause
 from common.stack import Stack, wait_for
 
 INVENTORY, NOTIFICATION, ORDER = "inventory-service", "notification-service", "order-service"
@@ -136,17 +137,6 @@ def _queue_info(lab: Lab) -> dict:
         return {}
 
 
-def _longest_pause(times: list[float], since: float, until: float) -> tuple[float, float]:
-    """(start, end) of the longest interval without a final state that begins in [since, until): the pause the
-    node's absence caused (it may end after `until`, as with a classic queue); the restart's own is apart."""
-    points = [since, *sorted(t for t in times if t >= since)]
-    best = (since, since)
-    for a, b in zip(points, points[1:], strict=False):
-        if a < until and b - a > best[1] - best[0]:
-            best = (a, b)
-    return best
-
-
 def node_failover(stack: Stack, lab: Lab, n: int, rate: float, kill_at: float = 0.3, down_s: float = 10.0,
                   seed: int = 11, timeout: float = 300) -> FailoverResult:
     """Paced load; at `kill_at` of it, kill -9 the node leading inventory_orders; start it after `down_s`."""
@@ -207,10 +197,10 @@ def node_failover(stack: Stack, lab: Lab, n: int, rate: float, kill_at: float = 
     lab.wait_idle(timeout=timeout)
     final = lab.lookup(ids)["orders"]
     final_at = sorted(doc["updated_at"] - wall0 for doc in final.values() if doc["status"] != "pending")
-    pause = _longest_pause(final_at, kill_s, restart_begun_s)
-    timeline.append((round(pause[1], 2), f"orders flow again (end of the longest pause while the node was down, "
-                                         f"{pause[1] - pause[0]:.2f} s)"))
-    restart_pause = _longest_pause(final_at, restart_begun_s, float("inf"))
+    pause = longest_pause(final_at, since=kill_s, until=restart_begun_s)
+    timeline.append((round(pause.end, 2), f"orders flow again (end of the longest pause while the node was down, "
+                                         f"{pause.seconds:.2f} s)"))
+    restart_pause = longest_pause(final_at, since=restart_begun_s)
     timeline.sort()
     counts: dict[str, int] = {}
     for doc in final.values():
@@ -232,8 +222,8 @@ def node_failover(stack: Stack, lab: Lab, n: int, rate: float, kill_at: float = 
         killed_service=node.service, killed_node=node.nodename, leader_before=leader_before,
         leader_while_down=leader_while_down, leader_after=after.get("leader"), kill_s=kill_s,
         leader_change_s=leader_change_s, restart_begun_s=restart_begun_s, node_back_s=node_back_s,
-        resumed_s=round(pause[1], 2), stall_s=round(pause[1] - pause[0], 2),
-        restart_stall_s=round(restart_pause[1] - restart_pause[0], 2),
+        resumed_s=round(pause.end, 2), stall_s=round(pause.seconds, 2),
+        restart_stall_s=round(restart_pause.seconds, 2),
         all_final_s=round(final_at[-1], 2) if final_at else None, timeline=timeline,
         accepted_at=sorted(r[4] for r in rows if r[0] == 202), final_at=[round(t, 3) for t in final_at],
         counts=counts, lost=lost, reservation_records=records, reserved_twice=max(0, records - len(ids)),
