@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import random
-import re
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -26,6 +25,7 @@ from async_rabbitmq.lab import Lab
 from async_rabbitmq.messaging import topology
 from async_rabbitmq.messaging.nodes import by_nodename, nodes
 from common.menu import ITEMS
+from common.progress import longest_pause
 from common.stack import Stack, wait_for
 
 INVENTORY, NOTIFICATION, ORDER = "inventory-service", "notification-service", "order-service"
@@ -42,10 +42,13 @@ class FailoverResult:
     killed_service: str
     killed_node: str
     leader_before: str
-    leader_while_down: str | None  # the leader the management API showed once the node was gone (quorum)
-    leader_after: str | None  # after the node came back
+    # quorum: the leader the management API showed once the node was gone; classic: where the queue ran (queue_home)
+    # at `home_probe_s`, halfway through the down time (None: on no node)
+    leader_while_down: str | None
+    leader_after: str | None  # where it runs once every order is final (queue_home)
     kill_s: float  # seconds from the start of the load
     leader_change_s: float | None
+    home_probe_s: float | None  # classic: when leader_while_down was asked for
     restart_begun_s: float
     node_back_s: float
     resumed_s: float  # end of the longest pause in final states after the kill
@@ -109,22 +112,31 @@ def _paced_load(lab: Lab, n: int, rate: float, quantities: list[int], t0: float,
 
 
 def queue_home(settings, queue: str = topology.INVENTORY_ORDERS) -> str | None:
-    """The node that leads a quorum queue or holds a classic one, from `rabbitmqctl list_queues` on a live node.
+    """Where the queue runs, by the broker's own answer (`rabbitmqctl`): the leader of a quorum queue, or the node
+    whose `list_queues --local` lists a classic queue (its queue process runs there). None while no live node runs
+    it: a durable classic queue whose node is down stays defined but runs nowhere until that node is back.
 
-    The broker's own answer: the management API can show, for a while, the leader of a deleted queue that had
-    the same name (its statistics linger), which is exactly what `use_queue_type` leaves behind."""
+    Not the management API: its answer for a queue merges the statistics each node keeps, and those of a deleted
+    queue of the same name (what `use_queue_type` leaves behind) or of the queue before its node was killed can
+    linger. Not the `pid` column either: the JSON formatter prints it as `#PID<11017.945.0>`, without the node."""
+    down = []
     for node in nodes(settings):
-        out = NativeBroker(settings, node=node).ctl("list_queues", "name", "type", "leader", "pid", "-q",
-                                                    "--formatter", "json", timeout=30)
+        out = NativeBroker(settings, node=node).ctl("list_queues", "name", "type", "leader", "-q", "--formatter",
+                                                    "json", timeout=30)
         if out.returncode != 0:
+            down.append(node)
             continue
-        for row in json.loads(out.stdout or "[]"):
-            if row.get("name") == queue:
-                if row.get("type") == "quorum":
-                    return row.get("leader") or None
-                found = re.match(r"<([^.<>]+@[^.<>]+)\.", str(row.get("pid", "")))
-                return found.group(1) if found else None
-        return None
+        row = next((r for r in json.loads(out.stdout or "[]") if r.get("name") == queue), None)
+        if row is None:
+            return None
+        if row.get("type") == "quorum":
+            return row.get("leader") or None
+        break
+    for node in (n for n in nodes(settings) if n not in down):
+        out = NativeBroker(settings, node=node).ctl("list_queues", "--local", "name", "-q", "--formatter", "json",
+                                                    timeout=30)
+        if out.returncode == 0 and any(r.get("name") == queue for r in json.loads(out.stdout or "[]")):
+            return node.nodename
     return None
 
 
@@ -134,17 +146,6 @@ def _queue_info(lab: Lab) -> dict:
         return lab.queue_info()
     except requests.RequestException:
         return {}
-
-
-def _longest_pause(times: list[float], since: float, until: float) -> tuple[float, float]:
-    """(start, end) of the longest interval without a final state that begins in [since, until): the pause the
-    node's absence caused (it may end after `until`, as with a classic queue); the restart's own is apart."""
-    points = [since, *sorted(t for t in times if t >= since)]
-    best = (since, since)
-    for a, b in zip(points, points[1:], strict=False):
-        if a < until and b - a > best[1] - best[0]:
-            best = (a, b)
-    return best
 
 
 def node_failover(stack: Stack, lab: Lab, n: int, rate: float, kill_at: float = 0.3, down_s: float = 10.0,
@@ -157,10 +158,10 @@ def node_failover(stack: Stack, lab: Lab, n: int, rate: float, kill_at: float = 
     lab.reset_stock(initial)
     dup0 = lab.health(lab.inventory_url)["stats"]["duplicates"]
     q = lab.queue_info()
-    queue_type, leader_before = q["type"], queue_home(lab.settings) or q["leader"]
-    node = by_nodename(lab.settings, leader_before)
+    queue_type, leader_before = q["type"], queue_home(lab.settings)
+    node = by_nodename(lab.settings, leader_before or "")
     if node is None:
-        raise RuntimeError(f"inventory_orders is led by {leader_before}, not one of this stack's nodes")
+        raise RuntimeError(f"inventory_orders runs on {leader_before}, not on one of this stack's nodes")
 
     t0 = time.monotonic()
     wall0 = time.time()
@@ -181,12 +182,19 @@ def node_failover(stack: Stack, lab: Lab, n: int, rate: float, kill_at: float = 
     stack.kill(node.service)
     kill_s = mark(f"kill -9 {node.service} ({node.nodename}), the node leading inventory_orders")
 
-    leader_change_s, leader_while_down = None, None
+    leader_change_s, leader_while_down, home_probe_s = None, None, None
     while time.monotonic() - t0 < kill_s + down_s:
-        leader = _queue_info(lab).get("leader")
-        if leader_change_s is None and queue_type == "quorum" and leader and leader != node.nodename:
-            leader_while_down = leader
-            leader_change_s = mark(f"leader change: inventory_orders now led by {leader}")
+        if queue_type == "quorum":
+            leader = _queue_info(lab).get("leader")
+            if leader_change_s is None and leader and leader != node.nodename:
+                leader_while_down = leader
+                leader_change_s = mark(f"leader change: inventory_orders now led by {leader}")
+        elif home_probe_s is None and time.monotonic() - t0 >= kill_s + down_s / 2:
+            # by now the clients have failed over to the other nodes and re-declared their queues (refused:
+            # 404, the home node of the durable queue is down), so this is where the queue runs meanwhile
+            leader_while_down = queue_home(lab.settings)
+            home_probe_s = mark(f"inventory_orders runs on {leader_while_down or 'no node'} while "
+                                f"{node.nodename} is down (rabbitmqctl list_queues --local on the live nodes)")
         time.sleep(0.1)
     restart_begun_s = mark(f"start {node.service} again")
     stack.start(node.service)
@@ -207,10 +215,10 @@ def node_failover(stack: Stack, lab: Lab, n: int, rate: float, kill_at: float = 
     lab.wait_idle(timeout=timeout)
     final = lab.lookup(ids)["orders"]
     final_at = sorted(doc["updated_at"] - wall0 for doc in final.values() if doc["status"] != "pending")
-    pause = _longest_pause(final_at, kill_s, restart_begun_s)
-    timeline.append((round(pause[1], 2), f"orders flow again (end of the longest pause while the node was down, "
-                                         f"{pause[1] - pause[0]:.2f} s)"))
-    restart_pause = _longest_pause(final_at, restart_begun_s, float("inf"))
+    pause = longest_pause(final_at, since=kill_s, until=restart_begun_s)
+    timeline.append((round(pause.end, 2), f"orders flow again (end of the longest pause while the node was down, "
+                                         f"{pause.seconds:.2f} s)"))
+    restart_pause = longest_pause(final_at, since=restart_begun_s)
     timeline.sort()
     counts: dict[str, int] = {}
     for doc in final.values():
@@ -226,14 +234,14 @@ def node_failover(stack: Stack, lab: Lab, n: int, rate: float, kill_at: float = 
                          "exact": initial[item] - confirmed_units[item] == stock[item]} for item in ITEMS}
     records = sum(lab.reservations()["counts"].values())
     after = lab.queue_info()
-    after["leader"] = queue_home(lab.settings) or after.get("leader")
+    after["leader"] = queue_home(lab.settings)
     return FailoverResult(
         queue_type=queue_type, n=n, rate=rate, down_s=down_s, accepted_202=[r[0] for r in rows].count(202),
         killed_service=node.service, killed_node=node.nodename, leader_before=leader_before,
         leader_while_down=leader_while_down, leader_after=after.get("leader"), kill_s=kill_s,
-        leader_change_s=leader_change_s, restart_begun_s=restart_begun_s, node_back_s=node_back_s,
-        resumed_s=round(pause[1], 2), stall_s=round(pause[1] - pause[0], 2),
-        restart_stall_s=round(restart_pause[1] - restart_pause[0], 2),
+        leader_change_s=leader_change_s, home_probe_s=home_probe_s, restart_begun_s=restart_begun_s, node_back_s=node_back_s,
+        resumed_s=round(pause.end, 2), stall_s=round(pause.seconds, 2),
+        restart_stall_s=round(restart_pause.seconds, 2),
         all_final_s=round(final_at[-1], 2) if final_at else None, timeline=timeline,
         accepted_at=sorted(r[4] for r in rows if r[0] == 202), final_at=[round(t, 3) for t in final_at],
         counts=counts, lost=lost, reservation_records=records, reserved_twice=max(0, records - len(ids)),

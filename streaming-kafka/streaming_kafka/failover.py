@@ -17,6 +17,7 @@ import requests
 from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
+from common.progress import longest_pause
 from common.settings import Settings
 from common.stack import Stack, wait_for
 from streaming_kafka.analytics_consumer.worker import replay
@@ -145,21 +146,15 @@ class Sampler(threading.Thread):
         return self.samples
 
 
-def longest_stall(samples: list[Sample], after: float) -> tuple[float, float, float]:
-    """(start, end, seconds) of the longest time after `after` in which `processed` did not grow: the time
-    without progress. It starts at the last progress (or at `after`, if that came later) and ends at the first
-    sample with progress again."""
-    best = (after, after, 0.0)
-    last_t, last_n = None, None
+def progress_times(samples: list[Sample]) -> list[float]:
+    """The times of the samples at which `processed` grew (the first known count included): Part C's progress,
+    for `common.progress.longest_pause`. A sample without an answer (None) tells nothing."""
+    out, last = [], None
     for s in samples:
-        if s.processed is None:
-            continue
-        if last_n is None or s.processed > last_n:
-            start = max(last_t if last_t is not None else s.t, after)
-            if s.t > after and s.t - start > best[2]:
-                best = (start, s.t, round(s.t - start, 2))
-            last_t, last_n = s.t, s.processed
-    return best
+        if s.processed is not None and (last is None or s.processed > last):
+            out.append(s.t)
+            last = s.processed
+    return out
 
 
 # ---------------------------------------------------------------------------------- scenario 1
@@ -248,6 +243,7 @@ def broker_failover(settings: Settings, stack: Stack, count: int, kill_after: fl
     wait_caught_up(settings, timeout=600)
     t_lag0 = time.perf_counter()
     samples = sampler.stop()
+    stall = longest_pause(progress_times(samples), since=killed_at)
     after = counts(client.metrics())
     d = delta(before, after)
     live = client.metrics_text()
@@ -257,7 +253,7 @@ def broker_failover(settings: Settings, stack: Stack, count: int, kill_after: fl
         leaders_after={p: v["leader"] for p, v in partitions(settings).items()},
         killed_at=round(killed_at, 2), leader_change_at=round(leader_change_at, 2),
         restarted_at=round(restarted_at, 2), restart_seconds=round(restart_seconds, 2),
-        back_in_isr_at=round(back_in_isr_at, 2), stall=longest_stall(samples, killed_at), bulk=bulk,
+        back_in_isr_at=round(back_in_isr_at, 2), stall=(stall.start, stall.end, round(stall.seconds, 2)), bulk=bulk,
         produced_when_killed=produced, processed_when_killed=processed, delta=d, stock_before=stock_before,
         stock_after=client.stock(),
         store=client.reservations(), lost=count - (d["reserved"] + d["failed"]),

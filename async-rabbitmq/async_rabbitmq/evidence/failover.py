@@ -69,8 +69,11 @@ def _one(r: fo.FailoverResult) -> list[str]:
     out += [f"    t={t:7.2f}s  {what}" for t, what in r.timeline]
     out += [
         f"  AMQP connections at the kill (service@node): {', '.join(r.clients_at_kill)}",
-        f"  leader before {r.leader_before}; while down {r.leader_while_down or '-'}; after {r.leader_after}"
-        + (f" (replicas online after: {len(r.members_online_after)} of 3)" if r.queue_type == "quorum" else ""),
+        (f"  leader before {r.leader_before}; while down {r.leader_while_down or '-'}; after {r.leader_after}"
+         f" (replicas online after: {len(r.members_online_after)} of 3)" if r.queue_type == "quorum" else
+         f"  the queue ran on {r.leader_before} before; while that node was down on {r.leader_while_down or 'no node'}"
+         f" (the clients' re-declarations on the other nodes are refused: its home node is down); after on"
+         f" {r.leader_after}"),
         f"  orders flowed again {r.resumed_after_kill_s} s after the kill (longest pause without a final state"
         f" while the node was down: {r.stall_s} s); the node itself was back {r.node_back_s - r.kill_s:.1f} s after"
         f" the kill; longest pause from its restart on: {r.restart_stall_s} s",

@@ -3,7 +3,7 @@ import pytest
 
 from common.settings import Settings
 from streaming_kafka.broker.native import Broker, kafka_services, service_name
-from streaming_kafka.failover import Sample, busiest_leader, longest_stall
+from streaming_kafka.failover import Sample, busiest_leader, progress_times
 from streaming_kafka.kafka_io import producer_config
 from streaming_kafka.topology import replication, topic_specs
 
@@ -58,13 +58,13 @@ def test_busiest_leader_lowest_id_on_a_tie():
     assert busiest_leader({0: {"leader": 3}, 1: {"leader": 3}, 2: {"leader": 1}}) == 3
 
 
-def test_longest_stall_after_the_kill():
+def test_progress_is_where_the_processed_count_grew():
     counts = [0, 10, 20, 20, 20, 20, 25, 25, 40]
     samples = [Sample(t * 0.5, n, None) for t, n in enumerate(counts)]
     samples.insert(4, Sample(1.75, None, None))  # inventory not answering: no information
-    assert longest_stall(samples, after=0.9) == (1.0, 3.0, 2.0)
-    assert longest_stall(samples, after=1.2) == (1.2, 3.0, 1.8)  # a stall under way at the kill counts from it
-    assert longest_stall(samples, after=3.2) == (3.2, 4.0, 0.8)
+    assert progress_times(samples) == [0.0, 0.5, 1.0, 3.0, 4.0]  # the first known count, then each growth
+    assert progress_times([Sample(0.0, None, None), Sample(0.5, 7, None), Sample(1.0, 7, None)]) == [0.5]
+    # (the longest pause between these times is common.progress.longest_pause, tested in common/tests)
 
 
 def test_the_cluster_size_comes_from_brokers_or_else_from_the_running_stack(tmp_path, monkeypatch):
