@@ -108,14 +108,21 @@ def _paced_load(lab: Lab, n: int, rate: float, quantities: list[int], t0: float,
             pool.submit(one, i)
 
 
-def queue_home(settings, queue: str = topology.INVENTORY_ORDERS) -> str | None:
+def ctl(settings, node, *args: str, stack: Stack | None = None, timeout: float = 30):
+    """`rabbitmqctl` on one node: in its container on a compose stack, else the native CLI (with its cookie)."""
+    if stack is not None and stack.runtime == "docker":
+        return stack.exec(node.service, "rabbitmqctl", *args, timeout=timeout)
+    return NativeBroker(settings, node=node).ctl(*args, timeout=timeout)
+
+
+def queue_home(settings, queue: str = topology.INVENTORY_ORDERS, stack: Stack | None = None) -> str | None:
     """The node that leads a quorum queue or holds a classic one, from `rabbitmqctl list_queues` on a live node.
 
     The broker's own answer: the management API can show, for a while, the leader of a deleted queue that had
     the same name (its statistics linger), which is exactly what `use_queue_type` leaves behind."""
     for node in nodes(settings):
-        out = NativeBroker(settings, node=node).ctl("list_queues", "name", "type", "leader", "pid", "-q",
-                                                    "--formatter", "json", timeout=30)
+        out = ctl(settings, node, "list_queues", "name", "type", "leader", "pid", "-q", "--formatter", "json",
+                  stack=stack)
         if out.returncode != 0:
             continue
         for row in json.loads(out.stdout or "[]"):
@@ -157,7 +164,7 @@ def node_failover(stack: Stack, lab: Lab, n: int, rate: float, kill_at: float = 
     lab.reset_stock(initial)
     dup0 = lab.health(lab.inventory_url)["stats"]["duplicates"]
     q = lab.queue_info()
-    queue_type, leader_before = q["type"], queue_home(lab.settings) or q["leader"]
+    queue_type, leader_before = q["type"], queue_home(lab.settings, stack=stack) or q["leader"]
     node = by_nodename(lab.settings, leader_before)
     if node is None:
         raise RuntimeError(f"inventory_orders is led by {leader_before}, not one of this stack's nodes")
@@ -226,7 +233,7 @@ def node_failover(stack: Stack, lab: Lab, n: int, rate: float, kill_at: float = 
                          "exact": initial[item] - confirmed_units[item] == stock[item]} for item in ITEMS}
     records = sum(lab.reservations()["counts"].values())
     after = lab.queue_info()
-    after["leader"] = queue_home(lab.settings) or after.get("leader")
+    after["leader"] = queue_home(lab.settings, stack=stack) or after.get("leader")
     return FailoverResult(
         queue_type=queue_type, n=n, rate=rate, down_s=down_s, accepted_202=[r[0] for r in rows].count(202),
         killed_service=node.service, killed_node=node.nodename, leader_before=leader_before,
