@@ -4,6 +4,7 @@ three. The failover scenario runs against it at test scale: kill -9 the node tha
 engine's SIGKILL, the process frozen first), start it again; the same guarantees as the native failover test."""
 import pika
 import pytest
+import requests
 
 from async_rabbitmq import failover as fo
 from async_rabbitmq.lab import Lab
@@ -24,7 +25,7 @@ def test_three_nodes_one_cluster_quorum_queues_on_all(docker_cluster, lab):
     names = [n.nodename for n in nodes(lab.settings)]
     assert names == ["rabbit@rabbitmq", "rabbit@rabbitmq-2", "rabbit@rabbitmq-3"]
     for node in nodes(lab.settings):  # each node's own management API sees the same three running members
-        members = {n["name"]: n["running"] for n in fo.requests.get(
+        members = {n["name"]: n["running"] for n in requests.get(
             f"http://{node.host}:{node.mgmt_port}/api/nodes", auth=lab.auth, timeout=10).json()}
         assert members == dict.fromkeys(names, True), (node.nodename, members)
     q = lab.queue_info()
@@ -54,20 +55,27 @@ def result(docker_cluster, lab):
     return fo.node_failover(docker_cluster, lab, N, RATE, down_s=DOWN_S)
 
 
+def _seen(r) -> str:
+    """What a failed assertion shows: the run's timeline and who was where."""
+    return (f"timeline {r.timeline}; killed {r.killed_service} ({r.killed_node}); leader before {r.leader_before}, "
+            f"while down {r.leader_while_down}, after {r.leader_after}; clients {r.clients_at_kill}; "
+            f"stall {r.stall_s} s; counts {r.counts}; records {r.reservation_records}")
+
+
 def test_node_killed_nothing_lost_nothing_reserved_twice(result):
     r = result
-    assert r.queue_type == "quorum"
-    assert r.accepted_202 == r.n
-    assert r.lost == 0 and sum(r.counts.values()) == r.n
-    assert r.reservation_records == r.n and r.reserved_twice == 0
-    assert r.arithmetic_exact
+    assert r.queue_type == "quorum", _seen(r)
+    assert r.accepted_202 == r.n, _seen(r)
+    assert r.lost == 0 and sum(r.counts.values()) == r.n, _seen(r)
+    assert r.reservation_records == r.n and r.reserved_twice == 0, _seen(r)
+    assert r.arithmetic_exact, r.arithmetic
 
 
 def test_new_leader_and_orders_flow_while_the_node_is_down(result):
     r = result
-    assert r.killed_service == "rabbitmq" and r.leader_while_down not in (None, r.killed_node)
-    assert r.leader_change_s is not None and r.kill_s < r.leader_change_s < r.restart_begun_s
-    assert r.resumed_s < r.restart_begun_s  # orders were final again before the node came back
-    assert len(r.members_online_after) == 3
+    assert r.killed_service == "rabbitmq" and r.leader_while_down not in (None, r.killed_node), _seen(r)
+    assert r.leader_change_s is not None and r.kill_s < r.leader_change_s < r.restart_begun_s, _seen(r)
+    assert r.resumed_s < r.restart_begun_s, _seen(r)  # orders were final again before the node came back
+    assert len(r.members_online_after) == 3, _seen(r)
     # the killed node held every client connection (node 1, first in RABBITMQ_NODES): they failed over
-    assert r.clients_at_kill and all(c.endswith("@" + r.killed_node) for c in r.clients_at_kill)
+    assert r.clients_at_kill and all(c.endswith("@" + r.killed_node) for c in r.clients_at_kill), _seen(r)
