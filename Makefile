@@ -28,6 +28,7 @@ help:
 	@echo "make docker-images              build the local images of docker/offline.env (no registry needed)"
 	@echo "make docker-up PART=<part>      engine + images if needed, then docker compose up -d --build --wait"
 	@echo "make docker-down PART=<part> [VOLUMES=1]   docker compose down (VOLUMES=1: remove its volumes too)"
+	@echo "make docker-up PART=async-rabbitmq|streaming-kafka BROKERS=3   the part's compose cluster (docker-compose.cluster.yml)"
 	@echo "make docker-demo [PART=<part>]  each part's scenario script under Docker -> <part>/tests/docker/ evidence"
 	@echo "parts: sync-rest async-rabbitmq streaming-kafka"
 

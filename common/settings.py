@@ -89,6 +89,11 @@ class Settings(BaseSettings):
     rabbitmq_node_step: int = Field(10, ge=1)
     # "" = quorum queues on a cluster, classic on one node; set to compare the two on the same cluster.
     rabbitmq_queue_type: str = Field("", pattern="^(|classic|quorum)$")
+    # Part B, compose cluster (docker-compose.cluster.yml): the nodes named outright instead of derived, where each
+    # node is its own host. Comma-separated `<nodename>[=<host>[:<amqp port>[:<mgmt port>]]]`; the host defaults
+    # to the node name's host part, the ports to the ones above. Sets `brokers` to the number of nodes.
+    rabbitmq_nodes: str = Field("", pattern=r"^(|[^,=@\s]+@[^,=@:\s]+(=[^,=:\s]+(:\d+){0,2})?"
+                                           r"(,[^,=@\s]+@[^,=@:\s]+(=[^,=:\s]+(:\d+){0,2})?)*)$")
 
     # --- Parts B and C: consumers (common.retry) ---
     # Transient errors (SQLite locked, disk full) are retried with jittered exponential backoff for this long,
@@ -137,6 +142,8 @@ class Settings(BaseSettings):
             self.inventory_url = f"http://{host}:{self.inventory_port}"
         if not self.notification_url:
             self.notification_url = f"http://{host}:{self.notification_port}"
+        if self.rabbitmq_nodes:
+            self.brokers = self.rabbitmq_nodes.count(",") + 1
         if self.brokers > 1 and "," not in self.kafka_bootstrap:  # a cluster: clients know every broker
             self.kafka_bootstrap = ",".join(f"{h}:{p}" for h, p in self.kafka_nodes())
         return self

@@ -108,6 +108,15 @@ class NativeStack(_Admin):
 COMPOSE_PORTS = {"order_port": 6000, "inventory_port": 6001, "notification_port": 6002, "rabbitmq_port": 5672,
                  "rabbitmq_mgmt_port": 15672}
 COMPOSE_RABBITMQ_USER, COMPOSE_RABBITMQ_PASSWORD = "foodlab", "foodlab-local"
+# The extra compose file of a part's three-broker cluster (Parts B and C), and its brokers seen from the host:
+# node i publishes AMQP 5672 + 10(i-1) and management 15672 + 10(i-1) (Part B), Kafka 29092 + 2(i-1) (Part C).
+CLUSTER_FILE = "docker-compose.cluster.yml"
+COMPOSE_CLUSTER = {
+    "brokers": 3,
+    "rabbitmq_nodes": ",".join(f"rabbit@{svc}=127.0.0.1:{5672 + 10 * i}:{15672 + 10 * i}"
+                               for i, svc in enumerate(("rabbitmq", "rabbitmq-2", "rabbitmq-3"))),
+    "kafka_bootstrap": ",".join(f"127.0.0.1:{29092 + 2 * i}" for i in range(3)),
+}
 
 
 def project(part: str) -> str:
@@ -115,13 +124,16 @@ def project(part: str) -> str:
     return f"foodlab-{part}"
 
 
-def docker_client_settings(settings: Settings) -> Settings:
+def docker_client_settings(settings: Settings, cluster: bool = False) -> Settings:
     """`settings` as a client of a compose stack: the published ports on 127.0.0.1, and the RabbitMQ account the
-    compose file creates (RABBITMQ_USER / RABBITMQ_PASSWORD when set, as compose reads them too)."""
+    compose file creates (RABBITMQ_USER / RABBITMQ_PASSWORD when set, as compose reads them too). `cluster`: of
+    the stack with the part's cluster file, whose every broker the client knows."""
     host = "127.0.0.1"
     update: dict = dict(COMPOSE_PORTS, bind_host=host, rabbitmq_host=host, kafka_bootstrap=f"{host}:29092",
                         order_url=f"http://{host}:6000", inventory_url=f"http://{host}:6001",
-                        notification_url=f"http://{host}:6002")
+                        notification_url=f"http://{host}:6002", brokers=1, rabbitmq_nodes="")
+    if cluster:
+        update |= COMPOSE_CLUSTER
     if "rabbitmq_user" not in settings.model_fields_set:
         update["rabbitmq_user"] = COMPOSE_RABBITMQ_USER
     if "rabbitmq_password" not in settings.model_fields_set:
@@ -180,20 +192,24 @@ def compose_running(part: str, timeout: float = 10.0) -> bool:
 
 class DockerStack(_Admin):
     """`docker compose` in the part's folder. `env` is added to every compose command's environment; by default
-    the image variables of `image_env()` (the offline stand-ins on a machine that cannot pull)."""
+    the image variables of `image_env()` (the offline stand-ins on a machine that cannot pull). `cluster`: with
+    the part's cluster file over its compose file (three brokers; same project, so one replaces the other)."""
 
     runtime = "docker"
 
     def __init__(self, part: str, settings: Settings | None = None, admin: bool = False,
-                 env: dict[str, str] | None = None):
+                 env: dict[str, str] | None = None, cluster: bool = False):
         self.part = part
-        self.settings = docker_client_settings(settings or get_settings())
+        self.cluster = cluster
+        self.settings = docker_client_settings(settings or get_settings(), cluster)
         self.admin = admin
         self.env = image_env() if env is None else dict(env)
         self.file = ROOT / part / "docker-compose.yml"
+        self.files = [self.file, *([ROOT / part / CLUSTER_FILE] if cluster else [])]
         self._pids: dict[str, tuple[int, float]] = {}  # service -> (pid, create time) seen after its last start
         # --profile '*': commands that name a service also reach the ones behind a profile (inventory-consumer-2).
-        self.base = ["docker", "compose", "--project-directory", str(ROOT / part), "-f", str(self.file)]
+        self.base = ["docker", "compose", "--project-directory", str(ROOT / part),
+                     *(arg for f in self.files for arg in ("-f", str(f)))]
 
     def _run(self, *args: str, env: dict[str, str] | None = None, capture: bool = False,
              profiles: bool = False) -> str:
@@ -248,6 +264,12 @@ class DockerStack(_Admin):
         self._run("kill", "-s", "SIGKILL", service, profiles=True)
         self._pids.pop(service, None)
 
+    def exec(self, service: str, *argv: str, timeout: float = 60) -> subprocess.CompletedProcess:
+        """`docker compose exec -T <service> argv...` (a broker's own CLI, e.g. rabbitmqctl): never raises on a
+        non-zero exit, the caller reads it."""
+        return subprocess.run([*self.base, "exec", "-T", service, *argv], env=without_faults(os.environ) | self.env,
+                              capture_output=True, text=True, timeout=timeout, check=False)
+
     def container(self, service: str) -> str | None:
         return self._run("ps", "-q", "-a", service, capture=True, profiles=True).strip() or None
 
@@ -289,7 +311,8 @@ class DockerStack(_Admin):
                                     text=True, timeout=10).stdout.strip()
         except (OSError, subprocess.TimeoutExpired):
             engine = ""
-        return (f"docker compose ({self.file.relative_to(ROOT)}, project {project(self.part)}"
+        files = " + ".join(str(f.relative_to(ROOT)) for f in self.files)
+        return (f"docker compose ({files}, project {project(self.part)}"
                 + (f", engine {engine}" if engine else "") + (f"; {images}" if images else "") + ")")
 
 

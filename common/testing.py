@@ -89,11 +89,14 @@ def stack_fixture():
 
 def _order(item: pytest.Item) -> int:
     """0: needs no engine; 1: the scenario ring against the compose stack; 2: the docker ring's own checks, which
-    read what the scenario ring left in that stack."""
+    read what the scenario ring left in that stack; 3: the docker ring's cluster tests (`*_cluster.py`), which
+    replace that stack with the part's three-broker one."""
     if item.get_closest_marker("docker") is None:
         return 0
     folder = item.path.parent.relative_to(ROOT) if item.path.is_relative_to(ROOT) else item.path.parent
-    return 2 if "docker" in folder.parts else 1
+    if "docker" not in folder.parts:
+        return 1
+    return 3 if item.path.stem.endswith("_cluster") else 2
 
 
 @pytest.hookimpl(trylast=True)
@@ -160,3 +163,21 @@ def docker_stack_fixture(part: str, env: dict[str, str] | None = None):
         return STACKS.get(part, "docker", start)
 
     return docker_stack
+
+
+def docker_cluster_fixture(part: str, env: dict[str, str] | None = None):
+    """`docker_cluster`: the part's compose stack with its cluster file (three brokers), from empty volumes, with
+    ADMIN_API=true; removed with its volumes (`down -v`, both files) when another stack is needed or at the end
+    of the session. Its `settings` are a client's that knows every broker through the published ports."""
+
+    @pytest.fixture(scope="module")
+    def docker_cluster(settings):
+        def start():
+            stack = DockerStack(part, settings, admin=True, env=docker_image_env() | (env or {}), cluster=True)
+            stack.down()
+            stack.up()
+            return stack, stack.down
+
+        return STACKS.get(part, "docker-cluster", start)
+
+    return docker_cluster

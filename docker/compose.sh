@@ -5,6 +5,8 @@
 #   docker/compose.sh up   <part>         engine (+ local images if needed), then `docker compose up -d --build --wait`
 #   docker/compose.sh down <part> [-v]    `docker compose down` (-v: remove the part's volumes too)
 #   docker/compose.sh <part> <args...>    any `docker compose <args>` in the part's folder, with the same variables
+# BROKERS=3 (make docker-up PART=<part> BROKERS=3): the part's cluster, docker-compose.cluster.yml over its compose
+# file (Parts B and C). `down` always names the cluster file too, so a cluster's brokers and volumes go as well.
 # For each official image (the compose files' and the Dockerfile's defaults) that is neither present nor pullable,
 # the matching variable of docker/offline.env is exported, so compose uses the local image built by
 # docker/images.sh. With Docker Hub nothing is set and the compose files run exactly as `docker compose up` does.
@@ -57,13 +59,21 @@ load_env() {  # load_env <part>: export what image_env says, and build the local
     set -a; eval "$lines"; set +a
 }
 
+files() {  # files <part> [all]: the -f options: the cluster file too with BROKERS > 1 (or "all"), where it exists
+    [ -f "$ROOT/$1/docker-compose.cluster.yml" ] || return 0
+    if [ "${2:-}" = all ] || [ "${BROKERS:-1}" -gt 1 ]; then echo "-f docker-compose.yml -f docker-compose.cluster.yml"; fi
+}
+
 if [ "${1:-}" = down ] && ! docker info >/dev/null 2>&1; then
     echo "compose: no Docker engine is running: nothing to take down" >&2; exit 0
 fi
 "$HERE/engine.sh" >&2 || exit $?
 case "${1:-}" in
     env) [ -z "${2:-}" ] || need_part "$2"; image_env "${2:-}" ;;
-    up) need_part "${2:-}"; load_env "$2"; cd "$ROOT/$2"; exec docker compose up -d --build --wait "${@:3}" ;;
-    down) need_part "${2:-}"; cd "$ROOT/$2"; exec docker compose down "${@:3}" ;;  # images play no part
-    *) need_part "${1:-}"; load_env "$1"; cd "$ROOT/$1"; exec docker compose "${@:2}" ;;
+    # shellcheck disable=SC2046  # files: word-split on purpose
+    up) need_part "${2:-}"; load_env "$2"; cd "$ROOT/$2"; exec docker compose $(files "$2") up -d --build --wait "${@:3}" ;;
+    # shellcheck disable=SC2046
+    down) need_part "${2:-}"; cd "$ROOT/$2"; exec docker compose $(files "$2" all) down "${@:3}" ;;  # images play no part
+    # shellcheck disable=SC2046
+    *) need_part "${1:-}"; load_env "$1"; cd "$ROOT/$1"; exec docker compose $(files "$1") "${@:2}" ;;
 esac

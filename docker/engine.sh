@@ -46,6 +46,13 @@ start_dockerd() {
     mkdir -p "$RUN"
     say "starting dockerd in the background (log: .run/docker/dockerd.log)"
     # setsid: the daemon outlives this script and make; its pid is kept for `kill $(cat .run/docker/dockerd.pid)`.
+    # No inherited descriptor goes with it: under `flock <lockfile> make docker-engine` the daemon would otherwise
+    # keep the lock's descriptor open, and so the lock, for as long as it runs.
+    local fd
+    for fd in /proc/$$/fd/*; do
+        fd=${fd##*/}
+        [ "$fd" -gt 2 ] && [ "$fd" -ne 255 ] && eval "exec $fd>&-" 2>/dev/null || true
+    done
     setsid dockerd >"$RUN/dockerd.log" 2>&1 < /dev/null &
     echo $! >"$RUN/dockerd.pid"
     local pid; pid=$(cat "$RUN/dockerd.pid")

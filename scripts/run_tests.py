@@ -3,7 +3,8 @@
 
 The rings are markers and folders (see pytest.ini): unit, service, integration (native stacks, brokers included),
 the scenario ring (`<part>/tests/test_<part>.py`, natively and, marked `docker`, against the part's compose stack)
-and the docker ring (`<part>/tests/docker/`, `tests/docker/`). common.testing starts one stack at a time and runs
+and the docker ring (`<part>/tests/docker/`, `tests/docker/`; its `*_cluster.py` tests run each part's failover on
+the part's compose cluster). common.testing starts one stack at a time and runs
 each part's docker-marked tests last. Where no Docker engine can be had, the docker tests are reported as skipped
 with the reason.
 
@@ -20,6 +21,7 @@ import time
 
 from common.runtime.spec import PARTS
 from common.settings import ROOT
+from common.stack import CLUSTER_FILE
 
 
 def down() -> None:
@@ -28,12 +30,13 @@ def down() -> None:
 
 
 def docker_down() -> None:
-    """No compose stack outlives the run either."""
+    """No compose stack outlives the run either (a part's cluster file too, so its brokers' volumes go with it)."""
     if not shutil.which("docker"):
         return
     for part in PARTS:
-        subprocess.run(["docker", "compose", "--profile", "*", "down", "-v", "--remove-orphans"], cwd=ROOT / part,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        files = [a for f in ("docker-compose.yml", CLUSTER_FILE) if (ROOT / part / f).exists() for a in ("-f", f)]
+        subprocess.run(["docker", "compose", *files, "--profile", "*", "down", "-v", "--remove-orphans"],
+                       cwd=ROOT / part, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def main() -> int:

@@ -175,12 +175,12 @@ def compose_config_env(part: str, env: dict[str, str], profiles: bool = True, ov
 
 def test_every_port_is_published_on_loopback_unless_publish_host_says_otherwise(part):
     name, _ = part
-    # the part's compose file alone, and with each override file beside it (Part C's docker-compose.cluster.yml)
+    # the part's compose file alone, and with each override file beside it (the parts' docker-compose.cluster.yml)
     for overrides in ([], *([f] for f in sorted((ROOT / name).glob("docker-compose.*.yml")))):
         for env, expected in (({}, "127.0.0.1"), ({"PUBLISH_HOST": "0.0.0.0"}, "0.0.0.0")):
             for svc, sc in compose_config_env(name, env, overrides=overrides)["services"].items():
                 for port in sc.get("ports", []):
-                    want = "127.0.0.1" if int(port["published"]) == 15672 else expected  # management: loopback only
+                    want = "127.0.0.1" if int(port["target"]) == 15672 else expected  # management: loopback only
                     assert port.get("host_ip") == want, f"{name}/{svc} publishes {port} with {env} {overrides}"
 
 

@@ -111,7 +111,14 @@ def _paced_load(lab: Lab, n: int, rate: float, quantities: list[int], t0: float,
             pool.submit(one, i)
 
 
-def queue_home(settings, queue: str = topology.INVENTORY_ORDERS) -> str | None:
+def ctl(settings, node, *args: str, stack: Stack | None = None, timeout: float = 30):
+    """`rabbitmqctl` on one node: in its container on a compose stack, else the native CLI (with its cookie)."""
+    if stack is not None and stack.runtime == "docker":
+        return stack.exec(node.service, "rabbitmqctl", *args, timeout=timeout)
+    return NativeBroker(settings, node=node).ctl(*args, timeout=timeout)
+
+
+def queue_home(settings, queue: str = topology.INVENTORY_ORDERS, stack: Stack | None = None) -> str | None:
     """Where the queue runs, by the broker's own answer (`rabbitmqctl`): the leader of a quorum queue, or the node
     whose `list_queues --local` lists a classic queue (its queue process runs there). None while no live node runs
     it: a durable classic queue whose node is down stays defined but runs nowhere until that node is back.
@@ -121,8 +128,7 @@ def queue_home(settings, queue: str = topology.INVENTORY_ORDERS) -> str | None:
     linger. Not the `pid` column either: the JSON formatter prints it as `#PID<11017.945.0>`, without the node."""
     down = []
     for node in nodes(settings):
-        out = NativeBroker(settings, node=node).ctl("list_queues", "name", "type", "leader", "-q", "--formatter",
-                                                    "json", timeout=30)
+        out = ctl(settings, node, "list_queues", "name", "type", "leader", "-q", "--formatter", "json", stack=stack)
         if out.returncode != 0:
             down.append(node)
             continue
@@ -133,8 +139,7 @@ def queue_home(settings, queue: str = topology.INVENTORY_ORDERS) -> str | None:
             return row.get("leader") or None
         break
     for node in (n for n in nodes(settings) if n not in down):
-        out = NativeBroker(settings, node=node).ctl("list_queues", "--local", "name", "-q", "--formatter", "json",
-                                                    timeout=30)
+        out = ctl(settings, node, "list_queues", "--local", "name", "-q", "--formatter", "json", stack=stack)
         if out.returncode == 0 and any(r.get("name") == queue for r in json.loads(out.stdout or "[]")):
             return node.nodename
     return None
@@ -158,7 +163,7 @@ def node_failover(stack: Stack, lab: Lab, n: int, rate: float, kill_at: float = 
     lab.reset_stock(initial)
     dup0 = lab.health(lab.inventory_url)["stats"]["duplicates"]
     q = lab.queue_info()
-    queue_type, leader_before = q["type"], queue_home(lab.settings)
+    queue_type, leader_before = q["type"], queue_home(lab.settings, stack=stack)
     node = by_nodename(lab.settings, leader_before or "")
     if node is None:
         raise RuntimeError(f"inventory_orders runs on {leader_before}, not on one of this stack's nodes")
@@ -192,7 +197,7 @@ def node_failover(stack: Stack, lab: Lab, n: int, rate: float, kill_at: float = 
         elif home_probe_s is None and time.monotonic() - t0 >= kill_s + down_s / 2:
             # by now the clients have failed over to the other nodes and re-declared their queues (refused:
             # 404, the home node of the durable queue is down), so this is where the queue runs meanwhile
-            leader_while_down = queue_home(lab.settings)
+            leader_while_down = queue_home(lab.settings, stack=stack)
             home_probe_s = mark(f"inventory_orders runs on {leader_while_down or 'no node'} while "
                                 f"{node.nodename} is down (rabbitmqctl list_queues --local on the live nodes)")
         time.sleep(0.1)
@@ -234,7 +239,7 @@ def node_failover(stack: Stack, lab: Lab, n: int, rate: float, kill_at: float = 
                          "exact": initial[item] - confirmed_units[item] == stock[item]} for item in ITEMS}
     records = sum(lab.reservations()["counts"].values())
     after = lab.queue_info()
-    after["leader"] = queue_home(lab.settings)
+    after["leader"] = queue_home(lab.settings, stack=stack)
     return FailoverResult(
         queue_type=queue_type, n=n, rate=rate, down_s=down_s, accepted_202=[r[0] for r in rows].count(202),
         killed_service=node.service, killed_node=node.nodename, leader_before=leader_before,

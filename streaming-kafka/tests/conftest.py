@@ -5,13 +5,14 @@ import pytest
 
 from common.settings import ROOT, Settings
 from common.stack import NativeStack
-from common.testing import STACKS, docker_stack_fixture, stack_fixture
+from common.testing import STACKS, docker_cluster_fixture, docker_stack_fixture, stack_fixture
 from streaming_kafka.broker.native import wipe
 
 # The docker ring's analytics writes its metrics file here, never over the committed evidence.
 DOCKER_TEST_METRICS = ROOT / ".run" / "streaming-kafka" / "docker-test-metrics"
 DOCKER_TEST_METRICS.mkdir(parents=True, exist_ok=True)
 docker_stack = docker_stack_fixture("streaming-kafka", env={"METRICS_HOST_DIR": str(DOCKER_TEST_METRICS)})
+docker_cluster = docker_cluster_fixture("streaming-kafka", env={"METRICS_HOST_DIR": str(DOCKER_TEST_METRICS)})
 stack = stack_fixture()  # the scenario ring's stack: native, then the compose stack (marked docker)
 
 

@@ -5,6 +5,8 @@ Pure data, shared by the native runner (which starts the nodes), the clients
 Node 1 keeps the configured ports; node i adds (i - 1) * RABBITMQ_NODE_STEP to
 each of them, so a cluster stays inside whatever port range the settings give.
 All nodes share one epmd (RABBITMQ_EPMD_PORT): that is how they find each other.
+The compose cluster names its nodes outright instead (RABBITMQ_NODES): there
+each node is a host of its own.
 """
 from __future__ import annotations
 
@@ -27,6 +29,8 @@ class Node:
 
 def nodes(settings: Settings) -> list[Node]:
     s = settings
+    if s.rabbitmq_nodes:
+        return named_nodes(s)
     if s.brokers == 1:
         return [Node(1, "rabbitmq", s.rabbitmq_nodename, s.rabbitmq_host, s.rabbitmq_port, s.rabbitmq_mgmt_port,
                      s.rabbitmq_dist_port, "rabbitmq")]
@@ -37,6 +41,19 @@ def nodes(settings: Settings) -> list[Node]:
         out.append(Node(i, "rabbitmq" if i == 1 else f"rabbitmq-{i}", f"{name}{i}@{host or 'localhost'}",
                         s.rabbitmq_host, s.rabbitmq_port + step, s.rabbitmq_mgmt_port + step,
                         s.rabbitmq_dist_port + step, f"rabbitmq-{i}"))
+    return out
+
+
+def named_nodes(settings: Settings) -> list[Node]:
+    """The nodes RABBITMQ_NODES names (the compose cluster: each node its own host, e.g. rabbit@rabbitmq-2 on
+    rabbitmq-2:5672 inside the network, or `rabbit@rabbitmq-2=127.0.0.1:5682:15682` through the published ports)."""
+    s = settings
+    out = []
+    for i, entry in enumerate(s.rabbitmq_nodes.split(","), start=1):
+        nodename, _, where = entry.partition("=")
+        host, amqp, mgmt = ([*where.split(":"), "", ""][:3] if where else [nodename.partition("@")[2], "", ""])
+        out.append(Node(i, "rabbitmq" if i == 1 else f"rabbitmq-{i}", nodename, host, int(amqp or s.rabbitmq_port),
+                        int(mgmt or s.rabbitmq_mgmt_port), s.rabbitmq_dist_port, f"rabbitmq-{i}"))
     return out
 
 

@@ -33,3 +33,22 @@ def test_three_nodes_get_their_own_names_ports_and_folders(tmp_path):
     assert {e["ERL_EPMD_PORT"] for e in envs} == {str(s.rabbitmq_epmd_port)}  # one epmd: how they find each other
     assert all(e["RABBITMQ_NODE_IP_ADDRESS"] == "127.0.0.1" for e in envs)
     assert "management.tcp.port = 7583" in NativeBroker(s, node=ns[1]).config()
+
+
+def test_named_nodes_each_on_its_own_host_or_on_given_ports():
+    inside = Settings(rabbitmq_nodes="rabbit@rabbitmq,rabbit@rabbitmq-2,rabbit@rabbitmq-3")
+    assert inside.brokers == 3 and nodes.queue_type(inside) == "quorum"
+    assert [(n.service, n.nodename, n.host, n.amqp_port, n.mgmt_port) for n in nodes.nodes(inside)] == [
+        ("rabbitmq", "rabbit@rabbitmq", "rabbitmq", 5672, 15672),
+        ("rabbitmq-2", "rabbit@rabbitmq-2", "rabbitmq-2", 5672, 15672),
+        ("rabbitmq-3", "rabbit@rabbitmq-3", "rabbitmq-3", 5672, 15672)]
+    outside = Settings(rabbitmq_nodes="rabbit@a=127.0.0.1:5672:15672,rabbit@b=127.0.0.1:5682")
+    assert [(n.host, n.amqp_port, n.mgmt_port) for n in nodes.nodes(outside)] == [("127.0.0.1", 5672, 15672),
+                                                                                  ("127.0.0.1", 5682, 15672)]
+    assert nodes.by_nodename(outside, "rabbit@b").service == "rabbitmq-2"
+
+
+@pytest.mark.parametrize("bad", ["rabbitmq", "rabbit@a,", "rabbit@a=h:x", "rabbit@a b"])
+def test_named_nodes_must_be_node_names(bad):
+    with pytest.raises(ValueError):
+        Settings(rabbitmq_nodes=bad)

@@ -155,6 +155,25 @@ def test_admin_is_off_unless_the_stack_asks_for_it(monkeypatch):
     assert started[0][0] == "inventory-service" and started[0][1]["ADMIN_API"] == "true"
 
 
+def test_cluster_stack_names_both_files_and_execs_in_a_broker(monkeypatch):
+    calls = []
+    monkeypatch.setattr(subprocess, "run", lambda cmd, env=None, **kw: calls.append((cmd, kw)) or
+                        subprocess.CompletedProcess(cmd, 3, stdout="", stderr="not running"))
+    stack = DockerStack("async-rabbitmq", Settings(), env={}, cluster=True)
+    assert stack.settings.brokers == 3 and stack.settings.kafka_bootstrap.count(",") == 2
+    assert stack.settings.rabbitmq_nodes.startswith("rabbit@rabbitmq=127.0.0.1:5672:15672,")
+    out = stack.exec("rabbitmq-2", "rabbitmqctl", "list_queues", timeout=7)
+    assert out.returncode == 3  # the caller reads it: exec never raises
+    part = ROOT / "async-rabbitmq"
+    assert calls[0][0] == ["docker", "compose", "--project-directory", str(part), "-f", str(part / "docker-compose.yml"),
+                           "-f", str(part / "docker-compose.cluster.yml"), "exec", "-T", "rabbitmq-2", "rabbitmqctl",
+                           "list_queues"]
+    assert calls[0][1]["timeout"] == 7 and calls[0][1]["check"] is False
+    assert "docker-compose.yml + async-rabbitmq/docker-compose.cluster.yml" in stack.describe()
+    single = DockerStack("async-rabbitmq", Settings(brokers=3), env={})
+    assert single.settings.brokers == 1 and single.files == [part / "docker-compose.yml"]
+
+
 def test_evidence_commit_ignores_the_outputs_a_run_writes(tmp_path):
     from common.evidence import commit
 

@@ -28,6 +28,11 @@ def test_cluster_compose_file_merges_into_three_brokers():
     assert {e["KAFKA_CONTROLLER_QUORUM_VOTERS"] for e in envs} == {"1@kafka:9093,2@kafka-2:9093,3@kafka-3:9093"}
     assert {(e["KAFKA_MIN_INSYNC_REPLICAS"], e["KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR"]) for e in envs} == {("2", "3")}
     assert len({v["source"] for s in brokers.values() for v in s["volumes"]}) == 3  # a data volume each
+    assert len({json.dumps(s["healthcheck"]["test"]) for s in brokers.values()}) == 1  # the base file's, no JVM
+    local = subprocess.run([str(COMPOSE_BIN), "-f", "docker-compose.yml", "-f", "docker-compose.cluster.yml", "config",
+                            "--images"], cwd=PART_DIR, capture_output=True, text=True,
+                           env={"PATH": "/usr/bin:/bin", "KAFKA_IMAGE": "local/kafka:1"})
+    assert local.stdout.split().count("local/kafka:1") == 3  # the offline stand-in for all three brokers
     for name in ("inventory-consumer", "analytics-consumer", "producer-order"):
         assert services[name]["environment"]["KAFKA_BOOTSTRAP"] == "kafka:9092,kafka-2:9092,kafka-3:9092"
         assert {"kafka", "kafka-2", "kafka-3"} <= set(services[name]["depends_on"])
