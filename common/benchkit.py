@@ -128,6 +128,23 @@ class PeakMemory:
         return round(self.peak_bytes / 2**20, 1)
 
 
+def accept_latency(url: str, body: dict, n: int, echo_port: int) -> dict:
+    """`n` sequential POSTs of `body` to `url`, each of which must answer 202, against the same number to a bare
+    Flask echo on `echo_port` (the same gunicorn settings): a service's accept latency with its same-run
+    baseline, in ms."""
+    def place(session: requests.Session) -> None:
+        r = session.post(url, json=body, timeout=30)
+        assert r.status_code == 202, r.text
+
+    ours = latencies(place, n, "POST " + url.rsplit("/", 1)[-1])
+    with echo_server(echo_port) as echo:
+        base = latencies(lambda session: session.post(f"{echo}/echo", json=body, timeout=30), n, "echo")
+    return {"n": n, "p50": ours["median"], "p99": ours["p99"], "mean": ours["mean"],
+            "baseline_echo_p50": base["median"], "baseline_echo_p99": base["p99"],
+            "ratio_p50": ratio(ours["median"], base["median"]), "ratio_p99": ratio(ours["p99"], base["p99"]),
+            "overhead_p50_ms": round(ours["median"] - base["median"], 2)}
+
+
 def run_part_measured(part: str, command: list[str], result_file: Path,
                       env: dict[str, str] | None = None) -> tuple[dict, float]:
     """Start `part` natively, run `command` (which writes `result_file` as JSON) while sampling the peak memory of

@@ -349,6 +349,25 @@ def wait_for(predicate, timeout: float, interval: float = 0.1, what: str = "cond
         time.sleep(interval)
 
 
+
+def run_steps(steps, progress=lambda _m: None, done: str | None = None,
+              results: dict | None = None) -> tuple[dict, dict[str, float]]:
+    """Run a part's scenarios in order (each part's `run_all`). `steps`: (key, message, fn); `message` (None:
+    none) goes to `progress` before the call, `done` (a format with {key} and {seconds}) after it. Returns each
+    result and each duration in seconds, by key; `results` is filled as it goes, so a later step may read an
+    earlier one's."""
+    results = {} if results is None else results
+    seconds: dict[str, float] = {}
+    for key, message, fn in steps:
+        if message:
+            progress(message)
+        t0 = time.monotonic()
+        results[key] = fn()
+        seconds[key] = round(time.monotonic() - t0, 1)
+        if done:
+            progress(done.format(key=key, seconds=seconds[key]))
+    return results, seconds
+
 def wait_healthy(url: str, timeout: float = 60.0) -> None:
     def ok():
         try:

@@ -28,7 +28,7 @@ from async_rabbitmq.messaging.messages import order_placed
 from async_rabbitmq.messaging.nodes import queue_type
 from async_rabbitmq.order_service.relay import OutboxRelay
 from async_rabbitmq.order_service.store import OrderStore
-from common.benchkit import echo_server, latencies, ratio
+from common.benchkit import accept_latency
 from common.menu import ITEMS
 from common.runtime.errors import exit_status
 from common.settings import Settings, get_settings
@@ -239,19 +239,7 @@ def run(progress=print, n: int = 10_000, latency_n: int = 2_000, repeat: int = 5
     progress(f"202 latency: {latency_n} sequential POST /order, then the same against a bare Flask echo")
     lab.wait_idle()
     lab.reset_stock({item: 10_000_000 for item in ITEMS})
-    order_url = settings.order_url.rstrip("/") + "/order"
-
-    def place(session):
-        r = session.post(order_url, json=ORDER, timeout=30)
-        assert r.status_code == 202, r.text
-
-    order = latencies(place, latency_n, "POST /order")
-    with echo_server(echo_port) as echo:
-        echo = latencies(lambda session: session.post(f"{echo}/echo", json=ORDER, timeout=30), latency_n, "echo")
-    out["latency_202_ms"] = {"p50": order["median"], "p99": order["p99"], "mean": order["mean"],
-                             "baseline_echo_p50": echo["median"], "baseline_echo_p99": echo["p99"],
-                             "ratio_p50": ratio(order["median"], echo["median"]),
-                             "overhead_p50_ms": round(order["median"] - echo["median"], 2)}
+    out["latency_202_ms"] = accept_latency(settings.order_url.rstrip("/") + "/order", ORDER, latency_n, echo_port)
     lab.wait_idle(timeout=120)
 
     progress(f"publish with confirms: outbox relay vs raw pika publisher, {n} persistent messages, "

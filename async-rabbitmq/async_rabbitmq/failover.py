@@ -72,6 +72,19 @@ class FailoverResult:
     def resumed_after_kill_s(self) -> float:
         return round(self.resumed_s - self.kill_s, 2)
 
+    def unmet(self) -> list[str]:
+        """The guarantees on orders this run broke, each with what was seen (empty: every one held). What the
+        native and the docker failover tests assert."""
+        held = {
+            f"every order accepted ({self.accepted_202} of {self.n})": self.accepted_202 == self.n,
+            f"nothing lost, every order final ({self.lost} lost, {self.counts})":
+                self.lost == 0 and sum(self.counts.values()) == self.n,
+            f"one reservation record per order, none twice ({self.reservation_records}, {self.reserved_twice})":
+                self.reservation_records == self.n and self.reserved_twice == 0,
+            f"stock arithmetic exact ({self.arithmetic})": self.arithmetic_exact,
+        }
+        return [what for what, ok in held.items() if not ok]
+
 
 def use_queue_type(stack: Stack, lab: Lab, queue_type: str, fresh: bool = False) -> None:
     """Make every Part B queue `queue_type` on the running cluster: stop the clients, delete the (idle) queues,

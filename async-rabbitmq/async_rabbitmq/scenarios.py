@@ -18,7 +18,7 @@ from common.faults import fault_env
 from common.ids import generate_event_id, generate_order_id
 from common.menu import INITIAL_STOCK, ITEMS
 from common.settings import Settings
-from common.stack import Stack, wait_for
+from common.stack import Stack, run_steps, wait_for
 from common.stats import Summary, summarize
 
 RABBITMQ, INVENTORY, NOTIFICATION, ORDER = "rabbitmq", "inventory-service", "notification-service", "order-service"
@@ -437,11 +437,6 @@ def run_all(stack: Stack, settings: Settings, full: bool = True, progress=lambda
         ("crash", lambda: crash(stack, client, n=scale["crash"])),
         ("faults", lambda: faults(stack, client)),
     ]
-    results, seconds = {}, {}
-    for key, fn in steps:
-        progress(f"scenario {key} ...")
-        t0 = time.monotonic()
-        results[key] = fn()
-        seconds[key] = round(time.monotonic() - t0, 1)
-        progress(f"scenario {key}: done in {seconds[key]} s")
+    results, seconds = run_steps([(key, f"scenario {key} ...", fn) for key, fn in steps], progress,
+                                 done="scenario {key}: done in {seconds} s")
     return Results(**results, seconds=seconds)

@@ -22,7 +22,7 @@ import time
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
 
-from common.benchkit import echo_server, latencies, ratio
+from common.benchkit import accept_latency, ratio
 from common.menu import ITEMS
 from common.runtime.errors import exit_status
 from common.settings import Settings, get_settings
@@ -59,22 +59,6 @@ def _scratch_topic(settings: Settings) -> None:
                                       topic_configs={"min.insync.replicas": str(min_isr)})])
     finally:
         admin.close()
-
-
-def order_latency(settings: Settings, n: int, echo_port: int) -> dict:
-    """`n` sequential POST /order (each must answer 202) against the same number to a bare Flask echo (ms)."""
-    order_url = settings.order_url.rstrip("/") + "/order"
-
-    def place(session):
-        r = session.post(order_url, json=ORDER, timeout=30)
-        assert r.status_code == 202, r.text
-
-    order = latencies(place, n, "POST /order")
-    with echo_server(echo_port) as echo:
-        base = latencies(lambda session: session.post(f"{echo}/echo", json=ORDER, timeout=30), n, "echo")
-    return {"n": n, "p50": order["median"], "p99": order["p99"], "mean": order["mean"],
-            "baseline_echo_p50": base["median"], "baseline_echo_p99": base["p99"],
-            "ratio_p50": ratio(order["median"], base["median"]), "ratio_p99": ratio(order["p99"], base["p99"])}
 
 
 def raw_produce(settings: Settings, events: list, **overrides) -> float:
@@ -123,7 +107,8 @@ def run(progress=print, count: int | None = None, repeat: int = 2, latency_n: in
     events = _events(count)
 
     progress(f"202 latency: {latency_n} sequential POST /order, then the same against a bare Flask echo")
-    latency = order_latency(settings, latency_n, echo_port or settings.order_port + 9)
+    latency = accept_latency(settings.order_url.rstrip("/") + "/order", ORDER, latency_n,
+                             echo_port or settings.order_port + 9)
     wait_caught_up(settings, timeout=300)
 
     progress(f"raw producer vs /bulk, {count} events each, consumers stopped")

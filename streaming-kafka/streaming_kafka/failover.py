@@ -193,6 +193,26 @@ class Failover:
         return all(self.stock_used[i] == self.delta["units"][i] == self.store["reserved_units"].get(i, 0)
                    for i in self.stock_before)
 
+    def unmet(self) -> list[str]:
+        """The guarantees this run broke, each with what was seen (empty: every one held). What the native and
+        the docker failover tests assert."""
+        d, n = self.delta, self.count
+        held = {
+            f"every event published ({self.bulk})": self.bulk.get("published") == n,
+            f"the killed broker led partitions ({self.victim} not in {self.leaders_before})":
+                self.victim in self.leaders_before.values(),
+            f"nothing lost ({self.lost})": self.lost == 0,
+            f"each order reserved or failed, none pending ({d})":
+                d["orders"] == d["reserved"] + d["failed"] == n and d["pending"] == 0,
+            f"one reservation record per event, none twice ({self.store['counts']})":
+                sum(self.store["counts"].values()) == n,
+            "stock arithmetic exact": self.stock_exact,
+            "replay equals live": self.replay_equals_live,
+            f"progress resumed after the kill (stall {self.stall}, kill at {self.killed_at})":
+                self.stall[1] >= self.killed_at,
+        }
+        return [what for what, ok in held.items() if not ok]
+
 
 def broker_failover(settings: Settings, stack: Stack, count: int, kill_after: float = 0.3) -> Failover:
     client = Client(settings)

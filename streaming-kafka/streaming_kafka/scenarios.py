@@ -17,7 +17,7 @@ from common.client import StackClient
 from common.faults import fault_env
 from common.menu import ITEMS
 from common.settings import Settings
-from common.stack import Stack, wait_for
+from common.stack import Stack, run_steps, wait_for
 from streaming_kafka.analytics_consumer.worker import ReplayResult, replay
 from streaming_kafka.lag import LagRow, consumer_lag, total_lag
 from streaming_kafka.topology import ANALYTICS_GROUP, INVENTORY_GROUP
@@ -400,11 +400,5 @@ def run_all(stack: Stack, settings: Settings, full: bool = True, progress=lambda
         ("roundtrip", None, lambda: order_roundtrip(stack, client)),
         ("replay", "TEST 3: replay twice", lambda: replay_twice(stack, client)),  # last: the replays cover every event
     ]
-    results, seconds = {}, {}
-    for key, what, fn in steps:
-        if what:
-            progress(what)
-        t0 = time.monotonic()
-        results[key] = fn()
-        seconds[key] = round(time.monotonic() - t0, 1)
+    results, seconds = run_steps(steps, progress)
     return Results(**results, seconds=seconds)

@@ -15,7 +15,7 @@ from common.client import StackClient
 from common.faults import fault_env
 from common.menu import INITIAL_STOCK
 from common.settings import Settings
-from common.stack import Stack, wait_for
+from common.stack import Stack, run_steps, wait_for
 from common.stats import Summary, summarize
 
 INVENTORY, ORDER = "inventory-service", "order-service"
@@ -244,12 +244,8 @@ def run_all(stack: Stack, settings: Settings, full: bool = True, progress=lambda
         ("idempotency", "idempotency keys", lambda: idempotency(stack, client)),
         ("breaker", "circuit breaker", lambda: circuit_breaker(stack, client)),
     ]
-    results: dict[str, Result] = {}
-    seconds: dict[str, float] = {}
-    for i, (key, what, fn) in enumerate(steps, 1):
-        progress(f"{i}/{len(steps)} {what}")
-        t0 = time.monotonic()
-        results[key] = fn()
-        seconds[key] = round(time.monotonic() - t0, 1)
+    results: dict[str, Result] = {}  # filled as the steps run: the delay step reads the baseline's
+    _, seconds = run_steps([(key, f"{i}/{len(steps)} {what}", fn) for i, (key, what, fn) in enumerate(steps, 1)],
+                           progress, results=results)
     _fresh(stack, client)
     return Results(**results, seconds=seconds)

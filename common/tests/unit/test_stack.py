@@ -207,3 +207,14 @@ def test_fault_env_names_each_switch_by_its_variable_and_refuses_others():
     assert parsed.force_failure is True and parsed.inventory_delay_ms == 2000
     with pytest.raises(ValueError, match="not a fault switch: order_port"):
         fault_env(order_port=1)
+
+
+def test_run_steps_runs_in_order_announces_times_and_lets_a_step_read_an_earlier_one():
+    from common.stack import run_steps
+
+    said, results = [], {}
+    steps = [("a", "first", lambda: 1), ("b", None, lambda: results["a"] + 1), ("c", "third", lambda: 3)]
+    out, seconds = run_steps(steps, said.append, done="{key} done", results=results)
+    assert out is results and results == {"a": 1, "b": 2, "c": 3}
+    assert said == ["first", "a done", "b done", "third", "c done"]
+    assert list(seconds) == ["a", "b", "c"] and all(s >= 0 for s in seconds.values())

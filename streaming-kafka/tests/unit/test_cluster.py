@@ -80,3 +80,31 @@ def test_the_cluster_size_comes_from_brokers_or_else_from_the_running_stack(tmp_
     monkeypatch.setattr(Part, "alive", lambda self: True)
     monkeypatch.setattr(Part, "state", lambda self, name: programs.get(name, "UNKNOWN"))
     assert stack.cluster_size(s) == 3
+
+
+def _failover(**changes):
+    from dataclasses import replace
+
+    from streaming_kafka.failover import Failover
+
+    held = Failover(
+        count=10, victim=2, leaders_before={0: 2, 1: 1}, leaders_after={0: 1, 1: 1}, killed_at=3.0,
+        leader_change_at=4.0, restarted_at=9.0, restart_seconds=2.0, back_in_isr_at=12.0, stall=(3.0, 5.0, 2.0),
+        bulk={"published": 10}, produced_when_killed=4, processed_when_killed=3,
+        delta={"orders": 10, "reserved": 8, "failed": 2, "pending": 0, "units": {"pizza": 8}},
+        stock_before={"pizza": 100}, stock_after={"pizza": 92},
+        store={"counts": {"reserved": 8, "failed": 2}, "reserved_units": {"pizza": 8}}, lost=0,
+        replay_equals_live=True, seconds_to_lag0=20.0)
+    return replace(held, **changes)
+
+
+def test_failover_unmet_is_empty_when_every_guarantee_holds_and_names_each_broken_one():
+    assert _failover().unmet() == []
+    assert _failover(lost=1).unmet() == ["nothing lost (1)"]
+    assert [u.split(" (")[0] for u in _failover(
+        bulk={"published": 9}, victim=3, store={"counts": {"reserved": 9, "failed": 2}, "reserved_units": {"pizza": 8}},
+        stock_after={"pizza": 91}, replay_equals_live=False, stall=(3.0, 2.5, 0.5),
+        delta={"orders": 10, "reserved": 8, "failed": 1, "pending": 1, "units": {"pizza": 8}}).unmet()] == [
+        "every event published", "the killed broker led partitions", "each order reserved or failed, none pending",
+        "one reservation record per event, none twice", "stock arithmetic exact", "replay equals live",
+        "progress resumed after the kill"]
