@@ -22,8 +22,9 @@ import psutil
 from supervisor.xmlrpc import SupervisorTransport
 
 from ..settings import ROOT, Settings, check_environment, get_settings
-from .envspec import service_environment, write_private
+from .envspec import service_environment
 from .errors import StackError
+from .safefs import private_dir, write_private
 from .spec import PARTS, Service, load_services
 
 _PROGRAM = """
@@ -117,6 +118,8 @@ class Part:
             return False
 
     def _write_config(self) -> Path:
+        for d in (self.settings.run_dir, self.dir):  # logs, environments, cookie: other users stay out
+            private_dir(d)
         for d in (self.dir, self.logs, self.envdir):
             d.mkdir(parents=True, exist_ok=True)
         self.envdir.chmod(0o700)

@@ -1,9 +1,7 @@
 """What the runtime writes for a service to start from (`.run/<part>/env/<service>.json`): only the
-variables the service reads, in a file only the owner can read (0600, in a 0700 directory)."""
+variables the service reads, in a file only the owner can read (0600, in a 0700 directory; written by
+`safefs.write_private`)."""
 from __future__ import annotations
-
-import os
-from pathlib import Path
 
 from ..settings import Settings
 
@@ -30,17 +28,3 @@ def service_environment(env: dict[str, str]) -> dict[str, str]:
     """The part of `env` a service reads: its settings and what the process itself needs (PROCESS_VARS)."""
     keep = settings_vars() | PROCESS_VARS
     return {k: v for k, v in env.items() if k.upper() in keep}
-
-
-def write_private(path: Path, text: str) -> None:
-    """Write a file only its owner can read (0600), atomically: a reader never sees it half-written."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.fchmod(fd, 0o600)  # also when an older, wider file of the same name was left behind
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    os.replace(tmp, path)

@@ -16,7 +16,6 @@ from __future__ import annotations
 import os
 import pwd
 import secrets
-import shutil
 import signal
 import socket
 import subprocess
@@ -27,6 +26,7 @@ import requests
 
 from async_rabbitmq.messaging.nodes import Node, nodes
 from common.runtime.errors import StackError
+from common.runtime.safefs import chown_tree, private_dir, read_private, write_private
 from common.settings import Settings
 
 RABBIT_BIN = Path("/usr/lib/rabbitmq/bin")
@@ -122,29 +122,37 @@ class NativeBroker:
     # -- hooks for the runtime ---------------------------------------------
     def prepare(self) -> None:
         ensure_installed(self.settings)
+        user = self._user()
+        # Nobody but us (and, when the server runs as rabbitmq, that user passing through) enters .run/: it holds
+        # the cookie, the services' environments and their logs.
+        for d in (self.settings.run_dir, self.cookie_file.parent):
+            private_dir(d, group=user.pw_gid if user else None)
         for d in (self.base, self.home, self.conf_dir, self.mnesia, self.log_dir, self.base / "plugins-expand"):
             d.mkdir(parents=True, exist_ok=True)
-        (self.conf_dir / "rabbitmq-env.conf").write_text("")
-        (self.conf_dir / "rabbitmq.conf").write_text(self.config())
-        (self.conf_dir / "advanced.config").write_text("[].\n")
-        (self.conf_dir / "enabled_plugins").write_text("[rabbitmq_management].\n")
+        # The node's folder is the rabbitmq user's: never write through a link it planted (write_private
+        # replaces the name, and refuses a folder swapped for a link).
+        for name, text in (("rabbitmq-env.conf", ""), ("rabbitmq.conf", self.config()),
+                           ("advanced.config", "[].\n"), ("enabled_plugins", "[rabbitmq_management].\n")):
+            write_private(self.conf_dir / name, text, mode=0o644)
         self.pid_file.unlink(missing_ok=True)
         if self.cluster:  # clustered nodes must share the Erlang cookie (the server and the CLI read it from HOME)
-            if not self.cookie_file.exists():
-                self.cookie_file.write_text(secrets.token_hex(16).upper())
-            cookie = self.home / ".erlang.cookie"
-            cookie.unlink(missing_ok=True)
-            cookie.write_text(self.cookie_file.read_text())
-            cookie.chmod(0o400)
+            # Whoever reads the cookie can run code on the nodes: owner-only from its first byte.
+            cookie = read_private(self.cookie_file)
+            if cookie is None:
+                cookie = secrets.token_hex(16).upper()
+                write_private(self.cookie_file, cookie)
+            write_private(self.home / ".erlang.cookie", cookie, mode=0o400,
+                          owner=(user.pw_uid, user.pw_gid) if user else None)
         # The epmd the node starts outlives it; remember whether it will be ours to stop (an epmd already
         # listening is ours only if an earlier start of this node left the marker).
         if not _listening(self.settings.rabbitmq_epmd_port):
             self.epmd_marker.write_text("")
-        if self.run_as():
-            shutil.chown(self.base, USER, USER)
-            for root, dirs, files in os.walk(self.base):
-                for name in dirs + files:
-                    shutil.chown(os.path.join(root, name), USER, USER)
+        if user:
+            chown_tree(self.base, user.pw_uid, user.pw_gid)  # links are chowned themselves, never their targets
+
+    def _user(self) -> pwd.struct_passwd | None:
+        """The user the server runs as when it is not us (run_as())."""
+        return pwd.getpwnam(USER) if self.run_as() else None
 
     def ready(self) -> bool:
         """Ready when AMQP accepts connections and the management API answers (it starts last); on a cluster,

@@ -71,3 +71,28 @@ def test_kept_names_are_the_settings_fields_and_the_process_basics():
     assert {"ORDER_PORT", "FORCE_FAILURE", "INVENTORY_DELAY_MS", "RABBITMQ_PASSWORD", "KAFKA_BOOTSTRAP"} <= settings_vars()
     assert service_environment({"TZ": "UTC", "SSH_AUTH_SOCK": "/tmp/a", "OPENAI_API_KEY": "x"}) == {"TZ": "UTC"}
     assert not {"SSH_AUTH_SOCK", "AWS_SECRET_ACCESS_KEY"} & PROCESS_VARS
+
+
+def test_spec_file_write_follows_no_planted_link(part, tmp_path):
+    """The spec is written to a sibling, then renamed: a link planted at the sibling's name or at the file's
+    own must not make the runtime write through it."""
+    import os
+    part.envdir.mkdir(parents=True)
+    victim, victim2 = tmp_path / "victim", tmp_path / "victim2"
+    victim.write_text("untouched")
+    victim2.write_text("untouched")
+    (part.envdir / f".probe.json.{os.getpid()}.tmp").symlink_to(victim)  # the old, predictable sibling name
+    (part.envdir / "probe.json").symlink_to(victim2)
+    path = capture(part, {"PATH": "/bin"})
+    assert victim.read_text() == "untouched" and victim2.read_text() == "untouched"
+    assert not path.is_symlink() and mode(path) == 0o600 and json.loads(path.read_text())["argv"] == ["true"]
+
+
+def test_run_and_part_dirs_are_closed_to_others_from_the_first_config_write(part):
+    import os
+    old = os.umask(0)
+    try:
+        part._write_config()
+    finally:
+        os.umask(old)
+    assert mode(part.settings.run_dir) == 0o700 and mode(part.dir) == 0o700
