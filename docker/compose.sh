@@ -14,6 +14,9 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 HERE="$ROOT/docker"
+SAY_PREFIX=compose
+# shellcheck source=rootsafe.sh
+. "$HERE/rootsafe.sh"
 PARTS="sync-rest async-rabbitmq streaming-kafka"
 
 # variable=official default, read where the defaults live: the Dockerfile's ARG and the compose files'
@@ -56,7 +59,7 @@ load_env() {  # load_env <part>: export what image_env says, and build the local
         echo "compose: official images unavailable here, using local ones: $(tr '\n' ' ' <<<"$lines")" >&2
         "$HERE/images.sh" >&2
     fi
-    set -a; eval "$lines"; set +a
+    [ -z "$lines" ] || image_vars - <<<"$lines"  # parsed, never eval'd: the values come from files a user can edit
 }
 
 files() {  # files <part> [all]: the -f options: the cluster file too with BROKERS > 1 (or "all"), where it exists

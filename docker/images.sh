@@ -20,8 +20,7 @@ MINBASE="${MINBASE_IMAGE:-foodlab/debian-minbase:bookworm}"
 SUITE=bookworm
 MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 INCLUDE=python3,python3-venv,ca-certificates
-# shellcheck source=offline.env
-set -a; . "$HERE/offline.env"; set +a
+image_vars "$HERE/offline.env"  # parsed, not sourced: root runs no shell from the checkout
 
 say() { echo "docker-images: $*"; }
 

@@ -114,3 +114,18 @@ as_tree_owner() {
     home=$(getent passwd "$uid" | cut -d: -f6) || refuse "$dir belongs to uid $uid, who has no account to run it as"
     env HOME="$home" setpriv --reuid="$uid" --regid="$gid" --clear-groups --no-new-privs -- "$@"
 }
+
+# image_vars FILE|-: the NAME=image lines of FILE (docker/offline.env; `-`: stdin) as `export`s, parsed, never run
+# as shell: only the image variables, only image references as values. Anything else is refused.
+IMAGE_VARS="PYTHON_BASE_IMAGE RABBITMQ_IMAGE KAFKA_IMAGE"
+image_vars() {
+    local line var value
+    while IFS= read -r line || [ -n "$line" ]; do
+        case "$line" in ''|'#'*) continue ;; esac
+        var=${line%%=*}; value=${line#*=}
+        [ "$var" != "$line" ] || refuse "not a NAME=image line: $line"
+        case " $IMAGE_VARS " in *" $var "*) ;; *) refuse "$var is not an image variable ($IMAGE_VARS)" ;; esac
+        [[ "$value" =~ ^[A-Za-z0-9][A-Za-z0-9._/:@-]*$ ]] || refuse "$var is not an image reference: $value"
+        export "$var=$value"
+    done < <(cat -- "$1")
+}

@@ -4,8 +4,9 @@
 # boot of an empty data volume, as in the official image. guest/guest (the default when no user is given) can
 # only log in from inside the container.
 set -euo pipefail
-conf=/etc/rabbitmq/rabbitmq.conf
-{
+conf="${ENTRYPOINT_CONF:-/etc/rabbitmq/rabbitmq.conf}"  # a test writes elsewhere
+# default_pass is a secret: the file is owner-only (0600) from its first byte, also over an older, wider one.
+(umask 077; rm -f "$conf.tmp"; {
     echo "# written by docker-entrypoint.sh at container start"
     echo "loopback_users.guest = true"
     echo "listeners.tcp.default = 5672"
@@ -16,5 +17,5 @@ conf=/etc/rabbitmq/rabbitmq.conf
     [ -n "${RABBITMQ_DEFAULT_PASS:-}" ] && echo "default_pass = ${RABBITMQ_DEFAULT_PASS}"
     [ -n "${RABBITMQ_DEFAULT_VHOST:-}" ] && echo "default_vhost = ${RABBITMQ_DEFAULT_VHOST}"
     true
-} > "$conf"
+} > "$conf.tmp" && mv -f "$conf.tmp" "$conf")
 exec "$@"

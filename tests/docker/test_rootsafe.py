@@ -226,3 +226,32 @@ def test_images_refuses_jars_outside_the_checkouts_cache(open_tmp):
     line = one_refusal(_kafka_libs(open_tmp, checkout), "not in the checkout's .cache")
     assert (checkout / "ran-as").read_text().strip() == "0"  # root's own checkout: run as root
     assert "/etc" in line
+
+
+# ------------------------------------------------------------------------------ offline.env, never run as shell
+def test_image_variables_are_parsed_not_run(tmp_path):
+    good = bash(lib(tmp_path, f"image_vars {DOCKER / 'offline.env'}\necho $PYTHON_BASE_IMAGE $KAFKA_IMAGE"))
+    assert good.returncode == 0 and good.stdout.split() == ["foodlab/python-base:3.11-bookworm",
+                                                            "foodlab/kafka:3.9.1-debian"]
+    marker = tmp_path / "ran"
+    for line, words in ((f"KAFKA_IMAGE=x$(touch {marker})", ("not an image reference",)),
+                        (f"KAFKA_IMAGE=x;touch {marker}", ("not an image reference",)),
+                        ("PATH=/tmp/evil", ("not an image variable",)),
+                        (f"touch {marker}", ("not a NAME=image line",))):
+        env_file = tmp_path / "offline.env"
+        env_file.write_text(f"# comment\nRABBITMQ_IMAGE=foodlab/rabbitmq:1\n{line}\n")
+        one_refusal(bash(lib(tmp_path, f"image_vars {env_file}")), *words)
+        one_refusal(bash(lib(tmp_path, f"image_vars - <{env_file}")), *words)  # compose.sh's way
+        assert not marker.exists()
+
+
+def test_rabbitmq_entrypoint_writes_the_password_owner_only(tmp_path):
+    conf = tmp_path / "rabbitmq.conf"
+    conf.write_text("older, wider\n")
+    conf.chmod(0o644)
+    out = subprocess.run(["bash", "-c", f"umask 022; exec {DOCKER / 'rabbitmq' / 'entrypoint.sh'} true"],
+                         env=dict(os.environ, ENTRYPOINT_CONF=str(conf), RABBITMQ_DEFAULT_USER="u",
+                                  RABBITMQ_DEFAULT_PASS="s3cret"), capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    assert "default_pass = s3cret" in conf.read_text() and stat.S_IMODE(conf.stat().st_mode) == 0o600
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rabbitmq.conf"]
