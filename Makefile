@@ -38,6 +38,9 @@ install: .venv/.installed
 # comparison/ and the three part packages. `make lock` re-resolves the locks after a change to pyproject.toml.
 .venv/.installed: pyproject.toml requirements.lock
 	@command -v python3 >/dev/null || { echo "python3 (3.11+) is required"; exit 1; }
+	@# root does not run a venv another user owns (its python and packages are that user's code)
+	@if [ "$$(id -u)" = 0 ] && [ -e .venv ] && [ "$$(stat -c %u .venv)" != 0 ]; then \
+		echo "refused: .venv belongs to uid $$(stat -c %u .venv); run make install as that user, not as root"; exit 1; fi
 	@test -x $(PY) || python3 -m venv .venv
 	@$(PY) -m pip install --quiet --upgrade pip
 	@$(PY) -m pip install --quiet --require-hashes -r requirements.lock

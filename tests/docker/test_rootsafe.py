@@ -255,3 +255,15 @@ def test_rabbitmq_entrypoint_writes_the_password_owner_only(tmp_path):
     assert out.returncode == 0, out.stderr
     assert "default_pass = s3cret" in conf.read_text() and stat.S_IMODE(conf.stat().st_mode) == 0o600
     assert sorted(p.name for p in tmp_path.iterdir()) == ["rabbitmq.conf"]
+
+
+# ---------------------------------------------------------------------------------------- make install
+def test_make_install_as_root_refuses_a_venv_another_user_owns(open_tmp):
+    """`make docker-images` and `make docker-up` run `install` first: as root, that would run the venv's pip."""
+    checkout = _checkout(open_tmp, NOBODY, prints="ran")
+    for name in ("pyproject.toml", "requirements.lock"):
+        (checkout / name).write_text("")  # newer than any .installed: the recipe runs
+    out = subprocess.run(["make", "-s", "-f", str(ROOT / "Makefile"), "install"], cwd=checkout,
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode != 0 and "refused: .venv belongs to uid 65534" in out.stdout + out.stderr
+    assert not (checkout / "ran-as").exists()  # its python never ran
