@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import secrets
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
 from .errors import StackError
@@ -57,12 +58,14 @@ def _open_dir_checked(path: Path) -> int:
         raise
 
 
-def write_private(path: Path, text: str | bytes, mode: int = 0o600, owner: tuple[int, int] | None = None) -> None:
+def write_private(path: Path, text: str | bytes, mode: int = 0o600, owner: tuple[int, int] | None = None,
+                  replace: bool = True) -> bool:
     """Write a file atomically (a reader never sees it half-written), owner-only (0600) from its first byte.
 
     It is written to a fresh sibling created exclusively (O_EXCL|O_NOFOLLOW: a planted name is refused, never
     followed), given its final `mode` and `owner` through its descriptor, then renamed over `path` (a link planted
-    at `path` is replaced, not written through). The folder itself must not be a link."""
+    at `path` is replaced, not written through). The folder itself must not be a link. With replace=False an
+    existing `path` is kept (the sibling is linked in only if the name is free); returns whether ours is in place."""
     path = Path(path)
     data = text.encode() if isinstance(text, str) else text
     dir_fd = _open_dir_checked(path.parent)
@@ -81,7 +84,16 @@ def write_private(path: Path, text: str | bytes, mode: int = 0o600, owner: tuple
                     os.fchmod(fd, mode)
             finally:
                 os.close(fd)
-            os.replace(tmp, path.name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+            if replace:
+                os.replace(tmp, path.name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+                return True
+            try:
+                os.link(tmp, path.name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd, follow_symlinks=False)
+                return True
+            except FileExistsError:
+                return False
+            finally:
+                os.unlink(tmp, dir_fd=dir_fd)
         except BaseException:
             try:
                 os.unlink(tmp, dir_fd=dir_fd)
@@ -90,6 +102,16 @@ def write_private(path: Path, text: str | bytes, mode: int = 0o600, owner: tuple
             raise
     finally:
         os.close(dir_fd)
+
+
+def ensure_secret(path: Path, make: Callable[[], str]) -> str:
+    """The secret kept in `path`, created owner-only by `make()` the first time. Two starts racing create one
+    secret between them (the name is taken exclusively), and both read that one."""
+    existing = read_private(path)
+    if existing is not None:
+        return existing
+    write_private(path, make(), replace=False)
+    return read_private(path) or ""
 
 
 def read_private(path: Path) -> str | None:

@@ -26,7 +26,7 @@ import requests
 
 from async_rabbitmq.messaging.nodes import Node, nodes
 from common.runtime.errors import StackError
-from common.runtime.safefs import chown_tree, private_dir, read_private, write_private
+from common.runtime.safefs import chown_tree, ensure_secret, private_dir, write_private
 from common.settings import Settings
 
 RABBIT_BIN = Path("/usr/lib/rabbitmq/bin")
@@ -137,10 +137,7 @@ class NativeBroker:
         self.pid_file.unlink(missing_ok=True)
         if self.cluster:  # clustered nodes must share the Erlang cookie (the server and the CLI read it from HOME)
             # Whoever reads the cookie can run code on the nodes: owner-only from its first byte.
-            cookie = read_private(self.cookie_file)
-            if cookie is None:
-                cookie = secrets.token_hex(16).upper()
-                write_private(self.cookie_file, cookie)
+            cookie = ensure_secret(self.cookie_file, lambda: secrets.token_hex(16).upper())
             write_private(self.home / ".erlang.cookie", cookie, mode=0o400,
                           owner=(user.pw_uid, user.pw_gid) if user else None)
         # The epmd the node starts outlives it; remember whether it will be ours to stop (an epmd already

@@ -78,3 +78,24 @@ def test_chown_tree_hands_over_links_not_their_targets(tmp_path):
     assert all(os.lstat(p).st_uid == 65534 for p in (tree, tree / "sub", tree / "sub" / "file",
                                                       tree / "sub" / "to-file", tree / "to-dir"))
     assert os.stat(outside).st_uid == 0 and os.stat(outside / "f").st_uid == 0
+
+
+def test_ensure_secret_creates_once_and_a_racing_start_reads_the_winner(tmp_path, monkeypatch):
+    from common.runtime import safefs
+    path = tmp_path / "cookie"
+    real_read = safefs.read_private
+    calls = []
+
+    def late_reader(p):  # the other start writes its secret between our look and our create
+        calls.append(p)
+        if len(calls) == 1:
+            write_private(p, "THEIRS")
+            return None
+        return real_read(p)
+
+    monkeypatch.setattr(safefs, "read_private", late_reader)
+    assert safefs.ensure_secret(path, lambda: "OURS") == "THEIRS"
+    assert path.read_text() == "THEIRS" and sorted(p.name for p in tmp_path.iterdir()) == ["cookie"]
+    monkeypatch.setattr(safefs, "read_private", real_read)
+    assert safefs.ensure_secret(tmp_path / "new", lambda: "FIRST") == "FIRST"
+    assert safefs.ensure_secret(tmp_path / "new", lambda: "SECOND") == "FIRST" and mode(tmp_path / "new") == 0o600
