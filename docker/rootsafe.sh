@@ -43,21 +43,24 @@ state_dir() {
 }
 
 # go_caches_trusted: the Go module and build caches the compose build reads must be root's alone (a poisoned
-# build cache would put someone else's code in a root-run plugin).
+# build cache would put someone else's code in a root-run plugin), and no setting may exempt a module from the
+# checksum database (an empty variable does not override Go's env file, so they are checked, not blanked).
 go_caches_trusted() {
-    local var dir why
+    local var dir why value
     for var in GOMODCACHE GOCACHE; do
-        dir=$(go env "$var") || return 1
+        dir=$(go_verified go env "$var") || return 1
         [ -d "$dir" ] || (umask 077 && mkdir -p "$dir") || refuse "cannot create Go's $var $dir"
         why=$(only_root_writes "$dir") || refuse "Go's $var ($dir) is not root's alone: $why"
     done
+    for var in GONOSUMDB GOPRIVATE GOINSECURE; do
+        value=$(go_verified go env "$var")
+        [ -z "$value" ] || refuse "Go's $var is set ($value): the compose source could skip the checksum database"
+    done
 }
 
-# go_verified CMD...: a go command with the checksum database forced on, whatever the caller's environment says.
-go_verified() {
-    env GOSUMDB=sum.golang.org GONOSUMDB= GONOSUMCHECK= GONOSUMDB= GOPRIVATE= GOINSECURE= GOFLAGS= GOTOOLCHAIN=local \
-        "$@"
-}
+# go_verified CMD...: a go command with the checksum database on, and no toolchain download, whatever the
+# environment says.
+go_verified() { env GOSUMDB=sum.golang.org GOTOOLCHAIN=local "$@"; }
 
 # record_sha256 FILE: keep FILE's checksum beside it (both in STATE_DIR), for verify_sha256 before each install.
 record_sha256() { sha256sum "$1" | cut -d' ' -f1 >"$1.sha256"; }

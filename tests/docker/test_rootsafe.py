@@ -148,6 +148,17 @@ def test_compose_build_refuses_go_caches_a_user_can_write(tmp_path):
     one_refusal(bash(lib(tmp_path / "state", "go_caches_trusted"), path_first=fakes), "GOCACHE", "not root's alone")
 
 
+def test_compose_build_refuses_a_go_setting_that_skips_the_checksum_database(tmp_path):
+    caches = tmp_path / "caches"
+    caches.mkdir()
+    fakes = fake_bin(tmp_path, go=f'case "$2" in GOCACHE|GOMODCACHE) echo {caches} ;; GOPRIVATE) echo "github.com/*" ;; '
+                                  'esac; exit 0')
+    one_refusal(bash(lib(tmp_path / "state", "go_caches_trusted"), path_first=fakes), "GOPRIVATE is set")
+    if shutil.which("go"):  # this machine's own Go settings pass
+        real = bash(lib(tmp_path / "state", "go_caches_trusted"))
+        assert real.returncode == 0, real.stderr
+
+
 def test_pypi_fallback_installs_only_the_locked_hashes(tmp_path):
     state = tmp_path / "state"
     state.mkdir(mode=0o700)
