@@ -69,6 +69,7 @@ def _one(r: fo.FailoverResult) -> list[str]:
     out += [f"    t={t:7.2f}s  {what}" for t, what in r.timeline]
     out += [
         f"  AMQP connections at the kill (service@node): {', '.join(r.clients_at_kill)}",
+        f"  inventory_orders at the kill, by the management API: on {r.leader_at_kill or 'no node'}",
         (f"  leader before {r.leader_before}; while down {r.leader_while_down or '-'}; after {r.leader_after}"
          f" (replicas online after: {len(r.members_online_after)} of 3)" if r.queue_type == "quorum" else
          f"  the queue ran on {r.leader_before} before; while that node was down on {r.leader_while_down or 'no node'}"
