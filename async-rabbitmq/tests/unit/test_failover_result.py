@@ -53,3 +53,13 @@ def test_orders_flowing_while_down_is_read_from_the_final_times():
     # a classic queue: nothing final until after the restart
     classic = _result(final_at=[0.2, 0.5, 0.8, 12.5, 13.0])
     assert classic.resumed_s == 12.5 and not classic.flowed_while_down
+
+
+def test_the_contrast_line_says_what_the_classic_run_showed():
+    """It said "nothing moves until it is back" whatever the classic run measured."""
+    from async_rabbitmq.evidence.failover import render
+
+    waited = render({"quorum": _result(), "classic": _result(final_at=[0.2, 0.5, 0.8, 12.5, 13.0])}, "rt", "cl")
+    assert "no order reached a final state until it was started again" in waited
+    flowed = render({"quorum": _result(), "classic": _result()}, "rt", "cl")
+    assert "until it" not in flowed and "7 orders reached a final state while the classic queue's node was down" in flowed
