@@ -186,3 +186,23 @@ def test_the_comparison_resets_stock_for_every_item_its_load_orders(tmp_path):
     Offline(Settings(run_dir=tmp_path)).reset_stock()
     ordered = {ITEMS[i % len(ITEMS)] for i in range(len(ITEMS) * 2)}
     assert ordered <= set(sent[0]["stock"]) and min(sent[0]["stock"].values()) >= 10**6
+
+
+def test_report_prose_and_labels_come_from_the_run(tmp_path):
+    """comparison.md said `INVENTORY_DELAY_MS=2000` and "Sync REST passes inventory's 2 s straight to the client",
+    and the outage plot "rejected with 503", whatever the run measured."""
+    (tmp_path / "sync-rest").mkdir()
+    results = {"sync-rest": fake("sync-rest", "Sync REST", 0, 0, lambda t: None, False),
+               "async-rabbitmq": fake("async-rabbitmq", "Async RabbitMQ", 150, 0, lambda t: min(t, 60) * 2, False),
+               "streaming-kafka": fake("streaming-kafka", "Streaming Kafka", 150, 0, lambda t: min(t, 60), True)}
+    for r in results.values():
+        r["delay_ms"] = 500
+        r["slow"]["client_ms"] = [507.0, 508.0, 509.0]
+    results["async-rabbitmq"]["slow"]["client_ms"] = [6.0, 8.0, 9.0]  # the 202 does not wait
+    results["sync-rest"]["outage"]["client_statuses"] = {"503": 140, "504": 10}
+    report.write(results, tmp_path)
+    md = (tmp_path / "docs" / "comparison.md").read_text()
+    assert "`INVENTORY_DELAY_MS=500`" in md and "2000" not in md and "2 s" not in md
+    assert "Sync REST: the client's p50 +502.0 ms" in md and "Async RabbitMQ: the client's p50 +2.0 ms" in md
+    assert report.rejected_statuses(results["sync-rest"]["outage"]) == "HTTP 503 x140, HTTP 504 x10"
+    assert report.rejected_statuses(results["async-rabbitmq"]["outage"]) == "none"

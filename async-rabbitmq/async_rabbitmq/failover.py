@@ -67,10 +67,21 @@ class FailoverResult:
     arithmetic_exact: bool
     members_online_after: list = field(default_factory=list)
     clients_at_kill: list = field(default_factory=list)  # "<service>@<node>" of each AMQP connection
+    # the management API's leader (quorum) or node (classic) of inventory_orders read just before the kill: the
+    # victim is chosen from `leader_before`, so only this says whom the kill hit
+    leader_at_kill: str | None = None
 
     @property
     def resumed_after_kill_s(self) -> float:
         return round(self.resumed_s - self.kill_s, 2)
+
+    @property
+    def flowed_while_down(self) -> bool:
+        """Orders reached a final state after the kill and before the restart began, and the longest pause in
+        between ended before the restart. Read from the orders' final times: the pause alone cannot tell, as it
+        ends at the kill itself when nothing at all was final after it."""
+        return (any(self.kill_s < t < self.restart_begun_s for t in self.final_at)
+                and self.resumed_s < self.restart_begun_s)
 
     def unmet(self) -> list[str]:
         """The guarantees on orders this run broke, each with what was seen (empty: every one held). What the
@@ -197,6 +208,7 @@ def node_failover(stack: Stack, lab: Lab, n: int, rate: float, kill_at: float = 
     wait_for(lambda: len(rows) >= kill_at * n, timeout, interval=0.05, what=f"{kill_at:.0%} of the load placed")
     clients = sorted(f"{c.get('client_properties', {}).get('connection_name', '?')}@{c.get('node')}"
                      for c in lab.mgmt("connections"))
+    leader_at_kill = _queue_info(lab).get("leader")
     stack.kill(node.service)
     kill_s = mark(f"kill -9 {node.service} ({node.nodename}), the node leading inventory_orders")
 
@@ -235,7 +247,8 @@ def node_failover(stack: Stack, lab: Lab, n: int, rate: float, kill_at: float = 
     final_at = sorted(doc["updated_at"] - wall0 for doc in final.values() if doc["status"] != "pending")
     pause = longest_pause(final_at, since=kill_s, until=restart_begun_s)
     timeline.append((round(pause.end, 2), f"orders flow again (end of the longest pause while the node was down, "
-                                         f"{pause.seconds:.2f} s)"))
+                                         f"{pause.seconds:.2f} s)" if pause.end > kill_s else
+                     "no order reached a final state after the kill"))
     restart_pause = longest_pause(final_at, since=restart_begun_s)
     timeline.sort()
     counts: dict[str, int] = {}
@@ -266,6 +279,7 @@ def node_failover(stack: Stack, lab: Lab, n: int, rate: float, kill_at: float = 
         duplicates_seen=lab.health(lab.inventory_url)["stats"]["duplicates"] - dup0, arithmetic=arithmetic,
         arithmetic_exact=all(a["exact"] for a in arithmetic.values()),
         members_online_after=sorted(after.get("online") or []), clients_at_kill=clients,
+        leader_at_kill=leader_at_kill,
     )
 
 

@@ -11,6 +11,7 @@ import argparse
 import os
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 from common import evidence
@@ -38,12 +39,16 @@ def render_failover(f: fo.Failover) -> list[str]:
             if "published" in b else f"FAILED: {b.get('error')}")
     out = [f"  POST /bulk {{\"count\": {f.count}, \"fail_rate\": 0.1}} -> {sent}",
            f"  OrderEvents leaders before: {_leaders(f.leaders_before)}; broker {f.victim} leads the most",
+           f"  OrderEvents leaders at the kill: {_leaders(f.leaders_at_kill)}; broker {f.victim} leads "
+           f"{', '.join(f'p{p}' for p in f.victim_partitions) or 'none'}",
            "  timeline (seconds since the scenario's start):"]
     timeline = [
         (f.killed_at, f"kill -9 kafka node {f.victim} ({f.produced_when_killed} events produced, "
                       f"{f.processed_when_killed} processed)"),
-        (f.leader_change_at, f"leader change: no OrderEvents partition is led by broker {f.victim} any more"),
-        (f.stall[1], "resumed: the inventory consumer processes orders again"),
+        (f.leader_change_at, f"leader change: no OrderEvents partition is led by broker {f.victim} any more "
+                             f"({_leaders(f.leaders_moved)})"),
+        (f.stall[1], "resumed: the inventory consumer processes orders again" if f.resumed else
+                     "NOT resumed: no sample after the kill saw more orders processed than at the kill"),
         (f.restarted_at, f"broker {f.victim} started again (healthy after {f.restart_seconds:.1f}s)"),
         (f.back_in_isr_at, f"broker {f.victim} back in the ISR of every OrderEvents partition"),
         (f.seconds_to_lag0, "both groups at lag 0")]
@@ -73,6 +78,7 @@ def render_refusal(r: fo.Refusal) -> list[str]:
            f"  min.insync.replicas={r.min_insync_replicas}, acks=all: the writes while two brokers are down:"]
     for a in r.refused:
         out.append(f"    {a.t:6.2f}s  {a.status}  {a.body}")
+    out.append(f"  statuses: {statuses(r.refused)}")
     out += [f"  OrderEvents records before {r.records_before}, after {r.records_after}; refused orders found in the "
             f"log: {r.refused_order_ids_in_log}; nothing written: {r.nothing_written}",
             f"  started {r.restarted}: the first write was accepted {r.resumed_after_s:.2f}s later"]
@@ -121,6 +127,11 @@ def plot(f: fo.Failover, path: Path = PLOT) -> Path:
     return path
 
 
+def statuses(attempts: list[fo.Attempt]) -> str:
+    """The HTTP statuses the run got, as counted: "504 x4", "503 x3, 504 x1"."""
+    return ", ".join(f"{code} x{n}" for code, n in sorted(Counter(a.status for a in attempts).items()))
+
+
 def readme_block(f: fo.Failover, r: fo.Refusal) -> str:
     b = f.bulk
     rate = f"{b['events_per_second']:,} events/s with acks=all" if "published" in b else "failed"
@@ -131,8 +142,9 @@ def readme_block(f: fo.Failover, r: fo.Refusal) -> str:
         f"{f.stock_exact}, replay equals live {f.replay_equals_live}.",
         f"- Cost of the cluster during that run: peak RSS of the whole stack {f.peak_rss_mib:,.0f} MiB, "
         f"{f.cpu_seconds:.0f} CPU seconds ({f.cpu_seconds / f.seconds_to_lag0:.2f} cores on average).",
-        f"- Two brokers down: {len(r.refused)} of {len(r.refused)} writes refused with 503 "
-        f"(`{r.refused[0].body.get('detail', '')}`), {r.records_after - r.records_before} records written; "
+        f"- Two brokers down: {sum(a.status >= 400 for a in r.refused)} of {len(r.refused)} writes refused "
+        f"({statuses(r.refused)}; the first: `{r.refused[0].body.get('detail', '')}`), "
+        f"{r.records_after - r.records_before} records written; "
         f"writes accepted {r.resumed_after_s:.1f} s after a broker was started again.",
     ])
 

@@ -58,8 +58,10 @@ def _lag_over_time(lt: sc.LagOverTime) -> list[str]:
            "    t (s)   phase                      inventory-group lag   analytics-group lag"]
     for s in lt.samples:
         out.append(f"    {s.t:6.2f}  {s.phase:<26} {s.inventory_lag:>19}   {s.analytics_lag:>19}")
-    out.append(f"  peak inventory lag {lt.peak}, final {lt.final}: the log kept every event while the consumer was "
-               f"{'away' if lt.mode == 'stop' else 'slow'}; it caught up once it was back to normal.")
+    away = "away" if lt.mode == "stop" else "slow"
+    out.append(f"  peak inventory lag {lt.peak}, final {lt.final}: " + (
+        f"the log kept the events while the consumer was {away}; it caught up (lag 0) once it was back to normal."
+        if lt.final == 0 else f"it had NOT caught up when sampling ended ({lt.final} events behind)."))
     return out
 
 

@@ -82,29 +82,105 @@ def test_the_cluster_size_comes_from_brokers_or_else_from_the_running_stack(tmp_
     assert stack.cluster_size(s) == 3
 
 
-def _failover(**changes):
+def _samples(counts: list[int | None]) -> list[Sample]:
+    """What the sampler records: every 0.5 s the count of processed orders (None: inventory not answering)."""
+    return [Sample(round(i * 0.5, 2), n, None) for i, n in enumerate(counts)]
+
+
+# Processed counts of a run that stalls after the kill (at 1.6 s, with 300 processed) and then resumes at 3.5 s.
+RESUMED = [0, 100, 200, 300, 300, 300, 300, 450, 600, 750, 800, 800]
+
+
+def _failover(counts: list[int | None] = RESUMED, killed_at: float = 1.6, processed_when_killed: int = 300,
+              **changes):
+    """A Failover as broker_failover builds it: the stall is computed from the samples by the scenario's code."""
     from dataclasses import replace
 
-    from streaming_kafka.failover import Failover
+    from streaming_kafka.failover import Failover, stall_after
 
+    samples = _samples(counts)
     held = Failover(
-        count=10, victim=2, leaders_before={0: 2, 1: 1}, leaders_after={0: 1, 1: 1}, killed_at=3.0,
-        leader_change_at=4.0, restarted_at=9.0, restart_seconds=2.0, back_in_isr_at=12.0, stall=(3.0, 5.0, 2.0),
-        bulk={"published": 10}, produced_when_killed=4, processed_when_killed=3,
+        count=10, victim=2, leaders_before={0: 2, 1: 1, 2: 2}, leaders_at_kill={0: 2, 1: 1, 2: 2},
+        leaders_moved={0: 1, 1: 1, 2: 3}, leaders_after={0: 1, 1: 1, 2: 3}, killed_at=killed_at,
+        leader_change_at=4.0, restarted_at=9.0, restart_seconds=2.0, back_in_isr_at=12.0,
+        stall=stall_after(samples, killed_at), bulk={"published": 10}, produced_when_killed=4,
+        processed_when_killed=processed_when_killed,
         delta={"orders": 10, "reserved": 8, "failed": 2, "pending": 0, "units": {"pizza": 8}},
         stock_before={"pizza": 100}, stock_after={"pizza": 92},
         store={"counts": {"reserved": 8, "failed": 2}, "reserved_units": {"pizza": 8}}, lost=0,
-        replay_equals_live=True, seconds_to_lag0=20.0)
+        replay_equals_live=True, seconds_to_lag0=20.0, samples=samples)
     return replace(held, **changes)
 
 
+def _unmet(f) -> list[str]:
+    return [u.split(" (")[0] for u in f.unmet()]
+
+
 def test_failover_unmet_is_empty_when_every_guarantee_holds_and_names_each_broken_one():
-    assert _failover().unmet() == []
+    f = _failover()
+    assert f.stall == (1.6, 3.5, 1.9) and f.resumed
+    assert f.unmet() == []
+    assert f.victim_partitions == [0, 2]
     assert _failover(lost=1).unmet() == ["nothing lost (1)"]
-    assert [u.split(" (")[0] for u in _failover(
-        bulk={"published": 9}, victim=3, store={"counts": {"reserved": 9, "failed": 2}, "reserved_units": {"pizza": 8}},
-        stock_after={"pizza": 91}, replay_equals_live=False, stall=(3.0, 2.5, 0.5),
-        delta={"orders": 10, "reserved": 8, "failed": 1, "pending": 1, "units": {"pizza": 8}}).unmet()] == [
-        "every event published", "the killed broker led partitions", "each order reserved or failed, none pending",
-        "one reservation record per event, none twice", "stock arithmetic exact", "replay equals live",
-        "progress resumed after the kill"]
+    assert _unmet(_failover(
+        bulk={"published": 9}, store={"counts": {"reserved": 9, "failed": 2}, "reserved_units": {"pizza": 8}},
+        stock_after={"pizza": 91}, replay_equals_live=False,
+        delta={"orders": 10, "reserved": 8, "failed": 1, "pending": 1, "units": {"pizza": 8}})) == [
+        "every event published", "each order reserved or failed, none pending",
+        "one reservation record per event, none twice", "stock arithmetic exact", "replay equals live"]
+
+
+PROGRESS = "progress resumed after the kill"
+
+
+@pytest.mark.parametrize("counts", [
+    [0, 100, 200, 300, 300, 300, 300, 300, 300],  # nothing processed after the kill: the empty stall
+    [0, 100, 200, 300, None, None, None, None],  # inventory never answered again
+    # the count grew once after the kill, but only to what was read just before the kill (300), then stopped
+    [0, 100, 200, 250, 300, 300, 300, 300],
+])
+def test_progress_after_the_kill_is_observed_not_implied_by_the_stall(counts):
+    """The stall never ends before the kill (common.progress.longest_pause), so "stall end >= kill" held for a
+    consumer that never processed anything again."""
+    f = _failover(counts)
+    assert f.stall[1] >= f.killed_at  # what the old check read: true whatever happened
+    assert not f.resumed
+    assert _unmet(f) == [PROGRESS]
+
+
+def test_the_victim_must_have_led_partitions_at_the_kill_and_lost_them_to_other_brokers():
+    """The victim is chosen as the busiest leader of `leaders_before`: checking that list proves nothing. The
+    check reads the leaders the broker reported at the kill and after it."""
+    led = "the killed broker led partitions at the kill, and other brokers took them over"
+    # leadership moved off broker 2 between the choice and the kill (say a preferred-leader election)
+    moved_early = _failover(leaders_at_kill={0: 1, 1: 1, 2: 3})
+    assert moved_early.victim_partitions == [] and _unmet(moved_early) == [led]
+    # p2 had no leader yet, or still the victim, in the metadata read after the kill
+    assert _unmet(_failover(leaders_moved={0: 1, 1: 1, 2: -1})) == [led]
+    assert _unmet(_failover(leaders_moved={0: 1, 1: 1, 2: 2})) == [led]
+    assert _unmet(_failover(leaders_moved={0: 3, 1: 1})) == [led]
+
+
+def _refusal(statuses: list[int]):
+    from streaming_kafka.failover import Attempt, Refusal
+
+    detail = {503: "Kafka did not confirm the event: NotEnoughReplicasError",
+              504: "Kafka did not acknowledge the event within 10 s (NotEnoughReplicasError)"}
+    error = {503: "broker_unavailable", 504: "delivery_unknown"}
+    refused = [Attempt(5.0 * (i + 1), s, {"error": error[s], "detail": detail[s]}) for i, s in enumerate(statuses)]
+    return Refusal(stopped=["kafka-3", "kafka-2"], isr_when_down={0: [1]}, refused=refused, records_before=100,
+                   records_after=100, refused_order_ids_in_log=0, restarted="kafka-2", resumed_after_s=8.5,
+                   accepted=[Attempt(30.0, 202, {"order_id": "ORD-1"})], accepted_with_result=1)
+
+
+def test_refusal_evidence_reports_the_statuses_the_run_got():
+    """The README line said "N of N writes refused with 503" whatever the answers were (the committed run had
+    four 504s)."""
+    from streaming_kafka.evidence.failover import readme_block, render_refusal
+
+    mixed = _refusal([503, 504, 503, 503])
+    block = readme_block(_failover(bulk={"published": 10, "seconds": 1.0, "events_per_second": 10}), mixed)
+    line = next(ln for ln in block.splitlines() if ln.startswith("- Two brokers down"))
+    assert "4 of 4 writes refused (503 x3, 504 x1;" in line
+    assert "  statuses: 503 x3, 504 x1" in render_refusal(mixed)
+    assert "4 of 4 writes refused (504 x4;" in readme_block(_failover(bulk={}), _refusal([504] * 4))

@@ -7,6 +7,7 @@ The runtime: a running compose stack of sync-rest is driven with `docker compose
 from __future__ import annotations
 
 import argparse
+from collections import Counter
 from pathlib import Path
 
 from common import evidence
@@ -35,6 +36,22 @@ def _summary(r: sc.Result) -> list[str]:
             f"  median = {s.median:8.1f} ms", f"  p95    = {s.p95:8.1f} ms", f"  stdev  = {s.stdev:8.1f} ms"]
 
 
+def _statuses(calls: list[sc.Call]) -> str:
+    """The HTTP statuses as the run got them: "504 x3", "201 x100, 409 x100"."""
+    return ", ".join(f"{code} x{n}" for code, n in sorted(Counter(c.status for c in calls).items()))
+
+
+def _breaker(r: sc.Result) -> str:
+    f = r.facts
+    waited = [c for c in r.calls if c.reason == "inventory_timeout"]
+    fast = [c for c in r.calls if c.status == 503 and c.circuit == "open"]
+    after = r.calls[r.calls.index(fast[-1]) + 1:] if fast else []
+    then = ", ".join(f"HTTP {c.status} (circuit {c.circuit})" for c in after) or "no call"
+    return (f"  {len(waited)} calls waited out the {f['timeout_s']:g} s timeout (threshold {f['threshold']}); "
+            f"{len(fast)} calls then failed fast with 503 (max {max((c.ms for c in fast), default=0):.1f} ms); "
+            f"after the {f['reset_s']:g} s cool-down, inventory healthy again: {then}.")
+
+
 def render(results: sc.Results, runtime: str) -> str:
     out = [evidence.header("Part A: synchronous REST (order -> inventory -> notification)", runtime)]
     by = {r.key: r for r in results.in_order}
@@ -50,10 +67,12 @@ def render(results: sc.Results, runtime: str) -> str:
                     f"  | baseline (no delay) | {b['mean']:9.1f} | {b['median']:11.1f} | {b['p95']:8.1f} |",
                     f"  | {r.facts['delay_ms']} ms delay       | {d['mean']:9.1f} | {d['median']:11.1f} | {d['p95']:8.1f} |",
                     f"  delta: mean +{r.facts['delta_mean_ms']:.1f} ms, median +{r.facts['delta_median_ms']:.1f} ms"
-                    f" (injected {r.facts['delay_ms']} ms): the blocking chain passes the delay on in full."]
+                    f" (injected {r.facts['delay_ms']} ms): the blocking chain passed "
+                    f"{r.facts['delta_median_ms'] / r.facts['delay_ms']:.0%} of it on to the client (median)."]
         if r.key == "timeout":
-            out.append(f"  every request answered 504 after ~{r.facts['order_timeout_ms']:.0f} ms, "
-                       f"well before inventory's {r.facts['inventory_delay_ms']} ms.")
+            out.append(f"  answers: {_statuses(r.calls)} after {r.summary.min:.0f}-{r.summary.max:.0f} ms (the order "
+                       f"service's timeout: {r.facts['order_timeout_ms']:.0f} ms; inventory's delay: "
+                       f"{r.facts['inventory_delay_ms']} ms).")
         if r.key == "concurrency":
             f = r.facts
             out += [f"  confirmed (201)      : {f['confirmed']}", f"  out_of_stock (409)   : {f['out_of_stock']}",
@@ -74,15 +93,14 @@ def render(results: sc.Results, runtime: str) -> str:
                     f"    retry        : HTTP {t['retry_status']}, same order id: {t['same_order_id']}, "
                     f"salad stock {t['stock_before']} -> {t['stock_after']} (one reservation of {t['quantity']})"]
         if r.key == "breaker":
-            f = r.facts
-            fast = [c for c in r.calls if c.status == 503 and c.circuit == "open"]
-            out.append(f"  {f['threshold']} timeouts of {f['timeout_s']:g} s opened the breaker; "
-                       f"{len(fast)} calls then failed fast with 503 (max {max((c.ms for c in fast), default=0):.1f} ms) "
-                       f"until the cool-down ended and a probe found inventory healthy again.")
+            out.append(_breaker(r))
     if "baseline" in by and "delay" in by:
         out.append("\nAnalysis\n" + "-" * 78)
-        out.append("  A blocking chain adds every downstream delay to the client's latency; failures surface at\n"
-                   "  once as 422/503/504, and the breaker turns a hanging dependency into fast 503s.")
+        d = by["delay"].facts
+        out.append(f"  A blocking chain adds the downstream delay to the client's latency: +{d['delta_median_ms']:.0f} ms "
+                   f"(median) for {d['delay_ms']} ms injected. The answers when inventory misbehaves: "
+                   + "; ".join(f"{by[k].title.split(' (')[0]}: {_statuses(by[k].calls)}"
+                               for k in ("failure", "down", "timeout", "breaker") if k in by) + ".")
     return "\n".join(out) + "\n"
 
 
