@@ -7,7 +7,15 @@ threads, nobody else is answered. Here a pool thread only peeks (MSG_PEEK, never
 head and its announced body have arrived, the connection goes back to gunicorn's poller (gthread's own
 deferral), and a request not complete within HTTP_REQUEST_TIMEOUT_S of its first byte is dropped. Reads
 that still wait (a chunked body, one larger than the peek window) stop at the same deadline.
-Relies on gthread internals (`_DEFER`, TConn): gunicorn is pinned in pyproject.toml (and the locks).
+
+A body announced over MAX_BODY_BYTES is refused at once (413, from the app) without being read. The client is
+still sending it, and closing a socket with unread data resets the connection, which can destroy the answer
+before the client reads it. So a connection that closes after an answer lingers: its write side is shut
+(the client sees the end of the answer) and what the client still sends is read and discarded, without
+waiting in a thread (the connection sits on gunicorn's poller between reads), until the client closes, or
+LINGER_MAX_BYTES or HTTP_REQUEST_TIMEOUT_S run out.
+Relies on gthread internals (`_DEFER`, TConn, `_keepalive_after`): gunicorn is pinned in pyproject.toml (and
+the locks).
 """
 from __future__ import annotations
 
@@ -21,12 +29,13 @@ from .settings import get_settings
 
 SEND_TIMEOUT_S = 30.0  # writing the answer: a client that stops reading it is dropped too
 PEEK_MAX = 256 * 1024  # more buffered than this: dispatch, the reads below are deadline-bound anyway
+LINGER_MAX_BYTES = 16 * 1024 * 1024  # of a refused body, read and discarded so the client can read the answer
 _LENGTH = re.compile(rb"^content-length:[ \t]*(\d{1,12})[ \t]*$", re.I | re.M)
 _NO_WAIT = re.compile(rb"^(transfer-encoding:.*chunked|expect:[ \t]*100-continue)", re.I | re.M)
 WAIT, READY, EXPIRED = "wait", "ready", "expired"
 
 
-def request_state(data: bytes, eof: bool, age_s: float, limit_s: float) -> str:
+def request_state(data: bytes, eof: bool, age_s: float, limit_s: float, max_body: int) -> str:
     """Has the request in `data` (the bytes waiting on the socket) fully arrived? Pure, so it is unit-tested."""
     if eof or len(data) >= PEEK_MAX:
         return READY  # a disconnect or a flood: gunicorn's parser deals with it at once
@@ -36,6 +45,8 @@ def request_state(data: bytes, eof: bool, age_s: float, limit_s: float) -> str:
         length = _LENGTH.search(head)
         if _NO_WAIT.search(head) or length is None or len(data) >= end + 4 + int(length.group(1)):
             return READY
+        if int(length.group(1)) > max_body:
+            return READY  # refused without reading it (413); it may never fit in the socket's buffer anyway
     return EXPIRED if age_s > limit_s else WAIT
 
 
@@ -76,15 +87,22 @@ class DeadlineSocket:
     def sendfile(self, file, offset=0, count=None):
         return self._with_timeout(SEND_TIMEOUT_S, self._sock.sendfile, file, offset, count)
 
+    def setblocking(self, flag: bool) -> None:
+        if self._sock.fileno() != -1:  # gunicorn sets it again on a socket the linger has closed already
+            self._sock.setblocking(flag)
+
     def __getattr__(self, name):
         return getattr(self._sock, name)
 
 
 class DeadlineThreadWorker(ThreadWorker):
     request_timeout_s = 10.0
+    max_body = 64 * 1024
 
     def init_process(self):
-        self.request_timeout_s = get_settings().http_request_timeout_s
+        settings = get_settings()
+        self.request_timeout_s = settings.http_request_timeout_s
+        self.max_body = settings.max_body_bytes
         super().init_process()  # runs the worker loop
 
     def _peek(self, conn) -> str:
@@ -101,18 +119,62 @@ class DeadlineThreadWorker(ThreadWorker):
         if data is None and not conn.initialized and now - conn.first_byte_at <= self.request_timeout_s:
             conn.first_byte_at = None  # nothing sent yet: the clock starts at the first byte
             return WAIT
-        return request_state(data or b"", data == b"", now - conn.first_byte_at, self.request_timeout_s)
+        return request_state(data or b"", data == b"", now - conn.first_byte_at, self.request_timeout_s, self.max_body)
 
     def handle(self, conn):
+        if getattr(conn, "linger_until", None) is not None:
+            return self._linger(conn)
         if not isinstance(conn.sock, DeadlineSocket):
             conn.sock = DeadlineSocket(conn.sock)  # before conn.init(), so the request parser reads through it
         state = self._peek(conn)
         if state == WAIT:
             return _DEFER  # back to the poller: no thread waits for this client
         if state == EXPIRED:
-            return False  # closed without an answer
+            return self._abort(conn)  # closed without an answer
         conn.first_byte_at = None  # a kept-alive connection's next request gets its own deadline
         conn.data_ready = True  # it has: skip gthread's own (blocking) wait for data
         conn.sock.deadline = time.monotonic() + self.request_timeout_s
+        conn.answered = False
         result = super().handle(conn)
-        return False if conn.sock.expired else result
+        if result and not conn.sock.expired:
+            return result  # kept alive
+        if conn.sock.expired and not conn.answered:
+            return self._abort(conn)  # the request never arrived in time: nothing to protect
+        # Closing after an answer (ours, or gunicorn's own error): the client may still be sending.
+        try:
+            conn.sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            return self._abort(conn)
+        conn.linger_until = time.monotonic() + self.request_timeout_s
+        conn.linger_left = LINGER_MAX_BYTES
+        return self._linger(conn)
+
+    def _keepalive_after(self, conn, keepalive):
+        """After an answer: gthread drains an unread body here, waiting up to 5 s in this thread for a client
+        that trickles it. Only what has arrived is read (a deadline of now); the rest is left to the linger."""
+        conn.answered = True
+        conn.sock.deadline = time.monotonic()
+        return super()._keepalive_after(conn, keepalive)
+
+    def _linger(self, conn):
+        """Read and discard what has arrived, never waiting: back to the poller until the client closes, or the
+        byte budget or the deadline runs out."""
+        sock = conn.sock._sock
+        try:
+            while conn.linger_left > 0:
+                data = sock.recv(min(conn.linger_left, 256 * 1024), socket.MSG_DONTWAIT)
+                if not data:
+                    break  # the client closed: it has read the answer
+                conn.linger_left -= len(data)
+        except BlockingIOError:
+            if time.monotonic() < conn.linger_until:
+                return _DEFER
+        except OSError:
+            pass
+        return self._abort(conn)
+
+    @staticmethod
+    def _abort(conn):
+        """Close here, in the pool thread: gthread's own close would linger on the main thread (up to 2 s)."""
+        conn.sock.close()
+        return False
