@@ -1,6 +1,9 @@
-"""A body over MAX_BODY_BYTES, sent whole by a real client, gets a 413 JSON error the client can read, from
-both HTTP servers the services run on: gunicorn with the hardened worker (common/gunicorn_worker.py) and the
-consumers' waitress server (common/http_server.py). Each serves a probe app built like every service's."""
+"""Malformed HTTP gets the contract's JSON error from both HTTP servers the services run on: gunicorn with the
+hardened worker (common/gunicorn_worker.py) and the consumers' waitress server (common/http_server.py). A body
+over MAX_BODY_BYTES, sent whole by a real client, gets a 413 the client can read; a request the server itself
+refuses (bad request line, header, length, chunk) gets a JSON 4xx, not an HTML page or a 500. Each server
+serves a probe app built like every service's."""
+import json
 import socket
 import subprocess
 import sys
@@ -82,3 +85,34 @@ def test_the_server_still_answers_afterwards(port):
     assert oversized.problems(port, "/echo") == []
     r = requests.post(f"http://127.0.0.1:{port}/echo", json={"a": 1}, timeout=5)
     assert (r.status_code, r.json()) == (200, {"a": 1})
+
+
+MALFORMED = {  # what a broken or hostile client sends, byte for byte
+    "bad request line": b"BLAH\r\n\r\n",
+    "bad method": b"G@T / HTTP/1.1\r\nHost: x\r\n\r\n",
+    "URI too long": b"GET /" + b"a" * 70_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+    "header too large": b"GET /health HTTP/1.1\r\nHost: x\r\nX-A: " + b"a" * 70_000 + b"\r\n\r\n",
+    "bad header name": b"GET /health HTTP/1.1\r\nHost: x\r\nBad Header: 1\r\n\r\n",
+    "NUL in a header": b"GET /health HTTP/1.1\r\nHost: x\r\nX-A: a\x00b\r\n\r\n",
+    "bad Content-Length": b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n",
+    "negative Content-Length": b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n",
+    "two Content-Lengths": b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}",
+    "bad chunk size": b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nZZ\r\n{}\r\n0\r\n\r\n",
+    "unknown transfer coding": b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n",
+}
+
+
+@pytest.mark.parametrize("request_bytes", MALFORMED.values(), ids=MALFORMED.keys())
+def test_malformed_http_gets_a_json_4xx(port, request_bytes):
+    with socket.create_connection(("127.0.0.1", port), timeout=15) as s:
+        s.sendall(request_bytes)
+        answer = b""
+        while chunk := s.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    status = int(head[9:12])
+    # 501: a transfer coding the server does not implement (RFC 9112 6.1); every other refusal is the client's.
+    assert 400 <= status < 500 or status == 501, head
+    assert b"content-type: application/json" in head.lower(), head
+    doc = json.loads(body)
+    assert isinstance(doc["error"], str) and isinstance(doc["detail"], str), doc
