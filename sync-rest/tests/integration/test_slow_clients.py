@@ -1,6 +1,7 @@
 """Slow clients (slowloris-style) against every HTTP service of Part A, natively started: 100 connections
 per service send their head byte by byte or never finish their body; meanwhile normal requests answer within
-their timeout, and afterwards the service holds none of those connections. Bounded: 100 clients, ~60 s
+their timeout, and afterwards the service holds none of those connections. A 1 MiB body, sent whole,
+gets a 413 JSON error the client reads. Bounded: 100 clients, ~60 s
 at most per service, loopback only (common/slow_clients.py)."""
 import pytest
 
