@@ -90,7 +90,7 @@ class HttpServer:
             channel_timeout=settings.http_channel_timeout_s,
             cleanup_interval=max(1, int(settings.http_channel_timeout_s // 3)),
             max_request_header_size=64 * 1024,
-            max_request_body_size=settings.max_body_bytes,
+            max_request_body_size=settings.max_body_bytes + 1,  # waitress refuses a body of this size or more
             ident=None,  # no Server header
             expose_tracebacks=False,
         )

@@ -116,3 +116,15 @@ def test_malformed_http_gets_a_json_4xx(port, request_bytes):
     assert b"content-type: application/json" in head.lower(), head
     doc = json.loads(body)
     assert isinstance(doc["error"], str) and isinstance(doc["detail"], str), doc
+
+
+def test_a_body_of_exactly_the_limit_is_accepted_and_one_byte_more_is_not(port):
+    """MAX_BODY_BYTES is the largest body allowed, the same on both servers (waitress refused it: its limit is
+    exclusive)."""
+    limit = Settings().max_body_bytes
+    pad = b'{"a":"' + b"x" * (limit - 8) + b'"}'
+    assert len(pad) == limit
+    r = requests.post(f"http://127.0.0.1:{port}/echo", data=pad, headers={"Content-Type": "application/json"},
+                      timeout=10)
+    assert r.status_code == 200 and len(r.json()["a"]) == limit - 8
+    assert oversized.with_requests(port, "/echo", limit + 1) == []
