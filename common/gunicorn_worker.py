@@ -42,7 +42,7 @@ WAIT, READY, EXPIRED = "wait", "ready", "expired"
 
 
 def request_state(data: bytes, eof: bool, age_s: float, limit_s: float, max_body: int) -> str:
-    """Has the request in `data` (the bytes waiting on the socket) fully arrived? Pure, so it is unit-tested."""
+    """Has the request in `data` (the bytes taken off the socket so far) fully arrived? Pure, so it is unit-tested."""
     if eof or len(data) >= PEEK_MAX:
         return READY  # a disconnect or a flood: gunicorn's parser deals with it at once
     end = data.find(b"\r\n\r\n")
