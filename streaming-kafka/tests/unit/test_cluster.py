@@ -108,3 +108,22 @@ def test_failover_unmet_is_empty_when_every_guarantee_holds_and_names_each_broke
         "every event published", "the killed broker led partitions", "each order reserved or failed, none pending",
         "one reservation record per event, none twice", "stock arithmetic exact", "replay equals live",
         "progress resumed after the kill"]
+
+
+def test_a_cluster_id_never_starts_with_a_dash(monkeypatch, tmp_path):
+    """kafka-storage reads `-t -nRU...` as an option and fails ("expected one argument"): one random id in 64
+    starts with "-", and a cluster's id is kept on disk, so its every later `up` failed. Kafka's own
+    Uuid.randomUuid() draws again in that case; so does the broker here."""
+    import uuid
+
+    from streaming_kafka.broker import native
+
+    dashed = uuid.UUID(bytes=b"\xf9" + b"\x00" * 15)  # base64url "-Q..."
+    draws = iter([dashed, uuid.UUID(int=1)])
+    monkeypatch.setattr(native.uuid, "uuid4", lambda: next(draws))
+    ran = []
+    monkeypatch.setattr(native.subprocess, "run", lambda argv, **kw: ran.append(argv))
+    broker = Broker(Settings(run_dir=tmp_path, data_dir=tmp_path, brokers=3, kafka_bootstrap="127.0.0.1:7692"), 1)
+    broker.format_storage()
+    cluster_id = ran[0][ran[0].index("-t") + 1]
+    assert not cluster_id.startswith("-") and broker.cluster_id_file.read_text() == cluster_id
