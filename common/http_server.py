@@ -6,12 +6,19 @@ slow client (headers byte by byte, a body that never ends) holds a socket and a 
 thread; the threads are a bounded pool (HTTP_THREADS); idle or stalled connections are closed after
 HTTP_CHANNEL_TIMEOUT_S; at most HTTP_CONNECTION_LIMIT connections are open at once (more wait in the listen
 backlog). Werkzeug's development server, used before, spent a thread per connection and had no timeouts.
+
+A connection that closes after an answer (a body over MAX_BODY_BYTES is refused before it is read) lingers:
+its write side is shut and what the client still sends is read and discarded on the event loop, so that the
+close does not reset the connection and destroy the answer before the client reads it. It ends when the
+client closes, after LINGER_MAX_BYTES, or after HTTP_CHANNEL_TIMEOUT_S.
 """
 from __future__ import annotations
 
 import json
 import logging
+import socket
 import threading
+import time
 
 from waitress import create_server, wasyncore
 from waitress.channel import HTTPChannel
@@ -21,6 +28,7 @@ from waitress.trigger import trigger
 from .settings import Settings
 
 log = logging.getLogger("http")
+LINGER_MAX_BYTES = 16 * 1024 * 1024  # of a refused body, read and discarded so the client can read the answer
 
 
 class JsonErrorTask(ErrorTask):
@@ -38,7 +46,38 @@ class JsonErrorTask(ErrorTask):
 
 
 class JsonErrorChannel(HTTPChannel):
+    """waitress's channel with JSON errors, and a linger instead of an abrupt close (see the module docstring)."""
+
     error_task_class = JsonErrorTask
+    linger_until: float | None = None
+    linger_left = LINGER_MAX_BYTES
+
+    def handle_close(self):
+        if self.linger_until is not None or not self.connected:
+            return super().handle_close()
+        try:
+            self.socket.shutdown(socket.SHUT_WR)  # the client sees the answer end
+        except OSError:
+            return super().handle_close()
+        self.will_close = self.close_when_flushed = False
+        self.linger_until = time.monotonic() + self.adj.channel_timeout
+
+    def readable(self):
+        return True if self.linger_until is not None else super().readable()
+
+    def handle_read(self):
+        if self.linger_until is None:
+            return super().handle_read()
+        try:
+            data = self.socket.recv(min(self.linger_left, 256 * 1024))
+        except BlockingIOError:
+            return None
+        except OSError:
+            data = b""
+        self.linger_left -= len(data)
+        if not data or self.linger_left <= 0 or time.monotonic() > self.linger_until:
+            super().handle_close()  # the client closed (it has read the answer), or the budget ran out
+        return None
 
 
 class HttpServer:
@@ -51,7 +90,7 @@ class HttpServer:
             channel_timeout=settings.http_channel_timeout_s,
             cleanup_interval=max(1, int(settings.http_channel_timeout_s // 3)),
             max_request_header_size=64 * 1024,
-            max_request_body_size=settings.max_body_bytes,
+            max_request_body_size=settings.max_body_bytes + 1,  # waitress refuses a body of this size or more
             ident=None,  # no Server header
             expose_tracebacks=False,
         )

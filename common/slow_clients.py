@@ -47,8 +47,9 @@ class SlowClients:
             yield from f"X-Slow-{i}-{n}: {'a' * 10}\r\n".encode()
 
     def _body_stream(self, i: int):
-        yield (f"POST {self.post_path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-               f"Content-Length: 60000\r\n\r\n").encode()
+        # Content-Length before another header, as `requests` sends it: the server must find it anywhere in the head
+        yield (f"POST {self.post_path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 60000\r\n"
+               f"Content-Type: application/json\r\n\r\n").encode()
         yield from itertools.repeat(ord("["))
 
     def __enter__(self) -> "SlowClients":

@@ -8,6 +8,7 @@ from typing import Any, Callable
 import orjson
 from flask import Flask, g, jsonify, request
 from flask.json.provider import DefaultJSONProvider
+from gunicorn.http.errors import ParseException
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from .logs import bind
@@ -65,6 +66,11 @@ def create_base_app(name: str, settings, health: Callable[[], dict] | None = Non
     def _http(err: HTTPException):
         code = (err.name or "error").lower().replace(" ", "_").replace("'", "")
         return error(err.code or 500, code, err.description or err.name)
+
+    @app.errorhandler(ParseException)
+    def _unreadable(err: ParseException):
+        """gunicorn refuses a malformed body while the app reads it (a bad chunk size): the client's fault."""
+        return error(400, "bad_request", f"the body could not be read: {err}")
 
     @app.errorhandler(Exception)
     def _unexpected(err: Exception):

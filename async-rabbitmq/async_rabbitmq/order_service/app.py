@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from urllib.parse import urlencode
 
 from flask import jsonify, request
 
@@ -78,10 +79,12 @@ def create_app(settings: Settings, store: OrderStore, relay=None, status=None):
 
     @app.get("/orders")
     def list_orders():
-        """The original lab's client: orders with their status, newest first. `limit` (1-1000, default 50),
-        `status` (pending|confirmed|failed), `before` (an order id: the page after it, as in `next`)."""
+        """The original lab's client reads `r.json().values()` and each value's `status`: an object keyed by order
+        id, newest first, each value with `status`, `item`, `quantity` and `qty`. Paging narrows that object:
+        `limit` (1-1000, default 50), `status` (pending|confirmed|failed), `before` (an order id: the orders
+        older than it); a full page names the next one in a `Link: </orders?...>; rel="next"` header."""
         raw_limit = request.args.get("limit", str(LIST_DEFAULT))
-        if not (raw_limit.isdigit() and 1 <= int(raw_limit) <= MAX_LIST):
+        if not (raw_limit.isascii() and raw_limit.isdigit() and 1 <= int(raw_limit) <= MAX_LIST):
             raise InvalidInput("validation_error", f"limit: an integer from 1 to {MAX_LIST}")
         status = request.args.get("status")
         if status is not None and status not in STATUSES:
@@ -93,8 +96,12 @@ def create_app(settings: Settings, store: OrderStore, relay=None, status=None):
         orders = store.newest(limit, before, status)
         if orders is None:
             return error(404, "not_found", f"no order {before!r} to continue after")
-        return jsonify({"orders": orders, "count": len(orders), "limit": limit,
-                        "next": orders[-1]["order_id"] if len(orders) == limit else None})
+        resp = jsonify({o["order_id"]: {**o, "qty": o["quantity"]} for o in orders})
+        if len(orders) == limit:  # there may be more (the last page may be empty)
+            query = urlencode({"limit": limit, **({"status": status} if status else {}),
+                               "before": orders[-1]["order_id"]})
+            resp.headers["Link"] = f'</orders?{query}>; rel="next"'
+        return resp
 
     @app.post("/orders/lookup")
     def lookup():

@@ -11,7 +11,17 @@ from async_rabbitmq.notification_service.store import NotificationStore
 from async_rabbitmq.order_service.app import create_app as order_app
 from async_rabbitmq.order_service.store import OrderStore
 from async_rabbitmq.testing import NoRelay
-from common.fuzzing import check_answer, check_deep_body, content_types, every_endpoint, hostile_bodies
+from common.fuzzing import (
+    check_answer,
+    check_any_method,
+    check_deep_body,
+    check_every_query_value,
+    content_types,
+    every_endpoint,
+    hostile_bodies,
+    methods,
+    query_strings,
+)
 from common.settings import Settings
 from common.stock import StockStore
 
@@ -39,3 +49,19 @@ def test_fuzz_every_endpoint_with_hostile_bodies(clients, data, body, ctype):
     for c in clients:
         method, path = data.draw(st.sampled_from(every_endpoint(c.application)))
         check_answer(c.open(path, method=method, data=body, content_type=ctype))
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data(), method=methods, query=query_strings)
+def test_fuzz_every_endpoint_with_any_method_and_query_string(clients, data, method, query):
+    """Query strings and methods (HEAD and OPTIONS too) from `common.fuzzing`: never a 5xx; errors are JSON."""
+    for client in clients:
+        _, path = data.draw(st.sampled_from(every_endpoint(client.application)))
+        resp = client.open(f"{path}?{query}", method=method, data=b"{}", content_type="application/json")
+        check_any_method(resp, method)
+
+
+def test_every_endpoint_answers_every_hostile_query_value(clients):
+    """Issue 17's sweep: `GET /orders?limit=²` was a 500 ("²".isdigit() is True, int("²") raises)."""
+    for client in clients:
+        check_every_query_value(client)

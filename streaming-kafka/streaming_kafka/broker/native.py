@@ -125,7 +125,9 @@ class Broker:
         """Format KRaft storage once: `meta.properties` marks a formatted log dir."""
         if (self.data / "meta.properties").exists():
             return
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        cluster_id = "-"
+        while cluster_id.startswith("-"):  # kafka-storage would read it as an option (Kafka's own ids skip these)
+            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         if self.settings.brokers > 1:  # every node of the cluster is formatted with the same id
             if not self.cluster_id_file.exists():
                 self.cluster_id_file.parent.mkdir(parents=True, exist_ok=True)

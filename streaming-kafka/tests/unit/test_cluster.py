@@ -184,3 +184,22 @@ def test_refusal_evidence_reports_the_statuses_the_run_got():
     assert "4 of 4 writes refused (503 x3, 504 x1;" in line
     assert "  statuses: 503 x3, 504 x1" in render_refusal(mixed)
     assert "4 of 4 writes refused (504 x4;" in readme_block(_failover(bulk={}), _refusal([504] * 4))
+
+
+def test_a_cluster_id_never_starts_with_a_dash(monkeypatch, tmp_path):
+    """kafka-storage reads `-t -nRU...` as an option and fails ("expected one argument"): one random id in 64
+    starts with "-", and a cluster's id is kept on disk, so its every later `up` failed. Kafka's own
+    Uuid.randomUuid() draws again in that case; so does the broker here."""
+    import uuid
+
+    from streaming_kafka.broker import native
+
+    dashed = uuid.UUID(bytes=b"\xf9" + b"\x00" * 15)  # base64url "-Q..."
+    draws = iter([dashed, uuid.UUID(int=1)])
+    monkeypatch.setattr(native.uuid, "uuid4", lambda: next(draws))
+    ran = []
+    monkeypatch.setattr(native.subprocess, "run", lambda argv, **kw: ran.append(argv))
+    broker = Broker(Settings(run_dir=tmp_path, data_dir=tmp_path, brokers=3, kafka_bootstrap="127.0.0.1:7692"), 1)
+    broker.format_storage()
+    cluster_id = ran[0][ran[0].index("-t") + 1]
+    assert not cluster_id.startswith("-") and broker.cluster_id_file.read_text() == cluster_id
