@@ -13,7 +13,7 @@ pytestmark = pytest.mark.service
 
 
 def fake_consumer(consuming: bool, processed: int = 0):
-    return SimpleNamespace(consuming=SimpleNamespace(is_set=lambda: consuming), processed=processed)
+    return SimpleNamespace(consuming=SimpleNamespace(is_set=lambda: consuming), processed=processed, unroutable=0)
 
 
 def test_inventory_health_waits_for_the_consumer(tmp_settings, tmp_path):
