@@ -166,6 +166,8 @@ class BatchConsumer(AsyncClient):
             return
         if self._returned is not None:
             # A result went nowhere: its input (and those after it) stay unacked and come back when we close.
+            if self._conn is not None and (self._conn.is_closing or self._conn.is_closed):
+                return  # a later confirm of the same channel: already closing
             self._return_streak += 1
             self.log.error("broker returned a publish (%s); not acking its input, reconnecting to declare the "
                            "topology and redo it", self._returned, extra={"unroutable_total": self.unroutable})
