@@ -88,16 +88,18 @@ def parse_order(data: Any) -> OrderRequest:
 MAX_JSON_DEPTH = 32
 
 
+_CONTAINERS = (dict, list)
+
+
 def _depth_exceeds(data: Any, limit: int) -> bool:
-    stack = [(data, 1)]
-    while stack:
-        node, depth = stack.pop()
-        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
-        for child in children:
-            if isinstance(child, (dict, list)):
-                if depth + 1 > limit:
-                    return True
-                stack.append((child, depth + 1))
+    """Whether `data` nests deeper than `limit` (a flat object or list is 1 deep), one level at a time."""
+    level, depth = [data] if isinstance(data, _CONTAINERS) else [], 0
+    while level:
+        depth += 1
+        if depth > limit:
+            return True
+        level = [child for node in level for child in (node.values() if type(node) is dict else node)
+                 if isinstance(child, _CONTAINERS)]
     return False
 
 
