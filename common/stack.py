@@ -11,6 +11,8 @@ import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from typing import Protocol
 
 import psutil
@@ -37,7 +39,7 @@ class Stack(Protocol):
     def pid(self, service: str) -> int | None: ...
     def logs(self, service: str, lines: int = 40) -> str: ...
     def describe(self) -> str: ...
-    def ensure_admin(self) -> None: ...
+    def admin_api(self) -> AbstractContextManager[None]: ...
 
 
 class _Admin:
@@ -51,17 +53,27 @@ class _Admin:
     def _admin_env(self) -> dict[str, str]:
         return {"ADMIN_API": "true"} if self.admin else {}
 
-    def ensure_admin(self) -> None:
-        """Restart the inventory service with ADMIN_API=true if it runs without it (e.g. started by a user)."""
-        url = self.settings.inventory_url.rstrip("/")
+    def _admin_on(self) -> bool:
         try:
-            on = requests.get(f"{url}/admin/status", timeout=5).status_code == 200
+            return requests.get(f"{self.settings.inventory_url.rstrip('/')}/admin/status", timeout=5).status_code == 200
         except requests.RequestException:
-            on = False
-        if not on:
-            if not self.admin:
-                raise RuntimeError("the admin API is off; create the stack with admin=True to turn it on")
-            self.start(INVENTORY[self.part])
+            return False
+
+    @contextmanager
+    def admin_api(self) -> Iterator[None]:
+        """The admin API on for the duration of the block. When the inventory service runs without it (a user's
+        stack), it is restarted with ADMIN_API=true, and restarted again with ADMIN_API=false on the way out,
+        whatever happened in the block: a script never leaves the admin API on a stack that had it off."""
+        if self._admin_on():
+            yield
+            return
+        if not self.admin:
+            raise RuntimeError("the admin API is off; create the stack with admin=True to turn it on")
+        self.start(INVENTORY[self.part])
+        try:
+            yield
+        finally:
+            self.start(INVENTORY[self.part], env={"ADMIN_API": "false"})  # the user's setting, as it was
 
 
 class NativeStack(_Admin):

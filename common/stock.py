@@ -82,7 +82,13 @@ _SCHEMA = (
         reason     TEXT,
         payload    TEXT,
         created_at REAL NOT NULL)""",
+    # `reset_after`: the highest reservation rowid at the last reset (rowids only grow: nothing is deleted).
+    """CREATE TABLE IF NOT EXISTS marks (
+        name  TEXT PRIMARY KEY,
+        value INTEGER NOT NULL)""",
 )
+# The reservations made since the last reset: what /reservations reports.
+_SINCE_RESET = "rowid > COALESCE((SELECT value FROM marks WHERE name = 'reset_after'), 0)"
 
 
 class StockStore:
@@ -142,24 +148,32 @@ class StockStore:
         return dict(self._conn().execute("SELECT item, qty FROM stock ORDER BY rowid").fetchall())
 
     def counts(self) -> dict[str, int]:
-        """How many reservation records there are per outcome."""
-        return dict(self._conn().execute("SELECT outcome, COUNT(*) FROM reservations GROUP BY outcome").fetchall())
+        """How many reservation records there are per outcome, since the last reset."""
+        return dict(self._conn().execute(
+            f"SELECT outcome, COUNT(*) FROM reservations WHERE {_SINCE_RESET} GROUP BY outcome").fetchall())
 
     def reserved_units(self) -> dict[str, int]:
         rows = self._conn().execute(
-            "SELECT item, SUM(quantity) FROM reservations WHERE outcome = ? GROUP BY item", (RESERVED,)
+            f"SELECT item, SUM(quantity) FROM reservations WHERE outcome = ? AND {_SINCE_RESET} GROUP BY item",
+            (RESERVED,)
         ).fetchall()
         return dict(rows)
 
     def time_span(self) -> tuple[float | None, float | None]:
         """When the first and the last reservation were recorded (drain rates, seen from the consumer)."""
-        return tuple(self._conn().execute("SELECT MIN(created_at), MAX(created_at) FROM reservations").fetchone())
+        return tuple(self._conn().execute(
+            f"SELECT MIN(created_at), MAX(created_at) FROM reservations WHERE {_SINCE_RESET}").fetchone())
 
     def reset(self, stock: Mapping[str, int] | None = None) -> dict[str, int]:
-        """Forget every reservation and set the stock (default: this store's initial stock)."""
+        """Set the stock (default: this store's initial stock) and start counting reservations afresh.
+
+        The reservation records stay: they are the consumers' deduplication (one per event id), and a message
+        redelivered after a reset must still find its first outcome, not reserve a second time. Reports
+        (`counts`, `reserved_units`, `time_span`) count only what came after the reset."""
         stock = self.initial if stock is None else stock
         with self.db.transaction() as db:
-            db.execute("DELETE FROM reservations")
+            db.execute("INSERT OR REPLACE INTO marks(name, value)"
+                       " SELECT 'reset_after', COALESCE(MAX(rowid), 0) FROM reservations")
             db.execute("DELETE FROM stock")
             db.executemany("INSERT INTO stock(item, qty) VALUES (?, ?)", list(stock.items()))
         return self.snapshot()

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pydantic import BaseModel, ConfigDict, Field
 
 from common.menu import MAX_QUANTITY
-from common.schemas import InvalidInput, ItemQuantity, validate
+from common.schemas import InvalidInput, ItemQuantity, decode_json, validate
 
 ORDER_PLACED = "OrderPlaced"
 RESERVED = "InventoryReserved"
@@ -73,18 +73,9 @@ class OrderPlaced(ItemQuantity):
 
 
 def parse_order_placed(raw: bytes | None, max_bytes: int | None = None) -> OrderPlaced:
-    """Decode and validate one record value; InvalidInput(code, detail) says why a poison event is poison."""
-    if raw is None:
-        raise InvalidInput("invalid_json", "the record has no value (tombstone)")
-    if max_bytes is not None and len(raw) > max_bytes:
-        raise InvalidInput("oversized", f"{len(raw)} bytes, over the {max_bytes}-byte limit (MAX_MESSAGE_BYTES)")
-    try:
-        data = json.loads(raw)
-    except ValueError:  # not UTF-8, not JSON, or an integer over Python's 4300-digit limit
-        raise InvalidInput("invalid_json", "the record value is not JSON") from None
-    except RecursionError:  # e.g. 60 KB of `[[[[...`: deeper than the parser's stack
-        raise InvalidInput("too_deep", "the record value is JSON nested deeper than the parser allows") from None
-    return check_order_placed(data)
+    """Decode and validate one record value; InvalidInput(code, detail) says why a poison event is poison.
+    Decoded by `common.schemas.decode_json`, as analytics decodes it, so both consumers read it alike."""
+    return check_order_placed(decode_json(raw, max_bytes))
 
 
 def check_order_placed(data) -> OrderPlaced:

@@ -140,9 +140,9 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     stack = get_stack("async-rabbitmq", args.runtime, get_settings(), admin=True)
     settings = stack.settings  # under Docker: the published ports and the compose file's RabbitMQ account
-    stack.ensure_admin()
-    results = sc.run_all(stack, settings, full=not args.small,
-                         progress=lambda m: print(f"[async-rabbitmq] {m}", flush=True))
+    with stack.admin_api():
+        results = sc.run_all(stack, settings, full=not args.small,
+                             progress=lambda m: print(f"[async-rabbitmq] {m}", flush=True))
     ports = (f"order {settings.order_port}, inventory {settings.inventory_port}, notification "
              f"{settings.notification_port}, AMQP {settings.rabbitmq_port}, management {settings.rabbitmq_mgmt_port}")
     output = args.output or (DOCKER_OUTPUT if stack.runtime == "docker" else OUTPUT)

@@ -41,7 +41,8 @@ def create_app(settings: Settings, store: StockStore, handler: InventoryHandler 
         if consumer is not None and not consumer.consuming.is_set() and not consumer.processed:
             raise RuntimeError(f"not consuming {topology.INVENTORY_ORDERS} yet (waiting for RabbitMQ)")
         return {"consuming": bool(consumer and consumer.consuming.is_set()), "faults": faults,
-                "processed": consumer.processed if consumer else 0, "stats": handler.stats if handler else {}}
+                "processed": consumer.processed if consumer else 0, "stats": handler.stats if handler else {},
+                "unroutable": consumer.unroutable if consumer else 0}  # results returned by the broker, redone
 
     app = create_base_app(NAME, settings, health=health)
     stock_routes(app, store, settings)  # GET /stock, GET /reservations, POST /admin/reset (shared)

@@ -11,6 +11,15 @@ slow work never stalls heartbeats. Per delivery the order is fixed:
 
 A crash anywhere before the ack means a redelivery, never a loss; the handlers
 make redelivery harmless (durable idempotency), so the effect is exactly once.
+Every publish is `mandatory`: a result or dead letter no queue takes (a deleted
+queue or binding) comes back as basic.return, which RabbitMQ sends before the
+confirm of that publish. A confirm that follows a return acks nothing: the
+connection is closed instead (as after a nack), so the inputs in hand go back to
+their queue, and the next connection declares the topology again before they are
+redone (each reconnect after a return waits a little longer, so a route that
+stays missing is retried with backoff, not in a loop). Without `mandatory` the
+broker would confirm the publish, the input would be acked, and the message would
+exist nowhere.
 Handler failures go through `common.retry.run_isolated`: transient errors are
 retried with jittered backoff for CONSUMER_RETRY_BUDGET_S, then dead-lettered
 (`retries_exhausted`); any other error splits the batch so only the delivery
@@ -76,6 +85,8 @@ class BatchConsumer(AsyncClient):
         self.consuming = threading.Event()
         self.processed = 0
         self.dead_lettered = 0
+        self.unroutable = 0  # publishes the broker returned (no queue bound): their inputs were not acked
+        self._return_streak = 0  # connections in a row closed because of a return (the backoff before the next)
         self._work: queue.Queue = queue.Queue()
         self._busy = threading.Event()
         # Result batches handed to the I/O thread and not yet published, per connection generation (those of a
@@ -93,6 +104,7 @@ class BatchConsumer(AsyncClient):
         self._finished: set[int] = set()
         self._acked_upto = 0
         self._closing_at: float | None = None
+        self._returned: str | None = None  # why the broker returned a publish of this channel, if it did
 
     def run(self) -> None:
         self._worker.start()
@@ -105,6 +117,7 @@ class BatchConsumer(AsyncClient):
     # -- I/O thread ----------------------------------------------------------------
     def on_channel_open(self, channel) -> None:
         self._reset_io_state()
+        channel.add_on_return_callback(self._on_return)
         channel.confirm_delivery(ack_nack_callback=self._on_confirm)
         channel.basic_qos(prefetch_count=self.prefetch, callback=lambda _frame: self._consume(channel))
 
@@ -132,10 +145,17 @@ class BatchConsumer(AsyncClient):
                 continue
             self._waiting[res.tag] = len(res.outgoing)
             for out in res.outgoing:
-                self.channel.basic_publish(out.exchange, out.routing_key, out.body, out.properties())
+                self.channel.basic_publish(out.exchange, out.routing_key, out.body, out.properties(), mandatory=True)
                 self._seq += 1
                 self._inflight[self._seq] = res.tag
         self._ack_finished()
+
+    def _on_return(self, _channel, method, _properties, _body) -> None:
+        """basic.return of a mandatory publish: no queue took it. Its confirm follows; it must ack nothing."""
+        self.unroutable += 1
+        if self._returned is None:
+            self._returned = (f"{method.reply_code} {method.reply_text}: exchange {method.exchange!r}, "
+                              f"routing key {method.routing_key!r}")
 
     def _on_confirm(self, frame) -> None:
         method = frame.method
@@ -144,6 +164,16 @@ class BatchConsumer(AsyncClient):
             self.log.error("broker nacked a publish; reconnecting so the deliveries are redone")
             self.close()
             return
+        if self._returned is not None:
+            # A result went nowhere: its input (and those after it) stay unacked and come back when we close.
+            if self._conn is not None and (self._conn.is_closing or self._conn.is_closed):
+                return  # a later confirm of the same channel: already closing
+            self._return_streak += 1
+            self.log.error("broker returned a publish (%s); not acking its input, reconnecting to declare the "
+                           "topology and redo it", self._returned, extra={"unroutable_total": self.unroutable})
+            self.close()
+            return
+        self._return_streak = 0
         for tag in pop_confirmed(self._inflight, method):
             self._waiting[tag] -= 1
             if self._waiting[tag] == 0:
@@ -166,6 +196,10 @@ class BatchConsumer(AsyncClient):
     def on_disconnected(self) -> None:
         self.consuming.clear()
         self._drain_stale()
+        if self._return_streak and not self.stopping:  # the route was missing: give it time to come back
+            delay = min(self.settings.reconnect_max_s, 0.2 * 2 ** min(self._return_streak - 1, 10))
+            self.log.warning("reconnecting in %.1fs after an unroutable publish", delay)
+            self._stopping.wait(delay)
 
     def _drain_stale(self) -> None:
         try:

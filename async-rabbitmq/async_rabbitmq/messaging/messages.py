@@ -4,14 +4,14 @@ Pure: no pika here, so every rule is unit-tested without a broker.
 """
 from __future__ import annotations
 
-import json
 import time
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from common import schemas
 from common.ids import generate_event_id
-from common.schemas import ItemQuantity, describe
+from common.schemas import InvalidInput, ItemQuantity, describe
 
 ORDER_PLACED = "OrderPlaced"
 INVENTORY_RESERVED = "InventoryReserved"
@@ -20,6 +20,7 @@ INVENTORY_FAILED = "InventoryFailed"
 # Dead-letter headers set by our consumers (RabbitMQ's own x-death header says only "rejected").
 REASON_HEADER = "x-reject-reason"
 DETAIL_HEADER = "x-reject-detail"
+_REASONS = {"invalid_json": "not_json"}  # the shared decoder's codes that Part B names its own way
 
 
 class Poison(ValueError):
@@ -58,14 +59,12 @@ class InventoryEvent(BaseModel):
 
 
 def decode_json(body: bytes, max_bytes: int | None = None) -> dict:
-    if max_bytes is not None and len(body) > max_bytes:
-        raise Poison("oversized", f"{len(body)} bytes, over the {max_bytes}-byte limit")
+    """`common.schemas.decode_json` (the one decoder of every part's consumers: same size and depth limits),
+    with Part B's reason codes."""
     try:
-        data = json.loads(body)
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise Poison("not_json", f"the body is not JSON ({exc.__class__.__name__})") from None
-    except RecursionError:  # e.g. 60 KB of `[[[[...`: deeper than the parser's stack
-        raise Poison("too_deep", "the body is JSON nested deeper than the parser allows") from None
+        data = schemas.decode_json(body, max_bytes)
+    except InvalidInput as err:
+        raise Poison(_REASONS.get(err.code, err.code), err.detail) from None
     if not isinstance(data, dict):
         raise Poison("not_an_object", f"the body is JSON but a {type(data).__name__}, not an object")
     return data

@@ -80,3 +80,32 @@ def test_an_unroutable_order_stays_in_the_outbox_visible_then_is_published(lab, 
     assert final["status"] == "confirmed" and final["publish"]["state"] == "published"
     assert final["publish"]["attempts"] >= 1
     assert lab.health(settings.order_url)["outbox_unroutable"] == 0
+
+
+def test_a_result_no_queue_takes_is_not_lost_its_input_is_redone(lab, settings):
+    """inventory's result is published `mandatory`: with both result queues unbound, the broker returns it; the
+    OrderPlaced is not acked (it goes back to inventory_orders), and once the topology is declared again (the
+    consumer's reconnect does it) it is redone and its result reaches order-service and notification-service."""
+    def all_connected():  # each client declares the topology as it connects: none may do so after the unbind
+        order, inventory = lab.health(settings.order_url), lab.health(settings.inventory_url)
+        return order["broker_connected"] and order["status_consuming"] and inventory["consuming"] and \
+            lab.health(settings.notification_url)["consuming"]
+    wait_for(all_connected, 60, what="every Part B client connected")
+    conn = blocking_connection(settings)
+    try:
+        ch = conn.channel()
+        for queue in (topology.ORDER_STATUS_QUEUE, topology.NOTIFICATIONS_QUEUE):
+            ch.queue_unbind(queue, topology.INVENTORY_EVENTS, "inventory.*")
+    finally:
+        conn.close()
+    returned_before = lab.health(settings.inventory_url).get("unroutable", 0)
+    dead_before = [lab.depth(q) for q in (topology.ORDERS_DLQ, topology.EVENTS_DLQ)]
+    status, body, _ = lab.place("salad", 1)
+    assert status == 202
+    oid = body["order_id"]
+    final = wait_for(lambda: (d := lab.order(oid)[1])["status"] != "pending" and d, 60,
+                     what="the order's result to reach order-service although its first publish was returned")
+    assert final["status"] == "confirmed"
+    assert lab.health(settings.inventory_url).get("unroutable", 0) > returned_before  # it was returned, and redone
+    assert lab.depth(topology.INVENTORY_ORDERS) == 0  # acked once its result was routed, not before
+    assert [lab.depth(q) for q in (topology.ORDERS_DLQ, topology.EVENTS_DLQ)] == dead_before  # not dead-lettered

@@ -13,7 +13,7 @@ pytestmark = pytest.mark.service
 
 
 def fake_consumer(consuming: bool, processed: int = 0):
-    return SimpleNamespace(consuming=SimpleNamespace(is_set=lambda: consuming), processed=processed)
+    return SimpleNamespace(consuming=SimpleNamespace(is_set=lambda: consuming), processed=processed, unroutable=0)
 
 
 def test_inventory_health_waits_for_the_consumer(tmp_settings, tmp_path):
@@ -48,3 +48,23 @@ def test_admin_is_off_by_default(tmp_settings, tmp_path):
     r = client.post("/admin/reset", json={"stock": {"pizza": 5}})
     assert r.status_code == 404 and r.get_json()["error"] == "not_found"
     assert client.get("/stock").get_json() == dict(INITIAL_STOCK)
+
+
+def test_a_redelivery_after_admin_reset_is_not_processed_twice(tmp_settings, tmp_path):
+    """/admin/reset sets the stock afresh but keeps the event ids already processed (the deduplication)."""
+    import json
+
+    from async_rabbitmq.inventory_service.handler import InventoryHandler
+    from async_rabbitmq.messaging.consumer import Delivery
+    from async_rabbitmq.messaging.messages import order_placed
+
+    store = StockStore(tmp_path / "inv.db")
+    client = inventory_app(tmp_settings.model_copy(update={"admin_api": True}), store).test_client()
+    handler = InventoryHandler(store, tmp_settings)
+    body = json.dumps(order_placed("ORD-1-reset", "s", "pizza", 3)).encode()
+    (first,) = handler([Delivery(1, body)])
+    assert client.post("/admin/reset", json={"stock": {"pizza": 10}}).get_json() == {"pizza": 10}
+    (again,) = handler([Delivery(2, body, redelivered=True)])  # e.g. its ack was lost in the reset's instant
+    assert client.get("/stock").get_json() == {"pizza": 10}
+    assert again.outgoing[0].body == first.outgoing[0].body and handler.stats["duplicates"] == 1
+    assert client.get("/reservations").get_json()["counts"] == {}  # nothing new since the reset

@@ -113,3 +113,20 @@ def test_a_confirm_pops_what_it_covers_and_nothing_else():
     assert pop_confirmed(inflight, confirm(3, multiple=True).method) == ["a", "b", "c"]
     assert pop_confirmed(inflight, confirm(4).method) == []  # already gone or never sent: ignored
     assert pop_confirmed(inflight, confirm(5).method) == ["e"] and inflight == {}
+
+
+def test_a_returned_publish_acks_nothing_and_closes_so_the_input_is_redone():
+    """mandatory: a result no queue takes comes back (basic.return) before its confirm; the input is not acked."""
+    from types import SimpleNamespace
+
+    c, ch = consumer()
+    closed = []
+    c.close = lambda: closed.append(True)
+    c._on_results(1, [Result(1, [out(1)]), Result(2, [out(2)])])
+    assert all(p.mandatory for p in ch.published)
+    c._on_confirm(confirm(1))
+    assert ch.acks == [(1, True)]  # routed: acked as before
+    c._on_return(ch, SimpleNamespace(reply_code=312, reply_text="NO_ROUTE", exchange="inventory_events",
+                                     routing_key="inventory.reserved"), None, b"2")
+    c._on_confirm(confirm(2))
+    assert ch.acks == [(1, True)] and closed and c.unroutable == 1

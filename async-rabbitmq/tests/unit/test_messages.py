@@ -100,3 +100,21 @@ def test_json_nested_deeper_than_the_parser_is_poison_not_a_crash(raw):
     assert err.value.reason == "too_deep"
     with pytest.raises(Poison):
         parse_inventory_event(raw)
+
+
+@pytest.mark.parametrize("depth", [33, 1000])  # just over the shared limit (32); under orjson's own (1024)
+def test_every_consumer_of_both_parts_refuses_the_same_nesting(depth):
+    """Part B's consumers decode with Part C's decoder (common.schemas.decode_json): one depth limit for all,
+    not whatever depth each parser's stack reaches."""
+    from common.schemas import InvalidInput
+    from streaming_kafka.events import parse_order_placed as part_c_parse
+
+    deep = body(x=...).replace(b"}", b', "x": ' + b"[" * (depth - 1) + b"]" * (depth - 1) + b"}")
+    with pytest.raises(Poison) as err:
+        parse_order_placed(deep)
+    assert err.value.reason == "too_deep"
+    with pytest.raises(InvalidInput) as c_err:
+        part_c_parse(deep)
+    assert c_err.value.code == "too_deep"
+    at_limit = body(x=...).replace(b"}", b', "x": ' + b"[" * 31 + b"]" * 31 + b"}")
+    assert parse_order_placed(at_limit).order_id == "ORD-1-abc"

@@ -3,6 +3,7 @@ and the Docker flavour issues the compose commands a user with Docker would type
 recording them; the docker ring runs them for real)."""
 import signal
 import subprocess
+from types import SimpleNamespace
 
 import pytest
 
@@ -218,3 +219,37 @@ def test_run_steps_runs_in_order_announces_times_and_lets_a_step_read_an_earlier
     assert out is results and results == {"a": 1, "b": 2, "c": 3}
     assert said == ["first", "a done", "b done", "third", "c done"]
     assert list(seconds) == ["a", "b", "c"] and all(s >= 0 for s in seconds.values())
+
+
+@pytest.mark.parametrize("runtime", ["native", "docker"])
+def test_admin_api_turned_on_for_a_script_is_turned_off_again_after_it(monkeypatch, runtime):
+    """A user's stack runs with the admin API off: a scenario script turns it on for its run, and restarts
+    inventory with ADMIN_API=false afterwards, even when the run fails; a stack that had it on is left alone."""
+    answers = []  # what GET /admin/status answers, in order
+    monkeypatch.setattr(stack_mod.requests, "get", lambda url, timeout: SimpleNamespace(status_code=answers.pop(0)))
+    stack = NativeStack("async-rabbitmq", Settings(), admin=True) if runtime == "native" else \
+        DockerStack("async-rabbitmq", Settings(), admin=True, env={})
+    envs = []  # the environment inventory-service was (re)started with
+    if runtime == "native":
+        monkeypatch.setattr(stack._part, "start", lambda name, env=None, progress=None: envs.append((name, env)))
+    else:
+        monkeypatch.setattr(subprocess, "run", lambda cmd, env=None, **kw: envs.append((cmd[-1], env)) or
+                            subprocess.CompletedProcess(cmd, 0, stdout=""))
+        monkeypatch.setattr(stack_mod, "wait_healthy", lambda url, timeout: None)
+        monkeypatch.setattr(stack, "pid", lambda service: None)
+    monkeypatch.delenv("ADMIN_API", raising=False)
+
+    answers.append(404)
+    with pytest.raises(RuntimeError, match="scenario failed"), stack.admin_api():
+        assert [(n, e["ADMIN_API"]) for n, e in envs] == [("inventory-service", "true")]
+        raise RuntimeError("scenario failed")
+    assert [(n, e["ADMIN_API"]) for n, e in envs] == [("inventory-service", "true"), ("inventory-service", "false")]
+
+    envs.clear()
+    answers.append(200)  # the user started it with ADMIN_API=true: nothing to turn on, nothing to restore
+    with stack.admin_api():
+        pass
+    assert envs == []
+    answers.append(404)
+    with pytest.raises(RuntimeError, match="admin=True"), DockerStack("async-rabbitmq", env={}).admin_api():
+        pass

@@ -74,8 +74,13 @@ def test_stock_can_never_go_negative_even_by_hand(store):
 def test_reset(store):
     store.reserve("pizza", 1, "x")
     assert store.reset({"pizza": 3}) == {"pizza": 3}
-    assert store.counts() == {}
-    assert not store.reserve("pizza", 1, "x").duplicate  # the key is forgotten with its reservation
+    assert store.counts() == {} and store.reserved_units() == {} and store.time_span() == (None, None)
+    # The key is kept: it is the consumers' deduplication, and a redelivery after a reset changes nothing.
+    again = store.reserve("pizza", 1, "x")
+    assert again.duplicate and again.outcome == RESERVED and store.snapshot() == {"pizza": 3}
+    assert store.counts() == {}  # nor is it counted as this round's
+    assert store.reserve("pizza", 1, "y").remaining == 2 and store.counts() == {RESERVED: 1}
+    assert store.reserved_units() == {"pizza": 1}
 
 
 def test_reset_without_stock_restores_the_stores_own_initial_stock(tmp_path):

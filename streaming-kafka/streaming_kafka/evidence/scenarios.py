@@ -178,9 +178,9 @@ def main(argv: list[str] | None = None) -> int:
             wipe(settings)
     print(f"bringing up streaming-kafka ({stack.describe()}) ...")
     stack.up()
-    stack.ensure_admin()
     t0 = time.monotonic()
-    results = sc.run_all(stack, settings, full=not args.quick, progress=print)
+    with stack.admin_api():
+        results = sc.run_all(stack, settings, full=not args.quick, progress=print)
     docker = stack.runtime == "docker"
     out_dir = DOCKER_DIR if docker else OUTPUT.parent
     report = render(results, stack.describe())

@@ -1,27 +1,28 @@
-"""`make redrive PART=streaming-kafka` against the real broker: a dead-lettered order comes back once, poison
-is kept, and a second run re-publishes nothing (its group's offsets are committed)."""
+"""`make redrive PART=streaming-kafka [ALL=1]` against the real broker: a dead-lettered order comes back once,
+poison is kept (and reported again by the next run), `ALL=1` re-drives what was kept so that, once its cause is
+fixed, it is processed; nothing is lost and nothing is re-driven twice."""
 import os
 import subprocess
 from types import SimpleNamespace
 
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.structs import OffsetAndMetadata
 
 from common.ids import generate_event_id, generate_order_id
 from common.settings import ROOT
 from common.stack import wait_for
 from streaming_kafka.events import encode, now_ms, order_placed
-from streaming_kafka.inventory_consumer.redrive import redrive
 from streaming_kafka.inventory_consumer.worker import dead_letter_headers
 from streaming_kafka.scenarios import Client, wait_caught_up
-from streaming_kafka.topology import DLQ_TOPIC, ORDER_TOPIC
+from streaming_kafka.topology import DLQ_TOPIC, ORDER_TOPIC, REDRIVE_GROUP
 
 pytestmark = pytest.mark.integration
 
 
-def make_redrive() -> str:
-    out = subprocess.run(["make", "--no-print-directory", "redrive", "PART=streaming-kafka"], cwd=ROOT,
-                         env=os.environ, capture_output=True, text=True, timeout=120)
+def make_redrive(all_: bool = False) -> str:
+    out = subprocess.run(["make", "--no-print-directory", "redrive", "PART=streaming-kafka", *(["ALL=1"] if all_ else [])],
+                         cwd=ROOT, env=os.environ, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stdout + out.stderr
     return out.stdout
 
@@ -35,32 +36,63 @@ def end_offsets(settings, topic: str) -> dict:
         c.close()
 
 
-def test_redrive_brings_a_dead_lettered_order_back_exactly_once(native_stack, settings):
+def start_redrive_group_at_the_end(settings) -> None:
+    """Whatever earlier tests dead-lettered (they share the stack) is not this test's: the redrive group starts
+    after it."""
+    c = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=REDRIVE_GROUP, enable_auto_commit=False)
+    try:
+        tps = [TopicPartition(DLQ_TOPIC, p) for p in c.partitions_for_topic(DLQ_TOPIC)]
+        c.assign(tps)
+        c.commit({tp: OffsetAndMetadata(off, "") for tp, off in c.end_offsets(tps).items()})
+    finally:
+        c.close()
+
+
+def confirmed(client, order_id) -> bool:
+    s = client.order_status(order_id)
+    return bool(s) and s["status"] == "confirmed"
+
+
+def test_redrive_brings_back_the_retryable_once_and_all_the_kept_ones_with_all(native_stack, settings):
     client = Client(settings)
-    redrive(settings)  # whatever earlier tests left: the redrive group starts after it
-    order_id = generate_order_id()
-    good = encode(order_placed(order_id, generate_event_id(), "s-redrive", "coffee", 3, now_ms()))
+    wait_caught_up(settings)
+    start_redrive_group_at_the_end(settings)
+    retried, fixed = generate_order_id(), generate_order_id()
     source = SimpleNamespace(topic=ORDER_TOPIC, partition=0, offset=0)
     p = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
-    # What the worker writes once the retry budget is spent, and a poison record beside it.
-    p.send(DLQ_TOPIC, key=order_id.encode(), value=good,
-           headers=dead_letter_headers(source, "retries_exhausted", "OperationalError: database is locked")).get(10)
+    # What the worker writes once the retry budget is spent, a poison record, and an order it refused for a
+    # cause fixed since (a valid order today: say, a consumer that refused it by mistake).
+    p.send(DLQ_TOPIC, key=retried.encode(), headers=dead_letter_headers(source, "retries_exhausted", "database is locked"),
+           value=encode(order_placed(retried, generate_event_id(), "s-redrive", "coffee", 3, now_ms()))).get(10)
     p.send(DLQ_TOPIC, key=b"poison", value=b"not json",
            headers=dead_letter_headers(source, "invalid_json", "the record value is not JSON")).get(10)
+    p.send(DLQ_TOPIC, key=fixed.encode(), headers=dead_letter_headers(source, "too_deep", "refused by a bug, fixed"),
+           value=encode(order_placed(fixed, generate_event_id(), "s-redrive", "soda", 2, now_ms()))).get(10)
     p.close()
-    wait_caught_up(settings)
-    stock = client.stock()["coffee"]
-    assert client.order_status(order_id) is None
+    stock = client.stock()
 
     first = make_redrive()
-    assert "looked at 2, re-drove 1 to OrderEvents; kept (not retryable): 1 invalid_json" in first
-    wait_for(lambda: (s := client.order_status(order_id)) and s["status"] == "confirmed", 60,
-             what="the redriven order confirmed")
+    assert "looked at 3, re-drove 1 to OrderEvents; kept (not retryable): 1 invalid_json, 1 too_deep" in first
+    wait_for(lambda: confirmed(client, retried), 60, what="the redriven order confirmed")
     wait_caught_up(settings)
-    assert client.stock()["coffee"] == stock - 3
+    assert client.order_status(fixed) is None  # kept: not re-driven without ALL=1
     offsets = end_offsets(settings, ORDER_TOPIC)
 
-    second = make_redrive()
-    assert "looked at 0, re-drove 0 to OrderEvents" in second
-    assert end_offsets(settings, ORDER_TOPIC) == offsets  # nothing re-published
-    assert client.stock()["coffee"] == stock - 3
+    second = make_redrive()  # the kept ones are still there and said so; the re-driven one is not sent again
+    assert "looked at 2, re-drove 0 to OrderEvents; kept (not retryable): 1 invalid_json, 1 too_deep" in second
+    assert end_offsets(settings, ORDER_TOPIC) == offsets
+
+    third = make_redrive(all_=True)  # after the fix: both kept records go back, the re-driven one does not
+    assert "looked at 2, re-drove 2 to OrderEvents; kept (not retryable): none" in third
+    assert sum(end_offsets(settings, ORDER_TOPIC).values()) == sum(offsets.values()) + 2
+    wait_for(lambda: confirmed(client, fixed), 60, what="the fixed order, re-driven by ALL=1, confirmed")
+    wait_caught_up(settings)
+    after = client.stock()
+    assert (after["coffee"], after["soda"]) == (stock["coffee"] - 3, stock["soda"] - 2)  # each order once
+
+    # The poison is still poison: the inventory consumer dead-letters it again (not lost), and the next run
+    # reports that copy, re-driving nothing.
+    offsets = end_offsets(settings, ORDER_TOPIC)
+    fourth = make_redrive()
+    assert "looked at 1, re-drove 0 to OrderEvents; kept (not retryable): 1 invalid_json" in fourth
+    assert end_offsets(settings, ORDER_TOPIC) == offsets
