@@ -13,11 +13,8 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-from kafka import TopicPartition
-from kafka.structs import OffsetAndMetadata
-
 from common.retry import RETRYABLE_REASONS
-from streaming_kafka.kafka_io import make_consumer, make_producer, wait_sent
+from streaming_kafka.kafka_io import TopicPartition, make_producer, make_reader, wait_sent
 from streaming_kafka.topology import DLQ_REASON_HEADER, DLQ_TOPIC, ORDER_TOPIC, REDRIVE_GROUP
 
 REDRIVEN_HEADER = "redriven_from"  # `OrderEvents.DLQ-<partition>-<offset>` of the copy it came from
@@ -38,7 +35,7 @@ def _header(record, name: str) -> str:
 
 
 def redrive(settings, include_all: bool = False, consumer=None, producer=None) -> RedriveResult:
-    consumer = consumer or make_consumer(settings, REDRIVE_GROUP)
+    consumer = consumer or make_reader(settings, REDRIVE_GROUP)
     producer = producer or make_producer(settings, bulk=False)
     result = RedriveResult()
     try:
@@ -63,11 +60,11 @@ def redrive(settings, include_all: bool = False, consumer=None, producer=None) -
                 wait_sent(futures)  # in the log before the offsets move past them
                 result.redriven += len(futures)
                 if recs:
-                    consumer.commit({tp: OffsetAndMetadata(recs[-1].offset + 1, "")})
+                    consumer.commit({tp: recs[-1].offset + 1})
                 if not recs or consumer.position(tp) >= end[tp]:
                     remaining.discard(tp)
                     consumer.pause(tp)
     finally:
         producer.close(timeout=10)
-        consumer.close(autocommit=False)
+        consumer.close()
     return result

@@ -5,7 +5,6 @@ import subprocess
 from types import SimpleNamespace
 
 import pytest
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from common.ids import generate_event_id, generate_order_id
 from common.settings import ROOT
@@ -13,6 +12,7 @@ from common.stack import wait_for
 from streaming_kafka.events import encode, now_ms, order_placed
 from streaming_kafka.inventory_consumer.redrive import redrive
 from streaming_kafka.inventory_consumer.worker import dead_letter_headers
+from streaming_kafka.kafka_io import TopicPartition, make_producer, make_reader
 from streaming_kafka.scenarios import Client, wait_caught_up
 from streaming_kafka.topology import DLQ_TOPIC, ORDER_TOPIC
 
@@ -27,7 +27,7 @@ def make_redrive() -> str:
 
 
 def end_offsets(settings, topic: str) -> dict:
-    c = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
+    c = make_reader(settings)
     try:
         tps = [TopicPartition(topic, p) for p in c.partitions_for_topic(topic)]
         return {tp.partition: off for tp, off in c.end_offsets(tps).items()}
@@ -41,7 +41,7 @@ def test_redrive_brings_a_dead_lettered_order_back_exactly_once(native_stack, se
     order_id = generate_order_id()
     good = encode(order_placed(order_id, generate_event_id(), "s-redrive", "coffee", 3, now_ms()))
     source = SimpleNamespace(topic=ORDER_TOPIC, partition=0, offset=0)
-    p = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+    p = make_producer(settings, bulk=False)
     # What the worker writes once the retry budget is spent, and a poison record beside it.
     p.send(DLQ_TOPIC, key=order_id.encode(), value=good,
            headers=dead_letter_headers(source, "retries_exhausted", "OperationalError: database is locked")).get(10)
