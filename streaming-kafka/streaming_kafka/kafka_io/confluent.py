@@ -21,7 +21,7 @@ from pathlib import Path
 import confluent_kafka as ck
 from confluent_kafka import KafkaError as _Err
 from confluent_kafka import KafkaException
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, NewTopic, OffsetSpec
 
 from streaming_kafka.kafka_io.base import (
     CommitFailedError,
@@ -227,8 +227,10 @@ class Consumer:
     def __init__(self, settings, group: str | None, **overrides):
         self.max_records = overrides.get("max_poll_records", 500)
         self.group = group
-        self.request_timeout_s = overrides.get("request_timeout_ms", 10_000) / 1000
+        self.request_timeout_s = overrides.pop("request_timeout_ms", 10_000) / 1000  # a producer option in librdkafka
         self._c = ck.Consumer(consumer_config(settings, group) | _translate(overrides))
+        self._admin_conf = {"bootstrap.servers": settings.kafka_bootstrap, "logger": _librdkafka_log}
+        self._admin: AdminClient | None = None  # end offsets of many partitions in one request per broker
         self._starts: dict[TopicPartition, int] | None = None  # assign(): start offsets until the first poll
         self._pos: dict[TopicPartition, int] = {}  # next offset of each partition read here
 
@@ -324,7 +326,16 @@ class Consumer:
         self._c.pause([_ctp(tp) for tp in partitions])
 
     def end_offsets(self, partitions) -> dict[TopicPartition, int]:
-        return {TopicPartition(*tp): self._watermarks(tp)[1] for tp in partitions}
+        tps = [TopicPartition(*tp) for tp in partitions]
+        if not tps:
+            return {}
+        self._admin = self._admin or AdminClient(self._admin_conf)
+        futures = self._admin.list_offsets({_ctp(tp): OffsetSpec.latest() for tp in tps},
+                                           request_timeout=self.request_timeout_s)
+        try:
+            return {TopicPartition(p.topic, p.partition): f.result().offset for p, f in futures.items()}
+        except KafkaException as exc:
+            raise error(exc, "end offsets request failed") from exc
 
     def partitions_for_topic(self, topic: str) -> set[int] | None:
         try:
@@ -430,6 +441,8 @@ class Admin:
         try:
             desc = futures[group].result()
         except KafkaException as exc:
+            if exc.args and exc.args[0].code() == _Err.GROUP_ID_NOT_FOUND:  # no member ever joined: none owns any
+                return {}
             raise error(exc, f"members of {group}") from exc
         owners = {}
         for m in desc.members:
