@@ -89,10 +89,12 @@ def producer_config(settings, bulk: bool = True) -> dict:
         "enable.idempotence": True,
         "partitioner": "murmur2_random",
         "max.in.flight.requests.per.connection": 5,
-        "request.timeout.ms": 30_000 if cluster else 15_000,
+        "request.timeout.ms": 15_000,
         # How long a record may wait for its acknowledgement, retries included (an idempotent producer retries
-        # until then): a cluster rides out a leader change as kafka-python-ng's retries do.
-        "message.timeout.ms": 60_000 if cluster else 30_000,
+        # retriable errors, NotEnoughReplicas too, until then; a leader change takes ~10 s on the cluster). Shorter
+        # than the caller's wait (`wait_sent`: 30 s; `POST /order`: KAFKA_PUBLISH_TIMEOUT_S), so a record the
+        # caller gave up on has failed for good in the producer too and cannot land later.
+        "message.timeout.ms": 25_000 if bulk else max(1_000, int(settings.kafka_publish_timeout_s * 800)),
         "retry.backoff.ms": 500 if cluster else 100,
         "logger": _librdkafka_log,
     }
