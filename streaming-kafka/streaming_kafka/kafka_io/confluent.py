@@ -42,6 +42,8 @@ _librdkafka_log = logging.getLogger("librdkafka")
 # librdkafka error codes that mean the group moved on: a commit then fails as kafka-python-ng's CommitFailedError.
 _REBALANCED = {_Err.REBALANCE_IN_PROGRESS, _Err.ILLEGAL_GENERATION, _Err.UNKNOWN_MEMBER_ID, _Err._ASSIGNMENT_LOST,
                _Err.FENCED_INSTANCE_ID, _Err.STALE_MEMBER_EPOCH}
+_COORDINATOR_AWAY = {_Err._WAIT_COORD, _Err.COORDINATOR_NOT_AVAILABLE, _Err.NOT_COORDINATOR,
+                     _Err.COORDINATOR_LOAD_IN_PROGRESS, _Err._TRANSPORT, _Err._TIMED_OUT, _Err.REQUEST_TIMED_OUT}
 _UNREACHABLE = {_Err._TRANSPORT, _Err._ALL_BROKERS_DOWN, _Err._RESOLVE}
 _TIMEOUTS = {_Err._TIMED_OUT, _Err._MSG_TIMED_OUT, _Err.REQUEST_TIMED_OUT, _Err._TIMED_OUT_QUEUE}
 # kafka-python-ng option names callers may pass, where librdkafka's name is not the same with dots.
@@ -279,14 +281,26 @@ class Consumer:
         return out
 
     def commit(self, offsets: dict) -> None:
-        """Synchronous; `offsets` maps a partition to the next offset to read."""
-        try:
-            result = self._c.commit(offsets=[_ctp(tp, off) for tp, off in offsets.items()], asynchronous=False)
-        except KafkaException as exc:
-            raise error(exc, "commit failed") from exc
-        for p in result or ():
-            if p.error is not None:
-                raise error(p.error, f"commit of {p.topic}-{p.partition} failed")
+        """Synchronous; `offsets` maps a partition to the next offset to read. Like kafka-python-ng's, it waits
+        out a coordinator that is away (a broker restarting: `_WAIT_COORD`, ...) and tries again, until the
+        commit is done or the group has moved on (CommitFailedError)."""
+        wait = 0.1
+        while True:
+            try:
+                result = self._c.commit(offsets=[_ctp(tp, off) for tp, off in offsets.items()], asynchronous=False)
+            except KafkaException as exc:
+                err = exc.args[0] if exc.args else None
+                if isinstance(err, _Err) and err.code() not in _REBALANCED and (err.retriable() or err.code() in
+                                                                                 _COORDINATOR_AWAY):
+                    log.warning("commit not done yet (%s); trying again in %.1f s", err, wait)
+                    time.sleep(wait)
+                    wait = min(2 * wait, 2.0)
+                    continue
+                raise error(exc, "commit failed") from exc
+            for p in result or ():
+                if p.error is not None:
+                    raise error(p.error, f"commit of {p.topic}-{p.partition} failed")
+            return
 
     # --- assign-only reader
     def assign(self, partitions) -> None:

@@ -71,3 +71,42 @@ def test_both_clients_put_a_key_on_the_same_partition():
         python = [kafka_python.partition(k, n) for k in keys]
         assert python == [confluent.partition(k, n) for k in keys]
         assert n == 1 or len(set(python)) == n  # the keys spread: the comparison is not of constants
+
+
+class Committing:
+    """A librdkafka consumer whose commits fail with the given error codes first (a broker restarting)."""
+
+    def __init__(self, errors):
+        from streaming_kafka.kafka_io import confluent
+        self.raised = [confluent.KafkaException(confluent._Err(code)) for code in errors]
+        self.calls = 0
+
+    def commit(self, offsets, asynchronous):
+        self.calls += 1
+        assert asynchronous is False
+        if self.raised:
+            raise self.raised.pop(0)
+        return offsets
+
+
+def confluent_consumer(errors):
+    from streaming_kafka.kafka_io import confluent
+    consumer = confluent.Consumer.__new__(confluent.Consumer)  # no librdkafka client: only commit() is used
+    consumer._c = Committing(errors)
+    return consumer, confluent._Err
+
+
+def test_a_confluent_commit_waits_out_an_absent_coordinator_as_kafka_python_ng_does():
+    """The chaos ring under KAFKA_CLIENT=confluent: kill -9 of the broker made a commit fail at once with
+    `_WAIT_COORD`, which crashed the analytics worker (kafka-python-ng's commit waits for the coordinator)."""
+    err = confluent_consumer([])[1]
+    consumer, _ = confluent_consumer([err._WAIT_COORD, err.COORDINATOR_NOT_AVAILABLE])
+    consumer.commit({kafka_io.TopicPartition("OrderEvents", 0): 5})
+    assert consumer._c.calls == 3
+
+
+def test_a_confluent_commit_after_a_rebalance_is_commit_failed():
+    err = confluent_consumer([])[1]
+    consumer, _ = confluent_consumer([err.ILLEGAL_GENERATION])
+    with pytest.raises(kafka_io.CommitFailedError):
+        consumer.commit({kafka_io.TopicPartition("OrderEvents", 0): 5})
