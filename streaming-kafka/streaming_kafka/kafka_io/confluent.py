@@ -257,8 +257,15 @@ class Consumer:
 
     def poll(self, timeout_ms: int = 0, max_records: int | None = None) -> dict[TopicPartition, list[Record]]:
         self._start()
+        n = max_records or self.max_records
         try:
-            msgs = self._c.consume(max_records or self.max_records, timeout_ms / 1000)
+            # What is already fetched, at once; else wait for the first record, then take what came with it.
+            # (consume(n, timeout) alone waits the whole timeout for n records: a latency kafka-python-ng has not.)
+            msgs = self._c.consume(n, 0)
+            if not msgs and timeout_ms > 0:
+                msgs = self._c.consume(1, timeout_ms / 1000)
+                if msgs and n > 1:
+                    msgs += self._c.consume(n - 1, 0)
         except KafkaException as exc:
             raise error(exc, "poll failed") from exc
         out: dict[TopicPartition, list[Record]] = {}
