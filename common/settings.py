@@ -107,6 +107,8 @@ class Settings(BaseSettings):
 
     # --- Part C: Kafka ---
     kafka_bootstrap: str = "127.0.0.1:29092"
+    # Which Kafka client every Part C process uses (streaming_kafka.kafka_io): kafka-python-ng or confluent-kafka.
+    kafka_client: str = Field("kafka-python-ng", pattern="^(kafka-python-ng|kafka-python|confluent)$")
     kafka_controller_port: int = 29093
     kafka_heap: str = "512m"
     kafka_partitions: int = Field(6, ge=1)

@@ -9,6 +9,8 @@ each part's docker-marked tests last. Where no Docker engine can be had, the doc
 with the reason.
 
 Extra pytest arguments come from PYTEST_ARGS (e.g. PYTEST_ARGS="-m unit" make test, or -m "not docker").
+Then a second pass runs Part C's scenario ring, chaos rounds and consumer fuzzing natively again under the other
+Kafka client (`KAFKA_CLIENT=confluent`), when the first pass's marker expression selects integration tests.
 """
 from __future__ import annotations
 
@@ -18,6 +20,8 @@ import shutil
 import subprocess
 import sys
 import time
+
+from _pytest.mark.expression import Expression
 
 from common.runtime.spec import PARTS
 from common.settings import ROOT
@@ -39,6 +43,31 @@ def docker_down() -> None:
                        cwd=ROOT / part, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+# Run again under confluent-kafka: the rings that load Part C's consumers hardest, at test scale.
+SECOND_CLIENT = "confluent"
+SECOND_PASS = ["streaming-kafka/tests/test_streaming.py", "streaming-kafka/tests/test_chaos.py",
+               "streaming-kafka/tests/integration/test_consumer_fuzz.py"]
+
+
+def selects_integration(extra: list[str]) -> bool:
+    """Whether PYTEST_ARGS' `-m` expression (none: everything) keeps a test marked `integration` only."""
+    marks = [extra[i + 1] for i, a in enumerate(extra[:-1]) if a == "-m"]
+    return all(Expression.compile(m).evaluate(lambda name: name == "integration") for m in marks)
+
+
+def second_pass(results, env: dict[str, str]) -> int:
+    t0 = time.monotonic()
+    down()
+    try:
+        code = subprocess.call([sys.executable, "-m", "pytest", f"--junitxml={results / 'confluent.xml'}",
+                                "-m", "integration and not docker", *SECOND_PASS],
+                               cwd=ROOT, env=env | {"KAFKA_CLIENT": SECOND_CLIENT})
+    finally:
+        down()
+    print(f"\nPart C under KAFKA_CLIENT={SECOND_CLIENT}: {time.monotonic() - t0:.0f}s (pytest exit code {code})")
+    return code
+
+
 def main() -> int:
     results = ROOT / ".run" / "test-results"
     results.mkdir(parents=True, exist_ok=True)
@@ -54,6 +83,10 @@ def main() -> int:
         down()
         if "not docker" not in " ".join(extra):
             docker_down()
+    paths = [a for a in extra if not a.startswith("-") and (ROOT / a.split("::")[0]).exists()]
+    if env.get("KAFKA_CLIENT") != SECOND_CLIENT and selects_integration(extra) and not paths:
+        second = second_pass(results, env)
+        code = code if second in (0, 5) else second
     print(f"\nmake test finished in {time.monotonic() - t0:.0f}s (pytest exit code {code})")
     return 0 if code in (0, 5) else code  # 5: no tests selected (e.g. filtered out by -m): not a failure
 

@@ -2,7 +2,7 @@
 baseline and the ratio. `python -m streaming_kafka.bench` prints them as JSON; `run()` returns them.
 
 - 202 latency: sequential POST /order (p50/p99), against the bare Flask echo every part is compared with.
-- `/bulk` events/s (generate, send with acks=all, confirm) against a raw kafka-python-ng producer with the same
+- `/bulk` events/s (generate, send with acks=all, confirm) against a raw producer of the same client with the same
   settings sending the same number of pre-built events of the same shape to a scratch topic. Measured with
   both consumers stopped, so the figure is the producer path alone, then the consumers catch up.
 - end to end: `/bulk` of N events with everything running, until lag 0 in both groups; baseline: the raw
@@ -19,9 +19,6 @@ import json
 import sys
 import time
 
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
-from kafka.admin import NewTopic
-
 from common.benchkit import accept_latency, ratio
 from common.menu import ITEMS
 from common.runtime.errors import exit_status
@@ -29,7 +26,7 @@ from common.settings import Settings, get_settings
 from common.stack import NativeStack, wait_for
 from streaming_kafka.analytics_consumer.worker import FETCH, replay
 from streaming_kafka.events import iso_ms, now_ms, order_placed_bytes
-from streaming_kafka.kafka_io import producer_config
+from streaming_kafka.kafka_io import TopicPartition, TopicSpec, make_producer, make_reader
 from streaming_kafka.scenarios import Client, wait_caught_up
 from streaming_kafka.topology import EVENT_TOPICS, admin_client, replication
 
@@ -55,15 +52,14 @@ def _scratch_topic(settings: Settings) -> None:
         if SCRATCH in admin.list_topics():
             admin.delete_topics([SCRATCH])
             wait_for(lambda: SCRATCH not in admin.list_topics(), 60, interval=0.5, what="the scratch topic deleted")
-        admin.create_topics([NewTopic(SCRATCH, settings.kafka_partitions, factor,
-                                      topic_configs={"min.insync.replicas": str(min_isr)})])
+        admin.create_topics([TopicSpec(SCRATCH, settings.kafka_partitions, factor, {"min.insync.replicas": str(min_isr)})])
     finally:
         admin.close()
 
 
 def raw_produce(settings: Settings, events: list, **overrides) -> float:
     """Seconds for a raw producer to send and confirm every event (connection set up beforehand)."""
-    producer = KafkaProducer(**(producer_config(settings) | overrides))
+    producer = make_producer(settings, bulk=True, **overrides)
     producer.send(SCRATCH, key=b"warmup", value=b"{}").get(30)
     t0 = time.perf_counter()
     futures = [producer.send(SCRATCH, key=k, value=v) for k, v in events]
@@ -77,8 +73,7 @@ def raw_produce(settings: Settings, events: list, **overrides) -> float:
 
 def raw_consume(settings: Settings, topics: tuple[str, ...]) -> tuple[int, float]:
     """Records and seconds for a raw consumer reading `topics` from the start to their current end, no decoding."""
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False,
-                             max_poll_records=20_000, **FETCH)
+    consumer = make_reader(settings, max_poll_records=20_000, **FETCH)
     tps = [TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t) or ())]
     consumer.assign(tps)
     t0 = time.perf_counter()
@@ -166,7 +161,8 @@ def run(progress=print, count: int | None = None, repeat: int = 2, latency_n: in
                        "events_per_s": round(count / min(e2e))},
         "replay": {"events": replays[0][0], "events_per_s": round(replay_rate),
                    "raw_consumer_events_per_s": round(raw_read_rate), "ratio": ratio(replay_rate, raw_read_rate)},
-        "settings": {"compression": settings.kafka_compression, "linger_ms": settings.kafka_linger_ms,
+        "settings": {"client": settings.kafka_client,
+                     "compression": settings.kafka_compression, "linger_ms": settings.kafka_linger_ms,
                      "batch_bytes": settings.kafka_batch_bytes, "partitions": settings.kafka_partitions,
                      "brokers": len(settings.kafka_bootstrap.split(",")), "replication_factor": factor,
                      "min_insync_replicas": min_isr},

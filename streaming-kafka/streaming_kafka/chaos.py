@@ -16,13 +16,13 @@ import time
 from collections import Counter, defaultdict
 
 import requests
-from kafka import KafkaConsumer, TopicPartition
 
 from common import chaos
 from common.chaos import ACCEPTED, REFUSED, REJECTED, UNKNOWN, Attempt, ChaosRun
 from common.menu import ITEMS
 from common.settings import Settings
 from common.stack import Stack, wait_for
+from streaming_kafka.kafka_io import TopicPartition, make_reader
 from streaming_kafka.lag import consumer_lag, total_lag
 from streaming_kafka.scenarios import Client, counts, delta, wait_caught_up
 from streaming_kafka.topology import ANALYTICS_GROUP, DLQ_TOPIC, INVENTORY_GROUP, INVENTORY_TOPIC, ORDER_TOPIC
@@ -56,9 +56,8 @@ def sender(client: Client):
     return send
 
 
-def _auditor(settings: Settings) -> KafkaConsumer:
-    return KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=None, enable_auto_commit=False,
-                         client_id="chaos-audit")
+def _auditor(settings: Settings):
+    return make_reader(settings, client_id="chaos-audit")
 
 
 def end_offsets(settings: Settings) -> dict[str, dict[int, int]]:

@@ -14,14 +14,13 @@ from dataclasses import dataclass, field
 
 import psutil
 import requests
-from kafka import KafkaConsumer, TopicPartition
-from kafka.errors import KafkaError
 
 from common.progress import longest_pause
 from common.settings import Settings
 from common.stack import Stack, wait_for
 from streaming_kafka.analytics_consumer.worker import replay
 from streaming_kafka.broker.native import service_name
+from streaming_kafka.kafka_io import KafkaError, TopicPartition, make_reader
 from streaming_kafka.scenarios import Client, counts, delta, wait_caught_up
 from streaming_kafka.topology import ORDER_TOPIC, admin_client
 
@@ -32,9 +31,8 @@ def partitions(settings: Settings, topic: str = ORDER_TOPIC, admin=None) -> dict
     own = admin is None
     admin = admin or admin_client(settings, request_timeout_ms=5_000)
     try:
-        (meta,) = admin.describe_topics([topic])
-        return {p["partition"]: {"leader": p["leader"], "replicas": list(p["replicas"]), "isr": list(p["isr"])}
-                for p in meta["partitions"]}
+        return {p.partition: {"leader": p.leader, "replicas": list(p.replicas), "isr": list(p.isr)}
+                for p in admin.describe_topics([topic]).get(topic, [])}
     finally:
         if own:
             admin.close()
@@ -59,8 +57,7 @@ class Records:
     """How many records a topic holds (the sum of its partitions' end offsets), asked as often as needed."""
 
     def __init__(self, settings: Settings, topic: str = ORDER_TOPIC):
-        self.consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, client_id="lab-failover",
-                                      enable_auto_commit=False, request_timeout_ms=10_000)
+        self.consumer = make_reader(settings, client_id="lab-failover", request_timeout_ms=10_000)
         self.tps = [TopicPartition(topic, p) for p in sorted(self.consumer.partitions_for_topic(topic) or ())]
 
     def __call__(self) -> int:

@@ -7,8 +7,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from kafka import KafkaConsumer, TopicPartition
-
+from streaming_kafka.kafka_io import TopicPartition, make_reader
 from streaming_kafka.topology import EVENT_TOPICS, admin_client
 
 
@@ -28,32 +27,20 @@ class LagRow:
         return asdict(self)
 
 
-def _members(admin, group: str) -> dict[tuple[str, int], tuple[str, str, str]]:
-    owners = {}
-    for desc in admin.describe_consumer_groups([group]):
-        for m in desc.members:
-            assignment = m.member_assignment
-            for topic, partitions in (assignment.assignment if assignment else []):
-                for p in partitions:
-                    owners[(topic, p)] = (m.member_id, m.client_host, m.client_id)
-    return owners
-
-
 def consumer_lag(settings, group: str, topics: tuple[str, ...] | None = None) -> list[LagRow]:
     """One row per partition of the group's topics (all event topics it has committed to, or `topics`)."""
     admin = admin_client(settings)
-    ends_reader = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, client_id="lab-lag",
-                                enable_auto_commit=False)
+    ends_reader = make_reader(settings, client_id="lab-lag")
     try:
-        committed = admin.list_consumer_group_offsets(group)
+        committed = admin.committed_offsets(group)
         wanted = topics or tuple(sorted({tp.topic for tp in committed})) or EVENT_TOPICS
         tps = [TopicPartition(t, p) for t in wanted for p in sorted(ends_reader.partitions_for_topic(t) or ())]
         ends = ends_reader.end_offsets(tps) if tps else {}
-        owners = _members(admin, group)
+        owners = admin.group_members(group)
         rows = []
         for tp in tps:
-            meta = committed.get(tp)
-            current = meta.offset if meta is not None and meta.offset >= 0 else None
+            offset = committed.get(tp)
+            current = offset if offset is not None and offset >= 0 else None
             end = ends[tp]
             cid, host, client = owners.get((tp.topic, tp.partition), ("-", "-", "-"))
             rows.append(LagRow(group, tp.topic, tp.partition, current, end, end - (current or 0), cid, host, client))

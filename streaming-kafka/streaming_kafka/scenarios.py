@@ -11,7 +11,6 @@ import time
 from dataclasses import dataclass, field
 
 import requests
-from kafka.errors import KafkaError
 
 from common.client import StackClient
 from common.faults import fault_env
@@ -19,6 +18,7 @@ from common.menu import ITEMS
 from common.settings import Settings
 from common.stack import Stack, run_steps, wait_for
 from streaming_kafka.analytics_consumer.worker import ReplayResult, replay
+from streaming_kafka.kafka_io import KafkaError
 from streaming_kafka.lag import LagRow, consumer_lag, total_lag
 from streaming_kafka.topology import ANALYTICS_GROUP, INVENTORY_GROUP
 

@@ -8,9 +8,7 @@ from __future__ import annotations
 import logging
 import time
 
-from kafka import KafkaAdminClient
-from kafka.admin import NewTopic
-from kafka.errors import TopicAlreadyExistsError
+from streaming_kafka.kafka_io import TopicAlreadyExistsError, TopicSpec, make_admin
 
 ORDER_TOPIC = "OrderEvents"
 INVENTORY_TOPIC = "InventoryEvents"
@@ -26,9 +24,8 @@ REDRIVE_GROUP = "inventory-redrive"  # `make redrive`: its committed offsets on 
 log = logging.getLogger("topology")
 
 
-def admin_client(settings, **kw) -> KafkaAdminClient:
-    return KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, client_id="lab-admin",
-                            request_timeout_ms=kw.pop("request_timeout_ms", 10_000), **kw)
+def admin_client(settings, request_timeout_ms: int = 10_000):
+    return make_admin(settings, request_timeout_ms=request_timeout_ms)
 
 
 def replication(settings) -> tuple[int, int]:
@@ -39,24 +36,24 @@ def replication(settings) -> tuple[int, int]:
     return factor, 2 if factor >= 3 else 1
 
 
-def topic_specs(settings) -> list[NewTopic]:
+def topic_specs(settings) -> list[TopicSpec]:
     # The DLQ needs no parallelism: one partition keeps it in arrival order.
     factor, min_isr = replication(settings)
     configs = {"min.insync.replicas": str(min_isr)}
     return [
-        NewTopic(ORDER_TOPIC, settings.kafka_partitions, factor, topic_configs=configs),
-        NewTopic(INVENTORY_TOPIC, settings.kafka_partitions, factor, topic_configs=configs),
+        TopicSpec(ORDER_TOPIC, settings.kafka_partitions, factor, configs),
+        TopicSpec(INVENTORY_TOPIC, settings.kafka_partitions, factor, configs),
         # A poison record may be as large as the broker accepts; its DLQ copy adds headers: allow for them.
-        NewTopic(DLQ_TOPIC, 1, factor, topic_configs={**configs, "max.message.bytes": str(2 * 1024 * 1024)}),
+        TopicSpec(DLQ_TOPIC, 1, factor, {**configs, "max.message.bytes": str(2 * 1024 * 1024)}),
     ]
 
 
-def ensure_topics(settings, admin: KafkaAdminClient | None = None) -> list[str]:
+def ensure_topics(settings, admin=None) -> list[str]:
     """Create the missing topics; returns the names created (empty when all existed)."""
     own = admin is None
     admin = admin or admin_client(settings)
     try:
-        existing = set(admin.list_topics())
+        existing = admin.list_topics()
         missing = [t for t in topic_specs(settings) if t.name not in existing]
         if missing:
             try:
@@ -74,7 +71,7 @@ class TopologyError(RuntimeError):
     """The topics exist but not as this part needs them; the message says what to do."""
 
 
-def check_copartitioned(settings, admin: KafkaAdminClient | None = None, wait_s: float = 10.0) -> int:
+def check_copartitioned(settings, admin=None, wait_s: float = 10.0) -> int:
     """The inventory consumer writes each result to its order's own partition number of InventoryEvents, so
     both event topics must have the same partition count. Checked at start-up: a mismatch (e.g. a topic
     created by hand) is a clear error here instead of an assertion in the middle of processing. A topic the
@@ -85,8 +82,7 @@ def check_copartitioned(settings, admin: KafkaAdminClient | None = None, wait_s:
     deadline = time.monotonic() + wait_s
     try:
         while True:
-            counts = {t["topic"]: len(t["partitions"]) for t in admin.describe_topics(list(EVENT_TOPICS))
-                      if not t.get("error_code") and t["partitions"]}
+            counts = {t: len(parts) for t, parts in admin.describe_topics(list(EVENT_TOPICS)).items()}
             if set(counts) == set(EVENT_TOPICS) or time.monotonic() >= deadline:
                 break
             time.sleep(0.5)

@@ -15,12 +15,12 @@ import uuid
 import pika
 import pytest
 import requests
-from kafka import KafkaConsumer, KafkaProducer
 from pika.exceptions import ProbableAuthenticationError
 
 from common import kafka_entrypoint
-from common.settings import ROOT
+from common.settings import ROOT, get_settings
 from common.stack import wait_for
+from streaming_kafka.kafka_io import TopicPartition, make_producer, make_reader
 
 DOCKER = ROOT / "docker"
 UNAVAILABLE = 3
@@ -241,13 +241,17 @@ def test_kafka_maps_kafka_variables_and_serves_them(images, container):
 
     topic, bootstrap = f"t-{uuid.uuid4().hex[:6]}", f"127.0.0.1:{port}"
     # retries: the first send to an auto-created topic can meet NotLeaderForPartition while its leader is elected
-    producer = KafkaProducer(bootstrap_servers=bootstrap, retries=10, retry_backoff_ms=500)
+    settings = get_settings().model_copy(update={"kafka_bootstrap": bootstrap})
+    producer = make_producer(settings, bulk=False, retries=10, retry_backoff_ms=500)
     producer.send(topic, b"hello").get(timeout=60)  # auto-created with num.partitions from KAFKA_NUM_PARTITIONS
     producer.close()
-    consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-                             consumer_timeout_ms=30_000)
+    reader = make_reader(settings)
     try:
-        assert [m.value for m in consumer][:1] == [b"hello"]
-        assert len(consumer.partitions_for_topic(topic)) == 3
+        partitions = reader.partitions_for_topic(topic)
+        assert len(partitions) == 3
+        reader.assign([TopicPartition(topic, p) for p in partitions])
+        seen = wait_for(lambda: [r.value for recs in reader.poll(timeout_ms=1000).values() for r in recs], 30,
+                        what="the record back")
+        assert seen == [b"hello"]
     finally:
-        consumer.close()
+        reader.close()

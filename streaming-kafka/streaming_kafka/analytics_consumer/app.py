@@ -4,7 +4,6 @@ text), `/order/<id>`. `python -m streaming_kafka.analytics_consumer` runs both i
 from __future__ import annotations
 
 from flask import Response, jsonify
-from kafka.errors import KafkaError
 from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_fixed
 
 from common.logs import setup_logging
@@ -12,6 +11,7 @@ from common.process import serve
 from common.settings import Settings, get_settings
 from common.web import create_base_app, error
 from streaming_kafka.analytics_consumer.worker import AnalyticsWorker
+from streaming_kafka.kafka_io import KafkaError
 from streaming_kafka.topology import ensure_topics
 
 NAME = "analytics-consumer"

@@ -17,12 +17,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from kafka import ConsumerRebalanceListener, TopicPartition
-from kafka.errors import CommitFailedError
-from kafka.structs import OffsetAndMetadata
-
 from streaming_kafka.analytics_consumer.metrics import MetricsState, render
-from streaming_kafka.kafka_io import client_broken, make_consumer
+from streaming_kafka.kafka_io import BEGINNING, CommitFailedError, TopicPartition, client_broken, make_consumer
 from streaming_kafka.topology import ANALYTICS_GROUP, EVENT_TOPICS, REPLAY_GROUP_PREFIX
 
 log = logging.getLogger("analytics-consumer")
@@ -43,26 +39,22 @@ def write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-class _Rewind(ConsumerRebalanceListener):
+class _Rewind:
     def __init__(self, worker: AnalyticsWorker):
         self.worker = worker
 
-    def on_partitions_revoked(self, revoked):
-        pass
-
-    def on_partitions_assigned(self, assigned):
+    def on_partitions_assigned(self, assigned) -> dict:
         # Resume where *this state* stopped. Resuming from the committed offset (what the consumer does for a
         # partition nobody seeks) skipped records when a rebalance came in the middle of a rebuild.
         folded = self.worker.folded
-        fresh = [tp for tp in assigned if tp not in folded]
-        if fresh:
-            self.worker.consumer.seek_to_beginning(*fresh)
-        for tp in assigned:
-            if tp in folded:
-                self.worker.consumer.seek(tp, folded[tp])
+        starts = {tp: folded.get(tp, BEGINNING) for tp in assigned}
         self.worker.joined.set()
         log.info("partitions assigned", extra={"partitions": [f"{tp.topic}-{tp.partition}" for tp in assigned],
-                                               "rewound": len(fresh)})
+                                               "rewound": sum(tp not in folded for tp in assigned)})
+        return starts
+
+    def subscribe(self, consumer) -> None:
+        consumer.subscribe(list(EVENT_TOPICS), on_assign=self.on_partitions_assigned)
 
 
 class AnalyticsWorker:
@@ -98,7 +90,7 @@ class AnalyticsWorker:
 
     def run(self) -> None:
         self.consumer = self.consumer or make_consumer(self.settings, ANALYTICS_GROUP, max_poll_records=5000, **FETCH)
-        self.consumer.subscribe(list(EVENT_TOPICS), listener=_Rewind(self))
+        _Rewind(self).subscribe(self.consumer)
         next_write = time.monotonic() + self.settings.metrics_interval_s
         try:
             while not self.stopping.is_set():
@@ -115,8 +107,7 @@ class AnalyticsWorker:
                             self.state.add_many([r.value for r in recs])
                             self.folded[tp] = recs[-1].offset + 1
                     try:
-                        self.consumer.commit({tp: OffsetAndMetadata(recs[-1].offset + 1, "")
-                                              for tp, recs in batch.items()})
+                        self.consumer.commit({tp: recs[-1].offset + 1 for tp, recs in batch.items()})
                     except CommitFailedError as exc:  # rebalanced: keyed state absorbs the re-read
                         log.warning("commit failed after a rebalance: %s", exc)
                 if time.monotonic() >= next_write:
@@ -124,7 +115,7 @@ class AnalyticsWorker:
                     next_write = time.monotonic() + self.settings.metrics_interval_s
         finally:
             self.write()
-            self.consumer.close(autocommit=False)
+            self.consumer.close()
             log.info("analytics consumer stopped", extra={"orders": len(self.state.orders)})
 
 
@@ -134,11 +125,11 @@ class AnalyticsWorker:
         unusable; a new one rejoins the group, and `_Rewind` resumes each partition where this state stopped."""
         log.warning("Kafka client failed (%s); rejoining with a new consumer", exc)
         try:
-            self.consumer.close(autocommit=False)
+            self.consumer.close()
         except Exception as close_exc:  # noqa: BLE001 - the broken client may fail to close; it is dropped anyway
             log.info("closing the failed consumer: %s", close_exc)
         self.consumer = make_consumer(self.settings, ANALYTICS_GROUP, max_poll_records=5000, **FETCH)
-        self.consumer.subscribe(list(EVENT_TOPICS), listener=_Rewind(self))
+        _Rewind(self).subscribe(self.consumer)
 
 
 @dataclass
@@ -178,9 +169,9 @@ def replay(settings, group: str | None = None, consumer=None) -> ReplayResult:
                     remaining.discard(tp)
                     consumer.pause(tp)
         # Record where the replay stopped, so the replay group shows up in the lag table.
-        consumer.commit({tp: OffsetAndMetadata(end[tp], "") for tp in tps})
+        consumer.commit({tp: end[tp] for tp in tps})
     finally:
-        consumer.close(autocommit=False)
+        consumer.close()
     seconds = time.perf_counter() - t0
     metrics = state.metrics()
     return ReplayResult(group, events, seconds, {f"{tp.topic}-{tp.partition}": end[tp] for tp in tps},

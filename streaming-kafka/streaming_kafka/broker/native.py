@@ -16,11 +16,10 @@ import subprocess
 import uuid
 from pathlib import Path
 
-from kafka.errors import KafkaError
-
 from common.runtime.errors import StackError
 from common.runtime.spec import Service
 from common.settings import ROOT, Settings
+from streaming_kafka.kafka_io import KafkaError
 from streaming_kafka.topology import admin_client, ensure_topics, replication
 
 POM = Path(__file__).resolve().parent / "pom.xml"
@@ -187,7 +186,7 @@ def registered_brokers(settings: Settings) -> set[int]:
     except KafkaError:
         return set()
     try:
-        return {b["node_id"] for b in admin.describe_cluster()["brokers"]}
+        return admin.broker_ids()
     except KafkaError:
         return set()
     finally:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 
-from kafka.errors import KafkaError
 from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_fixed
 
 from common.faults import Faults
@@ -19,6 +18,7 @@ from common.stock import StockStore
 from common.web import create_base_app, stock_routes
 from streaming_kafka.inventory_consumer.handler import InventoryHandler
 from streaming_kafka.inventory_consumer.worker import InventoryWorker
+from streaming_kafka.kafka_io import KafkaError
 from streaming_kafka.topology import TopologyError, check_copartitioned, ensure_topics
 
 NAME = "inventory-consumer"

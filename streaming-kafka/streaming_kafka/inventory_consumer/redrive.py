@@ -21,11 +21,8 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-from kafka import TopicPartition
-from kafka.structs import OffsetAndMetadata
-
 from common.retry import RETRYABLE_REASONS
-from streaming_kafka.kafka_io import make_consumer, make_producer, wait_sent
+from streaming_kafka.kafka_io import Committed, TopicPartition, make_producer, make_reader, wait_sent
 from streaming_kafka.topology import DLQ_REASON_HEADER, DLQ_TOPIC, ORDER_TOPIC, REDRIVE_GROUP
 
 REDRIVEN_HEADER = "redriven_from"  # `OrderEvents.DLQ-<partition>-<offset>` of the copy it came from
@@ -58,14 +55,14 @@ def _scanned(committed, start: int) -> int:
 
 
 def redrive(settings, include_all: bool = False, consumer=None, producer=None) -> RedriveResult:
-    consumer = consumer or make_consumer(settings, REDRIVE_GROUP)
+    consumer = consumer or make_reader(settings, REDRIVE_GROUP)
     producer = producer or make_producer(settings, bulk=False)
     result = RedriveResult()
     try:
         tps = [TopicPartition(DLQ_TOPIC, p) for p in sorted(consumer.partitions_for_topic(DLQ_TOPIC) or ())]
         consumer.assign(tps)
         end = consumer.end_offsets(tps)
-        scanned = {tp: _scanned(consumer.committed(tp, metadata=True), consumer.position(tp)) for tp in tps}
+        scanned = {tp: _scanned(consumer.last_commit(tp), consumer.position(tp)) for tp in tps}
         held: dict = {}  # tp -> offset of the first record kept in this run (the commit goes no further)
         remaining = {tp for tp in tps if consumer.position(tp) < end[tp]}
         while remaining:
@@ -91,11 +88,11 @@ def redrive(settings, include_all: bool = False, consumer=None, producer=None) -
                 result.redriven += len(futures)
                 if recs:
                     upto = recs[-1].offset + 1
-                    consumer.commit({tp: OffsetAndMetadata(held.get(tp, upto), f"{SCANNED}{max(upto, scanned[tp])}")})
+                    consumer.commit({tp: Committed(held.get(tp, upto), f"{SCANNED}{max(upto, scanned[tp])}")})
                 if not recs or consumer.position(tp) >= end[tp]:
                     remaining.discard(tp)
                     consumer.pause(tp)
     finally:
         producer.close(timeout=10)
-        consumer.close(autocommit=False)
+        consumer.close()
     return result

@@ -12,19 +12,22 @@ import logging
 import threading
 import time
 
-from kafka import ConsumerRebalanceListener
-from kafka.errors import CommitFailedError, KafkaError
-from kafka.structs import OffsetAndMetadata
-
 from common.retry import PRODUCE_ERROR, Failed, RetryPolicy, is_transient, run_isolated
 from streaming_kafka.inventory_consumer.handler import Action, InventoryHandler
-from streaming_kafka.kafka_io import client_broken, make_consumer, make_producer, wait_sent
+from streaming_kafka.kafka_io import (
+    CommitFailedError,
+    KafkaError,
+    client_broken,
+    make_consumer,
+    make_producer,
+    wait_sent,
+)
 from streaming_kafka.topology import DLQ_REASON_HEADER, DLQ_TOPIC, INVENTORY_GROUP, INVENTORY_TOPIC, ORDER_TOPIC
 
 log = logging.getLogger("inventory-consumer")
 
 
-class _Assignments(ConsumerRebalanceListener):
+class _Assignments:
     def __init__(self, worker: InventoryWorker):
         self.worker = worker
 
@@ -33,9 +36,13 @@ class _Assignments(ConsumerRebalanceListener):
         log.info("partitions revoked", extra={"partitions": sorted(tp.partition for tp in revoked)})
 
     def on_partitions_assigned(self, assigned):
+        # No start offsets: each partition resumes from the group's committed offset.
         self.worker.assigned = sorted(tp.partition for tp in assigned)
         self.worker.joined.set()
         log.info("partitions assigned", extra={"partitions": self.worker.assigned})
+
+    def subscribe(self, consumer) -> None:
+        consumer.subscribe([ORDER_TOPIC], on_assign=self.on_partitions_assigned, on_revoke=self.on_partitions_revoked)
 
 
 class InventoryWorker:
@@ -61,7 +68,7 @@ class InventoryWorker:
     def run(self) -> None:
         consumer = self._consumer or make_consumer(self.settings, INVENTORY_GROUP, max_poll_records=self.max_records)
         producer = self._producer or make_producer(self.settings, bulk=True, linger_ms=5)
-        consumer.subscribe([ORDER_TOPIC], listener=_Assignments(self))
+        _Assignments(self).subscribe(consumer)
         try:
             while not self.stopping.is_set():
                 try:
@@ -73,18 +80,18 @@ class InventoryWorker:
                     # committed is processed again, which the event_id records make a no-op.
                     log.warning("Kafka client failed (%s); rejoining with a new consumer", exc)
                     try:
-                        consumer.close(autocommit=False)
+                        consumer.close()
                     except Exception as close_exc:  # noqa: BLE001 - the broken client may fail to close; dropped
                         log.info("closing the failed consumer: %s", close_exc)
                     consumer = make_consumer(self.settings, INVENTORY_GROUP, max_poll_records=self.max_records)
-                    consumer.subscribe([ORDER_TOPIC], listener=_Assignments(self))
+                    _Assignments(self).subscribe(consumer)
                     continue
                 if batch:
                     self._process(consumer, producer, batch)
         finally:
             # Leave the group at once so the partitions move to the other instances without waiting
             # for the session timeout; everything processed is already committed.
-            consumer.close(autocommit=False)
+            consumer.close()
             producer.close(timeout=10)
             log.info("inventory consumer stopped", extra=self.stats)
 
@@ -102,7 +109,7 @@ class InventoryWorker:
                 consumer.seek(tp, recs[0].offset)
             time.sleep(1.0)
             return
-        offsets = {tp: OffsetAndMetadata(recs[-1].offset + 1, "") for tp, recs in batch.items()}
+        offsets = {tp: recs[-1].offset + 1 for tp, recs in batch.items()}
         try:
             consumer.commit(offsets)
         except CommitFailedError as exc:

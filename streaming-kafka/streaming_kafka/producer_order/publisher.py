@@ -15,11 +15,9 @@ import time
 import uuid
 from collections.abc import Callable
 
-from kafka.errors import KafkaError
-
 from common.menu import ITEMS
 from streaming_kafka.events import BulkRequest, encode, iso_ms, now_ms, order_placed_bytes
-from streaming_kafka.kafka_io import make_producer, wait_sent
+from streaming_kafka.kafka_io import KafkaError, make_producer, wait_sent
 from streaming_kafka.topology import ORDER_TOPIC
 
 N_ITEMS = len(ITEMS)

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 import requests
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from common.settings import ROOT
 from common.stack import wait_for
+from streaming_kafka.kafka_io import TopicPartition, make_producer, make_reader
 from streaming_kafka.scenarios import Client, wait_caught_up
 from streaming_kafka.topology import DLQ_TOPIC, ORDER_TOPIC
 
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.integration
 
 
 def dlq_records(settings) -> list:
-    c = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
+    c = make_reader(settings)
     tp = TopicPartition(DLQ_TOPIC, 0)
     c.assign([tp])
     c.seek_to_beginning(tp)
@@ -35,7 +35,7 @@ def dlq_records(settings) -> list:
 
 def test_poison_goes_to_dlq_with_reason_and_consumer_keeps_going(native_stack, settings):
     before = len(dlq_records(settings))
-    p = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+    p = make_producer(settings, bulk=False)
     poison = [b"not json", json.dumps({"event_type": "OrderPlaced", "order_id": "ORD-x"}).encode(),
               json.dumps({"event_type": "OrderPlaced", "event_id": "e" * 32, "order_id": "ORD-1-deadbeef",
                           "item": "caviar", "quantity": 1, "timestamp": "2026-11-25T07:00:00.000Z"}).encode()]

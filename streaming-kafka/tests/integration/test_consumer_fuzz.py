@@ -18,13 +18,13 @@ import requests
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from common.fuzz import batches, realize
 from common.menu import ITEMS
 from common.settings import Settings
 from common.stack import wait_for
 from streaming_kafka.events import now_ms, order_placed
+from streaming_kafka.kafka_io import TopicPartition, make_producer, make_reader
 from streaming_kafka.scenarios import Client, wait_caught_up
 from streaming_kafka.topology import DLQ_REASON_HEADER, DLQ_TOPIC, INVENTORY_TOPIC, ORDER_TOPIC
 
@@ -43,9 +43,8 @@ class Broker:
     """A producer, and a reader of what the inventory consumer writes (results and dead letters) from now on."""
 
     def __init__(self, settings):
-        self.producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", linger_ms=5,
-                                      max_request_size=4 * 1024 * 1024)
-        self.reader = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
+        self.producer = make_producer(settings, bulk=False, linger_ms=5, max_request_size=4 * 1024 * 1024)
+        self.reader = make_reader(settings)
         tps = [TopicPartition(INVENTORY_TOPIC, p) for p in self.reader.partitions_for_topic(INVENTORY_TOPIC)]
         tps.append(TopicPartition(DLQ_TOPIC, 0))
         self.reader.assign(tps)

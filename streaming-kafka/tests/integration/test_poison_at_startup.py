@@ -2,11 +2,11 @@
 inventory consumer die before committing, so it died again on every start until the broker was wiped. Now it
 starts, dead-letters them (`too_deep`), commits, and confirms the good order produced after them."""
 import pytest
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from common.ids import generate_event_id, generate_order_id
 from common.stack import wait_for
 from streaming_kafka.events import encode, now_ms, order_placed
+from streaming_kafka.kafka_io import TopicPartition, make_producer, make_reader
 from streaming_kafka.scenarios import Client, wait_caught_up
 from streaming_kafka.topology import DLQ_TOPIC, ORDER_TOPIC
 
@@ -15,7 +15,7 @@ DEEP = b"[" * 30_000 + b"]" * 30_000
 
 
 def dlq_records(settings) -> list:
-    c = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
+    c = make_reader(settings)
     tp = TopicPartition(DLQ_TOPIC, 0)
     c.assign([tp])
     c.seek_to_beginning(tp)
@@ -34,7 +34,7 @@ def test_deeply_nested_records_cannot_wedge_the_inventory_consumer_at_start_up(n
     native_stack.stop("inventory-consumer")
     order_id = generate_order_id()
     try:
-        p = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+        p = make_producer(settings, bulk=False)
         for _ in range(6):
             p.send(ORDER_TOPIC, key=b"deep", value=DEEP)
         p.send(ORDER_TOPIC, key=order_id.encode(),

@@ -6,14 +6,13 @@ import subprocess
 from types import SimpleNamespace
 
 import pytest
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
-from kafka.structs import OffsetAndMetadata
 
 from common.ids import generate_event_id, generate_order_id
 from common.settings import ROOT
 from common.stack import wait_for
 from streaming_kafka.events import encode, now_ms, order_placed
 from streaming_kafka.inventory_consumer.worker import dead_letter_headers
+from streaming_kafka.kafka_io import TopicPartition, make_producer, make_reader
 from streaming_kafka.scenarios import Client, wait_caught_up
 from streaming_kafka.topology import DLQ_TOPIC, ORDER_TOPIC, REDRIVE_GROUP
 
@@ -28,7 +27,7 @@ def make_redrive(all_: bool = False) -> str:
 
 
 def end_offsets(settings, topic: str) -> dict:
-    c = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
+    c = make_reader(settings)
     try:
         tps = [TopicPartition(topic, p) for p in c.partitions_for_topic(topic)]
         return {tp.partition: off for tp, off in c.end_offsets(tps).items()}
@@ -39,11 +38,11 @@ def end_offsets(settings, topic: str) -> dict:
 def start_redrive_group_at_the_end(settings) -> None:
     """Whatever earlier tests dead-lettered (they share the stack) is not this test's: the redrive group starts
     after it."""
-    c = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=REDRIVE_GROUP, enable_auto_commit=False)
+    c = make_reader(settings, REDRIVE_GROUP)
     try:
         tps = [TopicPartition(DLQ_TOPIC, p) for p in c.partitions_for_topic(DLQ_TOPIC)]
         c.assign(tps)
-        c.commit({tp: OffsetAndMetadata(off, "") for tp, off in c.end_offsets(tps).items()})
+        c.commit(c.end_offsets(tps))
     finally:
         c.close()
 
@@ -59,7 +58,7 @@ def test_redrive_brings_back_the_retryable_once_and_all_the_kept_ones_with_all(n
     start_redrive_group_at_the_end(settings)
     retried, fixed = generate_order_id(), generate_order_id()
     source = SimpleNamespace(topic=ORDER_TOPIC, partition=0, offset=0)
-    p = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+    p = make_producer(settings, bulk=False)
     # What the worker writes once the retry budget is spent, a poison record, and an order it refused for a
     # cause fixed since (a valid order today: say, a consumer that refused it by mistake).
     p.send(DLQ_TOPIC, key=retried.encode(), headers=dead_letter_headers(source, "retries_exhausted", "database is locked"),

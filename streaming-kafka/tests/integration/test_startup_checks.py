@@ -3,8 +3,8 @@ consumer at start-up with a clear error (it used to fail an assertion in the mid
 import uuid
 
 import pytest
-from kafka import KafkaAdminClient
-from kafka.admin import NewTopic
+
+from streaming_kafka.kafka_io import TopicSpec, make_admin
 
 pytestmark = pytest.mark.integration
 
@@ -13,8 +13,8 @@ def test_mismatched_partition_counts_stop_the_inventory_consumer_at_start_up(nat
     from streaming_kafka import topology
     suffix = uuid.uuid4().hex[:8]
     orders, results = f"OrderEvents-{suffix}", f"InventoryEvents-{suffix}"
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
-    admin.create_topics([NewTopic(orders, 4, 1), NewTopic(results, 2, 1)])
+    admin = make_admin(settings)
+    admin.create_topics([TopicSpec(orders, 4, 1), TopicSpec(results, 2, 1)])
     try:
         monkeypatch.setattr(topology, "EVENT_TOPICS", (orders, results))
         monkeypatch.setattr(topology, "ORDER_TOPIC", orders)

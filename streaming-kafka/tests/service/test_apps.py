@@ -4,7 +4,6 @@ import threading
 from pathlib import Path
 
 import pytest
-from kafka.errors import KafkaTimeoutError, NoBrokersAvailable
 
 from common.ids import is_order_id
 from common.stock import StockStore
@@ -13,6 +12,7 @@ from streaming_kafka.analytics_consumer.metrics import MetricsState, render
 from streaming_kafka.events import encode, order_placed
 from streaming_kafka.inventory_consumer.app import create_app as inventory_app
 from streaming_kafka.inventory_consumer.handler import InventoryHandler
+from streaming_kafka.kafka_io import KafkaTimeoutError, NoBrokersAvailable
 from streaming_kafka.producer_order.app import create_app as producer_app
 from streaming_kafka.producer_order.publisher import OrderPublisher
 

@@ -4,12 +4,11 @@ rebuild after a restart resumed from the old process's committed offsets and lef
 from collections import namedtuple
 
 import pytest
-from kafka import TopicPartition
-from kafka.errors import CommitFailedError
 
 from common.settings import Settings
 from streaming_kafka.analytics_consumer.worker import AnalyticsWorker
 from streaming_kafka.events import encode, order_placed
+from streaming_kafka.kafka_io import BEGINNING, CommitFailedError, TopicPartition
 
 pytestmark = pytest.mark.unit
 Record = namedtuple("Record", "offset value")
@@ -22,23 +21,14 @@ class RebalancingConsumer:
 
     def __init__(self, log: list[bytes], committed: int, per_poll: int, worker: AnalyticsWorker):
         self.log, self.committed, self.per_poll, self.worker = log, committed, per_poll, worker
-        self.pos: dict = {}
         self.commits = 0
 
-    def subscribe(self, topics, listener):
-        self.listener = listener
-
-    def seek(self, tp, offset):
-        self.pos[tp] = offset
-
-    def seek_to_beginning(self, *tps):
-        for tp in tps:
-            self.pos[tp] = 0
+    def subscribe(self, topics, on_assign=None, on_revoke=None):
+        self.on_assign = on_assign
 
     def poll(self, timeout_ms=0):
-        self.pos = {}
-        self.listener.on_partitions_assigned({ORDERS})
-        start = self.pos.get(ORDERS, self.committed)
+        starts = self.on_assign([ORDERS]) or {}
+        start = {BEGINNING: 0}.get(starts.get(ORDERS), starts.get(ORDERS, self.committed))
         recs = [Record(o, self.log[o]) for o in range(start, min(start + self.per_poll, len(self.log)))]
         if not recs:
             self.worker.stop()
@@ -48,9 +38,9 @@ class RebalancingConsumer:
         self.commits += 1
         if self.commits == 1:
             raise CommitFailedError("rebalanced")
-        self.committed = offsets[ORDERS].offset
+        self.committed = offsets[ORDERS]
 
-    def close(self, autocommit=False):
+    def close(self):
         pass
 
 
@@ -77,7 +67,7 @@ class BrokenSocketConsumer(RebalancingConsumer):
             raise ValueError("Invalid file descriptor: -1")
         return super().poll(timeout_ms)
 
-    def close(self, autocommit=False):
+    def close(self):
         self.closed = True
 
 

@@ -3,9 +3,9 @@ metadata keeps what was re-driven from being re-driven again."""
 from types import SimpleNamespace
 
 import pytest
-from kafka import TopicPartition
 
 from streaming_kafka.inventory_consumer.redrive import redrive
+from streaming_kafka.kafka_io import TopicPartition
 from streaming_kafka.topology import DLQ_TOPIC, ORDER_TOPIC
 
 pytestmark = pytest.mark.unit
@@ -25,7 +25,7 @@ class FakeDLQConsumer:
 
     def __init__(self, log: list):
         self.log = log
-        self.committed_at = None  # OffsetAndMetadata
+        self.committed_at = None  # kafka_io.Committed
         self.pos = 0
 
     def run(self):  # a fresh consumer of the same group, as each `make redrive` makes
@@ -41,7 +41,7 @@ class FakeDLQConsumer:
     def end_offsets(self, tps):
         return {TP: len(self.log)}
 
-    def committed(self, tp, metadata=False):
+    def last_commit(self, tp):
         return self.committed_at
 
     def position(self, tp):

@@ -3,12 +3,12 @@ committed; the co-partitioning of the two event topics is checked at start-up.""
 from types import SimpleNamespace
 
 import pytest
-from kafka import TopicPartition
 
 from common.stock import StockStore
 from streaming_kafka.events import encode, order_placed
 from streaming_kafka.inventory_consumer.handler import InventoryHandler
 from streaming_kafka.inventory_consumer.worker import InventoryWorker
+from streaming_kafka.kafka_io import TopicPartition
 from streaming_kafka.topology import DLQ_TOPIC, INVENTORY_TOPIC, ORDER_TOPIC, TopologyError, check_copartitioned
 
 pytestmark = pytest.mark.unit
@@ -64,7 +64,7 @@ def test_a_deeply_nested_record_among_499_good_ones_is_dead_lettered_alone_and_t
     producer, consumer = Producer(), Consumer()
     tp = TopicPartition(ORDER_TOPIC, 0)
     worker._process(consumer, producer, {tp: records(values)})
-    assert consumer.committed[tp].offset == 500
+    assert consumer.committed[tp] == 500
     dead = [m for m in producer.sent if m.topic == DLQ_TOPIC]
     assert [(m.value, m.headers["dlq_reason"], m.headers["source_offset"]) for m in dead] == [
         (DEEP, b"too_deep", b"250")]
@@ -84,7 +84,7 @@ def test_an_unexpected_handler_error_dead_letters_only_the_record_that_causes_it
     producer, consumer = Producer(), Consumer()
     tp = TopicPartition(ORDER_TOPIC, 3)
     worker._process(consumer, producer, {tp: records([good(1), b"boom", good(2)], partition=3)})
-    assert consumer.committed[tp].offset == 3
+    assert consumer.committed[tp] == 3
     assert [(m.topic, m.headers.get("dlq_reason")) for m in producer.sent] == [
         (INVENTORY_TOPIC, None), (DLQ_TOPIC, b"handler_error"), (INVENTORY_TOPIC, None)]
 
@@ -111,9 +111,8 @@ class Admin:
     def describe_topics(self, topics):
         self.calls += 1
         if self.calls <= self.not_ready:  # a topic just created: described with an error and no partitions
-            return [{"topic": t, "error_code": 5, "partitions": []} for t in topics]
-        return [{"topic": t, "error_code": 0, "partitions": [{"partition": p} for p in range(self.counts[t])]}
-                for t in topics if t in self.counts]
+            return {}
+        return {t: list(range(self.counts[t])) for t in topics if t in self.counts}
 
 
 def test_copartitioning_is_checked_at_start_up_with_a_clear_error(settings):
@@ -140,7 +139,7 @@ class Polling(Consumer):
         super().__init__()
         self.worker, self.batches, self.fail, self.closed = worker, list(batches), fail, False
 
-    def subscribe(self, topics, listener):
+    def subscribe(self, topics, on_assign=None, on_revoke=None):
         pass
 
     def poll(self, timeout_ms=0, max_records=None):
@@ -161,7 +160,7 @@ def test_a_client_broken_by_kafka_python_ng_180_is_replaced_and_consuming_goes_o
     monkeypatch.setattr("streaming_kafka.inventory_consumer.worker.make_consumer", lambda *a, **kw: fresh)
     worker._consumer, worker._producer = broken, Producer()
     worker.run()
-    assert broken.closed and fresh.committed[TopicPartition(ORDER_TOPIC, 0)].offset == 2
+    assert broken.closed and fresh.committed[TopicPartition(ORDER_TOPIC, 0)] == 2
     assert worker.store.reserved_units() == {"soda": 2}
 
 

@@ -1,0 +1,74 @@
+"""What both Kafka clients share behind the seam: partitions, records, topic specs, the errors callers catch.
+
+The error classes are kafka-python-ng's (a dependency either way): the kafka-python-ng implementation raises
+them as they come, with no wrapper per send or poll, and the confluent-kafka one translates librdkafka's errors
+into them, so a caller catches one set of names whichever client runs.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+from kafka.errors import (  # noqa: F401 - re-exported: the seam's own names for the errors callers catch
+    CommitFailedError,
+    KafkaError,
+    KafkaTimeoutError,
+    NoBrokersAvailable,
+    TopicAlreadyExistsError,
+)
+
+# A start offset an `on_assign` callback may return: the partition's first record (librdkafka's OFFSET_BEGINNING).
+BEGINNING = -2
+
+
+class TopicPartition(NamedTuple):
+    """Equal to (and hashed like) kafka-python-ng's TopicPartition, so either client's keys find each other."""
+    topic: str
+    partition: int
+
+
+class Record(NamedTuple):
+    """One consumed record; kafka-python-ng's ConsumerRecord has the same attributes."""
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: list
+    timestamp: int = 0
+
+
+class Committed(NamedTuple):
+    """A group's committed position in one partition, with the metadata string its commit carried. `commit()`
+    takes one in place of a bare offset to store that string with it (Kafka keeps it beside the offset)."""
+    offset: int
+    metadata: str = ""
+
+
+class PartitionInfo(NamedTuple):
+    partition: int
+    leader: int  # -1: no leader
+    replicas: list[int]
+    isr: list[int]
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    num_partitions: int
+    replication_factor: int = 1
+    topic_configs: dict[str, str] = field(default_factory=dict)
+
+
+def wait_sent(futures: Iterable, timeout_s: float = 30.0) -> None:
+    """Block until every send is acknowledged; raises the first delivery error."""
+    for f in futures:
+        f.get(timeout=timeout_s)
+
+
+def client_broken(exc: BaseException) -> bool:
+    """kafka-python-ng issue #180: its poll loop can unregister a socket it has just closed and raise `ValueError:
+    Invalid file descriptor: -1` (seen while joining a group, more often on a loaded machine or with several
+    brokers). That client is unusable; the caller replaces it with a new one."""
+    return isinstance(exc, ValueError) and "file descriptor" in str(exc)
