@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
+from collections.abc import Callable
 
 from ..settings import check_environment
 from .control import Part, all_parts
@@ -28,6 +30,42 @@ def cmd_ps(_args) -> int:
     return 0
 
 
+def cmd_logs(part: Part, service: str | None, lines: int, follow: bool = False,
+             keep_going: Callable[[], bool] = lambda: True, poll_s: float = 0.2) -> int:
+    """The last lines of each log (one service's, or all of the part's); with `follow`, then every new line as
+    it is written (`tail -f`; prefixed with the service's name when several are followed) until Ctrl-C."""
+    names = [part.service(service).name] if service else [s.name for s in part.services]  # an unknown name raises
+    # Where following starts, taken before the tail is read, so no line written in between is missed.
+    offsets = {n: (part.log_path(n).stat().st_size if part.log_path(n).exists() else 0) for n in names}
+    for svc in names:
+        print(f"==> {svc} <==\n{part.tail(svc, lines)}", flush=True)
+    if not follow:
+        return 0
+    partial = dict.fromkeys(names, b"")
+    try:
+        while keep_going():
+            for n in names:
+                path = part.log_path(n)
+                size = path.stat().st_size if path.exists() else 0
+                if size < offsets[n]:  # truncated or rotated (supervisord's maxbytes): read the new file
+                    offsets[n], partial[n] = 0, b""
+                if size == offsets[n]:
+                    continue
+                with path.open("rb") as fh:
+                    fh.seek(offsets[n])
+                    data = partial[n] + fh.read(size - offsets[n])
+                offsets[n] = size
+                *done, partial[n] = data.split(b"\n")
+                for line in done:
+                    text = line.decode(errors="replace")
+                    print(f"{n} | {text}" if len(names) > 1 else text)
+            sys.stdout.flush()
+            time.sleep(poll_s)
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m common.runtime", description=__doc__)
     sub = ap.add_subparsers(dest="verb", required=True)
@@ -38,6 +76,7 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("service", nargs="?" if verb == "logs" else None)
         if verb == "logs":
             p.add_argument("-n", "--lines", type=int, default=40)
+            p.add_argument("-f", "--follow", action="store_true", help="then print new lines as they come (Ctrl-C ends)")
     sub.add_parser("down").add_argument("part", nargs="?", choices=PARTS)
     sub.add_parser("ps")
     args = ap.parse_args(argv)
@@ -65,8 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.verb == "kill":
         print(f"killed {args.part}/{args.service} (pid {part.kill(args.service)}) with SIGKILL")
     elif args.verb == "logs":
-        for svc in ([args.service] if args.service else [s.name for s in part.services]):
-            print(f"==> {svc} <==\n{part.tail(svc, args.lines)}")
+        return cmd_logs(part, args.service, args.lines, args.follow)
     return 0
 
 

@@ -249,6 +249,9 @@ class Part:
 
     def kill(self, name: str, sig: int = signal.SIGKILL) -> int:
         """Send a signal to the service's whole process group (kill -9 by default); returns the pid."""
+        self.service(name)  # an unknown name is an error that lists the part's services
+        if not self.alive():
+            raise StackError(f"{self.name}/{name} is not running ({self.name} is not up)")
         info = self._rpc().getProcessInfo(name)
         pid = info["pid"]
         if not pid:

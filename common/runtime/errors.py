@@ -1,6 +1,7 @@
 """The runtime's error: a plain exception, turned into a message and an exit status only at the command line."""
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 
@@ -10,9 +11,14 @@ class StackError(Exception):
 
 
 def exit_status(main: Callable[..., int | None], *args) -> int:
-    """Run a command-line entry point: its own exit status, or 1 with the message on stderr for a StackError."""
+    """Run a command-line entry point: its own exit status, or 1 with the message on stderr for a StackError.
+    A reader that closes the pipe early (`make logs | head`) ends the output quietly, as `cat` does."""
     try:
         return main(*args) or 0
     except StackError as err:
         print(err, file=sys.stderr)
         return 1
+    except BrokenPipeError:
+        # Python would flush stdout again at exit and print a second traceback: point it at /dev/null first.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
