@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 
 from ..settings import check_environment
+from . import compose as compose_ps
 from .control import Part, all_parts
 from .errors import exit_status
 from .spec import PARTS
@@ -18,15 +19,28 @@ def _table(rows: list[list[str]]) -> str:
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows)
 
 
-def cmd_ps(_args) -> int:
+def cmd_ps(_args, parts: Callable[[], list[Part]] = all_parts,
+           compose: Callable[[], list[compose_ps.Container]] = compose_ps.containers) -> int:
+    """Both runtimes: the native parts' services, then the lab's compose stacks (when an engine answers)."""
     rows = [["PART", "SERVICE", "STATE", "PID", "PORT", "DETAIL"]]
-    for part in all_parts():
+    for part in parts():
         for r in part.rows():
             rows.append([r.part, r.service, r.state, str(r.pid or "-"), str(r.port or "-"), r.detail])
-    if len(rows) == 1:
-        print("nothing is running (start a part with `make up PART=<part>`)")
+    containers = compose()
+    if len(rows) == 1 and not containers:
+        print("nothing is running (start a part with `make up PART=<part>` or `make docker-up PART=<part>`)")
         return 0
-    print(_table(rows))
+    if len(rows) > 1:
+        print(_table(rows))
+    if containers:
+        if len(rows) > 1:
+            print()
+        projects = sorted({c.project for c in containers})
+        print("compose stacks (docker): " + "; ".join(f"{p}: {compose_ps.freeing_command(p)} stops it"
+                                                       for p in projects))
+        table = [["PROJECT", "SERVICE", "STATE", "STATUS", "PORTS"]]
+        table += [[c.project, c.service, c.state, c.status, c.ports] for c in containers]
+        print(_table(table))
     return 0
 
 
