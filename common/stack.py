@@ -30,6 +30,7 @@ class Stack(Protocol):
     settings: Settings  # how a client reaches this stack (ports, URLs, broker credentials)
 
     def up(self) -> None: ...
+    def ensure_up(self) -> None: ...
     def down(self) -> None: ...
     def stop(self, service: str) -> None: ...
     def start(self, service: str, env: dict[str, str] | None = None) -> None: ...
@@ -75,9 +76,17 @@ class NativeStack(_Admin):
         self.admin = admin
         self._part = Part(part, self.settings)
         self._say = (lambda *_: None) if quiet else print
+        self._up_report: str | None = None  # what ensure_up() found running and what it started
 
     def up(self) -> None:
         self._part.up(env=dict(os.environ) | self._admin_env(), progress=self._say)
+
+    def ensure_up(self) -> None:
+        """The whole part, as `make up` brings it up: what runs is kept, the rest started (all or nothing)."""
+        before = set(self._part.running_services())
+        self.up()
+        running = self._part.running_services()
+        self._up_report = _up_report([s for s in running if s not in before], [s for s in running if s in before])
 
     def down(self) -> None:
         self._part.down(progress=self._say)
@@ -100,7 +109,16 @@ class NativeStack(_Admin):
         return self._part.tail(service, lines)
 
     def describe(self) -> str:
-        return "native processes under supervisord (make up)"
+        """What runs now (and, after ensure_up, what this run started and what it found running)."""
+        running = self._part.running_services()
+        missing = [s.name for s in self._part.services if not s.profile and s.name not in running]
+        text = f"native processes under supervisord (make up): {', '.join(running) or 'no service'} running"
+        text += f"; NOT running: {', '.join(missing)}" if missing else ""
+        return text + (f" ({self._up_report})" if self._up_report else "")
+
+
+def _up_report(started: list[str], found: list[str]) -> str:
+    return f"started by this run: {', '.join(started) or 'none'}; found running: {', '.join(found) or 'none'}"
 
 
 # ------------------------------------------------------------------------------------------------ Docker
@@ -207,6 +225,7 @@ class DockerStack(_Admin):
         self.file = ROOT / part / "docker-compose.yml"
         self.files = [self.file, *([ROOT / part / CLUSTER_FILE] if cluster else [])]
         self._pids: dict[str, tuple[int, float]] = {}  # service -> (pid, create time) seen after its last start
+        self._up_report: str | None = None
         # --profile '*': commands that name a service also reach the ones behind a profile (inventory-consumer-2).
         self.base = ["docker", "compose", "--project-directory", str(ROOT / part),
                      *(arg for f in self.files for arg in ("-f", str(f)))]
@@ -220,6 +239,19 @@ class DockerStack(_Admin):
 
     def up(self) -> None:
         self._run("up", "-d", "--build", "--wait")
+
+    def running_services(self) -> list[str]:
+        return self._run("ps", "--services", "--status", "running", capture=True).split()
+
+    def ensure_up(self) -> None:
+        """The whole part, as `make docker-up` brings it up; a stack whose every service runs is left as it is
+        (an `up` would recreate the containers whose environment differs)."""
+        declared = self._run("config", "--services", capture=True).split()
+        before = self.running_services()
+        if any(s not in before for s in declared):
+            self.up()
+        running = self.running_services()
+        self._up_report = _up_report([s for s in running if s not in before], [s for s in running if s in before])
 
     def down(self, volumes: bool = True) -> None:
         self._run("down", "--remove-orphans", *(["-v"] if volumes else []), profiles=True)
@@ -313,7 +345,8 @@ class DockerStack(_Admin):
             engine = ""
         files = " + ".join(str(f.relative_to(ROOT)) for f in self.files)
         return (f"docker compose ({files}, project {project(self.part)}"
-                + (f", engine {engine}" if engine else "") + (f"; {images}" if images else "") + ")")
+                + (f", engine {engine}" if engine else "") + (f"; {images}" if images else "") + ")"
+                + (f" ({self._up_report})" if self._up_report else ""))
 
 
 def get_stack(part: str, runtime: str | None = None, settings: Settings | None = None, admin: bool = False,
