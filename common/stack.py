@@ -211,13 +211,16 @@ def compose_running(part: str, timeout: float = 10.0) -> bool:
 class DockerStack(_Admin):
     """`docker compose` in the part's folder. `env` is added to every compose command's environment; by default
     the image variables of `image_env()` (the offline stand-ins on a machine that cannot pull). `cluster`: with
-    the part's cluster file over its compose file (three brokers; same project, so one replaces the other)."""
+    the part's cluster file over its compose file (three brokers; same project, so one replaces the other).
+    `project_name`: another compose project than the part's own (the tests' `foodlab-test-<part>`, whose
+    `down -v` can never reach a user's volumes)."""
 
     runtime = "docker"
 
     def __init__(self, part: str, settings: Settings | None = None, admin: bool = False,
-                 env: dict[str, str] | None = None, cluster: bool = False):
+                 env: dict[str, str] | None = None, cluster: bool = False, project_name: str | None = None):
         self.part = part
+        self.project = project_name or project(part)
         self.cluster = cluster
         self.settings = docker_client_settings(settings or get_settings(), cluster)
         self.admin = admin
@@ -228,6 +231,7 @@ class DockerStack(_Admin):
         self._up_report: str | None = None
         # --profile '*': commands that name a service also reach the ones behind a profile (inventory-consumer-2).
         self.base = ["docker", "compose", "--project-directory", str(ROOT / part),
+                     *(["--project-name", project_name] if project_name else []),
                      *(arg for f in self.files for arg in ("-f", str(f)))]
 
     def _run(self, *args: str, env: dict[str, str] | None = None, capture: bool = False,
@@ -344,7 +348,7 @@ class DockerStack(_Admin):
         except (OSError, subprocess.TimeoutExpired):
             engine = ""
         files = " + ".join(str(f.relative_to(ROOT)) for f in self.files)
-        return (f"docker compose ({files}, project {project(self.part)}"
+        return (f"docker compose ({files}, project {self.project}"
                 + (f", engine {engine}" if engine else "") + (f"; {images}" if images else "") + ")"
                 + (f" ({self._up_report})" if self._up_report else ""))
 
