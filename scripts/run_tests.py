@@ -51,8 +51,9 @@ def stop_native(parts: list[str]) -> None:
         subprocess.run([sys.executable, "-m", "common.runtime", "down", part], cwd=ROOT, stdout=subprocess.DEVNULL)
 
 
-def projects_of_tests(run=subprocess.run) -> list[str]:
+def projects_of_tests(run=None) -> list[str]:
     """The tests' compose projects the engine still has (containers or volumes); none without docker or engine."""
+    run = run or subprocess.run  # looked up at the call: tests replace it
     found: set[str] = set()
     for what in (["ps", "-a"], ["volume", "ls"]):
         try:
@@ -66,8 +67,9 @@ def projects_of_tests(run=subprocess.run) -> list[str]:
     return sorted(found)
 
 
-def docker_down(run=subprocess.run) -> None:
+def docker_down(run=None) -> None:
     """The tests' compose stacks, with their volumes (a part's cluster file too, so its brokers go with it)."""
+    run = run or subprocess.run  # looked up at the call: tests replace it
     for proj in projects_of_tests(run):
         part = compose.part_of(proj)
         if part not in PARTS:

@@ -108,3 +108,48 @@ def test_the_tests_compose_projects_are_not_the_users():
     assert stack.project == "foodlab-test-sync-rest" != project("sync-rest")
     assert stack.base[stack.base.index("--project-name") + 1] == "foodlab-test-sync-rest"
     assert sys.executable  # the script runs with this interpreter
+
+
+def load_script(name):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+class FakePart:
+    def __init__(self, name, running):
+        self.name, self.running, self.downs = name, running, 0
+
+    def running_services(self):
+        return ["order-service"] if self.running else []
+
+    def down(self, progress=print):
+        self.downs += 1
+
+
+def test_make_demo_refuses_to_stop_a_users_native_stack(monkeypatch, capsys):
+    demo = load_script("demo")
+    parts = [FakePart("sync-rest", True), FakePart("async-rabbitmq", False), FakePart("streaming-kafka", False)]
+    monkeypatch.setattr(demo, "all_parts", lambda: parts)
+    monkeypatch.setattr(demo.subprocess, "call", lambda *a, **k: pytest.fail("no step may run"))
+    monkeypatch.setattr(demo, "Part", lambda *a, **k: pytest.fail("no part may be started"))
+    assert demo.main([]) == 2
+    assert [p.downs for p in parts] == [0, 0, 0]
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "sync-rest is running" in err[0] and "make down" in err[0]
+
+
+def test_make_docker_demo_refuses_to_down_v_a_users_compose_project(monkeypatch, capsys):
+    demo = load_script("docker_demo")
+    monkeypatch.setenv("PART", "sync-rest")
+    monkeypatch.setattr(demo, "image_env", lambda: {})
+
+    def engine(cmd, **kw):  # the user's `make docker-up` was taken down without -v: its volume is left
+        out = "foodlab-sync-rest_inventory-data\n" if cmd[1] == "volume" else ""
+        return subprocess.CompletedProcess(cmd, 0, out, "")
+    monkeypatch.setattr(demo.subprocess, "run", engine)
+    monkeypatch.setattr(demo, "DockerStack", lambda *a, **k: pytest.fail("no compose command may run"))
+    assert demo.main() == 2
+    err = capsys.readouterr().err
+    assert "foodlab-sync-rest" in err and "make docker-down PART=<part> VOLUMES=1" in err
