@@ -83,3 +83,15 @@ def test_an_unknown_service_is_one_line_and_a_non_zero_status(run_dir, args):
     out, err = proc.communicate(timeout=60)
     assert proc.returncode != 0
     assert "Traceback" not in err.decode() and len(err.decode().strip().splitlines()) == 1, err.decode()
+
+
+@pytest.mark.parametrize("module", ["streaming_kafka.replay", "streaming_kafka.redrive", "async_rabbitmq.redrive"])
+def test_a_broker_tool_with_no_broker_says_so_in_one_line(module):
+    """`make replay` / `make redrive` before `make up`: one line saying what to start, not a client traceback.
+    The broker addresses point at a closed port, so no broker of a running stack is touched."""
+    env = os.environ | {"KAFKA_BOOTSTRAP": "127.0.0.1:1", "RABBITMQ_PORT": "1", "RABBITMQ_NODES": "", "BROKERS": "1"}
+    out = subprocess.run([sys.executable, "-m", module], cwd=ROOT, env=env, capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode != 0
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and "make up PART=" in lines[0] and "Traceback" not in out.stderr, out.stderr
