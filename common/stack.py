@@ -17,6 +17,7 @@ import psutil
 import requests
 
 from .faults import without_faults
+from .runtime.errors import StackError
 from .settings import ROOT, Settings, get_settings
 
 # The inventory service of each part: scenario scripts reset its stock through the admin API.
@@ -208,6 +209,10 @@ def compose_running(part: str, timeout: float = 10.0) -> bool:
     return out.returncode == 0 and bool(out.stdout.strip())
 
 
+class ComposeError(StackError):
+    """A compose command failed (no engine, no compose plugin, a service that did not become healthy)."""
+
+
 class DockerStack(_Admin):
     """`docker compose` in the part's folder. `env` is added to every compose command's environment; by default
     the image variables of `image_env()` (the offline stand-ins on a machine that cannot pull). `cluster`: with
@@ -238,7 +243,12 @@ class DockerStack(_Admin):
              profiles: bool = False) -> str:
         full_env = without_faults(os.environ) | self.env | self._admin_env() | (env or {})
         cmd = [*self.base, *(["--profile", "*"] if profiles else []), *args]
-        out = subprocess.run(cmd, env=full_env, check=True, text=True, stdout=subprocess.PIPE if capture else None)
+        try:
+            out = subprocess.run(cmd, env=full_env, check=True, text=True,
+                                 stdout=subprocess.PIPE if capture else None)
+        except (subprocess.CalledProcessError, OSError) as err:  # said in one line by the scripts' exit_status
+            raise ComposeError(f"`docker compose {' '.join(args)}` for {self.part} failed ({err}); is a Docker "
+                               f"engine with the compose plugin up? `make docker-engine` starts one") from err
         return out.stdout or ""
 
     def up(self) -> None:

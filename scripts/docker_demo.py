@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 
+from common.runtime.errors import StackError
 from common.settings import ROOT
 from common.stack import DockerStack, project
 
@@ -69,7 +70,7 @@ def main() -> int:
             quick = QUICK.get(part, []) if os.environ.get("QUICK") == "1" else []
             code = subprocess.call([sys.executable, *STEPS[part], "--runtime", "docker", *quick], cwd=ROOT,
                                    env=os.environ | env | {"ADMIN_API": "true"})
-        except subprocess.CalledProcessError as err:
+        except (subprocess.CalledProcessError, StackError) as err:
             print(err, file=sys.stderr)
             code = 1
         finally:

@@ -77,3 +77,19 @@ def test_the_scenario_script_brings_the_whole_part_up_before_its_scenarios(modul
     assert mod.main(["--output", str(tmp_path / "out.txt")]) == 0
     assert stack.calls.index("ensure_up") < stack.calls.index("scenarios")
     assert written == {tmp_path / "out.txt": "the runtime as described"}
+
+
+def test_a_failed_compose_command_is_a_one_line_error_of_the_script(monkeypatch, capsys):
+    """`--runtime docker` where no engine or no compose plugin answers: one line on stderr, exit 1, no traceback."""
+    import subprocess
+
+    from common import stack as stack_mod
+    from common.runtime.errors import exit_status
+    from common.stack import DockerStack
+
+    def fails(cmd, **kw):
+        raise subprocess.CalledProcessError(1, cmd)
+    monkeypatch.setattr(stack_mod.subprocess, "run", fails)
+    assert exit_status(lambda: DockerStack("sync-rest", env={}).up()) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "docker compose up -d --build --wait" in err[0] and "make docker-engine" in err[0]
