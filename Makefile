@@ -22,7 +22,7 @@ help:
 	@echo "make up PART=streaming-kafka BROKERS=3   Part C on a three-broker KRaft cluster (kafka, kafka-2, kafka-3)"
 	@echo "make down                       stop everything the native runtime started"
 	@echo "make stop|start PART=<part> SERVICE=<service>"
-	@echo "make ps | make logs PART=<part> [SERVICE=<service>] | make replay"
+	@echo "make ps | make logs PART=<part> [SERVICE=<service>] [FOLLOW=1] | make replay"
 	@echo "make redrive PART=async-rabbitmq|streaming-kafka [ALL=1]   re-publish retryable dead letters"
 	@echo "make docker-engine              start a Docker engine (root, Debian) and install the compose v2 plugin"
 	@echo "make docker-images              build the local images of docker/offline.env (no registry needed)"
@@ -96,7 +96,7 @@ ps: install
 
 logs: install
 	$(need_part)
-	@$(PY) -m common.runtime logs $(PART) $(SERVICE)
+	@$(PY) -m common.runtime logs $(PART) $(SERVICE) $(if $(filter 1 yes true,$(FOLLOW)),--follow)
 
 replay: install
 	@$(PY) -m streaming_kafka.replay

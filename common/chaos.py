@@ -260,6 +260,7 @@ def script(argv: list[str] | None, *, part: str, doc: str, part_title: str, titl
     args = ap.parse_args(argv)
     settings = get_settings()
     stack = get_stack(part, args.runtime, settings)
+    stack.ensure_up()  # the whole part, as `make up` does
     res = run(stack, settings, rounds=args.rounds, threads=6, rate=args.rate, scarce_units=400,
               progress=lambda m: print(f"[{part} chaos] {m}", flush=True))
     write(args.output, render(res, title, header(part_title, stack.describe())))

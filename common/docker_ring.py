@@ -57,7 +57,8 @@ def test_healthchecks_gate_depends_on(docker_stack):
 
 def test_admin_endpoints_answer_404_unless_enabled(docker_stack, ring, client_settings):
     url = client_settings.inventory_url
-    plain = DockerStack(docker_stack.part, client_settings, admin=False, env=docker_stack.env)
+    plain = DockerStack(docker_stack.part, client_settings, admin=False, env=docker_stack.env,
+                        project_name=docker_stack.project)
     try:
         plain.start(ring["inventory"])  # as `docker compose up` with no ADMIN_API
         for r in (requests.post(f"{url}/admin/reset", json={}, timeout=5), requests.get(f"{url}/admin/status", timeout=5)):

@@ -12,7 +12,7 @@ import subprocess
 
 import psutil
 
-from .stack import DockerStack, project
+from .stack import DockerStack
 
 
 def _docker(*args: str) -> str:
@@ -22,7 +22,7 @@ def _docker(*args: str) -> str:
 def containers(stack: DockerStack, all_states: bool = False) -> dict[str, dict]:
     """`docker inspect` of the part's containers, by compose service name."""
     ids = _docker("ps", "-q", *(["-a"] if all_states else []), "--filter",
-                  f"label=com.docker.compose.project={project(stack.part)}").split()
+                  f"label=com.docker.compose.project={stack.project}").split()
     if not ids:
         return {}
     return {c["Config"]["Labels"]["com.docker.compose.service"]: c for c in json.loads(_docker("inspect", *ids))}
@@ -102,7 +102,7 @@ def health_gates(stack: DockerStack, events: list[dict]) -> list[dict]:
 
 
 def volumes(stack: DockerStack) -> list[str]:
-    return _docker("volume", "ls", "-q", "--filter", f"label=com.docker.compose.project={project(stack.part)}").split()
+    return _docker("volume", "ls", "-q", "--filter", f"label=com.docker.compose.project={stack.project}").split()
 
 
 def state(stack: DockerStack, service: str) -> dict:

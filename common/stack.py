@@ -19,6 +19,7 @@ import psutil
 import requests
 
 from .faults import without_faults
+from .runtime.errors import StackError
 from .settings import ROOT, Settings, get_settings
 
 # The inventory service of each part: scenario scripts reset its stock through the admin API.
@@ -32,6 +33,7 @@ class Stack(Protocol):
     settings: Settings  # how a client reaches this stack (ports, URLs, broker credentials)
 
     def up(self) -> None: ...
+    def ensure_up(self) -> None: ...
     def down(self) -> None: ...
     def stop(self, service: str) -> None: ...
     def start(self, service: str, env: dict[str, str] | None = None) -> None: ...
@@ -87,9 +89,17 @@ class NativeStack(_Admin):
         self.admin = admin
         self._part = Part(part, self.settings)
         self._say = (lambda *_: None) if quiet else print
+        self._up_report: str | None = None  # what ensure_up() found running and what it started
 
     def up(self) -> None:
         self._part.up(env=dict(os.environ) | self._admin_env(), progress=self._say)
+
+    def ensure_up(self) -> None:
+        """The whole part, as `make up` brings it up: what runs is kept, the rest started (all or nothing)."""
+        before = set(self._part.running_services())
+        self.up()
+        running = self._part.running_services()
+        self._up_report = _up_report([s for s in running if s not in before], [s for s in running if s in before])
 
     def down(self) -> None:
         self._part.down(progress=self._say)
@@ -112,7 +122,16 @@ class NativeStack(_Admin):
         return self._part.tail(service, lines)
 
     def describe(self) -> str:
-        return "native processes under supervisord (make up)"
+        """What runs now (and, after ensure_up, what this run started and what it found running)."""
+        running = self._part.running_services()
+        missing = [s.name for s in self._part.services if not s.profile and s.name not in running]
+        text = f"native processes under supervisord (make up): {', '.join(running) or 'no service'} running"
+        text += f"; NOT running: {', '.join(missing)}" if missing else ""
+        return text + (f" ({self._up_report})" if self._up_report else "")
+
+
+def _up_report(started: list[str], found: list[str]) -> str:
+    return f"started by this run: {', '.join(started) or 'none'}; found running: {', '.join(found) or 'none'}"
 
 
 # ------------------------------------------------------------------------------------------------ Docker
@@ -202,16 +221,23 @@ def compose_running(part: str, timeout: float = 10.0) -> bool:
     return out.returncode == 0 and bool(out.stdout.strip())
 
 
+class ComposeError(StackError):
+    """A compose command failed (no engine, no compose plugin, a service that did not become healthy)."""
+
+
 class DockerStack(_Admin):
     """`docker compose` in the part's folder. `env` is added to every compose command's environment; by default
     the image variables of `image_env()` (the offline stand-ins on a machine that cannot pull). `cluster`: with
-    the part's cluster file over its compose file (three brokers; same project, so one replaces the other)."""
+    the part's cluster file over its compose file (three brokers; same project, so one replaces the other).
+    `project_name`: another compose project than the part's own (the tests' `foodlab-test-<part>`, whose
+    `down -v` can never reach a user's volumes)."""
 
     runtime = "docker"
 
     def __init__(self, part: str, settings: Settings | None = None, admin: bool = False,
-                 env: dict[str, str] | None = None, cluster: bool = False):
+                 env: dict[str, str] | None = None, cluster: bool = False, project_name: str | None = None):
         self.part = part
+        self.project = project_name or project(part)
         self.cluster = cluster
         self.settings = docker_client_settings(settings or get_settings(), cluster)
         self.admin = admin
@@ -219,19 +245,39 @@ class DockerStack(_Admin):
         self.file = ROOT / part / "docker-compose.yml"
         self.files = [self.file, *([ROOT / part / CLUSTER_FILE] if cluster else [])]
         self._pids: dict[str, tuple[int, float]] = {}  # service -> (pid, create time) seen after its last start
+        self._up_report: str | None = None
         # --profile '*': commands that name a service also reach the ones behind a profile (inventory-consumer-2).
         self.base = ["docker", "compose", "--project-directory", str(ROOT / part),
+                     *(["--project-name", project_name] if project_name else []),
                      *(arg for f in self.files for arg in ("-f", str(f)))]
 
     def _run(self, *args: str, env: dict[str, str] | None = None, capture: bool = False,
              profiles: bool = False) -> str:
         full_env = without_faults(os.environ) | self.env | self._admin_env() | (env or {})
         cmd = [*self.base, *(["--profile", "*"] if profiles else []), *args]
-        out = subprocess.run(cmd, env=full_env, check=True, text=True, stdout=subprocess.PIPE if capture else None)
+        try:
+            out = subprocess.run(cmd, env=full_env, check=True, text=True,
+                                 stdout=subprocess.PIPE if capture else None)
+        except (subprocess.CalledProcessError, OSError) as err:  # said in one line by the scripts' exit_status
+            raise ComposeError(f"`docker compose {' '.join(args)}` for {self.part} failed ({err}); is a Docker "
+                               f"engine with the compose plugin up? `make docker-engine` starts one") from err
         return out.stdout or ""
 
     def up(self) -> None:
         self._run("up", "-d", "--build", "--wait")
+
+    def running_services(self) -> list[str]:
+        return self._run("ps", "--services", "--status", "running", capture=True).split()
+
+    def ensure_up(self) -> None:
+        """The whole part, as `make docker-up` brings it up; a stack whose every service runs is left as it is
+        (an `up` would recreate the containers whose environment differs)."""
+        declared = self._run("config", "--services", capture=True).split()
+        before = self.running_services()
+        if any(s not in before for s in declared):
+            self.up()
+        running = self.running_services()
+        self._up_report = _up_report([s for s in running if s not in before], [s for s in running if s in before])
 
     def down(self, volumes: bool = True) -> None:
         self._run("down", "--remove-orphans", *(["-v"] if volumes else []), profiles=True)
@@ -324,8 +370,9 @@ class DockerStack(_Admin):
         except (OSError, subprocess.TimeoutExpired):
             engine = ""
         files = " + ".join(str(f.relative_to(ROOT)) for f in self.files)
-        return (f"docker compose ({files}, project {project(self.part)}"
-                + (f", engine {engine}" if engine else "") + (f"; {images}" if images else "") + ")")
+        return (f"docker compose ({files}, project {self.project}"
+                + (f", engine {engine}" if engine else "") + (f"; {images}" if images else "") + ")"
+                + (f" ({self._up_report})" if self._up_report else ""))
 
 
 def get_stack(part: str, runtime: str | None = None, settings: Settings | None = None, admin: bool = False,

@@ -6,6 +6,11 @@ native stack or compose stack stops whichever other stack this session started (
 ports). Tests run part by part, each part's docker-marked tests last, so each stack is started once. The scenario
 ring runs each part's `tests/test_<part>.py` through `stack` twice: against the natively started part and, marked
 `docker`, against the part's compose stack on a real engine (skipped, with the reason, where none can be had).
+
+The tests remove only what they created. A native part they start is marked (`.run/<part>/started-by-tests`),
+their compose stacks are projects of their own (`foodlab-test-<part>`, never a user's `foodlab-<part>` and its
+volumes), and `scripts/run_tests.py` cleans up only those. A stack the session did not start (a user's `make up`
+or `make docker-up`) is never stopped: a ring that needs the ports it holds is skipped, with the reason.
 """
 from __future__ import annotations
 
@@ -16,8 +21,56 @@ from collections.abc import Callable
 
 import pytest
 
+from .runtime import compose
+from .runtime.control import Part
+from .runtime.spec import PARTS
 from .settings import ROOT, Settings
 from .stack import OFFLINE_ENV, DockerStack, NativeStack, Stack, read_env_file
+
+MARKER = "started-by-tests"  # in .run/<part>/: this native part was started by a test session
+
+
+def project_of_tests(part: str) -> str:
+    """The compose project of the tests' stacks of a part (a user's is `foodlab-<part>`)."""
+    return f"{compose.TEST_PREFIX}{part}"
+
+
+def marker(settings: Settings, part: str):
+    return settings.part_dir(part) / MARKER
+
+
+def foreign_stack(settings: Settings, native_running=None, containers=None) -> str | None:
+    """Why no test stack can be started now: a stack this session did not start holds the lab's ports (a native
+    part without the marker, or a compose stack that is not the tests'). None when the ports are the tests'."""
+    native_running = native_running or (lambda p: Part(p, settings).running_services())
+    for part in PARTS:
+        if not marker(settings, part).exists() and native_running(part):
+            return (f"a native {part} stack the tests did not start is running (its ports are the tests'; "
+                    f"`make down` stops it, the tests never do)")
+    for c in compose.containers() if containers is None else containers:
+        if not c.project.startswith(compose.TEST_PREFIX):
+            return (f"the compose stack {c.project} the tests did not start is running (its ports are the "
+                    f"tests'; {compose.freeing_command(c.project)} stops it, the tests never do)")
+    return None
+
+
+def _refuse_if_foreign(settings: Settings) -> None:
+    reason = foreign_stack(settings)
+    if reason:
+        pytest.skip(f"left alone: {reason}")
+
+
+def claim(settings: Settings, part: str) -> Callable[[], None]:
+    """Before a test starts a native part: skip when a stack the tests did not start holds the ports, else mark
+    the part as the tests' (before its `up`: a session that dies while starting it is still known as the
+    starter). Returns what removes the mark, once the part is down (a no-op for a mark made earlier)."""
+    _refuse_if_foreign(settings)
+    mark = marker(settings, part)
+    if mark.exists():
+        return lambda: None
+    mark.parent.mkdir(parents=True, exist_ok=True)
+    mark.touch()
+    return lambda: mark.unlink(missing_ok=True)
 
 
 @pytest.fixture(scope="session")
@@ -68,9 +121,15 @@ def native_stack_fixture(part: str):
     @pytest.fixture(scope="module")
     def native_stack(settings):
         def start():
+            release = claim(settings, part)
             stack = NativeStack(part, settings, admin=True)
+
+            def stop():
+                stack.down()
+                release()
+
             stack.up()
-            return stack, stack.down
+            return stack, stop
 
         return STACKS.get(part, "native", start)
 
@@ -139,7 +198,7 @@ def read_env_file_text(text: str) -> dict[str, str]:
 def compose_events(stack: DockerStack, since: float, until: float) -> list[dict]:
     """The engine's events for this part's containers between two times (start, health_status, die, ...)."""
     out = subprocess.run(["docker", "events", "--since", f"{since:.3f}", "--until", f"{until:.3f}", "--filter",
-                          f"label=com.docker.compose.project=foodlab-{stack.part}", "--format", "{{json .}}"],
+                          f"label=com.docker.compose.project={stack.project}", "--format", "{{json .}}"],
                          capture_output=True, text=True, check=True, timeout=60)
     return [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
 
@@ -153,7 +212,9 @@ def docker_stack_fixture(part: str, env: dict[str, str] | None = None):
     @pytest.fixture(scope="module")
     def docker_stack(settings):
         def start():
-            stack = DockerStack(part, settings, admin=True, env=docker_image_env() | (env or {}))
+            _refuse_if_foreign(settings)
+            stack = DockerStack(part, settings, admin=True, env=docker_image_env() | (env or {}),
+                                project_name=project_of_tests(part))
             stack.down()
             t0 = time.time()
             stack.up()
@@ -173,7 +234,9 @@ def docker_cluster_fixture(part: str, env: dict[str, str] | None = None):
     @pytest.fixture(scope="module")
     def docker_cluster(settings):
         def start():
-            stack = DockerStack(part, settings, admin=True, env=docker_image_env() | (env or {}), cluster=True)
+            _refuse_if_foreign(settings)
+            stack = DockerStack(part, settings, admin=True, env=docker_image_env() | (env or {}), cluster=True,
+                                project_name=project_of_tests(part))
             stack.down()
             stack.up()
             return stack, stack.down

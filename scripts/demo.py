@@ -50,6 +50,11 @@ def down_all() -> None:
         part.down(progress=lambda _m: None)
 
 
+def running_parts() -> list[str]:
+    """The native parts running now: a user's, which the demo must not stop (it stops all it starts)."""
+    return [p.name for p in all_parts() if p.running_services()]
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--steps", default="", help=f"run only these steps, e.g. 3,5 (1-{len(STEPS)}: the evidence "
@@ -58,10 +63,14 @@ def main(argv: list[str] | None = None) -> int:
     only = {int(n) for n in args.steps.split(",") if n.strip()}
     if only - set(range(1, len(STEPS) + 2)):
         ap.error(f"--steps: each step is 1-{len(STEPS) + 1}")
+    running = running_parts()
+    if running:  # the demo takes every part up and down itself: it will not stop a stack it did not start
+        print(f"make demo runs every part itself and stops it afterwards; {', '.join(running)} is running: "
+              "`make down` first", file=sys.stderr)
+        return 2
     t0 = time.monotonic()
     written: list[str] = []
     failed: list[str] = []
-    down_all()
     try:
         for i, (part, script, files, *extra) in enumerate(STEPS, 1):
             if only and i not in only:

@@ -11,8 +11,9 @@ import subprocess
 import sys
 import time
 
+from common.runtime.errors import StackError
 from common.settings import ROOT
-from common.stack import DockerStack
+from common.stack import DockerStack, project
 
 STEPS = {
     "sync-rest": ["-m", "sync_rest.evidence"],
@@ -34,10 +35,28 @@ def image_env() -> dict[str, str]:
     return env
 
 
+def users_stack(part: str, run=None) -> bool:
+    """The part's own compose project (a user's `make docker-up`) has containers or volumes: the demo, which
+    starts from empty volumes and removes them afterwards, would destroy them."""
+    run = run or subprocess.run  # looked up at the call: tests replace it
+    label = f"label=com.docker.compose.project={project(part)}"
+    for what in (["ps", "-a", "-q"], ["volume", "ls", "-q"]):
+        out = run(["docker", *what, "--filter", label], capture_output=True, text=True, timeout=30)
+        if out.returncode == 0 and out.stdout.strip():
+            return True
+    return False
+
+
 def main() -> int:
     parts = [os.environ["PART"]] if os.environ.get("PART") else list(STEPS)
     t0 = time.monotonic()
-    images = image_env()
+    images = image_env()  # the engine is up from here
+    kept = [p for p in parts if users_stack(p)]
+    if kept:  # down -v is the demo's first and last step: never on a stack it did not create
+        print(f"make docker-demo starts each part from empty volumes and removes them afterwards; "
+              f"{', '.join(project(p) for p in kept)} has containers or volumes of its own: "
+              f"`make docker-down PART=<part> VOLUMES=1` first (that removes its data)", file=sys.stderr)
+        return 2
     failed = []
     for part in parts:
         out_dir = ROOT / part / EVIDENCE
@@ -51,7 +70,7 @@ def main() -> int:
             quick = QUICK.get(part, []) if os.environ.get("QUICK") == "1" else []
             code = subprocess.call([sys.executable, *STEPS[part], "--runtime", "docker", *quick], cwd=ROOT,
                                    env=os.environ | env | {"ADMIN_API": "true"})
-        except subprocess.CalledProcessError as err:
+        except (subprocess.CalledProcessError, StackError) as err:
             print(err, file=sys.stderr)
             code = 1
         finally:

@@ -8,6 +8,11 @@ the part's compose cluster). common.testing starts one stack at a time and runs
 each part's docker-marked tests last. Where no Docker engine can be had, the docker tests are reported as skipped
 with the reason.
 
+It removes only what tests created: the native parts the test fixtures marked as theirs (`.run/<part>/started-by-
+tests`) or that came up during the run, and the tests' own compose projects (`foodlab-test-<part>`, with their
+volumes). A user's `make up` or `make docker-up` stack and its data are left alone; the rings that would need its
+ports are skipped, with the reason (`make down` / `make docker-down PART=<part>` first to run them).
+
 Extra pytest arguments come from PYTEST_ARGS (e.g. PYTEST_ARGS="-m unit" make test, or -m "not docker").
 Then a second pass runs Part C's scenario ring, chaos rounds and consumer fuzzing natively again under the other
 Kafka client (`KAFKA_CLIENT=confluent`), when the first pass's marker expression selects integration tests.
@@ -16,31 +21,66 @@ from __future__ import annotations
 
 import os
 import shlex
-import shutil
 import subprocess
 import sys
 import time
 
 from _pytest.mark.expression import Expression
 
+from common.runtime import compose
 from common.runtime.spec import PARTS
 from common.settings import ROOT
 from common.stack import CLUSTER_FILE
 
 
-def down() -> None:
-    """No native stack outlives the run, whatever happened (the fixtures stop theirs; this covers a crash)."""
-    subprocess.run([sys.executable, "-m", "common.runtime", "down"], cwd=ROOT, stdout=subprocess.DEVNULL)
+def native_state() -> tuple[set[str], set[str]]:
+    """The native parts running now, and those a test fixture marked as the tests'."""
+    from common.runtime.control import Part
+    from common.settings import get_settings
+    from common.testing import marker
+
+    settings = get_settings()
+    running = {p for p in PARTS if Part(p, settings).running_services()}
+    return running, {p for p in PARTS if marker(settings, p).exists()}
 
 
-def docker_down() -> None:
-    """No compose stack outlives the run either (a part's cluster file too, so its brokers' volumes go with it)."""
-    if not shutil.which("docker"):
-        return
-    for part in PARTS:
+def native_to_stop(running_before: set[str], running_now: set[str], marked: set[str]) -> list[str]:
+    """The tests' native parts: marked as theirs, or come up since `running_before`. A part that was running
+    before without the mark is a user's: left alone."""
+    return [p for p in PARTS if p in running_now and (p in marked or p not in running_before)]
+
+
+def stop_native(parts: list[str]) -> None:
+    for part in parts:
+        subprocess.run([sys.executable, "-m", "common.runtime", "down", part], cwd=ROOT, stdout=subprocess.DEVNULL)
+
+
+def projects_of_tests(run=None) -> list[str]:
+    """The tests' compose projects the engine still has (containers or volumes); none without docker or engine."""
+    run = run or subprocess.run  # looked up at the call: tests replace it
+    found: set[str] = set()
+    for what in (["ps", "-a"], ["volume", "ls"]):
+        try:
+            out = run(["docker", *what, "--filter", "label=com.docker.compose.project", "--format",
+                       '{{.Label "com.docker.compose.project"}}'], capture_output=True, text=True, timeout=30)
+        except (OSError, subprocess.TimeoutExpired):
+            return []
+        if out.returncode != 0:
+            return []
+        found |= {line.strip() for line in out.stdout.splitlines() if line.strip().startswith(compose.TEST_PREFIX)}
+    return sorted(found)
+
+
+def docker_down(run=None) -> None:
+    """The tests' compose stacks, with their volumes (a part's cluster file too, so its brokers go with it)."""
+    run = run or subprocess.run  # looked up at the call: tests replace it
+    for proj in projects_of_tests(run):
+        part = compose.part_of(proj)
+        if part not in PARTS:
+            continue
         files = [a for f in ("docker-compose.yml", CLUSTER_FILE) if (ROOT / part / f).exists() for a in ("-f", f)]
-        subprocess.run(["docker", "compose", *files, "--profile", "*", "down", "-v", "--remove-orphans"],
-                       cwd=ROOT / part, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        run(["docker", "compose", "-p", proj, *files, "--profile", "*", "down", "-v", "--remove-orphans"],
+            cwd=ROOT / part, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 # Run again under confluent-kafka: the rings that load Part C's consumers hardest, at test scale.
@@ -55,15 +95,15 @@ def selects_integration(extra: list[str]) -> bool:
     return all(Expression.compile(m).evaluate(lambda name: name == "integration") for m in marks)
 
 
-def second_pass(results, env: dict[str, str]) -> int:
+def second_pass(results, env: dict[str, str], running_before: set[str]) -> int:
+    """The second client's pass; like the first, it stops only the native parts the tests started."""
     t0 = time.monotonic()
-    down()
     try:
         code = subprocess.call([sys.executable, "-m", "pytest", f"--junitxml={results / 'confluent.xml'}",
                                 "-m", "integration and not docker", *SECOND_PASS],
                                cwd=ROOT, env=env | {"KAFKA_CLIENT": SECOND_CLIENT})
     finally:
-        down()
+        stop_native(native_to_stop(running_before, *native_state()))
     print(f"\nPart C under KAFKA_CLIENT={SECOND_CLIENT}: {time.monotonic() - t0:.0f}s (pytest exit code {code})")
     return code
 
@@ -75,17 +115,19 @@ def main() -> int:
     # The scenario scripts' own runtime detection is off: the tests choose native or docker themselves.
     env = os.environ | {"STACK_RUNTIME": "native"}
     t0 = time.monotonic()
-    down()
+    running, marked = native_state()
+    stop_native(native_to_stop(running, running, marked))  # a crashed test run's leftovers, never a user's
+    docker_down()
+    running_before = native_state()[0]
     try:
         code = subprocess.call([sys.executable, "-m", "pytest", f"--junitxml={results / 'all.xml'}", *extra],
                                cwd=ROOT, env=env)
     finally:
-        down()
-        if "not docker" not in " ".join(extra):
-            docker_down()
+        stop_native(native_to_stop(running_before, *native_state()))
+        docker_down()
     paths = [a for a in extra if not a.startswith("-") and (ROOT / a.split("::")[0]).exists()]
     if env.get("KAFKA_CLIENT") != SECOND_CLIENT and selects_integration(extra) and not paths:
-        second = second_pass(results, env)
+        second = second_pass(results, env, running_before)
         code = code if second in (0, 5) else second
     print(f"\nmake test finished in {time.monotonic() - t0:.0f}s (pytest exit code {code})")
     return 0 if code in (0, 5) else code  # 5: no tests selected (e.g. filtered out by -m): not a failure

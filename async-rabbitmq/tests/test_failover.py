@@ -16,6 +16,7 @@ from common.runtime.control import Part
 from common.runtime.errors import exit_status
 from common.settings import Settings
 from common.stack import NativeStack
+from common.testing import claim
 
 # ---------------------------------------------------------------- pytest (scenario ring, ~2-3 minutes)
 pytestmark = pytest.mark.integration
@@ -23,7 +24,9 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def cluster():
-    """The part's stack as a three-node cluster; a single-node stack running before is brought back after."""
+    """The part's stack as a three-node cluster; a single-node stack this session had running before is brought
+    back after (a user's is left alone: the tests are skipped)."""
+    release = claim(Settings(), "async-rabbitmq")
     single = NativeStack("async-rabbitmq", Settings())
     was_up = bool(Part("async-rabbitmq", Settings()).running_services())
     single.down()
@@ -42,6 +45,7 @@ def cluster():
             os.environ["BROKERS"] = saved
         if was_up:
             NativeStack("async-rabbitmq", Settings(), admin=True).up()
+        release()
 
 
 @pytest.fixture(scope="module")

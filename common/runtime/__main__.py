@@ -4,8 +4,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
+from collections.abc import Callable
 
 from ..settings import check_environment
+from . import compose as compose_ps
 from .control import Part, all_parts
 from .errors import exit_status
 from .spec import PARTS
@@ -16,15 +19,64 @@ def _table(rows: list[list[str]]) -> str:
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows)
 
 
-def cmd_ps(_args) -> int:
+def cmd_ps(_args, parts: Callable[[], list[Part]] = all_parts,
+           compose: Callable[[], list[compose_ps.Container]] = compose_ps.containers) -> int:
+    """Both runtimes: the native parts' services, then the lab's compose stacks (when an engine answers)."""
     rows = [["PART", "SERVICE", "STATE", "PID", "PORT", "DETAIL"]]
-    for part in all_parts():
+    for part in parts():
         for r in part.rows():
             rows.append([r.part, r.service, r.state, str(r.pid or "-"), str(r.port or "-"), r.detail])
-    if len(rows) == 1:
-        print("nothing is running (start a part with `make up PART=<part>`)")
+    containers = compose()
+    if len(rows) == 1 and not containers:
+        print("nothing is running (start a part with `make up PART=<part>` or `make docker-up PART=<part>`)")
         return 0
-    print(_table(rows))
+    if len(rows) > 1:
+        print(_table(rows))
+    if containers:
+        if len(rows) > 1:
+            print()
+        projects = sorted({c.project for c in containers})
+        print("compose stacks (docker): " + "; ".join(f"{p}: {compose_ps.freeing_command(p)} stops it"
+                                                       for p in projects))
+        table = [["PROJECT", "SERVICE", "STATE", "STATUS", "PORTS"]]
+        table += [[c.project, c.service, c.state, c.status, c.ports] for c in containers]
+        print(_table(table))
+    return 0
+
+
+def cmd_logs(part: Part, service: str | None, lines: int, follow: bool = False,
+             keep_going: Callable[[], bool] = lambda: True, poll_s: float = 0.2) -> int:
+    """The last lines of each log (one service's, or all of the part's); with `follow`, then every new line as
+    it is written (`tail -f`; prefixed with the service's name when several are followed) until Ctrl-C."""
+    names = [part.service(service).name] if service else [s.name for s in part.services]  # an unknown name raises
+    # Where following starts, taken before the tail is read, so no line written in between is missed.
+    offsets = {n: (part.log_path(n).stat().st_size if part.log_path(n).exists() else 0) for n in names}
+    for svc in names:
+        print(f"==> {svc} <==\n{part.tail(svc, lines)}", flush=True)
+    if not follow:
+        return 0
+    partial = dict.fromkeys(names, b"")
+    try:
+        while keep_going():
+            for n in names:
+                path = part.log_path(n)
+                size = path.stat().st_size if path.exists() else 0
+                if size < offsets[n]:  # truncated or rotated (supervisord's maxbytes): read the new file
+                    offsets[n], partial[n] = 0, b""
+                if size == offsets[n]:
+                    continue
+                with path.open("rb") as fh:
+                    fh.seek(offsets[n])
+                    data = partial[n] + fh.read(size - offsets[n])
+                offsets[n] = size
+                *done, partial[n] = data.split(b"\n")
+                for line in done:
+                    text = line.decode(errors="replace")
+                    print(f"{n} | {text}" if len(names) > 1 else text)
+            sys.stdout.flush()
+            time.sleep(poll_s)
+    except KeyboardInterrupt:
+        pass
     return 0
 
 
@@ -38,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("service", nargs="?" if verb == "logs" else None)
         if verb == "logs":
             p.add_argument("-n", "--lines", type=int, default=40)
+            p.add_argument("-f", "--follow", action="store_true", help="then print new lines as they come (Ctrl-C ends)")
     sub.add_parser("down").add_argument("part", nargs="?", choices=PARTS)
     sub.add_parser("ps")
     args = ap.parse_args(argv)
@@ -65,8 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.verb == "kill":
         print(f"killed {args.part}/{args.service} (pid {part.kill(args.service)}) with SIGKILL")
     elif args.verb == "logs":
-        for svc in ([args.service] if args.service else [s.name for s in part.services]):
-            print(f"==> {svc} <==\n{part.tail(svc, args.lines)}")
+        return cmd_logs(part, args.service, args.lines, args.follow)
     return 0
 
 

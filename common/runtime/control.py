@@ -22,6 +22,7 @@ import psutil
 from supervisor.xmlrpc import SupervisorTransport
 
 from ..settings import ROOT, Settings, check_environment, get_settings
+from .compose import port_holder
 from .envspec import service_environment
 from .errors import StackError
 from .safefs import private_dir, write_private
@@ -168,6 +169,16 @@ class Part:
 
     # -- verbs -------------------------------------------------------------
     def up(self, env: dict[str, str] | None = None, progress=print) -> None:
+        """Every service of the part, in order, or nothing: a failed `up` stops what it started (and the part's
+        supervisord when it started that too), so no part is left half up."""
+        fresh, started = not self.alive(), []
+        try:
+            self._up(env, progress, started)
+        except BaseException:  # Ctrl-C included
+            self._undo_up(started, fresh)
+            raise
+
+    def _up(self, env: dict[str, str] | None, progress, started: list[str]) -> None:
         others = [p for p in PARTS if p != self.name and Part(p, self.settings).running_services()]
         self._ensure_supervisord()
         for svc in self.services:
@@ -176,7 +187,15 @@ class Part:
             if self.state(svc.name) == "RUNNING" and svc.is_ready():
                 progress(f"  {self.name}/{svc.name}: already running")
                 continue
+            started.append(svc.name)  # before the start: a failed start may leave it running
             self.start(svc.name, env, progress=progress, others=others)
+
+    def _undo_up(self, started: list[str], fresh: bool) -> None:
+        quiet = lambda _m: None  # noqa: E731 - the caller reports the failure itself
+        if fresh:  # nothing of the part ran before this `up`: take it all down, supervisord too
+            self.down(progress=quiet)
+        else:
+            self.stop_together(list(reversed(started)), progress=quiet)
 
     def start(self, name: str, env: dict[str, str] | None = None, progress=print, others=()) -> None:
         svc = self.service(name)
@@ -187,6 +206,8 @@ class Part:
             owner = self._port_owner_after_exit(port)
             if owner:
                 hint = f" ({', '.join(others)} is running: `make down` first)" if others else ""
+                compose = port_holder(port)  # a compose stack's docker-proxy: say which stack, and what frees it
+                owner += f", {compose}" if compose else ""
                 raise StackError(
                     f"cannot start {self.name}/{name}: port {port} is already in use by {owner}{hint}. "
                     f"Stop it, or choose another port with the matching *_PORT environment variable.")
@@ -252,6 +273,9 @@ class Part:
 
     def kill(self, name: str, sig: int = signal.SIGKILL) -> int:
         """Send a signal to the service's whole process group (kill -9 by default); returns the pid."""
+        self.service(name)  # an unknown name is an error that lists the part's services
+        if not self.alive():
+            raise StackError(f"{self.name}/{name} is not running ({self.name} is not up)")
         info = self._rpc().getProcessInfo(name)
         pid = info["pid"]
         if not pid:

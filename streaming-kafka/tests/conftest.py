@@ -5,7 +5,7 @@ import pytest
 
 from common.settings import ROOT, Settings
 from common.stack import NativeStack
-from common.testing import STACKS, docker_cluster_fixture, docker_stack_fixture, stack_fixture
+from common.testing import STACKS, claim, docker_cluster_fixture, docker_stack_fixture, stack_fixture
 from streaming_kafka.broker.native import wipe
 
 # The docker ring's analytics writes its metrics file here, never over the committed evidence.
@@ -67,9 +67,10 @@ def tmp_settings(tmp_path) -> Settings:
 def native_stack(settings):
     """The whole part started natively (as `make up PART=streaming-kafka`), from an empty broker when we start
     it; analytics writes its file under .run so tests never overwrite the committed evidence. Reused (and left
-    running) when it is already up."""
+    running) when this session already has it up; a user's stack is left alone (the tests are skipped)."""
 
     def start():
+        release = claim(settings, "streaming-kafka")
         stack = NativeStack("streaming-kafka", settings, admin=True)
         started = not stack._part.running_services()
         env = pytest.MonkeyPatch()  # undone when the stack stops: no METRICS_DIR leaks into later tests
@@ -81,6 +82,7 @@ def native_stack(settings):
         def stop():
             if started:
                 stack.down()
+                release()
             env.undo()
 
         return stack, stop

@@ -10,6 +10,7 @@ import pytest
 from common.runtime.errors import exit_status
 from common.settings import Settings
 from common.stack import NativeStack
+from common.testing import claim
 from streaming_kafka import failover as fo
 from streaming_kafka.evidence.failover import PART, QUICK, cluster_settings, main, start_cluster
 
@@ -23,6 +24,7 @@ def cluster():
     stopped first and started again (empty) afterwards."""
     from streaming_kafka.broker.native import wipe
 
+    release = claim(Settings(), PART)  # a user's stack is left alone: the tests are skipped
     single = NativeStack(PART, Settings(), admin=True)
     was_up = bool(single._part.running_services())
     env = pytest.MonkeyPatch()
@@ -35,6 +37,7 @@ def cluster():
     env.undo()
     if was_up:
         single.up()
+    release()
 
 
 def test_broker_killed_mid_bulk_nothing_lost_nothing_doubled(cluster):

@@ -140,6 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     stack = get_stack("async-rabbitmq", args.runtime, get_settings(), admin=True)
     settings = stack.settings  # under Docker: the published ports and the compose file's RabbitMQ account
+    stack.ensure_up()  # the whole part, as `make up` does
     with stack.admin_api():
         results = sc.run_all(stack, settings, full=not args.small,
                              progress=lambda m: print(f"[async-rabbitmq] {m}", flush=True))

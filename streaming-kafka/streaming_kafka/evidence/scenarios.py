@@ -177,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
             from streaming_kafka.broker.native import wipe
             wipe(settings)
     print(f"bringing up streaming-kafka ({stack.describe()}) ...")
-    stack.up()
+    stack.ensure_up()
     t0 = time.monotonic()
     with stack.admin_api():
         results = sc.run_all(stack, settings, full=not args.quick, progress=print)

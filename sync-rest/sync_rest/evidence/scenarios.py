@@ -110,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--output", type=Path, default=None, help=f"default {OUTPUT} ({DOCKER_OUTPUT} under Docker)")
     args = ap.parse_args(argv)
     stack = get_stack("sync-rest", args.runtime, get_settings(), admin=True)
+    stack.ensure_up()  # the whole part, as `make up` does: a half-started part would fail every notification
     with stack.admin_api():
         results = sc.run_all(stack, stack.settings, progress=lambda m: print(f"[sync-rest] {m}", flush=True))
     output = args.output or (DOCKER_OUTPUT if stack.runtime == "docker" else OUTPUT)

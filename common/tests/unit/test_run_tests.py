@@ -1,0 +1,155 @@
+"""`make test` removes only what tests created (scripts/run_tests.py, with its subprocess calls recorded, and the
+fixtures' refusal to take ports a user's stack holds). Before, it ran `common.runtime down` and `docker compose
+down -v` for every part on every run, even `PYTEST_ARGS="-m unit"`: a user's native stack stopped and the
+volumes of their `make docker-up` gone."""
+import importlib.util
+import subprocess
+import sys
+
+import pytest
+
+from common.runtime.compose import Container
+from common.settings import ROOT, Settings
+from common.testing import claim, foreign_stack, marker, project_of_tests
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.fixture
+def run_tests(monkeypatch):
+    spec = importlib.util.spec_from_file_location("run_tests", ROOT / "scripts" / "run_tests.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_native_cleanup_selection(run_tests):
+    # a user's part running before, without the mark: left alone; a marked one, or one come up during the run: ours
+    assert run_tests.native_to_stop({"sync-rest"}, {"sync-rest"}, set()) == []
+    assert run_tests.native_to_stop({"sync-rest"}, {"sync-rest", "async-rabbitmq"}, set()) == ["async-rabbitmq"]
+    assert run_tests.native_to_stop(set(), {"streaming-kafka"}, {"streaming-kafka"}) == ["streaming-kafka"]
+    assert run_tests.native_to_stop({"streaming-kafka"}, {"streaming-kafka"}, {"streaming-kafka"}) == ["streaming-kafka"]
+
+
+def engine_answers(containers="", volumes=""):
+    calls = []
+
+    def run(cmd, **kw):
+        calls.append(cmd)
+        out = {"ps": containers, "volume": volumes}.get(cmd[1], "")
+        return subprocess.CompletedProcess(cmd, 0, out, "")
+    return run, calls
+
+
+def test_docker_cleanup_removes_only_the_tests_projects(run_tests):
+    run, calls = engine_answers(containers="foodlab-sync-rest\nfoodlab-test-async-rabbitmq\nother\n",
+                                volumes="foodlab-streaming-kafka\nfoodlab-test-streaming-kafka\n")
+    run_tests.docker_down(run)
+    downs = [c for c in calls if c[:2] == ["docker", "compose"]]
+    assert [c[c.index("-p") + 1] for c in downs] == ["foodlab-test-async-rabbitmq", "foodlab-test-streaming-kafka"]
+    assert all("-v" in c for c in downs)
+
+
+def test_no_engine_no_docker_cleanup(run_tests):
+    def run(cmd, **kw):
+        raise FileNotFoundError("docker")
+    run_tests.docker_down(run)  # nothing to do, nothing raised
+
+
+def test_make_test_with_unit_leaves_a_running_native_stack_and_the_users_compose_stack_alone(run_tests, monkeypatch):
+    calls = []
+    monkeypatch.setenv("PYTEST_ARGS", "-m unit")
+    monkeypatch.setattr(run_tests, "native_state", lambda: ({"sync-rest"}, set()), raising=False)  # the user's `make up`
+    monkeypatch.setattr(run_tests.subprocess, "call", lambda cmd, **kw: calls.append(cmd) or 0)
+
+    def run(cmd, **kw):
+        calls.append(cmd)
+        out = "foodlab-sync-rest\n" if cmd[:2] in (["docker", "ps"], ["docker", "volume"]) else ""
+        return subprocess.CompletedProcess(cmd, 0, out, "")
+    monkeypatch.setattr(run_tests.subprocess, "run", run)
+    assert run_tests.main() == 0
+    pytest_call = [c for c in calls if c[1:3] == ["-m", "pytest"]]
+    assert pytest_call and pytest_call[0][-2:] == ["-m", "unit"]
+    assert not [c for c in calls if "down" in c], calls  # no `common.runtime down`, no `docker compose down`
+
+
+def test_the_fixtures_leave_a_users_stack_alone_and_say_why(tmp_path):
+    settings = Settings(run_dir=tmp_path)
+    users = foreign_stack(settings, native_running=lambda p: p == "async-rabbitmq", containers=[])
+    assert "native async-rabbitmq stack the tests did not start" in users and "make down" in users
+    marker(settings, "async-rabbitmq").parent.mkdir(parents=True)
+    marker(settings, "async-rabbitmq").touch()  # the tests' own: no reason to refuse
+    assert foreign_stack(settings, native_running=lambda p: p == "async-rabbitmq", containers=[]) is None
+    theirs = [Container(project_of_tests("sync-rest"), "order-service", "running", "Up", "127.0.0.1:6000->6000/tcp")]
+    assert foreign_stack(settings, native_running=lambda p: False, containers=theirs) is None
+    user = [Container("foodlab-sync-rest", "order-service", "running", "Up", "127.0.0.1:6000->6000/tcp")]
+    said = foreign_stack(settings, native_running=lambda p: False, containers=user)
+    assert "foodlab-sync-rest" in said and "make docker-down PART=sync-rest" in said
+
+
+def test_claim_skips_when_a_users_stack_holds_the_ports(tmp_path, monkeypatch):
+    import common.testing as testing
+    settings = Settings(run_dir=tmp_path)
+    monkeypatch.setattr(testing, "foreign_stack", lambda s: "a native sync-rest stack the tests did not start")
+    with pytest.raises(pytest.skip.Exception, match="left alone: a native sync-rest"):
+        claim(settings, "sync-rest")
+    assert not marker(settings, "sync-rest").exists()
+    monkeypatch.setattr(testing, "foreign_stack", lambda s: None)
+    release = claim(settings, "sync-rest")
+    assert marker(settings, "sync-rest").exists()
+    assert claim(settings, "sync-rest") is not release  # a second claim does not own the mark
+    release()
+    assert not marker(settings, "sync-rest").exists()
+
+
+def test_the_tests_compose_projects_are_not_the_users():
+    from common.stack import DockerStack, project
+    stack = DockerStack("sync-rest", env={}, project_name=project_of_tests("sync-rest"))
+    assert stack.project == "foodlab-test-sync-rest" != project("sync-rest")
+    assert stack.base[stack.base.index("--project-name") + 1] == "foodlab-test-sync-rest"
+    assert sys.executable  # the script runs with this interpreter
+
+
+def load_script(name):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+class FakePart:
+    def __init__(self, name, running):
+        self.name, self.running, self.downs = name, running, 0
+
+    def running_services(self):
+        return ["order-service"] if self.running else []
+
+    def down(self, progress=print):
+        self.downs += 1
+
+
+def test_make_demo_refuses_to_stop_a_users_native_stack(monkeypatch, capsys):
+    demo = load_script("demo")
+    parts = [FakePart("sync-rest", True), FakePart("async-rabbitmq", False), FakePart("streaming-kafka", False)]
+    monkeypatch.setattr(demo, "all_parts", lambda: parts)
+    monkeypatch.setattr(demo.subprocess, "call", lambda *a, **k: pytest.fail("no step may run"))
+    monkeypatch.setattr(demo, "Part", lambda *a, **k: pytest.fail("no part may be started"))
+    assert demo.main([]) == 2
+    assert [p.downs for p in parts] == [0, 0, 0]
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "sync-rest is running" in err[0] and "make down" in err[0]
+
+
+def test_make_docker_demo_refuses_to_down_v_a_users_compose_project(monkeypatch, capsys):
+    demo = load_script("docker_demo")
+    monkeypatch.setenv("PART", "sync-rest")
+    monkeypatch.setattr(demo, "image_env", lambda: {})
+
+    def engine(cmd, **kw):  # the user's `make docker-up` was taken down without -v: its volume is left
+        out = "foodlab-sync-rest_inventory-data\n" if cmd[1] == "volume" else ""
+        return subprocess.CompletedProcess(cmd, 0, out, "")
+    monkeypatch.setattr(demo.subprocess, "run", engine)
+    monkeypatch.setattr(demo, "DockerStack", lambda *a, **k: pytest.fail("no compose command may run"))
+    assert demo.main() == 2
+    err = capsys.readouterr().err
+    assert "foodlab-sync-rest" in err and "make docker-down PART=<part> VOLUMES=1" in err
