@@ -332,6 +332,7 @@ class Part:
         if not self.alive():
             self._cleanup_all()
             return
+        self._services = self._running_layout()
         running = [s for s in reversed(self.services) if self.state(s.name) in ("RUNNING", "STARTING")]
         done: set[str] = set()
         for svc in running:
@@ -353,6 +354,19 @@ class Part:
             os.kill(rpc_pid, signal.SIGKILL)
         self._cleanup_all()
         progress(f"  {self.name}: down")
+
+    def _running_layout(self) -> list[Service]:
+        """The services of the layout the part runs with. `make down BROKERS=1` with a cluster up declares one
+        broker: the others were left to supervisord's shutdown, which stops its programs one by one (a KRaft
+        quorum's last node then hangs until SIGKILL)."""
+        known = {p["name"] for p in self._rpc().getAllProcessInfo()}
+        if known == {s.name for s in self.services}:
+            return self.services
+        for n in range(1, 6):  # every BROKERS the settings allow
+            services = load_services(self.name, self.settings.model_copy(update={"brokers": n}))
+            if {s.name for s in services} == known:
+                return services
+        return self.services
 
     def _cleanup_all(self) -> None:
         for svc in self.services:

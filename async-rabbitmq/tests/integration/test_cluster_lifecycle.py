@@ -14,6 +14,8 @@ import pytest
 import requests
 
 from async_rabbitmq.messaging.nodes import nodes
+from common.runtime.control import Part
+from common.runtime.spec import load_services
 from common.settings import ROOT, Settings
 from common.testing import STACKS
 
@@ -77,6 +79,23 @@ def test_a_running_single_node_refuses_brokers_3_before_touching_any_state(run_d
         assert written(part_dir) == before  # no file written, no storage made, the running node not restarted
         single = Settings(run_dir=run_dir, brokers=1)
         assert running_members(single) == {nodes(single)[0].nodename}
+    finally:
+        assert cli(run_dir, "down").returncode == 0
+
+
+def test_a_killed_single_node_starts_again_with_up_and_after_down(run_dir):
+    single = Settings(run_dir=run_dir, brokers=1)
+    everything = {s.name for s in load_services(PART, single) if not s.profile}
+    try:
+        for down_first in (False, True):
+            assert cli(run_dir, "up", PART, brokers=1).returncode == 0  # (already up: a no-op)
+            assert cli(run_dir, "kill", PART, "rabbitmq").returncode == 0
+            if down_first:
+                assert cli(run_dir, "down").returncode == 0
+            out = cli(run_dir, "up", PART)
+            assert out.returncode == 0, out.stdout + out.stderr
+            assert running_members(single) == {nodes(single)[0].nodename}
+            assert set(Part(PART, single).running_services()) == everything
     finally:
         assert cli(run_dir, "down").returncode == 0
 
