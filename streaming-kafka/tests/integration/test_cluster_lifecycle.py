@@ -29,7 +29,8 @@ def run_dir():
 
 def cli(run_dir, *args: str, brokers: int | None = None) -> subprocess.CompletedProcess:
     """`make <verb> PART=streaming-kafka [BROKERS=n]` as the Makefile runs it, on this module's run directory."""
-    env = {k: v for k, v in os.environ.items() if k not in ("BROKERS", "KAFKA_BOOTSTRAP")} | {"RUN_DIR": str(run_dir)}
+    env = {k: v for k, v in os.environ.items() if k not in ("BROKERS", "KAFKA_BOOTSTRAP")} | {
+        "RUN_DIR": str(run_dir), "METRICS_DIR": str(run_dir / "metrics")}  # not over the committed evidence
     if brokers is not None:
         env["BROKERS"] = str(brokers)
     return subprocess.run([sys.executable, "-m", "common.runtime", *args], env=env, cwd=ROOT, capture_output=True,
