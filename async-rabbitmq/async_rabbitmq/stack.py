@@ -14,8 +14,7 @@ MAX_BROKERS = 5  # the `brokers` setting's upper bound
 
 def cluster_size(settings) -> int:
     """BROKERS when it is given; otherwise the size of the running stack, so that `make down` (and stop/start
-    of a node) stops every node of a running cluster, node 1 last: the node that stops last must start first,
-    and the runtime starts node 1 first."""
+    of a node) stops every node of a running cluster."""
     if "brokers" in settings.model_fields_set:
         return settings.brokers
     from common.runtime.control import Part  # at call time: the runtime imports this module
@@ -34,6 +33,8 @@ def services(settings):
             name=node.service, argv=broker.argv(), port=node.amqp_port, env=broker.env(),
             ready=broker.ready, prepare=broker.prepare, cleanup=broker.cleanup,
             extra_ports=(node.mgmt_port, node.dist_port), stop_wait_s=60, startup_timeout_s=120,
+            # started together: a node waits at boot for the one that stopped last, whichever it is
+            start_group="rabbitmq",
         ))
     return [
         *brokers,

@@ -134,6 +134,7 @@ class Part:
 
     def _ensure_supervisord(self) -> None:
         if self.alive():
+            self._check_programs()
             return
         if self.sock.exists():
             self.sock.unlink()
@@ -144,6 +145,19 @@ class Part:
             if time.monotonic() > deadline:
                 raise StackError(f"supervisord for {self.name} did not start; see {self.logs}/supervisord.log")
             time.sleep(0.1)
+
+    def _check_programs(self) -> None:
+        """supervisord has the programs of the services declared when it started. Declared otherwise now
+        (another BROKERS), they are refused here, before anything is prepared, formatted or written for them:
+        supervisord would refuse the first new program only after its storage was made."""
+        known = {p["name"] for p in self._rpc().getAllProcessInfo()}
+        wanted = {s.name for s in self.services}
+        if known == wanted:
+            return
+        differs = [f"{what} {', '.join(sorted(names))}" for what, names in
+                   (("has", known - wanted), ("has no", wanted - known)) if names]
+        raise StackError(f"{self.name} is running and {' and '.join(differs)} (BROKERS changed?): "
+                         f"run `make down` first, then `make up` again")
 
     def _capture_env(self, svc: Service, env: dict[str, str] | None) -> None:
         """Record the environment for this service (the caller's by default): that is how faults are injected.
@@ -181,14 +195,16 @@ class Part:
     def _up(self, env: dict[str, str] | None, progress, started: list[str]) -> None:
         others = [p for p in PARTS if p != self.name and Part(p, self.settings).running_services()]
         self._ensure_supervisord()
-        for svc in self.services:
-            if svc.profile:  # started only when asked for by name, like a compose profile
-                continue
-            if self.state(svc.name) == "RUNNING" and svc.is_ready():
-                progress(f"  {self.name}/{svc.name}: already running")
-                continue
-            started.append(svc.name)  # before the start: a failed start may leave it running
-            self.start(svc.name, env, progress=progress, others=others)
+        # profile: started only when asked for by name, like a compose profile
+        for group in start_groups([s for s in self.services if not s.profile]):
+            todo = []
+            for svc in group:
+                if self.state(svc.name) == "RUNNING" and svc.is_ready():
+                    progress(f"  {self.name}/{svc.name}: already running")
+                    continue
+                todo.append(svc.name)
+            started.extend(todo)  # before the start: a failed start may leave it running
+            self.start_together(todo, env, progress=progress, others=others)
 
     def _undo_up(self, started: list[str], fresh: bool) -> None:
         quiet = lambda _m: None  # noqa: E731 - the caller reports the failure itself
@@ -197,7 +213,16 @@ class Part:
         else:
             self.stop_together(list(reversed(started)), progress=quiet)
 
-    def start(self, name: str, env: dict[str, str] | None = None, progress=print, others=()) -> None:
+    def start_together(self, names: list[str], env: dict[str, str] | None = None, progress=print,
+                       others=()) -> None:
+        """Start several services at once, then wait until each is ready (within its own startup timeout)."""
+        started = {name: self.start(name, env, progress=progress, others=others, wait=False) for name in names}
+        self._await_ready(started, progress)
+
+    def start(self, name: str, env: dict[str, str] | None = None, progress=print, others=(),
+              wait: bool = True) -> float:
+        """Start the service (again, if it runs) and wait until it is ready, unless told not to wait; returns
+        when its process was started."""
         svc = self.service(name)
         self._ensure_supervisord()
         if self.state(name) == "RUNNING":
@@ -217,19 +242,29 @@ class Part:
         self._rpc().reloadConfig()
         t0 = time.monotonic()
         self._rpc().startProcess(name, False)
-        deadline = t0 + svc.startup_timeout_s
-        while True:
-            state = self.state(name)
-            if state in ("EXITED", "FATAL", "STOPPED", "BACKOFF"):
-                raise StackError(f"{self.name}/{name} exited while starting ({state}); last log lines:\n"
-                                    + self.tail(name, 25))
-            if svc.is_ready():
-                break
-            if time.monotonic() > deadline:
-                raise StackError(f"{self.name}/{name} was not healthy after {svc.startup_timeout_s:.0f}s; "
-                                    f"last log lines:\n" + self.tail(name, 25))
-            time.sleep(0.1)
-        progress(f"  {self.name}/{name}: healthy in {time.monotonic() - t0:.1f}s (log: {self.log_path(name)})")
+        if wait:
+            self._await_ready({name: t0}, progress)
+        return t0
+
+    def _await_ready(self, started: dict[str, float], progress=print) -> None:
+        """Wait until every service started (name: when) is ready, each within its own startup timeout."""
+        pending = dict(started)
+        while pending:
+            for name, t0 in list(pending.items()):
+                svc = self.service(name)
+                state = self.state(name)
+                if state in ("EXITED", "FATAL", "STOPPED", "BACKOFF"):
+                    raise StackError(f"{self.name}/{name} exited while starting ({state}); last log lines:\n"
+                                        + self.tail(name, 25))
+                if svc.is_ready():
+                    del pending[name]
+                    progress(f"  {self.name}/{name}: healthy in {time.monotonic() - t0:.1f}s "
+                             f"(log: {self.log_path(name)})")
+                elif time.monotonic() > t0 + svc.startup_timeout_s:
+                    raise StackError(f"{self.name}/{name} was not healthy after {svc.startup_timeout_s:.0f}s; "
+                                        f"last log lines:\n" + self.tail(name, 25))
+            if pending:
+                time.sleep(0.1)
 
     def stop(self, name: str, progress=print) -> None:
         svc = self.service(name)
@@ -324,6 +359,7 @@ class Part:
         if not self.alive():
             self._cleanup_all()
             return
+        self._services = self._running_layout()
         running = [s for s in reversed(self.services) if self.state(s.name) in ("RUNNING", "STARTING")]
         done: set[str] = set()
         for svc in running:
@@ -345,6 +381,19 @@ class Part:
             os.kill(rpc_pid, signal.SIGKILL)
         self._cleanup_all()
         progress(f"  {self.name}: down")
+
+    def _running_layout(self) -> list[Service]:
+        """The services of the layout the part runs with. `make down BROKERS=1` with a cluster up declares one
+        broker: the others were left to supervisord's shutdown, which stops its programs one by one (a KRaft
+        quorum's last node then hangs until SIGKILL)."""
+        known = {p["name"] for p in self._rpc().getAllProcessInfo()}
+        if known == {s.name for s in self.services}:
+            return self.services
+        for n in range(1, 6):  # every BROKERS the settings allow
+            services = load_services(self.name, self.settings.model_copy(update={"brokers": n}))
+            if {s.name for s in services} == known:
+                return services
+        return self.services
 
     def _cleanup_all(self) -> None:
         for svc in self.services:
@@ -385,6 +434,17 @@ class Part:
             fh.seek(0, 2)
             fh.seek(max(0, fh.tell() - 64 * 1024))
             return "\n".join(fh.read().decode(errors="replace").splitlines()[-lines:])
+
+
+def start_groups(services: list[Service]) -> list[list[Service]]:
+    """The services in start order, those of one start group (declared next to each other) together."""
+    groups: list[list[Service]] = []
+    for svc in services:
+        if groups and svc.start_group and groups[-1][0].start_group == svc.start_group:
+            groups[-1].append(svc)
+        else:
+            groups.append([svc])
+    return groups
 
 
 def listening_pid(port: int) -> int | None:

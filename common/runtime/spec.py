@@ -39,6 +39,10 @@ class Service:
     # `down` stops the services of one stop group together: the nodes of a KRaft quorum stopped one by one
     # lose their majority, and the last ones then hang in their controlled shutdown until SIGKILL.
     stop_group: str | None = None
+    # `up` starts the services of one start group together, then waits for each: the nodes of a RabbitMQ cluster
+    # wait at boot for the node that stopped last, whichever it is, and started one by one wait for one not yet
+    # started (RabbitMQ's clustering guide, "Restarting Cluster Nodes": restart them in parallel).
+    start_group: str | None = None
 
     def is_ready(self) -> bool:
         if self.ready is not None:

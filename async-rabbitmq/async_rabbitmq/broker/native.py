@@ -162,14 +162,17 @@ class NativeBroker:
         members = {n["name"] for n in self._api("nodes") or []}
         if first in members:
             return True
-        if self.node.index > 1:
+        # A fresh node joins node 1 once node 1 has booted: the nodes are started together, and joining a node
+        # that is still booting fails.
+        if self.node.index > 1 and self._api("overview", self.cluster[0]) is not None:
             self.join(first)
         return False
 
-    def _api(self, path: str):
+    def _api(self, path: str, node: Node | None = None):
         s = self.settings
+        node = node or self.node
         try:
-            r = requests.get(f"http://{self.node.host}:{self.node.mgmt_port}/api/{path}",
+            r = requests.get(f"http://{node.host}:{node.mgmt_port}/api/{path}",
                              auth=(s.rabbitmq_user, s.rabbitmq_password), timeout=2)
         except requests.RequestException:
             return None

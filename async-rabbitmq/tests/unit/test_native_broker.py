@@ -157,3 +157,28 @@ def test_prepare_as_root_refuses_a_folder_swapped_for_a_link(prepared, tmp_path)
     with pytest.raises(StackError, match="symbolic link"):
         broker.prepare()
     assert list(elsewhere.iterdir()) == [] and os.stat(elsewhere).st_uid == 0
+
+
+def test_a_fresh_node_joins_node_1_only_once_node_1_has_booted(tmp_path, monkeypatch):
+    """The cluster's nodes start together: joining node 1 while it still boots fails (rabbitmqctl join_cluster)."""
+    import async_rabbitmq.broker.native as native
+    from async_rabbitmq.messaging.nodes import nodes
+
+    s = Settings(run_dir=tmp_path, brokers=3)
+    first, second = nodes(s)[:2]
+    b = NativeBroker(s, node=second)
+    booted = {second.nodename}
+    joined = []
+
+    def api(path, node=None):
+        node = node or b.node
+        if node.nodename not in booted:
+            return None
+        return [{"name": node.nodename}] if path == "nodes" else {}
+
+    monkeypatch.setattr(native, "_listening", lambda port, host="127.0.0.1": True)
+    monkeypatch.setattr(b, "_api", api)
+    monkeypatch.setattr(b, "join", joined.append)
+    assert b.ready() is False and joined == []  # node 1 is still booting: not yet
+    booted.add(first.nodename)
+    assert b.ready() is False and joined == [first.nodename]  # now it joins; ready once a member

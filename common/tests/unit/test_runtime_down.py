@@ -34,6 +34,9 @@ class Supervisor:
             self.states[name] = "STOPPED"
         return {"statename": state, "pid": 1}
 
+    def getAllProcessInfo(self):  # noqa: N802
+        return [{"name": n, "statename": s} for n, s in self.states.items()]
+
     def getPID(self):  # noqa: N802
         return 999_999_999
 
@@ -97,3 +100,19 @@ def test_start_waits_for_the_port_of_its_own_killed_process_but_not_for_a_strang
     monkeypatch.setattr(part, "supervisor_pid", lambda: 1)
     monkeypatch.setattr(control.psutil, "Process", lambda pid: type("P", (), {"parents": lambda self: []})())
     assert part._port_owner_after_exit(5672, wait_s=5) == "pid 4242 (nc -l 5672)"  # at once: not ours
+
+
+def test_down_with_another_brokers_stops_the_running_cluster_in_its_own_layout(tmp_path, monkeypatch):
+    """`make down BROKERS=1` while a three-broker KRaft cluster runs: node 1 was stopped alone and nodes 2 and 3
+    were left to supervisord's shutdown, one by one (the last hangs without a quorum until SIGKILL)."""
+    programs = ["kafka", "kafka-2", "kafka-3", "inventory-consumer", "inventory-consumer-2", "analytics-consumer",
+                "producer-order"]
+    rpc = Supervisor(programs)
+    rpc.states["inventory-consumer-2"] = "STOPPED"  # the scale-out profile: not started by up
+    p = Part("streaming-kafka", Settings(run_dir=tmp_path / "run", brokers=1))
+    monkeypatch.setattr(p, "_rpc", lambda: rpc)
+    monkeypatch.setattr(p, "alive", lambda: True)
+    monkeypatch.setattr(p, "_cleanup_all", lambda: None)
+    p.down(progress=lambda m: None)
+    assert rpc.calls[-3:] == [("kafka-3", False), ("kafka-2", False), ("kafka", False)]
+    assert set(rpc.states.values()) == {"STOPPED"}

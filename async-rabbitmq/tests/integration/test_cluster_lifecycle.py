@@ -1,0 +1,139 @@
+"""Part B's native cluster through `make up/kill/down` (the runtime's command line), in a run directory of its own:
+it starts again after any of its nodes was killed before `down`, and a running part refuses another BROKERS
+before it writes anything.
+
+A node that did not stop last waits (up to 5 minutes) for the peer that did; started one after another with
+node 1 first, node 1 killed and node 2 stopped last, node 1 waited for a node that was never started."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+import requests
+
+from async_rabbitmq.messaging.nodes import nodes
+from common.runtime.control import Part
+from common.runtime.spec import load_services
+from common.settings import ROOT, Settings
+from common.testing import STACKS
+
+pytestmark = pytest.mark.integration
+
+PART = "async-rabbitmq"
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    STACKS.release()  # another stack of this session would hold the same ports
+    # Under the project's .run/ (not /tmp): as root the nodes run as `rabbitmq`, which must reach their folders.
+    path = Settings().run_dir / "tests" / f"cluster-lifecycle-{os.getpid()}"
+    yield path
+    cli(path, "down")
+    subprocess.run(["rm", "-rf", str(path)], check=False)
+
+
+def cli(run_dir, *args: str, brokers: int | None = None) -> subprocess.CompletedProcess:
+    """`make <verb> PART=async-rabbitmq [BROKERS=n]` as the Makefile runs it, on this module's run directory."""
+    env = {k: v for k, v in os.environ.items() if k != "BROKERS"} | {"RUN_DIR": str(run_dir)}
+    if brokers is not None:
+        env["BROKERS"] = str(brokers)
+    return subprocess.run([sys.executable, "-m", "common.runtime", *args], env=env, cwd=ROOT, capture_output=True,
+                          text=True, timeout=600, check=False)
+
+
+def running_members(settings: Settings) -> set[str]:
+    """The cluster's nodes node 1 sees running (management API)."""
+    node = nodes(settings)[0]
+    r = requests.get(f"http://{node.host}:{node.mgmt_port}/api/nodes",
+                     auth=(settings.rabbitmq_user, settings.rabbitmq_password), timeout=10)
+    r.raise_for_status()
+    return {n["name"] for n in r.json() if n.get("running")}
+
+
+def refused(out: subprocess.CompletedProcess) -> str:
+    """The one line a refused `up` prints; no traceback."""
+    assert out.returncode != 0, out.stdout + out.stderr
+    assert "Traceback" not in out.stdout + out.stderr, out.stderr
+    lines = [ln for ln in out.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, out.stderr
+    assert "make down" in lines[0]
+    return lines[0]
+
+
+def written(part_dir) -> dict[str, int]:
+    """What `up` writes before it starts anything: the part's folders, the spec files and each node's configuration
+    (rewritten by every start); files with their modification times."""
+    files = [*part_dir.iterdir(), *(part_dir / "env").iterdir(), *part_dir.glob("rabbitmq*/conf/*")]
+    # a folder's own time changes whenever a running service writes in it (a SQLite journal): only its name counts
+    return {str(p.relative_to(part_dir)): None if p.is_dir() else p.stat().st_mtime_ns for p in files}
+
+
+def test_a_running_single_node_refuses_brokers_3_before_touching_any_state(run_dir):
+    part_dir = run_dir / PART
+    try:
+        assert cli(run_dir, "up", PART, brokers=1).returncode == 0
+        before = written(part_dir)
+        refused(cli(run_dir, "up", PART, brokers=3))
+        assert not (part_dir / "rabbitmq-2").exists() and not (part_dir / "rabbitmq-cluster.cookie").exists()
+        assert written(part_dir) == before  # no file written, no storage made, the running node not restarted
+        single = Settings(run_dir=run_dir, brokers=1)
+        assert running_members(single) == {nodes(single)[0].nodename}
+    finally:
+        assert cli(run_dir, "down").returncode == 0
+
+
+def test_a_killed_single_node_starts_again_with_up_and_after_down(run_dir):
+    single = Settings(run_dir=run_dir, brokers=1)
+    everything = {s.name for s in load_services(PART, single) if not s.profile}
+    try:
+        for down_first in (False, True):
+            assert cli(run_dir, "up", PART, brokers=1).returncode == 0  # (already up: a no-op)
+            assert cli(run_dir, "kill", PART, "rabbitmq").returncode == 0
+            if down_first:
+                assert cli(run_dir, "down").returncode == 0
+            out = cli(run_dir, "up", PART)
+            assert out.returncode == 0, out.stdout + out.stderr
+            assert running_members(single) == {nodes(single)[0].nodename}
+            assert set(Part(PART, single).running_services()) == everything
+    finally:
+        assert cli(run_dir, "down").returncode == 0
+
+
+@pytest.fixture(scope="module")
+def cluster(run_dir):
+    out = cli(run_dir, "up", PART, brokers=3)
+    assert out.returncode == 0, out.stdout + out.stderr
+    settings = Settings(run_dir=run_dir, brokers=3)
+    assert len(running_members(settings)) == 3
+    return settings
+
+
+# node 1 last: on the code before the fix, its case wedges the stack for the cases after it
+@pytest.mark.parametrize("victim", ["rabbitmq-3", "rabbitmq-2", "rabbitmq"])
+def test_the_cluster_starts_again_after_a_node_was_killed_before_down(run_dir, cluster, victim):
+    assert cli(run_dir, "up", PART, brokers=3).returncode == 0  # (already up: a no-op)
+    assert cli(run_dir, "kill", PART, victim).returncode == 0
+    assert cli(run_dir, "down").returncode == 0
+    out = cli(run_dir, "up", PART, brokers=3)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert running_members(cluster) == {n.nodename for n in nodes(cluster)}
+
+
+def test_the_cluster_starts_again_after_every_node_was_killed(run_dir, cluster):
+    """No node stopped last: each waits for the others, and all of them must be started for any to boot."""
+    assert cli(run_dir, "up", PART, brokers=3).returncode == 0  # (already up: a no-op)
+    for victim in ("rabbitmq", "rabbitmq-2", "rabbitmq-3"):
+        assert cli(run_dir, "kill", PART, victim).returncode == 0
+    assert cli(run_dir, "down").returncode == 0
+    out = cli(run_dir, "up", PART, brokers=3)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert running_members(cluster) == {n.nodename for n in nodes(cluster)}
+
+
+def test_a_running_cluster_refuses_brokers_1_before_touching_any_state(run_dir, cluster):
+    before = written(run_dir / PART)
+    refused(cli(run_dir, "up", PART, brokers=1))
+    assert written(run_dir / PART) == before
+    assert running_members(cluster) == {n.nodename for n in nodes(cluster)}
