@@ -150,6 +150,27 @@ COMPOSE_CLUSTER = {
 }
 
 
+# The compose cluster's Erlang cookie when the user sets none: made once, owner-only from its first byte, and read
+# by docker/compose.sh too, so `make docker-up` and the tests' stacks share one secret and a cluster restarts.
+COMPOSE_COOKIE_FILE = ROOT / ".run" / "compose" / "rabbitmq-cluster.cookie"
+
+
+def cluster_secrets(part: str, environ=None) -> dict[str, str]:
+    """What a part's cluster file needs from the environment: Part B's Erlang cookie (the user's
+    RABBITMQ_ERLANG_COOKIE, else the one kept in COMPOSE_COOKIE_FILE). The file has no default for it on purpose."""
+    if part != "async-rabbitmq":
+        return {}
+    environ = os.environ if environ is None else environ
+    if environ.get("RABBITMQ_ERLANG_COOKIE"):
+        return {"RABBITMQ_ERLANG_COOKIE": environ["RABBITMQ_ERLANG_COOKIE"]}
+    import secrets
+
+    from .runtime.safefs import ensure_secret, private_dir
+
+    private_dir(COMPOSE_COOKIE_FILE.parent)
+    return {"RABBITMQ_ERLANG_COOKIE": ensure_secret(COMPOSE_COOKIE_FILE, lambda: secrets.token_hex(20))}
+
+
 def project(part: str) -> str:
     """The compose project name (`name:` in the part's docker-compose.yml)."""
     return f"foodlab-{part}"
@@ -241,7 +262,7 @@ class DockerStack(_Admin):
         self.cluster = cluster
         self.settings = docker_client_settings(settings or get_settings(), cluster)
         self.admin = admin
-        self.env = image_env() if env is None else dict(env)
+        self.env = (image_env() if env is None else dict(env)) | (cluster_secrets(part) if cluster else {})
         self.file = ROOT / part / "docker-compose.yml"
         self.files = [self.file, *([ROOT / part / CLUSTER_FILE] if cluster else [])]
         self._pids: dict[str, tuple[int, float]] = {}  # service -> (pid, create time) seen after its last start

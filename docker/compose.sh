@@ -67,6 +67,19 @@ files() {  # files <part> [all]: the -f options: the cluster file too with BROKE
     if [ "${2:-}" = all ] || [ "${BROKERS:-1}" -gt 1 ]; then echo "-f docker-compose.yml -f docker-compose.cluster.yml"; fi
 }
 
+# cluster_secrets <part>: Part B's cluster file has no default Erlang cookie (whoever holds it can run code on the
+# nodes): the user's RABBITMQ_ERLANG_COOKIE, else one made once, owner-only from its first byte, in
+# .run/compose/rabbitmq-cluster.cookie (common.stack.cluster_secrets reads the same file, for the tests' stacks).
+cluster_secrets() {
+    [ "$1" = async-rabbitmq ] && [ -z "${RABBITMQ_ERLANG_COOKIE:-}" ] || return 0
+    local dir="$ROOT/.run/compose" f="$ROOT/.run/compose/rabbitmq-cluster.cookie"
+    (umask 077 && mkdir -p "$dir")
+    if [ -L "$dir" ] || [ -L "$f" ]; then refuse "$f or its folder is a symbolic link"; fi
+    [ -s "$f" ] || (umask 077 && set -o noclobber && od -An -tx1 -N20 /dev/urandom | tr -d ' \n' >"$f") 2>/dev/null || true
+    [ -s "$f" ] || refuse "could not make the cluster's Erlang cookie in $f"
+    RABBITMQ_ERLANG_COOKIE=$(cat "$f"); export RABBITMQ_ERLANG_COOKIE
+}
+
 if [ "${1:-}" = down ] && ! docker info >/dev/null 2>&1; then
     echo "compose: no Docker engine is running: nothing to take down" >&2; exit 0
 fi
@@ -74,9 +87,9 @@ fi
 case "${1:-}" in
     env) [ -z "${2:-}" ] || need_part "$2"; image_env "${2:-}" ;;
     # shellcheck disable=SC2046  # files: word-split on purpose
-    up) need_part "${2:-}"; load_env "$2"; cd "$ROOT/$2"; exec docker compose $(files "$2") up -d --build --wait "${@:3}" ;;
+    up) need_part "${2:-}"; load_env "$2"; [ -z "$(files "$2")" ] || cluster_secrets "$2"; cd "$ROOT/$2"; exec docker compose $(files "$2") up -d --build --wait "${@:3}" ;;
     # shellcheck disable=SC2046
-    down) need_part "${2:-}"; cd "$ROOT/$2"; exec docker compose $(files "$2" all) down "${@:3}" ;;  # images play no part
+    down) need_part "${2:-}"; [ -z "$(files "$2" all)" ] || cluster_secrets "$2"; cd "$ROOT/$2"; exec docker compose $(files "$2" all) down "${@:3}" ;;  # images play no part
     # shellcheck disable=SC2046
-    *) need_part "${1:-}"; load_env "$1"; cd "$ROOT/$1"; exec docker compose $(files "$1") "${@:2}" ;;
+    *) need_part "${1:-}"; load_env "$1"; [ -z "$(files "$1")" ] || cluster_secrets "$1"; cd "$ROOT/$1"; exec docker compose $(files "$1") "${@:2}" ;;
 esac

@@ -30,7 +30,7 @@ from _pytest.mark.expression import Expression
 from common.runtime import compose
 from common.runtime.spec import PARTS
 from common.settings import ROOT
-from common.stack import CLUSTER_FILE
+from common.stack import CLUSTER_FILE, cluster_secrets
 
 
 def native_state() -> tuple[set[str], set[str]]:
@@ -80,7 +80,8 @@ def docker_down(run=None) -> None:
             continue
         files = [a for f in ("docker-compose.yml", CLUSTER_FILE) if (ROOT / part / f).exists() for a in ("-f", f)]
         run(["docker", "compose", "-p", proj, *files, "--profile", "*", "down", "-v", "--remove-orphans"],
-            cwd=ROOT / part, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            cwd=ROOT / part, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            env=os.environ | cluster_secrets(part))  # the cluster file interpolates them even to take it down
 
 
 # Run again under confluent-kafka: the rings that load Part C's consumers hardest, at test scale.

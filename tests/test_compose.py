@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from common.settings import ROOT, Settings
+from common.stack import cluster_secrets
 
 pytestmark = pytest.mark.unit
 
@@ -168,7 +169,8 @@ def compose_config_env(part: str, env: dict[str, str], profiles: bool = True, ov
     path = ROOT / part / "docker-compose.yml"
     args = [a for f in overrides for a in ("-f", str(f))] + (["--profile", "*"] if profiles else [])
     out = subprocess.run([str(COMPOSE_BIN), "-f", str(path), *args, "config", "--format", "json"],
-                         capture_output=True, text=True, cwd=path.parent, env={"PATH": "/usr/bin:/bin", **env})
+                         capture_output=True, text=True, cwd=path.parent,
+                         env={"PATH": "/usr/bin:/bin", **cluster_secrets(part, {"RABBITMQ_ERLANG_COOKIE": "t"}), **env})
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout)
 

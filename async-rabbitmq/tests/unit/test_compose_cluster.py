@@ -21,12 +21,46 @@ COMPOSE_BIN = Path(sys.prefix) / "lib" / f"python{sys.version_info.major}.{sys.v
 NODES = ["rabbit@rabbitmq", "rabbit@rabbitmq-2", "rabbit@rabbitmq-3"]
 
 
+COOKIE = {"RABBITMQ_ERLANG_COOKIE": "a-secret-of-the-test"}
+
+
+def compose_config(env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run([str(COMPOSE_BIN), "-f", "docker-compose.yml", "-f", "docker-compose.cluster.yml", "config",
+                           "--format", "json"], cwd=PART_DIR, capture_output=True, text=True,
+                          env={"PATH": "/usr/bin:/bin", **env})
+
+
 def merged(env: dict[str, str] | None = None) -> dict:
-    out = subprocess.run([str(COMPOSE_BIN), "-f", "docker-compose.yml", "-f", "docker-compose.cluster.yml", "config",
-                          "--format", "json"], cwd=PART_DIR, capture_output=True, text=True,
-                         env={"PATH": "/usr/bin:/bin", **(env or {})})
+    out = compose_config(COOKIE | (env or {}))
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout)["services"]
+
+
+def test_the_cluster_has_no_default_erlang_cookie():
+    """Whoever holds the cookie can run code on the nodes, and their distribution port is reachable from this host
+    through the compose network: a cookie written in the file would be every clone's. No cookie, no cluster."""
+    out = compose_config({})
+    assert out.returncode != 0 and "RABBITMQ_ERLANG_COOKIE" in out.stderr
+    envs = [s["environment"] for name, s in merged().items() if name.startswith("rabbitmq")]
+    assert {e["RABBITMQ_ERLANG_COOKIE"] for e in envs} == {COOKIE["RABBITMQ_ERLANG_COOKIE"]}
+
+
+def test_the_stacks_cookie_is_made_once_owner_only_and_a_users_own_wins(tmp_path, monkeypatch):
+    import os
+    import stat
+
+    from common import stack
+
+    monkeypatch.setattr(stack, "COMPOSE_COOKIE_FILE", tmp_path / "compose" / "rabbitmq-cluster.cookie")
+    first = stack.cluster_secrets("async-rabbitmq", {})["RABBITMQ_ERLANG_COOKIE"]
+    assert len(first) == 40 and stack.cluster_secrets("async-rabbitmq", {}) == {"RABBITMQ_ERLANG_COOKIE": first}
+    assert stat.S_IMODE(os.stat(stack.COMPOSE_COOKIE_FILE).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(stack.COMPOSE_COOKIE_FILE.parent).st_mode) == 0o700
+    assert stack.cluster_secrets("async-rabbitmq", COOKIE) == COOKIE
+    assert stack.cluster_secrets("streaming-kafka", {}) == {}
+    monkeypatch.delenv("RABBITMQ_ERLANG_COOKIE", raising=False)
+    assert stack.DockerStack("async-rabbitmq", env={}, cluster=True).env == {"RABBITMQ_ERLANG_COOKIE": first}
+    assert stack.DockerStack("async-rabbitmq", env={}).env == {}  # the single node needs none
 
 
 def test_cluster_compose_file_merges_into_three_clustered_nodes():
