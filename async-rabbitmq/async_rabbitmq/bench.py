@@ -226,7 +226,9 @@ def inventory_drain(settings: Settings, stack: NativeStack, lab: Lab, n: int, al
 
 
 def run(progress=print, n: int = 10_000, latency_n: int = 2_000, repeat: int = 5, drain_repeat: int = 3,
-        settings: Settings | None = None, echo_port: int | None = None) -> dict:
+        settings: Settings | None = None, echo_port: int | None = None,
+        only: tuple[str, ...] = ("latency", "publish", "drain")) -> dict:
+    """Every figure by default; `only` picks some of them (`python -m async_rabbitmq.bench drain`)."""
     settings = settings or get_settings()
     echo_port = echo_port or settings.order_port + 9  # 6009 by default, like Part A's baseline
     stack = NativeStack("async-rabbitmq", settings, admin=True)
@@ -236,12 +238,25 @@ def run(progress=print, n: int = 10_000, latency_n: int = 2_000, repeat: int = 5
     out: dict = {"n": n, "prefetch": settings.rabbitmq_prefetch, "consumer_batch": settings.consumer_batch,
                  "outbox_max_inflight": settings.outbox_max_inflight}
 
+    if "latency" in only:
+        _latency(progress, out, settings, lab, latency_n, echo_port)
+    if "publish" in only:
+        _publish(progress, out, settings, n, repeat)
+    if "drain" in only:
+        _drain(progress, out, settings, stack, lab, n, drain_repeat)
+    lab.reset_stock()
+    return out
+
+
+def _latency(progress, out: dict, settings: Settings, lab: Lab, latency_n: int, echo_port: int) -> None:
     progress(f"202 latency: {latency_n} sequential POST /order, then the same against a bare Flask echo")
     lab.wait_idle()
     lab.reset_stock({item: 10_000_000 for item in ITEMS})
     out["latency_202_ms"] = accept_latency(settings.order_url.rstrip("/") + "/order", ORDER, latency_n, echo_port)
     lab.wait_idle(timeout=120)
 
+
+def _publish(progress, out: dict, settings: Settings, n: int, repeat: int) -> None:
     progress(f"publish with confirms: outbox relay vs raw pika publisher, {n} persistent messages, "
              f"best of {repeat} interleaved runs each")
     raws, relays = [], []
@@ -258,6 +273,8 @@ def run(progress=print, n: int = 10_000, latency_n: int = 2_000, repeat: int = 5
     out["publish_rate"] = {"relay": round(relay), "raw_pika": round(raw), "ratio": round(relay / raw, 3),
                            "runs": {"relay": [round(x) for x in relays], "raw_pika": [round(x) for x in raws]}}
 
+
+def _drain(progress, out: dict, settings: Settings, stack: NativeStack, lab: Lab, n: int, drain_repeat: int) -> None:
     progress(f"drain: inventory consumer vs raw pika consumers, {n} messages, best of {drain_repeat} runs each")
     raw_only, raw_pub, inv, alone = [], [], [], []
     try:
@@ -288,10 +305,18 @@ def run(progress=print, n: int = 10_000, latency_n: int = 2_000, repeat: int = 5
         "runs": {"inventory": [round(r["consumer_rate"]) for r in inv], "raw_pika_ack_only": [round(x) for x in raw_only],
                  "raw_pika_publish_confirm_ack": [round(x) for x in raw_pub],
                  "inventory_alone": [round(r["consumer_rate"]) for r in alone]}}
-    lab.reset_stock()
-    return out
+
+
+def main(argv: list[str]) -> int:
+    """`python -m async_rabbitmq.bench [latency|publish|drain ...]`: the figures named (default: all), as JSON."""
+    only = tuple(argv) or ("latency", "publish", "drain")
+    if unknown := set(only) - {"latency", "publish", "drain"}:
+        print(f"unknown figure(s) {sorted(unknown)}: choose from latency, publish, drain", file=sys.stderr)
+        return 2
+    print(json.dumps(run(progress=lambda m: print(f"[bench] {m}", file=sys.stderr, flush=True), only=only),
+                     indent=1))
+    return 0
 
 
 if __name__ == "__main__":
-    sys.exit(exit_status(lambda: print(json.dumps(run(progress=lambda m: print(f"[bench] {m}", file=sys.stderr,
-                                                                              flush=True)), indent=1))))
+    sys.exit(exit_status(lambda: main(sys.argv[1:])))

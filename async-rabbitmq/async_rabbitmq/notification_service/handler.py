@@ -4,6 +4,9 @@ Guarantee: at-least-once delivery, effectively once per `event_id`: the
 notification is recorded (INSERT OR IGNORE on the event id) in SQLite before
 the ack, and logged only when it is new, so a redelivered or re-published
 event is acknowledged without a second notification.
+
+Logs: one line per batch (how many sent, duplicates, poison, and the event ids sent); each notification's text
+at DEBUG (a line per message cost more than recording it); a duplicate or a poison message on a line of its own.
 """
 from __future__ import annotations
 
@@ -43,12 +46,18 @@ class NotificationHandler:
         notes = [{"event_id": e.event_id, "order_id": e.order_id, "student_id": e.student_id,
                   "kind": e.event_type, "message": message_for(e)} for e in events]
         fresh = self.store.record_many(notes) if notes else []
+        sent = [note for note, new in zip(notes, fresh, strict=True) if new]
+        debug = log.isEnabledFor(logging.DEBUG)
         for note, new in zip(notes, fresh, strict=True):
-            with bind(order_id=note["order_id"], event_id=note["event_id"]):
-                if new:
-                    self.stats["sent"] += 1
-                    log.info("notification sent to %s: %s", note["student_id"], note["message"])
-                else:
-                    self.stats["duplicates"] += 1
-                    log.info("duplicate event ignored: already notified")
+            if not new or debug:
+                with bind(order_id=note["order_id"], event_id=note["event_id"]):
+                    if new:
+                        log.debug("notification sent to %s: %s", note["student_id"], note["message"])
+                    else:
+                        log.info("duplicate event ignored: already notified")
+        counts = {"sent": len(sent), "duplicates": len(notes) - len(sent), "poison": len(deliveries) - len(notes)}
+        self.stats["sent"] += counts["sent"]
+        self.stats["duplicates"] += counts["duplicates"]
+        log.info("batch of %d: %d notifications sent, %d duplicates, %d poison", len(deliveries), counts["sent"],
+                 counts["duplicates"], counts["poison"], extra={**counts, "event_ids": [n["event_id"] for n in sent]})
         return [results.get(d.tag, Result(d.tag)) for d in deliveries]

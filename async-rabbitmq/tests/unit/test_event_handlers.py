@@ -48,3 +48,14 @@ def test_each_notification_is_recorded_once(tmp_path):
     h([ev("InventoryReserved", "A", "e1")])
     assert store.count() == 1 and h.stats == {"sent": 1, "duplicates": 2, "poison": 0}
     assert "confirmed" in store.for_order("A")[0]["message"]
+
+
+def test_notifications_are_logged_once_per_batch_with_their_counts(tmp_path, caplog):
+    h = NotificationHandler(NotificationStore(tmp_path / "n.db"))
+    h([ev("InventoryReserved", "A", "e0")])
+    caplog.set_level("INFO", logger="notification-service")
+    h([ev("InventoryReserved", "A", "e0"), Delivery(next(_tags), b"garbage"),
+       *[ev("InventoryFailed", f"B{i}", f"e{i}", "out_of_stock") for i in range(1, 5)]])
+    (line,) = [r for r in caplog.records if r.msg.startswith("batch of")]
+    assert (line.sent, line.duplicates, line.poison) == (4, 1, 1) and line.event_ids == ["e1", "e2", "e3", "e4"]
+    assert len(caplog.records) == 3  # the batch, the duplicate, the poison message

@@ -105,3 +105,19 @@ def test_one_deeply_nested_body_in_a_batch_of_250_dead_letters_only_itself(tmp_p
     assert [r.tag for r in dead] == [250] and dead[0].outgoing[0].headers[REASON_HEADER] == "too_deep"
     assert sum(event_of(r)["event_type"] == "InventoryReserved" for r in results if r not in dead) == 249
     assert store.snapshot()["soda"] == 1000 - 249
+
+
+def test_a_batch_is_logged_once_with_its_counts_per_outcome(store, tmp_settings, caplog):
+    store.reset({"pizza": 100, "burger": 0})
+    again = order_placed("o0", "s", "pizza", 1)
+    InventoryHandler(store, tmp_settings)([delivery(1, again)])
+    batch = [delivery(2, again), delivery(3, b"not json")]
+    batch += [delivery(4 + i, order_placed(f"o{i}", "s", "pizza", 1)) for i in range(1, 6)]
+    batch += [delivery(10 + i, order_placed(f"f{i}", "s", "burger", 1)) for i in range(3)]
+    caplog.set_level("INFO", logger="inventory-service")
+    InventoryHandler(store, tmp_settings)(batch)
+    (line,) = [r for r in caplog.records if r.msg.startswith("batch of")]
+    assert (line.reserved, line.failed, line.duplicates, line.poison) == (5, 3, 1, 1)
+    assert again["event_id"] in line.event_ids and len(line.event_ids) == 9
+    # besides the batch's line, only the two that need a look: the duplicate and the poison message
+    assert len(caplog.records) == 3
