@@ -11,12 +11,13 @@ retried or redelivered request returns the first outcome and changes nothing.
 """
 from __future__ import annotations
 
-import json
 import sqlite3
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Mapping
+
+import orjson
 
 from .menu import INITIAL_STOCK
 from .sqlite import Database
@@ -112,36 +113,55 @@ class StockStore:
         return self.reserve_many([ReserveRequest(key, item, quantity, payload=payload)])[0]
 
     def reserve_many(self, requests: Iterable[ReserveRequest]) -> list[Reservation]:
-        """Apply several reservations in one transaction (one lock, one commit), in order."""
-        results: list[Reservation] = []
+        """Apply several reservations in one transaction (one lock, one commit), in order: the same outcomes as
+        one at a time, with one read of the keys and the stock and one write of each table per batch (four
+        statements per order were about a third of a consumer's CPU)."""
+        requests = list(requests)
         with self.db.transaction() as db:
-            for req in requests:
-                results.append(self._apply(db, req))
+            return self._apply_many(db, requests)
+
+    def _apply_many(self, db: sqlite3.Connection, requests: list[ReserveRequest]) -> list[Reservation]:
+        # The write lock is held (BEGIN IMMEDIATE): what is read here cannot change until the commit.
+        seen = self._recorded(db, list(dict.fromkeys(r.key for r in requests)))
+        stock = dict(db.execute("SELECT item, qty FROM stock").fetchall())
+        changed: set[str] = set()
+        rows, results = [], []
+        for req in requests:
+            if req.key in seen:
+                item, quantity, outcome, remaining, reason, payload = seen[req.key]
+                results.append(Reservation(req.key, item, quantity, outcome, remaining, reason, True,
+                                           orjson.loads(payload) if payload else None))
+                continue
+            if req.reject_reason is not None:
+                decision, reason = Decision(REJECTED, None), req.reject_reason
+            else:
+                decision = decide(stock.get(req.item), req.quantity)
+                if decision.outcome == RESERVED:
+                    stock[req.item] = decision.remaining
+                    changed.add(req.item)
+                reason = None if decision.outcome == RESERVED else decision.outcome
+            payload = dict(req.payload) if req.payload is not None else None
+            text = orjson.dumps(payload).decode() if payload is not None else None
+            rows.append((req.key, req.item, req.quantity, decision.outcome, decision.remaining, reason, text,
+                         time.time()))
+            seen[req.key] = (req.item, req.quantity, decision.outcome, decision.remaining, reason, text)
+            results.append(Reservation(req.key, req.item, req.quantity, decision.outcome, decision.remaining,
+                                       reason, False, payload))
+        db.executemany("UPDATE stock SET qty = ? WHERE item = ?", [(stock[item], item) for item in changed])
+        db.executemany("INSERT INTO reservations(key, item, quantity, outcome, remaining, reason, payload, created_at)"
+                       " VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
         return results
 
-    def _apply(self, db: sqlite3.Connection, req: ReserveRequest) -> Reservation:
-        seen = db.execute(
-            "SELECT item, quantity, outcome, remaining, reason, payload FROM reservations WHERE key = ?", (req.key,)
-        ).fetchone()
-        if seen:
-            return Reservation(req.key, seen[0], seen[1], seen[2], seen[3], seen[4], True,
-                               json.loads(seen[5]) if seen[5] else None)
-        if req.reject_reason is not None:
-            decision, reason = Decision(REJECTED, None), req.reject_reason
-        else:
-            row = db.execute("SELECT qty FROM stock WHERE item = ?", (req.item,)).fetchone()
-            decision, reason = decide(row[0] if row else None, req.quantity), None
-            if decision.outcome == RESERVED:
-                db.execute("UPDATE stock SET qty = ? WHERE item = ?", (decision.remaining, req.item))
-            reason = None if decision.outcome == RESERVED else decision.outcome
-        payload = dict(req.payload) if req.payload is not None else None
-        db.execute(
-            "INSERT INTO reservations(key, item, quantity, outcome, remaining, reason, payload, created_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (req.key, req.item, req.quantity, decision.outcome, decision.remaining, reason,
-             json.dumps(payload) if payload is not None else None, time.time()),
-        )
-        return Reservation(req.key, req.item, req.quantity, decision.outcome, decision.remaining, reason, False, payload)
+    @staticmethod
+    def _recorded(db: sqlite3.Connection, keys: list[str], chunk: int = 500) -> dict[str, tuple]:
+        """The reservations already recorded under these keys (chunked: SQLite bounds a statement's parameters)."""
+        seen = {}
+        for lo in range(0, len(keys), chunk):
+            part = keys[lo:lo + chunk]
+            seen.update((row[0], row[1:]) for row in db.execute(
+                "SELECT key, item, quantity, outcome, remaining, reason, payload FROM reservations"
+                f" WHERE key IN ({','.join('?' * len(part))})", part))
+        return seen
 
     # -- reading and resetting -------------------------------------------
     def snapshot(self) -> dict[str, int]:

@@ -132,3 +132,50 @@ def test_processes_never_oversell(tmp_path):
     # 100 burgers in units of 3: 33 reservations fit, 1 left over; 60 attempts in all
     assert outcomes.count(RESERVED) == 33 and outcomes.count(OUT_OF_STOCK) == 27
     assert StockStore(path).snapshot()["burger"] == 1
+
+
+def _mixed_requests(n: int) -> list[ReserveRequest]:
+    """Keys that repeat inside the batch, stock that runs out, unknown items, forced refusals."""
+    items = ["pizza", "sushi", "coffee", "soda"]
+    return [ReserveRequest(f"k{i % (n // 2)}", items[i % 4], 1 + i % 7,
+                           reject_reason="forced" if i % 11 == 0 else None, payload={"n": i})
+            for i in range(n)]
+
+
+def test_a_batch_has_the_outcomes_of_one_at_a_time(tmp_path):
+    stock = {"pizza": 40, "coffee": 9, "soda": 1000}
+    batched, single = StockStore(tmp_path / "b.db", stock), StockStore(tmp_path / "s.db", stock)
+    first = [ReserveRequest("k3", "soda", 2, payload={"before": True})]
+    batched.reserve_many(first)
+    single.reserve_many(first)
+    reqs = _mixed_requests(120)
+    got = batched.reserve_many(reqs)
+    want = [single.reserve_many([r])[0] for r in reqs]
+    assert got == want and [r.payload for r in got] == [r.payload for r in want]
+    assert batched.snapshot() == single.snapshot() and batched.counts() == single.counts()
+    assert {OUT_OF_STOCK, UNKNOWN_ITEM, REJECTED, RESERVED} <= {r.outcome for r in got}
+
+
+class _CountingConnection:
+    """The store's connection, counting the calls to SQLite it makes (an executemany is one call)."""
+
+    def __init__(self, db):
+        self.db, self.calls = db, 0
+
+    def execute(self, *args):
+        self.calls += 1
+        return self.db.execute(*args)
+
+    def executemany(self, *args):
+        self.calls += 1
+        return self.db.executemany(*args)
+
+    def __getattr__(self, name):
+        return getattr(self.db, name)
+
+
+def test_a_batch_costs_a_few_statements_not_a_few_per_order(store, monkeypatch):
+    counting = _CountingConnection(store.db.conn())
+    monkeypatch.setattr(store.db, "conn", lambda: counting)
+    store.reserve_many(_mixed_requests(200))
+    assert counting.calls <= 6  # BEGIN, read the keys, read the stock, update, insert, COMMIT
