@@ -1,11 +1,11 @@
 """pika plumbing every Part B process shares: connection parameters, outgoing messages, blocking helpers."""
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from itertools import takewhile
 from typing import TypeVar
 
+import orjson
 import pika
 
 from async_rabbitmq.messaging import topology
@@ -60,7 +60,8 @@ class Outgoing:
 
     @classmethod
     def event(cls, exchange: str, routing_key: str, event: dict) -> Outgoing:
-        return cls(exchange, routing_key, json.dumps(event).encode(), event.get("event_id"), event.get("event_type"))
+        # orjson: a tenth of json.dumps's time; the message id is the event's own id (the consumers' dedupe key)
+        return cls(exchange, routing_key, orjson.dumps(event), event.get("event_id"), event.get("event_type"))
 
     def properties(self) -> pika.BasicProperties:
         return pika.BasicProperties(

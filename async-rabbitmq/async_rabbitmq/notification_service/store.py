@@ -19,15 +19,25 @@ class NotificationStore:
         return self.db.conn()
 
     def record_many(self, notes: list[dict]) -> list[bool]:
-        """Insert in one transaction; True for each new one, False for an event already notified."""
-        fresh = []
-        with self.db.transaction() as db:
+        """Insert in one transaction; True for each new one, False for an event already notified (before, or
+        earlier in this batch). One read of the ids and one executemany per batch."""
+        fresh, rows = [], []
+        with self.db.transaction() as db:  # the write lock: the ids read here stay as they are until the commit
+            ids = list(dict.fromkeys(n["event_id"] for n in notes))
+            seen = set()
+            for lo in range(0, len(ids), 500):  # SQLite bounds a statement's parameters
+                part = ids[lo:lo + 500]
+                seen.update(r[0] for r in db.execute(
+                    f"SELECT event_id FROM notifications WHERE event_id IN ({','.join('?' * len(part))})", part))
+            now = time.time()
             for n in notes:
-                cur = db.execute(
-                    "INSERT OR IGNORE INTO notifications(event_id, order_id, student_id, kind, message, created_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?)",
-                    (n["event_id"], n["order_id"], n.get("student_id"), n["kind"], n["message"], time.time()))
-                fresh.append(cur.rowcount == 1)
+                new = n["event_id"] not in seen
+                fresh.append(new)
+                if new:
+                    seen.add(n["event_id"])
+                    rows.append((n["event_id"], n["order_id"], n.get("student_id"), n["kind"], n["message"], now))
+            db.executemany("INSERT INTO notifications(event_id, order_id, student_id, kind, message, created_at)"
+                           " VALUES (?, ?, ?, ?, ?, ?)", rows)
         return fresh
 
     def count(self) -> int:

@@ -60,3 +60,25 @@ def test_notifications_are_logged_once_per_batch_with_their_counts(tmp_path, cap
     (line,) = [r for r in caplog.records if r.msg.startswith("batch of")]
     assert (line.sent, line.duplicates, line.poison) == (4, 1, 1) and line.event_ids == ["e1", "e2", "e3", "e4"]
     assert len(caplog.records) == 3  # the batch, the duplicate, the poison message
+
+
+def test_a_batch_of_notifications_costs_a_few_calls_to_sqlite(tmp_path, monkeypatch):
+    store = NotificationStore(tmp_path / "n.db")
+    store.record_many([{"event_id": "e0", "order_id": "A", "kind": "InventoryReserved", "message": "m"}])
+    real, calls = store.db.conn(), []
+
+    class Counting:
+        def execute(self, *a):
+            calls.append(a[0])
+            return real.execute(*a)
+
+        def executemany(self, *a):
+            calls.append(a[0])
+            return real.executemany(*a)
+
+    monkeypatch.setattr(store.db, "conn", Counting)
+    notes = [{"event_id": f"e{i % 150}", "order_id": "A", "kind": "InventoryReserved", "message": "m"}
+             for i in range(200)]
+    fresh = store.record_many(notes)
+    assert len(calls) <= 4  # BEGIN, read the ids, insert the new ones, COMMIT
+    assert fresh == [0 < i < 150 for i in range(200)] and store.count() == 150
