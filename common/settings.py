@@ -73,7 +73,8 @@ class Settings(BaseSettings):
     rabbitmq_dist_port: int = 25672
     rabbitmq_epmd_port: int = 4369
     rabbitmq_nodename: str = "foodlab@localhost"
-    rabbitmq_prefetch: int = Field(500, ge=1)
+    # 4 batches of CONSUMER_BATCH: a consumer keeps handling while earlier batches wait for their confirms
+    rabbitmq_prefetch: int = Field(1000, ge=1)
     rabbitmq_heartbeat_s: int = Field(30, ge=0)
     rabbitmq_install: bool = True  # native runtime: apt-get install rabbitmq-server when it is missing
     reconnect_max_s: float = Field(5.0, gt=0)  # cap of the exponential backoff between broker reconnects
