@@ -140,14 +140,12 @@ class OrderStore:
         """(order_id, status, reason, result_event_id) from inventory events; the first final state wins."""
         now = time.time()
 
-        def write(db):
-            changed = 0
-            for order_id, status, reason, result_event_id in results:
-                changed += db.execute(
-                    "UPDATE orders SET status = ?, reason = ?, result_event_id = ?, updated_at = ?"
-                    " WHERE order_id = ? AND status = ?",
-                    (status, reason, result_event_id, now, order_id, PENDING)).rowcount
-            return changed
+        def write(db):  # one executemany per batch (its rowcount is the sum over the rows)
+            return db.executemany(
+                "UPDATE orders SET status = ?, reason = ?, result_event_id = ?, updated_at = ?"
+                " WHERE order_id = ? AND status = ?",
+                [(status, reason, result_event_id, now, order_id, PENDING)
+                 for order_id, status, reason, result_event_id in results]).rowcount
         return self._tx(write)
 
     def counts(self) -> dict[str, int]:
