@@ -230,3 +230,40 @@ def test_scale_out_instance_is_a_profiled_service_on_the_same_stock_volume():
     assert [v["source"] for v in one["volumes"]] == [v["source"] for v in two["volumes"]] == ["inventory-data"]
     assert two["environment"]["SERVICE_NAME"] == "inventory-consumer-2"
     assert [int(p["published"]) for p in two["ports"]] == [6011]
+
+
+# ---------------------------------------------------------------------------------------- clusters
+CLUSTER_PARTS = sorted(p.parent.name for p in ROOT.glob("*/docker-compose.cluster.yml"))
+
+
+def _cluster_services(part: str) -> dict:
+    """The part's file with its cluster file over it, every profile on (a profiled client must know the cluster too)."""
+    return compose_config_env(part, {}, overrides=[ROOT / part / "docker-compose.cluster.yml"])["services"]
+
+
+def test_both_clustered_parts_have_a_cluster_file():
+    assert CLUSTER_PARTS == ["async-rabbitmq", "streaming-kafka"]
+
+
+@pytest.mark.parametrize("part_name", CLUSTER_PARTS)
+def test_every_broker_client_knows_every_node_of_the_cluster(part_name):
+    """A client told only some of the nodes cannot start (or fail over) while those are down. Clients are every
+    service built from the project's image, whatever its name or profile (inventory-consumer-2), so a service
+    added later is covered; the nodes are read from the broker services themselves."""
+    services = _cluster_services(part_name)
+    clients = {name: s for name, s in services.items() if "build" in s}
+    if part_name == "streaming-kafka":
+        brokers = {name: s for name, s in services.items() if "KAFKA_NODE_ID" in (s.get("environment") or {})}
+        internal = [re.search(r"INTERNAL://([^,]+)", s["environment"]["KAFKA_ADVERTISED_LISTENERS"]).group(1)
+                    for s in brokers.values()]
+        want = {"KAFKA_BOOTSTRAP": ",".join(sorted(internal))}
+    else:
+        brokers = {name: s for name, s in services.items() if "RABBITMQ_ERLANG_COOKIE" in (s.get("environment") or {})}
+        want = {"RABBITMQ_NODES": ",".join(sorted(f"rabbit@{s['hostname']}" for s in brokers.values())),
+                "BROKERS": str(len(brokers))}
+    assert len(brokers) == 3 and len(clients) >= 3, (sorted(brokers), sorted(clients))
+    for name, s in clients.items():
+        env = s.get("environment") or {}
+        got = {k: ",".join(sorted(env.get(k, "").split(","))) if k != "BROKERS" else env.get(k) for k in want}
+        assert got == want, f"{part_name}/{name} in the cluster file: {got}, the cluster is {want}"
+        assert set(brokers) <= set(s.get("depends_on") or {}), f"{part_name}/{name} does not wait for every node"
