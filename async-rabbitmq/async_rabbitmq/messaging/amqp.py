@@ -10,6 +10,7 @@ from itertools import takewhile
 from typing import TypeVar
 
 import pika
+import pika.exceptions
 
 from async_rabbitmq.messaging import topology
 from async_rabbitmq.messaging.nodes import Node, nodes, queue_type
@@ -65,7 +66,7 @@ def resolved_parameters(settings: Settings, node: Node) -> pika.ConnectionParame
 
 
 def all_parameters(settings: Settings) -> list[pika.ConnectionParameters]:
-    """Every node, in order: pika's BlockingConnection tries each in turn; the async client rotates through them."""
+    """Every node's parameters, in order (names not resolved)."""
     return [parameters(settings, node) for node in nodes(settings)]
 
 
@@ -107,7 +108,16 @@ class Outgoing:
 
 
 def blocking_connection(settings: Settings) -> pika.BlockingConnection:
-    return pika.BlockingConnection(all_parameters(settings))
+    """A connection to the first node, in order, that takes one. One node at a time rather than pika's list:
+    pika's connection workflow ends its whole cycle on the first name that does not resolve (a stopped
+    container's, under Docker) without trying the other nodes."""
+    errors = []
+    for node in nodes(settings):
+        try:
+            return pika.BlockingConnection(resolved_parameters(settings, node))
+        except (pika.exceptions.AMQPConnectionError, OSError) as exc:
+            errors.append(f"{node.nodename}: {type(exc).__name__} {exc}".strip())
+    raise pika.exceptions.AMQPConnectionError("; ".join(errors))
 
 
 def declare_topology(settings: Settings, params: pika.ConnectionParameters | None = None) -> None:

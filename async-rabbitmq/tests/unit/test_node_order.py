@@ -3,6 +3,7 @@
 Under Docker a killed node's address refuses nothing (the container and its IP are gone) and its name may be
 slow to fail, so a client that tries it first on every reconnect stalls until it is back. Fakes stand in for
 pika: a node is "dead" when its fake connection raises, as a real attempt would after its timeout."""
+import socket
 import threading
 
 import pika
@@ -119,3 +120,25 @@ def test_a_name_that_does_not_resolve_in_time_is_given_up(monkeypatch):
         assert amqp.resolve("10.0.0.7", timeout=0.05) == "10.0.0.7"  # an address needs no lookup
     finally:
         release.set()
+
+
+def test_a_node_whose_name_does_not_resolve_does_not_hide_the_others(monkeypatch):
+    """The cause seen under Docker: a killed container's name stops resolving at once ("Name or service not
+    known"), and pika's connection workflow, given the list of nodes, ends its whole cycle on the first name
+    that does not resolve instead of trying the next node. So the clients retried node 1 alone until it was
+    back. Every name fails here: each node must still be looked up, once per round."""
+    looked_up: list[str] = []
+
+    def no_such_name(host, *_args, **_kwargs):
+        looked_up.append(host)
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_such_name)
+    client = AsyncClient(Settings(rabbitmq_nodes="rabbit@rabbitmq,rabbit@rabbitmq-2,rabbit@rabbitmq-3"))
+    monkeypatch.setattr(client, "_backoff", lambda *_args: client._stopping.set())  # one round, then stop
+    client.run()
+    assert looked_up == ["rabbitmq", "rabbitmq-2", "rabbitmq-3"]
+    looked_up.clear()
+    with pytest.raises(pika.exceptions.AMQPConnectionError):  # the one-shot tools' connection (redrive, lab)
+        amqp.blocking_connection(client.settings)
+    assert looked_up == ["rabbitmq", "rabbitmq-2", "rabbitmq-3"]
