@@ -72,9 +72,9 @@ class NodeOrder:
     A fresh client starts at node 1 (where `failover.use_queue_type` expects every client) and stays on a node
     while it works. After a failure (a refused or timed-out connection, or one that was lost) the next attempt
     starts at the next node, and a node that failed within the last `quarantine_s` is tried only after every
-    other one. Natively a dead node refuses at once; under Docker its address may answer nothing (the container
-    and its IP are gone, DNS for its name may be slow to fail), so trying it first would cost a timeout on every
-    reconnect, and the clients would stall until it came back.
+    other one. Natively a dead node refuses at once; under Docker its name stops resolving (and pika, given a
+    list, gave up on the whole list there), and an address that is gone may answer nothing until a timeout:
+    trying it first on every reconnect costs that each time, and stalled the clients until it came back.
     """
 
     def __init__(self, count: int, quarantine_s: float = 30.0):
