@@ -7,8 +7,10 @@ code reads declared in its environment.
 """
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -232,3 +234,119 @@ def test_scale_out_instance_is_a_profiled_service_on_the_same_stock_volume():
     assert [v["source"] for v in one["volumes"]] == [v["source"] for v in two["volumes"]] == ["inventory-data"]
     assert two["environment"]["SERVICE_NAME"] == "inventory-consumer-2"
     assert [int(p["published"]) for p in two["ports"]] == [6011]
+
+
+# ---------------------------------------------------------------------------------------- clusters
+CLUSTER_PARTS = sorted(p.parent.name for p in ROOT.glob("*/docker-compose.cluster.yml"))
+
+
+def _cluster_services(part: str) -> dict:
+    """The part's file with its cluster file over it, every profile on (a profiled client must know the cluster too)."""
+    return compose_config_env(part, {}, overrides=[ROOT / part / "docker-compose.cluster.yml"])["services"]
+
+
+def test_both_clustered_parts_have_a_cluster_file():
+    assert CLUSTER_PARTS == ["async-rabbitmq", "streaming-kafka"]
+
+
+@pytest.mark.parametrize("part_name", CLUSTER_PARTS)
+def test_every_broker_client_knows_every_node_of_the_cluster(part_name):
+    """A client told only some of the nodes cannot start (or fail over) while those are down. Clients are every
+    service built from the project's image, whatever its name or profile (inventory-consumer-2), so a service
+    added later is covered; the nodes are read from the broker services themselves."""
+    services = _cluster_services(part_name)
+    clients = {name: s for name, s in services.items() if "build" in s}
+    if part_name == "streaming-kafka":
+        brokers = {name: s for name, s in services.items() if "KAFKA_NODE_ID" in (s.get("environment") or {})}
+        internal = [re.search(r"INTERNAL://([^,]+)", s["environment"]["KAFKA_ADVERTISED_LISTENERS"]).group(1)
+                    for s in brokers.values()]
+        want = {"KAFKA_BOOTSTRAP": ",".join(sorted(internal))}
+    else:
+        brokers = {name: s for name, s in services.items() if "RABBITMQ_ERLANG_COOKIE" in (s.get("environment") or {})}
+        want = {"RABBITMQ_NODES": ",".join(sorted(f"rabbit@{s['hostname']}" for s in brokers.values())),
+                "BROKERS": str(len(brokers))}
+    assert len(brokers) == 3 and len(clients) >= 3, (sorted(brokers), sorted(clients))
+    for name, s in clients.items():
+        env = s.get("environment") or {}
+        got = {k: ",".join(sorted(env.get(k, "").split(","))) if k != "BROKERS" else env.get(k) for k in want}
+        assert got == want, f"{part_name}/{name} in the cluster file: {got}, the cluster is {want}"
+        assert set(brokers) <= set(s.get("depends_on") or {}), f"{part_name}/{name} does not wait for every node"
+
+
+# ---------------------------------------------------------------------------------------- documented commands
+def documented_commands() -> list[tuple[str, str, list[str]]]:
+    """Every `docker compose ...` command the compose files' comments give: (part, file name, argv)."""
+    found = []
+    for path in sorted(ROOT.glob("*/docker-compose*.yml")):
+        for line in path.read_text().splitlines():
+            comment = line.partition("#")[2] if not line.lstrip().startswith("#") else line.lstrip()[1:]
+            for m in re.finditer(r"((?:[A-Z_]+=\S+\s+)*docker compose\s[^`(;]+)", comment):
+                found.append((path.parent.name, path.name, shlex.split(m.group(1).strip().rstrip("."))))
+    return found
+
+
+def _user_of(part: str, sc: dict, argv: list[str]) -> str:
+    """Who a `docker compose run` runs as: its --user, else the service's user, else the image's last USER."""
+    for i, a in enumerate(argv):
+        if a in ("-u", "--user"):
+            return argv[i + 1]
+        if a.startswith("--user="):
+            return a.split("=", 1)[1]
+    users = re.findall(r"^\s*USER\s+(\S+)", _dockerfile(sc).read_text(), re.M) if "build" in sc else []
+    return sc.get("user") or (users[-1] if users else "root")
+
+
+def _runs_something_that_exists(part: str, argv: list[str]) -> str | None:
+    """Why the program a documented `run`/`exec` names would not start (None: it would). The image's working folder
+    is /app/<part>, the project is installed in it, so a module must import here and a file exist here."""
+    if argv[:1] == ["sh"]:
+        script = argv[1]
+        local = ROOT / part / script.split(f"/app/{part}/", 1)[1] if script.startswith(f"/app/{part}/") else \
+            ROOT / part / script
+        if not local.is_file():
+            return f"{script} does not exist"
+        return _runs_something_that_exists(part, argv[2:])
+    if argv[:1] == ["python"]:
+        if argv[1:2] == ["-m"]:
+            return None if importlib.util.find_spec(argv[2]) else f"no module {argv[2]}"
+        return None if (ROOT / part / argv[1]).is_file() else f"{part}/{argv[1]} does not exist"
+    return None
+
+
+def test_compose_files_document_commands():
+    assert len(documented_commands()) >= 10  # the parser still finds them
+
+
+@pytest.mark.parametrize("doc", documented_commands(), ids=lambda d: f"{d[0]}/{d[1]}:{' '.join(d[2][2:5])}")
+def test_every_command_documented_in_a_compose_file_works_and_never_runs_as_root(doc):
+    """A command in a compose file's comments names files and services that exist, runs a module or file that
+    exists in the image, and `run` never runs it as root (the images have a non-root user; root only through the
+    wrapper that drops to the metrics folder's owner at once)."""
+    part, _, argv = doc
+    argv = argv[argv.index("docker"):]
+    files, i = [], 2
+    while argv[i] in ("-f", "--file"):
+        files.append(ROOT / part / argv[i + 1])
+        i += 2
+    assert all(f.is_file() for f in files), argv
+    overrides = [f for f in files if f.name != "docker-compose.yml"]
+    services = compose_config_env(part, {}, overrides=overrides)["services"]
+    sub, rest = argv[i], argv[i + 1:]
+    assert set(sub.split("/")) <= {"up", "down", "run", "exec", "kill", "stop", "start", "logs", "ps"}, argv
+    if sub in ("run", "exec"):
+        opts_with_value = {"-u", "--user", "-e", "--env", "-w", "--workdir", "--name", "--entrypoint", "-s"}
+        j = 0
+        while rest[j].startswith("-"):
+            j += 2 if rest[j] in opts_with_value else 1
+        svc, program = rest[j], rest[j + 1:]
+        assert svc in services, f"{part}: no service {svc} ({' '.join(argv)})"
+        why = _runs_something_that_exists(part, program)
+        assert why is None, f"{part}: {' '.join(argv)}: {why}"
+        if sub == "run" and not any(o == "--entrypoint" for o in rest[:j]):
+            user = _user_of(part, services[svc], rest[:j])
+            if user in ("root", "0"):
+                assert program[:2] == ["sh", f"/app/{part}/streaming_kafka/analytics_consumer/run-as-metrics-owner.sh"], \
+                    f"{part}: {' '.join(argv)} runs as root"
+    else:
+        named = [a for a in rest if not a.startswith("-") and a not in ("KILL", "SIGKILL")]
+        assert set(named) <= set(services), f"{part}: {' '.join(argv)} names {set(named) - set(services)}"

@@ -49,3 +49,30 @@ def test_readme_comparison_figures_come_from_comparison_json():
     block = report.readme_block(json.loads((ROOT / "docs" / "comparison.json").read_text()))
     assert f"<!-- comparison:start -->\n{block}\n<!-- comparison:end -->" in README, \
         "README's comparison figures differ from docs/comparison.json: run `make demo`"
+
+
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+PARTS = ["sync-rest", "async-rabbitmq", "streaming-kafka"]
+
+
+def _code(path) -> str:
+    """What a reader copies from a document: its code spans and fenced blocks."""
+    text = path.read_text()
+    return "\n".join(re.findall(r"```.*?```", text, re.S) + re.findall(r"`([^`\n]+)`", text))
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda p: p.name)
+def test_every_documented_python_command_runs_something_that_exists(doc):
+    """`python -m <module>` imports, `python <file>.py` exists (from the top folder or a part's, which the
+    README's compose steps `cd` into), `make <target>` is a Makefile target."""
+    import importlib.util
+
+    code = _code(doc)
+    for module in re.findall(r"python3? -m ([A-Za-z_][\w.]*[A-Za-z_])", code):
+        assert module in ("pytest", "venv") or importlib.util.find_spec(module), f"{doc.name}: no module {module}"
+    for file in re.findall(r"python3? ((?:[\w.-]+/)*[\w-]+\.py)\b", code):
+        assert any((base / file).is_file() for base in (ROOT, *(ROOT / p for p in PARTS))), \
+            f"{doc.name}: python {file}: no such file"
+    targets = set(re.findall(r"^([a-z][\w-]*):", (ROOT / "Makefile").read_text(), re.M))
+    for target in re.findall(r"(?:^|[\s;&(])make ([a-z][\w-]*)", code):
+        assert target in targets, f"{doc.name}: make {target}: no such target"

@@ -40,8 +40,13 @@ def test_accounting_is_exact(run):
 
 
 def test_no_order_answered_failed_exists(run):
-    # Issue 10, defect 8: a send timeout used to answer 503 "failed" for a record the producer still delivered.
-    assert [a for a in run.ghosts if a.http_status and a.http_status >= 500] == []
+    """An order the client was told failed does not exist. A 503 `broker_unavailable` says the event never left
+    the producer, so it must never be written. A 504 `delivery_unknown` says the producer holds it unacknowledged
+    and it may still be written (a broker killed and back within the producer's retries): one that then exists
+    is the honest unknown it announced, accounted for by the ring's "orders of this run" check, not a ghost of a
+    failure. (This check used to count 504s too, and failed whenever a killed broker came back in time.)"""
+    told_failed = [a for a in run.ghosts if a.http_status and a.http_status >= 500 and a.detail != "delivery_unknown"]
+    assert told_failed == []
 
 
 if __name__ == "__main__":  # the lab's documented command, kept: the evidence writer

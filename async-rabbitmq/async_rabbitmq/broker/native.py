@@ -27,7 +27,7 @@ import requests
 from async_rabbitmq.messaging.nodes import Node, nodes
 from common.runtime.errors import StackError
 from common.runtime.safefs import chown_tree, ensure_secret, private_dir, write_private
-from common.settings import Settings
+from common.settings import ROOT, Settings
 
 RABBIT_BIN = Path("/usr/lib/rabbitmq/bin")
 USER = "rabbitmq"
@@ -53,6 +53,13 @@ def ensure_installed(settings: Settings) -> None:
     for cmd in (["apt-get", "update"], ["apt-get", "install", "-y", "--no-install-recommends", "rabbitmq-server"]):
         if subprocess.run(cmd, env=env, check=False).returncode != 0:
             raise BrokerSetupError(f"`{' '.join(cmd)}` failed; install rabbitmq-server by hand and retry")
+
+
+def closed_ancestors(run_dir: Path, checkout: Path) -> list[Path]:
+    """The folders inside the checkout above `run_dir` that other users cannot pass through, outermost first. The
+    runtime makes a nested RUN_DIR's missing parents owner-only (e.g. `.run/tests/<x>`); each would stop the
+    rabbitmq user on its way to its node's folder, so each is given that user's group to pass through too."""
+    return [p for p in reversed(run_dir.parents) if checkout in p.parents and not os.stat(p).st_mode & 0o001]
 
 
 class NativeBroker:
@@ -125,7 +132,8 @@ class NativeBroker:
         user = self._user()
         # Nobody but us (and, when the server runs as rabbitmq, that user passing through) enters .run/: it holds
         # the cookie, the services' environments and their logs.
-        for d in (self.settings.run_dir, self.cookie_file.parent):
+        closed = closed_ancestors(self.settings.run_dir, ROOT) if user else []
+        for d in (*closed, self.settings.run_dir, self.cookie_file.parent):
             private_dir(d, group=user.pw_gid if user else None)
         for d in (self.base, self.home, self.conf_dir, self.mnesia, self.log_dir, self.base / "plugins-expand"):
             d.mkdir(parents=True, exist_ok=True)

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 import pika
 import pika.exceptions
 
-from async_rabbitmq.messaging.amqp import all_parameters, declare_topology
+from async_rabbitmq.messaging.amqp import declare_topology, resolved_parameters
+from async_rabbitmq.messaging.nodes import NodeOrder, nodes
 from common.settings import Settings
 
 
@@ -30,30 +32,30 @@ class AsyncClient:
         self.connected = threading.Event()
         self.generation = 0  # bumped on every connection: delivery tags of an older one are meaningless
         self.reconnects = 0
-        self._node = 0  # index of the node the next connection tries (clusters: BROKERS > 1)
+        self._nodes = nodes(settings)
+        self._order = NodeOrder(len(self._nodes))  # which node the next connection tries first
 
     # -- the loop (runs in the client's thread) ------------------------------
     def run(self) -> None:
         failures = 0
         while not self._stopping.is_set():
-            try:
-                declare_topology(self.settings)
-            except (pika.exceptions.AMQPError, OSError) as exc:
+            picked = self._declare_on_a_node()
+            if isinstance(picked, str):
                 failures += 1
-                self._backoff(failures, f"{type(exc).__name__} {exc}".strip())
+                self._backoff(failures, picked)
                 continue
+            node, params = picked
             self.generation += 1
-            # Every node is known; after a failure the next connection goes to the next node (then wraps).
-            nodes = all_parameters(self.settings)
             self._conn = pika.SelectConnection(
-                nodes[self._node % len(nodes)], on_open_callback=self._on_open,
+                params, on_open_callback=self._on_open,
                 on_open_error_callback=self._on_open_error, on_close_callback=self._on_closed)
             self._conn.ioloop.start()  # returns once the connection is closed
             was_connected = self.connected.is_set()
             self.connected.clear()
             self.channel = None
             self.on_disconnected()
-            self._node += 1  # a lost or refused connection: the next attempt goes to the next node
+            # A lost or refused connection: the next attempt goes to the next node, this one last for a while.
+            self._order.failed(node, time.monotonic())
             if was_connected:
                 failures = 0
                 self.reconnects += 1
@@ -61,6 +63,23 @@ class AsyncClient:
                 failures += 1
                 self._backoff(failures, "could not open a connection")
         self.log.info("%s stopped", self.name)
+
+    def _declare_on_a_node(self) -> tuple[int, pika.ConnectionParameters] | str:
+        """Declare the topology on the first node of `NodeOrder` that takes it: (its index, its parameters), or
+        why none did. Each node gets one bounded attempt (resolve, connect, handshake)."""
+        why = []
+        for index in self._order.order(time.monotonic()):
+            node = self._nodes[index]
+            try:
+                params = resolved_parameters(self.settings, node)
+                declare_topology(self.settings, params)
+            except (pika.exceptions.AMQPError, OSError) as exc:
+                self._order.failed(index, time.monotonic())
+                why.append(f"{node.nodename}: {type(exc).__name__} {exc}".strip())
+                continue
+            self._order.succeeded(index)
+            return index, params
+        return "; ".join(why)
 
     def _backoff(self, failures: int, why) -> None:
         delay = min(self.settings.reconnect_max_s, 0.2 * 2 ** min(failures - 1, 10))

@@ -64,3 +64,36 @@ def by_nodename(settings: Settings, nodename: str) -> Node | None:
 def queue_type(settings: Settings) -> str:
     """Quorum queues on a cluster (replicated, Raft), classic on one node, unless RABBITMQ_QUEUE_TYPE says."""
     return settings.rabbitmq_queue_type or ("quorum" if settings.brokers > 1 else "classic")
+
+
+class NodeOrder:
+    """Which node a long-lived client tries next (indexes into `nodes()`), as pure bookkeeping.
+
+    A fresh client starts at node 1 (where `failover.use_queue_type` expects every client) and stays on a node
+    while it works. After a failure (a refused or timed-out connection, or one that was lost) the next attempt
+    starts at the next node, and a node that failed within the last `quarantine_s` is tried only after every
+    other one. Natively a dead node refuses at once; under Docker its name stops resolving (and pika, given a
+    list, gave up on the whole list there), and an address that is gone may answer nothing until a timeout:
+    trying it first on every reconnect costs that each time, and stalled the clients until it came back.
+    """
+
+    def __init__(self, count: int, quarantine_s: float = 30.0):
+        self.count = count
+        self.quarantine_s = quarantine_s
+        self._start = 0
+        self._failed_at: dict[int, float] = {}
+
+    def order(self, now: float) -> list[int]:
+        rotation = [(self._start + k) % self.count for k in range(self.count)]
+        recent = {i for i in rotation if now - self._failed_at.get(i, float("-inf")) < self.quarantine_s}
+        # the recently failed last, the one that failed longest ago first among them
+        return [i for i in rotation if i not in recent] + sorted(recent, key=self._failed_at.__getitem__)
+
+    def failed(self, index: int, now: float) -> None:
+        self._failed_at[index] = now
+        if index == self._start:
+            self._start = (index + 1) % self.count
+
+    def succeeded(self, index: int) -> None:
+        self._failed_at.pop(index, None)
+        self._start = index

@@ -110,8 +110,10 @@ def cluster(run_dir):
     return settings
 
 
-# node 1 last: on the code before the fix, its case wedges the stack for the cases after it
-@pytest.mark.parametrize("victim", ["rabbitmq-3", "rabbitmq-2", "rabbitmq"])
+# Node 1 killed is the case that wedged the stack (node 2, stopped last, was never started); every other choice of
+# the node stopped last is covered without a broker by common/tests/unit/test_runtime_up.py, and every node killed
+# below. (Nodes 2 and 3 killed each passed here before the fix too; they cost a cluster start each.)
+@pytest.mark.parametrize("victim", ["rabbitmq"])
 def test_the_cluster_starts_again_after_a_node_was_killed_before_down(run_dir, cluster, victim):
     assert cli(run_dir, "up", PART, brokers=3).returncode == 0  # (already up: a no-op)
     assert cli(run_dir, "kill", PART, victim).returncode == 0

@@ -182,3 +182,44 @@ def test_a_fresh_node_joins_node_1_only_once_node_1_has_booted(tmp_path, monkeyp
     assert b.ready() is False and joined == []  # node 1 is still booting: not yet
     booted.add(first.nodename)
     assert b.ready() is False and joined == [first.nodename]  # now it joins; ready once a member
+
+
+@pytest.fixture
+def open_tmp():
+    """A folder every user can pass through up to / (pytest's own tmp_path sits in a root-only folder)."""
+    import tempfile
+
+    path = pathlib.Path(tempfile.mkdtemp(prefix="native-broker-"))
+    os.chmod(path, 0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@root_with_rabbitmq
+def test_a_nested_run_dir_is_reachable_by_the_rabbitmq_user(open_tmp, monkeypatch):
+    """RUN_DIR=.run/tests/<x> (the cluster lifecycle test's): the runtime makes the missing parents owner-only
+    before the broker prepares, and `.run/tests` then stopped the rabbitmq user on its way to its node's folder,
+    so no node could start. Each closed folder between the checkout and the node is passable by that group only."""
+    import subprocess
+
+    from async_rabbitmq.broker import native
+    from common.runtime.safefs import private_dir
+
+    checkout = open_tmp / "checkout"
+    checkout.mkdir()
+    os.chmod(checkout, 0o755)
+    monkeypatch.setattr(native, "ROOT", checkout, raising=False)
+    monkeypatch.setattr(native, "ensure_installed", lambda settings: None)
+    monkeypatch.setattr(native, "_listening", lambda port, host="127.0.0.1": True)
+    s = Settings(run_dir=checkout / ".run" / "tests" / "lifecycle-1", brokers=1)
+    private_dir(s.run_dir)  # what the runtime's config writer does first (control.Part._write_config)
+    broker = NativeBroker(s, node=nodes(s)[0])
+    broker.prepare()
+    rabbit = pwd.getpwnam("rabbitmq")
+    reach = subprocess.run(["setpriv", f"--reuid={rabbit.pw_uid}", f"--regid={rabbit.pw_gid}", "--clear-groups",
+                            "test", "-w", str(broker.mnesia)], check=False)
+    assert reach.returncode == 0, "the rabbitmq user cannot reach its node's folder"
+    for d in (checkout / ".run", checkout / ".run" / "tests", s.run_dir):
+        st = os.stat(d)
+        assert (st.st_gid, stat.S_IMODE(st.st_mode)) == (rabbit.pw_gid, 0o710), d  # passable, not listable
+    assert stat.S_IMODE(os.stat(checkout).st_mode) == 0o755  # the checkout itself is left as it was
