@@ -115,6 +115,15 @@ def check_any_method(resp, method: str) -> None:
         check_answer(resp)
 
 
+def check_any_method_and_query(clients, data, method: str, query: str) -> None:
+    """For each Flask test client: an endpoint drawn from its app, asked with `method` and `query` (hypothesis's
+    `data`, `methods`, `query_strings`): never a 5xx, and its errors are JSON (`check_any_method`)."""
+    for client in clients:
+        _, path = data.draw(st.sampled_from(every_endpoint(client.application)))
+        resp = client.open(f"{path}?{query}", method=method, data=b"{}", content_type="application/json")
+        check_any_method(resp, method)
+
+
 def check_every_query_value(client) -> None:
     """Each of QUERY_VALUES under each of QUERY_KEYS, on every endpoint of the Flask test `client`'s app, with
     the endpoint's own method: all of them, not a random sample (one bad value for one key was a 500)."""
