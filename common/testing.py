@@ -15,7 +15,9 @@ or `make docker-up`) is never stopped: a ring that needs the ports it holds is s
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 
@@ -244,3 +246,24 @@ def docker_cluster_fixture(part: str, env: dict[str, str] | None = None):
         return STACKS.get(part, "docker-cluster", start)
 
     return docker_cluster
+
+
+def runtime_cli(run_dir, *args: str, brokers: int | None = None, env: dict[str, str] | None = None,
+                timeout: float = 900) -> subprocess.CompletedProcess:
+    """`make <verb> PART=<part> [BROKERS=n]` as the Makefile runs it (`python -m common.runtime ...`), on a run
+    directory of the caller's own: no BROKERS or broker list inherited, BROKERS only when given, `env` added."""
+    full = {k: v for k, v in os.environ.items() if k not in ("BROKERS", "KAFKA_BOOTSTRAP")} | {"RUN_DIR": str(run_dir)}
+    full |= env or {}
+    if brokers is not None:
+        full["BROKERS"] = str(brokers)
+    return subprocess.run([sys.executable, "-m", "common.runtime", *args], env=full, cwd=ROOT, capture_output=True,
+                          text=True, timeout=timeout, check=False)
+
+
+def refused_in_one_line(out: subprocess.CompletedProcess) -> str:
+    """The one line a refused `up` prints (it says to run `make down`), and no traceback."""
+    assert out.returncode != 0, out.stdout + out.stderr
+    assert "Traceback" not in out.stdout + out.stderr, out.stderr
+    lines = [ln for ln in out.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "make down" in lines[0], out.stderr
+    return lines[0]

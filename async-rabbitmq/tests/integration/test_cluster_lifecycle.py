@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 
 import pytest
 import requests
@@ -16,8 +15,9 @@ import requests
 from async_rabbitmq.messaging.nodes import nodes
 from common.runtime.control import Part
 from common.runtime.spec import load_services
-from common.settings import ROOT, Settings
-from common.testing import STACKS
+from common.settings import Settings
+from common.testing import STACKS, runtime_cli
+from common.testing import refused_in_one_line as refused
 
 pytestmark = pytest.mark.integration
 
@@ -35,12 +35,7 @@ def run_dir(tmp_path_factory):
 
 
 def cli(run_dir, *args: str, brokers: int | None = None) -> subprocess.CompletedProcess:
-    """`make <verb> PART=async-rabbitmq [BROKERS=n]` as the Makefile runs it, on this module's run directory."""
-    env = {k: v for k, v in os.environ.items() if k != "BROKERS"} | {"RUN_DIR": str(run_dir)}
-    if brokers is not None:
-        env["BROKERS"] = str(brokers)
-    return subprocess.run([sys.executable, "-m", "common.runtime", *args], env=env, cwd=ROOT, capture_output=True,
-                          text=True, timeout=600, check=False)
+    return runtime_cli(run_dir, *args, brokers=brokers, timeout=600)
 
 
 def running_members(settings: Settings) -> set[str]:
@@ -50,16 +45,6 @@ def running_members(settings: Settings) -> set[str]:
                      auth=(settings.rabbitmq_user, settings.rabbitmq_password), timeout=10)
     r.raise_for_status()
     return {n["name"] for n in r.json() if n.get("running")}
-
-
-def refused(out: subprocess.CompletedProcess) -> str:
-    """The one line a refused `up` prints; no traceback."""
-    assert out.returncode != 0, out.stdout + out.stderr
-    assert "Traceback" not in out.stdout + out.stderr, out.stderr
-    lines = [ln for ln in out.stderr.splitlines() if ln.strip()]
-    assert len(lines) == 1, out.stderr
-    assert "make down" in lines[0]
-    return lines[0]
 
 
 def written(part_dir) -> dict[str, int]:

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 
 import pytest
 
-from common.settings import ROOT, Settings
-from common.testing import STACKS
+from common.settings import Settings
+from common.testing import STACKS, runtime_cli
+from common.testing import refused_in_one_line as refused
 from streaming_kafka.broker.native import registered_brokers
 
 pytestmark = pytest.mark.integration
@@ -28,21 +28,8 @@ def run_dir():
 
 
 def cli(run_dir, *args: str, brokers: int | None = None) -> subprocess.CompletedProcess:
-    """`make <verb> PART=streaming-kafka [BROKERS=n]` as the Makefile runs it, on this module's run directory."""
-    env = {k: v for k, v in os.environ.items() if k not in ("BROKERS", "KAFKA_BOOTSTRAP")} | {
-        "RUN_DIR": str(run_dir), "METRICS_DIR": str(run_dir / "metrics")}  # not over the committed evidence
-    if brokers is not None:
-        env["BROKERS"] = str(brokers)
-    return subprocess.run([sys.executable, "-m", "common.runtime", *args], env=env, cwd=ROOT, capture_output=True,
-                          text=True, timeout=900, check=False)
-
-
-def refused(out: subprocess.CompletedProcess) -> None:
-    """A refused `up`: one line that says what to do, no traceback."""
-    assert out.returncode != 0, out.stdout + out.stderr
-    assert "Traceback" not in out.stdout + out.stderr, out.stderr
-    lines = [ln for ln in out.stderr.splitlines() if ln.strip()]
-    assert len(lines) == 1 and "make down" in lines[0], out.stderr
+    # analytics' metrics go to the run directory, not over the committed evidence
+    return runtime_cli(run_dir, *args, brokers=brokers, env={"METRICS_DIR": str(run_dir / "metrics")})
 
 
 def written(part_dir) -> dict[str, int]:
