@@ -131,7 +131,11 @@ def run(stack: Stack, settings: Settings, rounds: int = 3, seed: int | None = No
         res.load_seconds = round(load.seconds, 1)
     t0 = time.monotonic()
     progress(f"load stopped: {res.outcomes()}; settling")
-    wait_caught_up(settings, settle_timeout)
+    try:
+        wait_caught_up(settings, settle_timeout)
+    except TimeoutError as exc:  # what the consumers were doing is the diagnosis: their last lines go with it
+        tails = "\n".join(f"--- {s} (last lines) ---\n{stack.logs(s, 30)}" for s in (INVENTORY, ANALYTICS))
+        raise TimeoutError(f"{exc}\n{tails}") from None
     res.settle_seconds = round(time.monotonic() - t0, 1)
     account(res, client, token, initial, before, start, end_offsets(settings), settle_timeout)
     return res
