@@ -155,7 +155,7 @@ class StockStore:
     @staticmethod
     def _recorded(db: sqlite3.Connection, keys: list[str], chunk: int = 500) -> dict[str, tuple]:
         """The reservations already recorded under these keys (chunked: SQLite bounds a statement's parameters)."""
-        seen = {}
+        seen: dict[str, tuple] = {}
         for lo in range(0, len(keys), chunk):
             part = keys[lo:lo + chunk]
             seen.update((row[0], row[1:]) for row in db.execute(

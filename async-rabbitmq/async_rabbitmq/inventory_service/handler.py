@@ -56,6 +56,7 @@ class InventoryHandler:
                                    payload=result_seed(o)) for _, o in good]
         counts = {"reserved": 0, "failed": 0, "duplicates": 0, "poison": len(deliveries) - len(good)}
         for (d, order), res in zip(good, self.store.reserve_many(requests) if requests else [], strict=True):
+            assert res.payload is not None  # every request carries its result's seed, a duplicate the first one's
             event = inventory_result(order.event_id, res.item, res.quantity, res.outcome == RESERVED,
                                      res.reason, res.remaining, res.payload)
             key = topology.RESERVED_KEY if res.outcome == RESERVED else topology.FAILED_KEY

@@ -5,7 +5,7 @@ Pure: no pika here, so every rule is unit-tested without a broker.
 from __future__ import annotations
 
 import time
-from typing import Literal
+from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -13,9 +13,9 @@ from common import schemas
 from common.ids import generate_event_id
 from common.schemas import InvalidInput, ItemQuantity, describe
 
-ORDER_PLACED = "OrderPlaced"
-INVENTORY_RESERVED = "InventoryReserved"
-INVENTORY_FAILED = "InventoryFailed"
+ORDER_PLACED: Final = "OrderPlaced"
+INVENTORY_RESERVED: Final = "InventoryReserved"
+INVENTORY_FAILED: Final = "InventoryFailed"
 
 # Dead-letter headers set by our consumers (RabbitMQ's own x-death header says only "rejected").
 REASON_HEADER = "x-reject-reason"

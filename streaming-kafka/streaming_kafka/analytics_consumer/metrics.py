@@ -112,7 +112,10 @@ class MetricsState:
 
     def metrics(self) -> dict:
         per_minute = Counter(self.orders.values())
-        failures, reserved, reasons, units = Counter(), Counter(), Counter(), Counter()
+        failures: Counter[int] = Counter()
+        reserved: Counter[int] = Counter()
+        reasons: Counter[str | None] = Counter()
+        units: Counter[str] = Counter()
         for ok, reason, minute, item, qty in self.results.values():
             if ok:
                 reserved[minute] += 1

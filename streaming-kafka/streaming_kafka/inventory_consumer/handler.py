@@ -66,6 +66,7 @@ class InventoryHandler:
                 actions.append(Action("dead", reason=p.code, detail=p.detail[:500]))
                 continue
             order, res = next(done)
+            assert res.payload is not None  # every request carries one, a duplicate the first one's
             ok = res.outcome == RESERVED
             if res.duplicate:  # the first event's result again, whatever this copy says (same event_id, other body)
                 order = order.model_copy(update={"item": res.item, "quantity": res.quantity,
