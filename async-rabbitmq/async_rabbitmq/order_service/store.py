@@ -30,8 +30,6 @@ _TABLES = (
         body TEXT NOT NULL, created_at REAL NOT NULL, published_at REAL,
         attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT, retry_at REAL)""",
 )
-# Columns added since the first version: an outbox kept from it gets them on open.
-_OUTBOX_ADDED = {"attempts": "INTEGER NOT NULL DEFAULT 0", "last_error": "TEXT", "retry_at": "REAL"}
 _INDEXES = (
     "CREATE INDEX IF NOT EXISTS outbox_unpublished ON outbox(id) WHERE published_at IS NULL",
     "CREATE INDEX IF NOT EXISTS outbox_deferred ON outbox(retry_at) WHERE published_at IS NULL AND retry_at IS NOT NULL",
@@ -54,10 +52,6 @@ class OrderStore:
         self.path = self.db.path
         self.retry_max_s = retry_max_s
         with self.db.transaction() as db:
-            have = {row[1] for row in db.execute("PRAGMA table_info(outbox)")}
-            for column, decl in _OUTBOX_ADDED.items():
-                if column not in have:
-                    db.execute(f"ALTER TABLE outbox ADD COLUMN {column} {decl}")
             for stmt in _INDEXES:
                 db.execute(stmt)
 
