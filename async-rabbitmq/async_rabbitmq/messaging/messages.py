@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from common import schemas
 from common.ids import generate_event_id
 from common.schemas import InvalidInput, ItemQuantity, describe
+from common.vocabulary import OrderStatus
 
 ORDER_PLACED: Final = "OrderPlaced"
 INVENTORY_RESERVED: Final = "InventoryReserved"
@@ -54,8 +55,8 @@ class InventoryEvent(BaseModel):
     reason: str | None = None
 
     @property
-    def status(self) -> str:
-        return "confirmed" if self.event_type == INVENTORY_RESERVED else "failed"
+    def status(self) -> OrderStatus:
+        return OrderStatus.CONFIRMED if self.event_type == INVENTORY_RESERVED else OrderStatus.FAILED
 
 
 def decode_json(body: bytes, max_bytes: int | None = None) -> dict:

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from common.sqlite import Database
+from common.vocabulary import OrderStatus
 
-PENDING, CONFIRMED, FAILED = "pending", "confirmed", "failed"
 RETRY_BASE_S = 1.0  # first retry of an unroutable record after about this long, doubling per attempt
 
 _TABLES = (
@@ -71,7 +71,7 @@ class OrderStore:
         def write(db):
             db.execute("INSERT INTO orders(order_id, student_id, item, quantity, status, event_id, created_at,"
                        " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                       (event["order_id"], event["student_id"], event["item"], event["quantity"], PENDING,
+                       (event["order_id"], event["student_id"], event["item"], event["quantity"], OrderStatus.PENDING,
                         event["event_id"], now, now))
             db.execute("INSERT INTO outbox(event_id, routing_key, body, created_at) VALUES (?, ?, ?, ?)",
                        (event["event_id"], routing_key, json.dumps(event), now))
@@ -130,7 +130,7 @@ class OrderStore:
                 out[oid] = {"status": status, "reason": reason, "item": item, "quantity": qty, "updated_at": updated}
         return out
 
-    def apply_results(self, results: list[tuple[str, str, str | None, str]]) -> int:
+    def apply_results(self, results: list[tuple[str, OrderStatus, str | None, str]]) -> int:
         """(order_id, status, reason, result_event_id) from inventory events; the first final state wins."""
         now = time.time()
 
@@ -138,7 +138,7 @@ class OrderStore:
             return db.executemany(
                 "UPDATE orders SET status = ?, reason = ?, result_event_id = ?, updated_at = ?"
                 " WHERE order_id = ? AND status = ?",
-                [(status, reason, result_event_id, now, order_id, PENDING)
+                [(status, reason, result_event_id, now, order_id, OrderStatus.PENDING)
                  for order_id, status, reason, result_event_id in results]).rowcount
         return self._tx(write)
 
