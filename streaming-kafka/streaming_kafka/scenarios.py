@@ -17,6 +17,7 @@ from common.faults import fault_env
 from common.menu import ITEMS
 from common.settings import Settings
 from common.stack import Stack, run_steps, wait_for
+from common.vocabulary import OrderStatus
 from streaming_kafka.analytics_consumer.worker import ReplayResult, replay
 from streaming_kafka.kafka_io import KafkaError
 from streaming_kafka.lag import LagRow, consumer_lag, format_table, total_lag
@@ -369,7 +370,7 @@ def order_roundtrip(stack: Stack, client: Client, n: int = 5) -> Roundtrips:
         placed = client.order(ITEMS[i % len(ITEMS)], 1)
         accepted = time.perf_counter() - t0
         oid = placed["order_id"]
-        final = wait_for(lambda oid=oid: (s := client.order_status(oid)) and s["status"] != "pending" and s,
+        final = wait_for(lambda oid=oid: (s := client.order_status(oid)) and s["status"] != OrderStatus.PENDING and s,
                          60, interval=0.02, what="the order's result")
         out.append(Roundtrip(placed["order_id"], round(accepted * 1000, 1),
                              round((time.perf_counter() - t0) * 1000, 1), final["status"]))

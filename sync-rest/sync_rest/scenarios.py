@@ -17,6 +17,7 @@ from common.menu import INITIAL_STOCK
 from common.settings import Settings
 from common.stack import Stack, run_steps, wait_for
 from common.stats import Summary, summarize
+from common.vocabulary import ReservationOutcome
 
 INVENTORY, ORDER = "inventory-service", "order-service"
 
@@ -135,7 +136,7 @@ def concurrency(stack: Stack, client: Client, orders: int = 200, stock: int = 10
     elapsed = time.perf_counter() - t0
     res = Result("concurrency", f"{orders} concurrent orders for {stock} pizzas ({workers} client threads)", calls)
     res.facts = {"confirmed": res.statuses.count(201),
-                 "out_of_stock": sum(c.reason == "out_of_stock" for c in calls),
+                 "out_of_stock": sum(c.reason == ReservationOutcome.OUT_OF_STOCK for c in calls),
                  "other": sum(c.status not in (201, 409) for c in calls),
                  "stock_after": client.stock()["pizza"], "seconds": round(elapsed, 2),
                  "distinct_order_ids": len({c.order_id for c in calls})}
