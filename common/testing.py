@@ -27,7 +27,7 @@ from .runtime import compose
 from .runtime.control import Part
 from .runtime.spec import PARTS
 from .settings import ROOT, Settings
-from .stack import OFFLINE_ENV, DockerStack, NativeStack, Stack, read_env_file
+from .stack import OFFLINE_ENV, DockerStack, NativeStack, Stack, read_env_file, wait_for
 
 MARKER = "started-by-tests"  # in .run/<part>/: this native part was started by a test session
 
@@ -169,13 +169,30 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     parts: dict[str, int] = {}
     for item in items:
         parts.setdefault(part(item), len(parts))
-    items.sort(key=lambda item: (parts[part(item)], _order(item)))
+
+    def key(item: pytest.Item) -> tuple[int, float]:
+        group, order = part(item), _order(item)
+        if group == "tests" and order and "sync-rest" in parts:
+            # The engine's and images' own checks after Part A's native rings: by then the engine and images
+            # that `make test` gets ready in the background are (nearly) there.
+            return parts["sync-rest"], 0.5
+        return parts[group], order
+    items.sort(key=key)
 
 
 # ------------------------------------------------------------------------------------------- docker ring
+def wait_docker_prep(timeout: float = 1800) -> None:
+    """`make test` gets the engine and the images ready in the background (scripts/run_tests.py): wait until that
+    run has ended, whatever its outcome (the ring's own calls of the same scripts then say why, if it failed)."""
+    done = os.environ.get("FOODLAB_DOCKER_PREP")
+    if done:
+        wait_for(lambda: os.path.exists(done), timeout, interval=1.0, what="the background docker/images.sh")
+
+
 def docker_image_env() -> dict[str, str]:
     """Engine, compose plugin and images for the docker ring, through the platform scripts (docker/compose.sh,
     docker/images.sh): the image variables to use. Skips, with the reason, where no engine can be had."""
+    wait_docker_prep()
     script = ROOT / "docker" / "compose.sh"
     if not script.exists():
         pytest.skip("docker ring: docker/compose.sh is missing (no way to start an engine here)")

@@ -90,10 +90,34 @@ SECOND_PASS = ["streaming-kafka/tests/test_streaming.py", "streaming-kafka/tests
                "streaming-kafka/tests/integration/test_consumer_fuzz.py"]
 
 
-def selects_integration(extra: list[str]) -> bool:
-    """Whether PYTEST_ARGS' `-m` expression (none: everything) keeps a test marked `integration` only."""
+def selects_marked(extra: list[str], marker: str) -> bool:
+    """Whether PYTEST_ARGS' `-m` expression (none: everything) keeps a test marked `marker` only."""
     marks = [extra[i + 1] for i, a in enumerate(extra[:-1]) if a == "-m"]
-    return all(Expression.compile(m).evaluate(lambda name: name == "integration") for m in marks)
+    return all(Expression.compile(m).evaluate(lambda name: name == marker) for m in marks)
+
+
+def selects_integration(extra: list[str]) -> bool:
+    return selects_marked(extra, "integration")
+
+
+def start_docker_prep(results, extra: list[str], env: dict[str, str]) -> dict[str, str]:
+    """The Docker engine, its compose plugin and the local images take minutes on a fresh machine (a Go build,
+    debootstrap): `docker/images.sh` (which starts the engine first) runs in the background while the rings
+    that need no engine run; common.testing.wait_docker_prep() makes the docker ring wait for it, then the ring
+    calls the same scripts, which find everything ready (or say why not). Returns the variable naming the file
+    the background run writes its exit code to; nothing when no docker test is selected."""
+    script = ROOT / "docker" / "images.sh"
+    if not script.exists() or not selects_marked(extra, "docker"):
+        return {}
+    done = results / "docker-prep.exit"
+    done.unlink(missing_ok=True)
+    log = results / "docker-prep.log"
+    with open(log, "wb") as out:
+        subprocess.Popen(["bash", "-c", '"$1"; echo $? > "$2.tmp" && mv "$2.tmp" "$2"', "prep", str(script),
+                          str(done)], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+                         stdin=subprocess.DEVNULL, start_new_session=True)
+    print(f"docker engine and images: getting ready in the background (log: {log})", flush=True)
+    return {"FOODLAB_DOCKER_PREP": str(done)}
 
 
 def second_pass(results, env: dict[str, str], running_before: set[str]) -> int:
@@ -119,6 +143,7 @@ def main() -> int:
     running, marked = native_state()
     stop_native(native_to_stop(running, running, marked))  # a crashed test run's leftovers, never a user's
     docker_down()
+    env |= start_docker_prep(results, extra, env)
     running_before = native_state()[0]
     try:
         code = subprocess.call([sys.executable, "-m", "pytest", f"--junitxml={results / 'all.xml'}", *extra],
