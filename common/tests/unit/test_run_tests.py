@@ -157,12 +157,13 @@ def test_make_docker_demo_refuses_to_down_v_a_users_compose_project(monkeypatch,
 
 def test_the_engine_and_images_get_ready_in_the_background_only_when_docker_tests_run(run_tests, monkeypatch, tmp_path):
     started = []
-    monkeypatch.setattr(run_tests.subprocess, "Popen", lambda cmd, **kw: started.append((cmd, kw)))
-    assert run_tests.start_docker_prep(tmp_path, ["-m", "unit"], {}) == {}
-    assert run_tests.start_docker_prep(tmp_path, ["-m", "not docker"], {}) == {}
+    monkeypatch.setattr(run_tests.subprocess, "Popen", lambda cmd, **kw: started.append((cmd, kw)) or "run")
+    assert run_tests.start_docker_prep(tmp_path, ["-m", "unit"], {}) == ({}, None)
+    assert run_tests.start_docker_prep(tmp_path, ["-m", "not docker"], {}) == ({}, None)
     assert not started
     (tmp_path / "docker-prep.exit").write_text("0\n")  # a previous run's: removed, so nobody waits on it
-    env = run_tests.start_docker_prep(tmp_path, [], {})
+    env, prep = run_tests.start_docker_prep(tmp_path, [], {})
+    assert prep == "run"
     assert env == {"FOODLAB_DOCKER_PREP": str(tmp_path / "docker-prep.exit")}
     assert not (tmp_path / "docker-prep.exit").exists()
     (cmd, kw), = started
@@ -212,3 +213,10 @@ def test_the_engines_own_checks_run_after_part_a_native_rings():
         ("sync-rest/tests/test_sync.py", False), ("tests/docker/test_images.py", True),
         ("sync-rest/tests/test_sync.py", True), ("sync-rest/tests/docker/test_docker_sync.py", True),
         ("async-rabbitmq/tests/test_async.py", False)]
+
+
+def test_a_background_run_still_going_at_the_end_is_stopped(run_tests):
+    prep = subprocess.Popen(["sleep", "60"])
+    run_tests.end_docker_prep(prep)
+    assert prep.poll() is not None
+    run_tests.end_docker_prep(None)  # none started: nothing to do
