@@ -267,3 +267,31 @@ def refused_in_one_line(out: subprocess.CompletedProcess) -> str:
     lines = [ln for ln in out.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and "make down" in lines[0], out.stderr
     return lines[0]
+
+
+# -- Prometheus scrapes ------------------------------------------------------------------------------------------
+PROMETHEUS_ACCEPT = "text/plain;version=0.0.4;q=0.5,*/*;q=0.1"  # what Prometheus sends without OpenMetrics
+
+
+class Scrape:
+    """One `/metrics` answer parsed with prometheus_client's parser: sample values by name and labels."""
+
+    def __init__(self, text: str):
+        from prometheus_client.parser import text_string_to_metric_families
+
+        self.families = {f.name: f for f in text_string_to_metric_families(text)}
+        self.samples = [s for f in self.families.values() for s in f.samples]
+
+    def value(self, name: str, **labels: str) -> float:
+        """The sum of the samples called `name` whose labels include `labels` (0 when there is none)."""
+        return sum(s.value for s in self.samples if s.name == name and labels.items() <= s.labels.items())
+
+    def label_values(self) -> set[str]:
+        return {v for s in self.samples for v in s.labels.values()}
+
+
+def scrape(client, accept: str = PROMETHEUS_ACCEPT) -> Scrape:
+    """GET /metrics through a Flask test client, as Prometheus asks for it, parsed."""
+    resp = client.get("/metrics", headers={"Accept": accept})
+    assert resp.status_code == 200 and resp.mimetype == "text/plain", (resp.status_code, resp.get_data()[:200])
+    return Scrape(resp.get_data(as_text=True))

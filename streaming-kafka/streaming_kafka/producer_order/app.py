@@ -7,13 +7,16 @@ from flask import g, jsonify, request
 
 from common.idempotency import IdempotencyStore, valid_key
 from common.logs import setup_logging
+from common.metrics import EVENTS_PRODUCED, count_order
 from common.process import OnStop
 from common.schemas import InvalidInput, parse_order
 from common.settings import Settings, get_settings
+from common.vocabulary import OrderStatus
 from common.web import create_base_app, error, json_body
 from streaming_kafka.events import parse_bulk
 from streaming_kafka.producer_order.orders import OrderDesk
 from streaming_kafka.producer_order.publisher import BulkIncomplete, OrderPublisher
+from streaming_kafka.topology import ORDER_TOPIC
 
 NAME = "producer-order"
 log = logging.getLogger(NAME)
@@ -47,6 +50,10 @@ def create_app(settings: Settings | None = None, publisher: OrderPublisher | Non
             raise InvalidInput("invalid_idempotency_key", "Idempotency-Key must be 1-255 printable characters")
         reply = desk.place(parse_order(json_body()), key)
         g.order_id, g.event_id = reply.body.get("order_id"), reply.body.get("event_id")
+        if "status" in reply.body:  # an order's answer (not an Idempotency-Key refusal)
+            count_order(reply.body["status"], reply.body.get("error"))
+        if reply.status == 202:
+            EVENTS_PRODUCED.labels(ORDER_TOPIC).inc()
         resp = jsonify(reply.body)
         resp.status_code = reply.status
         resp.headers.update(reply.headers)
@@ -59,6 +66,8 @@ def create_app(settings: Settings | None = None, publisher: OrderPublisher | Non
             result = publisher.publish_bulk(req)
         except BulkIncomplete as exc:
             log.error("bulk stopped: %s", exc.cause, extra={"confirmed": exc.confirmed, "unconfirmed": exc.unconfirmed})
+            count_order(OrderStatus.PENDING, n=exc.confirmed)
+            EVENTS_PRODUCED.labels(ORDER_TOPIC).inc(exc.confirmed)
             counts = {"requested": exc.requested, "published": exc.confirmed, "confirmed": exc.confirmed,
                       "unconfirmed": exc.unconfirmed, "not_sent": exc.not_sent, "seconds": exc.seconds}
             if exc.unconfirmed:
@@ -70,6 +79,8 @@ def create_app(settings: Settings | None = None, publisher: OrderPublisher | Non
                          f"Kafka is unreachable ({type(exc.cause).__name__}): {exc.confirmed} events acknowledged,"
                          f" {exc.not_sent} not sent", status="incomplete", **counts)
         log.info("bulk published", extra=result)
+        count_order(OrderStatus.PENDING, n=result["published"])
+        EVENTS_PRODUCED.labels(ORDER_TOPIC).inc(result["published"])
         return jsonify(result), 200
 
     return app
