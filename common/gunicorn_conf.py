@@ -1,5 +1,6 @@
 """gunicorn settings shared by every Flask service, native and in containers (bind/workers come from the command line)."""
 import os
+import shutil
 import tempfile
 
 # gthread with a deadline for receiving each request (HTTP_REQUEST_TIMEOUT_S): slow clients cannot hold threads.
@@ -20,11 +21,17 @@ def worker_exit(server, worker):
     stop_workers()
 
 
+_made: list[str] = []  # a metrics directory this server made for itself (removed when it exits)
+
+
 def metrics_dir(environ=os.environ) -> str:
     """The directory of this server's metric files (prometheus_client's multiprocess mode): PROMETHEUS_MULTIPROC_DIR
     as the native runtime sets it (under the part's .run/ folder), else a fresh temporary one (containers).
     Set in `environ` before any worker imports prometheus_client, which reads it once, at import."""
-    path = environ.get("PROMETHEUS_MULTIPROC_DIR") or tempfile.mkdtemp(prefix="prometheus-")
+    path = environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not path:
+        path = tempfile.mkdtemp(prefix="prometheus-")
+        _made.append(path)
     environ["PROMETHEUS_MULTIPROC_DIR"] = path
     return path
 
@@ -42,3 +49,9 @@ def child_exit(server, worker):
     from common.metrics import mark_worker_dead
 
     mark_worker_dead(worker.pid)
+
+
+def on_exit(server):
+    for path in _made:
+        shutil.rmtree(path, ignore_errors=True)
+    _made.clear()

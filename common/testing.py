@@ -295,3 +295,22 @@ def scrape(client, accept: str = PROMETHEUS_ACCEPT) -> Scrape:
     resp = client.get("/metrics", headers={"Accept": accept})
     assert resp.status_code == 200 and resp.mimetype == "text/plain", (resp.status_code, resp.get_data()[:200])
     return Scrape(resp.get_data(as_text=True))
+
+
+def scrape_url(base_url: str, accept: str = PROMETHEUS_ACCEPT) -> Scrape:
+    """GET <base_url>/metrics of a running service, as Prometheus asks for it, parsed."""
+    import requests
+
+    resp = requests.get(f"{base_url}/metrics", headers={"Accept": accept}, timeout=10)
+    assert resp.status_code == 200 and resp.headers["Content-Type"].startswith("text/plain"), resp.text[:200]
+    return Scrape(resp.text)
+
+
+def wait_for_metric(base_url: str, name: str, wanted: float, timeout_s: float = 60.0, **labels: str) -> float:
+    """Poll a service's /metrics until the sample reaches `wanted` (or the timeout); returns the last value."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = scrape_url(base_url).value(name, **labels)
+        if value >= wanted or time.monotonic() > deadline:
+            return value
+        time.sleep(0.3)

@@ -20,6 +20,7 @@ from flask import jsonify, request
 from async_rabbitmq.messaging import topology
 from async_rabbitmq.messaging.consumer import BatchConsumer
 from async_rabbitmq.messaging.messages import order_placed
+from async_rabbitmq.order_service.broker_figures import queue_figures
 from async_rabbitmq.order_service.relay import OutboxRelay
 from async_rabbitmq.order_service.status import StatusHandler
 from async_rabbitmq.order_service.store import MAX_LIST, OrderStore
@@ -46,10 +47,11 @@ def build(settings: Settings | None = None, store: OrderStore | None = None):
     relay = OutboxRelay(settings, store)
     status = BatchConsumer(settings, topology.ORDER_STATUS_QUEUE, StatusHandler(store, settings.max_message_bytes),
                            topology.EVENTS_DLX, name="status-consumer")
-    return create_app(settings, store, relay, status), [relay, status]
+    return create_app(settings, store, relay, status, queue_figures(settings)), [relay, status]
 
 
-def create_app(settings: Settings, store: OrderStore, relay=None, status=None):
+def create_app(settings: Settings, store: OrderStore, relay=None, status=None, broker_figures=None):
+    """`broker_figures`: a scrape-time collector of the queue depths (`broker_figures.queue_figures`)."""
     def health():
         return {"broker_connected": bool(relay and relay.connected.is_set()),
                 "status_consuming": bool(status and status.consuming.is_set()),
@@ -59,6 +61,8 @@ def create_app(settings: Settings, store: OrderStore, relay=None, status=None):
 
     app = create_base_app(NAME, settings, health=health)
     add_collector(app, lambda: store_figures(store))
+    if broker_figures is not None:
+        add_collector(app, broker_figures)
 
     @app.post("/order")
     def place_order():

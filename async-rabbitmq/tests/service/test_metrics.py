@@ -69,3 +69,39 @@ def test_notification_answers_metrics(tmp_settings, tmp_path):
     client = notification_app(tmp_settings, NotificationStore(tmp_path / "n.db"), None, consumer()).test_client()
     client.get("/health")
     assert scrape(client).value("http_requests_total", route="/health", status="200") >= 1
+
+
+class FakeManagement:
+    """Stands in for the management API's `GET /api/queues/%2F` (or for a broker that does not answer)."""
+
+    def __init__(self, queues=None):
+        self.queues = queues
+
+    def get(self, url, **kw):
+        import requests
+
+        if self.queues is None:
+            raise requests.ConnectionError("refused")
+        return SimpleNamespace(raise_for_status=lambda: None, json=lambda: self.queues)
+
+
+def test_queue_depths_are_read_from_the_broker_at_scrape_time(tmp_settings, tmp_path):
+    from async_rabbitmq.order_service.broker_figures import queue_figures
+
+    queues = [{"name": topology.INVENTORY_ORDERS, "messages": 42, "messages_ready": 40},
+              {"name": topology.ORDERS_DLQ, "messages": 3, "messages_ready": 3},
+              {"name": "someone_elses", "messages": 9, "messages_ready": 9}]
+    management = FakeManagement(queues)
+    client = order_app(tmp_settings, OrderStore(tmp_path / "o.db"), NoRelay(),
+                       broker_figures=queue_figures(tmp_settings, management)).test_client()
+    got = scrape(client)
+    assert got.value("broker_scrape_ok") == 1
+    assert got.value("broker_queue_messages", queue=topology.INVENTORY_ORDERS) == 42
+    assert got.value("broker_queue_messages_ready", queue=topology.INVENTORY_ORDERS) == 40
+    assert got.value("broker_queue_messages", queue=topology.ORDERS_DLQ) == 3
+    assert "someone_elses" not in got.label_values()
+    queues[0]["messages"] = 0  # drained: the next scrape reads it again
+    assert scrape(client).value("broker_queue_messages", queue=topology.INVENTORY_ORDERS) == 0
+    management.queues = None  # the broker is down: the scrape still answers, and says so
+    down = scrape(client)
+    assert down.value("broker_scrape_ok") == 0 and down.value("broker_queue_messages") == 0

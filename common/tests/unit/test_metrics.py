@@ -44,12 +44,14 @@ def test_prepare_multiprocess_dir_empties_a_previous_runs_files(tmp_path):
 def test_gunicorn_metrics_dir_keeps_the_runtimes_and_else_makes_one(tmp_path):
     given = {"PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "m")}
     assert gunicorn_conf.metrics_dir(given) == str(tmp_path / "m")
+    (tmp_path / "m").mkdir()
     env: dict[str, str] = {}
     made = gunicorn_conf.metrics_dir(env)
     try:
         assert env["PROMETHEUS_MULTIPROC_DIR"] == made and os.path.isdir(made) and not os.listdir(made)
     finally:
-        os.rmdir(made)
+        gunicorn_conf.on_exit(None)  # the server removes the directory it made, and only that one
+    assert not os.path.exists(made) and (tmp_path / "m").is_dir()
 
 
 @pytest.mark.service
