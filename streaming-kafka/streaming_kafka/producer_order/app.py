@@ -7,13 +7,14 @@ from flask import g, jsonify, request
 
 from common.idempotency import IdempotencyStore, valid_key
 from common.logs import setup_logging
-from common.metrics import EVENTS_PRODUCED, count_order
+from common.metrics import EVENTS_PRODUCED, add_collector, count_order
 from common.process import OnStop
 from common.schemas import InvalidInput, parse_order
 from common.settings import Settings, get_settings
 from common.vocabulary import OrderStatus
 from common.web import create_base_app, error, json_body
 from streaming_kafka.events import parse_bulk
+from streaming_kafka.producer_order.lag_figures import LagFigures
 from streaming_kafka.producer_order.orders import OrderDesk
 from streaming_kafka.producer_order.publisher import BulkIncomplete, OrderPublisher
 from streaming_kafka.topology import ORDER_TOPIC
@@ -33,15 +34,19 @@ def build(settings: Settings | None = None, publisher: OrderPublisher | None = N
     producer (flushing what it holds) when the process stops."""
     settings = settings or get_settings()
     publisher = publisher or OrderPublisher(settings)
-    return create_app(settings, publisher), [OnStop("kafka-producer", publisher.close)]
+    return create_app(settings, publisher, lag=LagFigures(settings)), [OnStop("kafka-producer", publisher.close)]
 
 
-def create_app(settings: Settings | None = None, publisher: OrderPublisher | None = None, desk: OrderDesk | None = None):
+def create_app(settings: Settings | None = None, publisher: OrderPublisher | None = None, desk: OrderDesk | None = None,
+               lag=None):
+    """`lag`: a scrape-time collector of the consumer groups' lag (`lag_figures.LagFigures`)."""
     settings = settings or get_settings()
     setup_logging(NAME, settings.log_level, settings.log_format)
     publisher = publisher or OrderPublisher(settings)
     desk = desk or build_desk(settings, publisher)
     app = create_base_app(NAME, settings, health=lambda: {"kafka": settings.kafka_bootstrap})
+    if lag is not None:
+        add_collector(app, lag)
 
     @app.post("/order")
     def order():

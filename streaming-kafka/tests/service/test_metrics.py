@@ -85,3 +85,37 @@ def test_analytics_keeps_its_json_and_gives_the_same_figures_to_prometheus(tmp_s
     assert figures.value("analytics_failure_ratio") == json.loads(client.get("/metrics").get_data())[
         "failure_rate_percent"] / 100
     assert figures.value("http_requests_total", route="/metrics", method="GET", status="200") >= 3
+
+
+def test_lag_per_group_is_read_at_scrape_time_and_never_blocks_a_scrape(tmp_settings, fake_producer):
+    from streaming_kafka.lag import LagRow
+    from streaming_kafka.producer_order.lag_figures import LagFigures
+    from streaming_kafka.topology import ANALYTICS_GROUP
+
+    lags = {INVENTORY_GROUP: [3, 4], ANALYTICS_GROUP: [0, 1, 2]}
+    mode = {"read": "ok"}
+    released = threading.Event()
+
+    def read(settings, group, topics):
+        if mode["read"] == "down":
+            raise ConnectionError("no broker")
+        if mode["read"] == "hang":
+            released.wait(30)  # a broker that does not answer
+        return [LagRow(group, "OrderEvents", p, 0, lag, lag) for p, lag in enumerate(lags[group])]
+
+    figures = LagFigures(tmp_settings, read=read, ttl_s=0.0, wait_s=0.5)
+    client = producer_app(tmp_settings, OrderPublisher(tmp_settings, factory=lambda bulk: fake_producer),
+                          lag=figures).test_client()
+    got = scrape(client)
+    assert got.value("kafka_lag_fresh") == 1
+    assert got.value("kafka_consumer_group_lag", group=INVENTORY_GROUP) == 7
+    assert got.value("kafka_consumer_group_lag", group=ANALYTICS_GROUP) == 3
+    lags[INVENTORY_GROUP] = [0, 0]  # drained: the next scrape reads it again
+    assert scrape(client).value("kafka_consumer_group_lag", group=INVENTORY_GROUP) == 0
+    mode["read"] = "down"
+    down = scrape(client)
+    assert down.value("kafka_lag_fresh") == 0 and "kafka_consumer_group_lag" not in down.families
+    mode["read"] = "hang"
+    slow = scrape(client)  # answered while the read still hangs
+    assert not released.is_set() and slow.value("kafka_lag_fresh") == 0
+    released.set()
