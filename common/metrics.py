@@ -38,9 +38,6 @@ HTTP_DURATION = Histogram("http_request_duration_seconds", "Time to answer an HT
 # (Part A: confirmed or failed; Parts B and C: pending, as the order is decided later), with the failure's reason.
 ORDERS = Counter("orders_total", "Orders placed, by the status the entry service answered (and the failure's reason)",
                  ["outcome", "reason"])
-# Part B's order-service applies the decision later: orders confirmed or failed, by reason.
-ORDERS_DECIDED = Counter("orders_decided_total", "Orders whose final status the entry service recorded",
-                         ["outcome", "reason"])
 # The inventory service or consumer (port 6001): reservations by ReservationOutcome.
 RESERVATIONS = Counter("reservations_total", "Reservations processed by the inventory, by outcome", ["outcome"])
 # Messaging (Parts B and C): what a consumer took from the broker, and where it went.
