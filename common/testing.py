@@ -284,3 +284,50 @@ def refused_in_one_line(out: subprocess.CompletedProcess) -> str:
     lines = [ln for ln in out.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and "make down" in lines[0], out.stderr
     return lines[0]
+
+
+# -- Prometheus scrapes ------------------------------------------------------------------------------------------
+PROMETHEUS_ACCEPT = "text/plain;version=0.0.4;q=0.5,*/*;q=0.1"  # what Prometheus sends without OpenMetrics
+
+
+class Scrape:
+    """One `/metrics` answer parsed with prometheus_client's parser: sample values by name and labels."""
+
+    def __init__(self, text: str):
+        from prometheus_client.parser import text_string_to_metric_families
+
+        self.families = {f.name: f for f in text_string_to_metric_families(text)}
+        self.samples = [s for f in self.families.values() for s in f.samples]
+
+    def value(self, name: str, **labels: str) -> float:
+        """The sum of the samples called `name` whose labels include `labels` (0 when there is none)."""
+        return sum(s.value for s in self.samples if s.name == name and labels.items() <= s.labels.items())
+
+    def label_values(self) -> set[str]:
+        return {v for s in self.samples for v in s.labels.values()}
+
+
+def scrape(client, accept: str = PROMETHEUS_ACCEPT) -> Scrape:
+    """GET /metrics through a Flask test client, as Prometheus asks for it, parsed."""
+    resp = client.get("/metrics", headers={"Accept": accept})
+    assert resp.status_code == 200 and resp.mimetype == "text/plain", (resp.status_code, resp.get_data()[:200])
+    return Scrape(resp.get_data(as_text=True))
+
+
+def scrape_url(base_url: str, accept: str = PROMETHEUS_ACCEPT) -> Scrape:
+    """GET <base_url>/metrics of a running service, as Prometheus asks for it, parsed."""
+    import requests
+
+    resp = requests.get(f"{base_url}/metrics", headers={"Accept": accept}, timeout=10)
+    assert resp.status_code == 200 and resp.headers["Content-Type"].startswith("text/plain"), resp.text[:200]
+    return Scrape(resp.text)
+
+
+def wait_for_metric(base_url: str, name: str, wanted: float, timeout_s: float = 60.0, **labels: str) -> float:
+    """Poll a service's /metrics until the sample reaches `wanted` (or the timeout); returns the last value."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = scrape_url(base_url).value(name, **labels)
+        if value >= wanted or time.monotonic() > deadline:
+            return value
+        time.sleep(0.3)
