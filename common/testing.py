@@ -1,11 +1,12 @@
 """The pytest plugin every ring shares (pytest.ini loads it with `-p common.testing`): settings, the stacks
 the integration, scenario and docker rings run against, and the order the one pytest process runs them in.
 
-One process runs every ring of every part. The stacks are started here one at a time: asking for a part's
-native stack or compose stack stops whichever other stack this session started (they would publish the same
-ports). Tests run part by part, each part's docker-marked tests last, so each stack is started once. The scenario
-ring runs each part's `tests/test_<part>.py` through `stack` twice: against the natively started part and, marked
-`docker`, against the part's compose stack on a real engine (skipped, with the reason, where none can be had).
+One process runs every ring of every part. The stacks are started here one at a time: asking for a part's native
+stack or compose stack stops whichever other stack this session started (they would publish the same ports). Tests
+run the rings that need no engine part by part, then the docker-marked ones part by part, so each stack is started
+once. The scenario ring runs each part's `tests/test_<part>.py` through `stack` twice: against the natively started
+part and, marked `docker`, against the part's compose stack on a real engine (skipped, with the reason, where none
+can be had).
 
 The tests remove only what they created. A native part they start is marked (`.run/<part>/started-by-tests`),
 their compose stacks are projects of their own (`foodlab-test-<part>`, never a user's `foodlab-<part>` and its
@@ -162,22 +163,16 @@ def _order(item: pytest.Item) -> int:
 
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Part by part (in collection order), each part's docker-marked tests last; otherwise pytest's own order."""
+    """Every part's rings that need no engine first, part by part (in collection order); then the docker-marked
+    tests, part by part. Each stack still starts once, and the engine, compose plugin and images that `make test`
+    gets ready in the background (minutes on a fresh machine) are there before the first docker test."""
     def part(item: pytest.Item) -> str:
         return item.path.relative_to(ROOT).parts[0] if item.path.is_relative_to(ROOT) else str(item.path.parent)
 
     parts: dict[str, int] = {}
     for item in items:
         parts.setdefault(part(item), len(parts))
-
-    def key(item: pytest.Item) -> tuple[int, float]:
-        group, order = part(item), _order(item)
-        if group == "tests" and order and "sync-rest" in parts:
-            # The engine's and images' own checks after Part A's native rings: by then the engine and images
-            # that `make test` gets ready in the background are (nearly) there.
-            return parts["sync-rest"], 0.5
-        return parts[group], order
-    items.sort(key=key)
+    items.sort(key=lambda item: (_order(item) > 0, parts[part(item)], _order(item)))
 
 
 # ------------------------------------------------------------------------------------------- docker ring

@@ -4,9 +4,9 @@
 The rings are markers and folders (see pytest.ini): unit, service, integration (native stacks, brokers included),
 the scenario ring (`<part>/tests/test_<part>.py`, natively and, marked `docker`, against the part's compose stack)
 and the docker ring (`<part>/tests/docker/`, `tests/docker/`; its `*_cluster.py` tests run each part's failover on
-the part's compose cluster). common.testing starts one stack at a time and runs
-each part's docker-marked tests last. Where no Docker engine can be had, the docker tests are reported as skipped
-with the reason.
+the part's compose cluster). common.testing starts one stack at a time and runs the rings that need no engine
+first, then the docker-marked ones part by part. Where no Docker engine can be had, the docker tests are reported
+as skipped with the reason.
 
 It removes only what tests created: the native parts the test fixtures marked as theirs (`.run/<part>/started-by-
 tests`) or that came up during the run, and the tests' own compose projects (`foodlab-test-<part>`, with their

@@ -201,18 +201,20 @@ class _Item:
         return object() if name == "docker" and self.docker else None
 
 
-def test_the_engines_own_checks_run_after_part_a_native_rings():
+def test_the_rings_that_need_no_engine_run_first_then_the_docker_ones_part_by_part():
     from common.testing import pytest_collection_modifyitems
     items = [_Item("common/tests/unit/test_a.py"), _Item("tests/docker/test_images.py", docker=True),
              _Item("tests/test_compose.py"), _Item("sync-rest/tests/docker/test_docker_sync.py", docker=True),
              _Item("sync-rest/tests/test_sync.py", docker=True), _Item("sync-rest/tests/test_sync.py"),
+             _Item("async-rabbitmq/tests/docker/test_docker_async_cluster.py", docker=True),
              _Item("async-rabbitmq/tests/test_async.py")]
     pytest_collection_modifyitems(items)
     assert [(i.path.relative_to(ROOT).as_posix(), i.docker) for i in items] == [
         ("common/tests/unit/test_a.py", False), ("tests/test_compose.py", False),
-        ("sync-rest/tests/test_sync.py", False), ("tests/docker/test_images.py", True),
+        ("sync-rest/tests/test_sync.py", False), ("async-rabbitmq/tests/test_async.py", False),
+        ("tests/docker/test_images.py", True),
         ("sync-rest/tests/test_sync.py", True), ("sync-rest/tests/docker/test_docker_sync.py", True),
-        ("async-rabbitmq/tests/test_async.py", False)]
+        ("async-rabbitmq/tests/docker/test_docker_async_cluster.py", True)]
 
 
 def test_a_background_run_still_going_at_the_end_is_stopped(run_tests):
