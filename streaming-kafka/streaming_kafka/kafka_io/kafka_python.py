@@ -121,11 +121,11 @@ class Consumer(KafkaConsumer):
     def __init__(self, **configs):
         super().__init__(**configs)
         self._subscribed = False
-        self._stable_at = time.monotonic()  # last time the group was seen joined (or the subscription began)
+        self._unready_since: float | None = None  # when polls began to find the group unjoined, None while joined
 
     def subscribe(self, topics, on_assign=None, on_revoke=None):
         super().subscribe(list(topics), listener=_Listener(self, on_assign, on_revoke))
-        self._subscribed, self._stable_at = True, time.monotonic()
+        self._subscribed = True
 
     def poll(self, timeout_ms=0, max_records=None, update_offsets=True):
         if self._subscribed and not self._group_ready(timeout_ms):
@@ -134,13 +134,15 @@ class Consumer(KafkaConsumer):
 
     def _group_ready(self, timeout_ms: int) -> bool:
         """False (after waiting at most `timeout_ms` for a coordinator) while the coordinator is unknown, where the
-        library's own poll would block; raises once the group has been unjoined for GROUP_STALL_S."""
+        library's own poll would block; raises once polls have found the group unjoined for GROUP_STALL_S."""
         coordinator = self._coordinator
         now = time.monotonic()
         if coordinator.state is MemberState.STABLE and not coordinator.coordinator_unknown():
-            self._stable_at = now
+            self._unready_since = None
             return True
-        if now - self._stable_at > GROUP_STALL_S:
+        if self._unready_since is None:
+            self._unready_since = now
+        elif now - self._unready_since > GROUP_STALL_S:
             raise KafkaTimeoutError(f"group {self.config['group_id']} without a coordinator or unjoined for "
                                     f"{GROUP_STALL_S:.0f} s")
         if not coordinator.coordinator_unknown():

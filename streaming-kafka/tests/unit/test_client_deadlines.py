@@ -86,7 +86,7 @@ def kafka_python_consumer(coordinator) -> kafka_python.Consumer:
     consumer = kafka_python.Consumer.__new__(kafka_python.Consumer)  # no sockets: only commit() and poll() are used
     consumer.config = {"group_id": "inventory-group", "retry_backoff_ms": 20}
     consumer._coordinator, consumer._client = coordinator, Network()
-    consumer._subscribed, consumer._stable_at = True, time.monotonic()
+    consumer._subscribed, consumer._unready_since = True, None
     return consumer
 
 
@@ -127,14 +127,18 @@ def test_a_subscribed_poll_without_a_coordinator_returns_nothing_instead_of_bloc
     # the library's own poll would loop in ensure_coordinator_ready; on this bare object it would fail at once
     assert consumer.poll(timeout_ms=50) == {}
     assert coordinator.lookups == 1
+    coordinator.known, coordinator.state = True, kafka_python.MemberState.STABLE
+    consumer._coordinator = SimpleNamespace(state=coordinator.state, coordinator_unknown=lambda: False)
+    assert consumer._group_ready(50) and consumer._unready_since is None  # joined again: the stall clock stops
 
 
 def test_a_group_left_without_a_coordinator_past_the_stall_limit_makes_poll_raise(monkeypatch):
     monkeypatch.setattr(kafka_python, "GROUP_STALL_S", 0.0)
     consumer = kafka_python_consumer(Coordinator(known=False))
-    consumer._stable_at -= 1
+    assert consumer.poll(timeout_ms=10) == {}  # the first poll that finds no coordinator starts the clock
+    time.sleep(0.01)
     with pytest.raises(KafkaTimeoutError) as caught:
-        consumer.poll(timeout_ms=50)
+        consumer.poll(timeout_ms=10)
     assert client_broken(caught.value)
 
 
