@@ -246,3 +246,14 @@ def test_the_analytics_worker_replaces_a_consumer_whose_commit_timed_out_and_ski
     worker.run()
     assert stuck.closed and len(fresh) == 1 and fresh[0].committed == len(log)
     assert len(worker.state.orders) == len(log)
+
+
+def test_a_confluent_flush_that_leaves_records_undelivered_raises_like_kafka_python_ng():
+    from streaming_kafka.kafka_io import confluent
+    producer = confluent.Producer.__new__(confluent.Producer)  # no librdkafka client: only flush/close are used
+    producer._p = SimpleNamespace(flush=lambda timeout: 3)  # librdkafka's flush returns what is still queued
+    with pytest.raises(KafkaTimeoutError, match="3 records"):
+        producer.flush(timeout=0.1)
+    producer.close(timeout=0.1)  # closing drops what is left, as kafka-python-ng's close does
+    producer._p = SimpleNamespace(flush=lambda timeout: 0)
+    producer.flush(timeout=0.1)
