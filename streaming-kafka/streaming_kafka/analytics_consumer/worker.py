@@ -18,7 +18,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from streaming_kafka.analytics_consumer.metrics import MetricsState, render
-from streaming_kafka.kafka_io import BEGINNING, CommitFailedError, TopicPartition, client_broken, make_consumer
+from streaming_kafka.kafka_io import (
+    BEGINNING,
+    CommitFailedError,
+    KafkaError,
+    TopicPartition,
+    client_broken,
+    make_consumer,
+)
 from streaming_kafka.topology import ANALYTICS_GROUP, EVENT_TOPICS, REPLAY_GROUP_PREFIX
 
 log = logging.getLogger("analytics-consumer")
@@ -95,21 +102,11 @@ class AnalyticsWorker:
         try:
             while not self.stopping.is_set():
                 try:
-                    batch = self.consumer.poll(timeout_ms=500)
-                except ValueError as exc:
+                    self._poll_once()
+                except (ValueError, KafkaError) as exc:
                     if not client_broken(exc):
                         raise
                     self._rejoin(exc)
-                    continue
-                if batch:
-                    with self.lock:
-                        for tp, recs in batch.items():
-                            self.state.add_many([r.value for r in recs])
-                            self.folded[tp] = recs[-1].offset + 1
-                    try:
-                        self.consumer.commit({tp: recs[-1].offset + 1 for tp, recs in batch.items()})
-                    except CommitFailedError as exc:  # rebalanced: keyed state absorbs the re-read
-                        log.warning("commit failed after a rebalance: %s", exc)
                 if time.monotonic() >= next_write:
                     self.write()
                     next_write = time.monotonic() + self.settings.metrics_interval_s
@@ -118,12 +115,23 @@ class AnalyticsWorker:
             self.consumer.close()
             log.info("analytics consumer stopped", extra={"orders": len(self.state.orders)})
 
+    def _poll_once(self) -> None:
+        batch = self.consumer.poll(timeout_ms=500)
+        if batch:
+            with self.lock:
+                for tp, recs in batch.items():
+                    self.state.add_many([r.value for r in recs])
+                    self.folded[tp] = recs[-1].offset + 1
+            try:
+                # KafkaTimeoutError when the coordinator stays away past the deadline: run() replaces the client
+                self.consumer.commit({tp: recs[-1].offset + 1 for tp, recs in batch.items()})
+            except CommitFailedError as exc:  # rebalanced: keyed state absorbs the re-read
+                log.warning("commit failed after a rebalance: %s", exc)
 
-    def _rejoin(self, exc: ValueError) -> None:
-        """kafka-python-ng issue #180: its poll loop can unregister a bootstrap socket it has just closed and raise
-        `ValueError: Invalid file descriptor: -1` (seen while joining a three-broker cluster). The client is then
-        unusable; a new one rejoins the group, and `_Rewind` resumes each partition where this state stopped."""
-        log.warning("Kafka client failed (%s); rejoining with a new consumer", exc)
+    def _rejoin(self, exc: BaseException) -> None:
+        """The client is unusable (`client_broken`: a commit or a rejoin past its deadline, a closed socket): a new
+        one rejoins the group, and `_Rewind` resumes each partition where this state stopped."""
+        log.warning("Kafka client failed (%s: %s); rejoining with a new consumer", type(exc).__name__, exc)
         try:
             self.consumer.close()
         except Exception as close_exc:  # noqa: BLE001 - the broken client may fail to close; it is dropped anyway

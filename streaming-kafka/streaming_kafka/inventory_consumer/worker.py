@@ -27,6 +27,8 @@ from streaming_kafka.kafka_io import (
 from streaming_kafka.topology import DLQ_REASON_HEADER, DLQ_TOPIC, INVENTORY_GROUP, INVENTORY_TOPIC, ORDER_TOPIC
 
 log = logging.getLogger("inventory-consumer")
+# How long a batch's results may take to be acknowledged (acks=all) before the batch is rewound and retried.
+SEND_TIMEOUT_S = 30.0
 
 
 class _Assignments:
@@ -68,28 +70,19 @@ class InventoryWorker:
         self.stopping.set()
 
     def run(self) -> None:
-        consumer = self._consumer or make_consumer(self.settings, INVENTORY_GROUP, max_poll_records=self.max_records)
+        consumer = self._consumer or self._new_consumer()
         producer = self._producer or make_producer(self.settings, bulk=True, linger_ms=5)
         _Assignments(self).subscribe(consumer)
         try:
             while not self.stopping.is_set():
                 try:
                     batch = consumer.poll(timeout_ms=500, max_records=self.max_records)
-                except ValueError as exc:
+                    if batch:
+                        self._process(consumer, producer, batch)
+                except (ValueError, KafkaError) as exc:
                     if not client_broken(exc):
                         raise
-                    # A new client rejoins and resumes from the committed offsets: a batch processed but not
-                    # committed is processed again, which the event_id records make a no-op.
-                    log.warning("Kafka client failed (%s); rejoining with a new consumer", exc)
-                    try:
-                        consumer.close()
-                    except Exception as close_exc:  # noqa: BLE001 - the broken client may fail to close; dropped
-                        log.info("closing the failed consumer: %s", close_exc)
-                    consumer = make_consumer(self.settings, INVENTORY_GROUP, max_poll_records=self.max_records)
-                    _Assignments(self).subscribe(consumer)
-                    continue
-                if batch:
-                    self._process(consumer, producer, batch)
+                    consumer = self._rejoin(consumer, exc)
         finally:
             # Leave the group at once so the partitions move to the other instances without waiting
             # for the session timeout; everything processed is already committed.
@@ -97,13 +90,29 @@ class InventoryWorker:
             producer.close(timeout=10)
             log.info("inventory consumer stopped", extra=self.stats)
 
+    def _new_consumer(self):
+        return make_consumer(self.settings, INVENTORY_GROUP, max_poll_records=self.max_records)
+
+    def _rejoin(self, consumer, exc: BaseException):
+        """A client that is broken (`client_broken`: a commit or a rejoin past its deadline, a closed socket) is
+        replaced; the new one rejoins and resumes from the committed offsets: a batch processed but not committed
+        is processed again, which the event_id records make a no-op."""
+        log.warning("Kafka client failed (%s: %s); rejoining with a new consumer", type(exc).__name__, exc)
+        try:
+            consumer.close()
+        except Exception as close_exc:  # noqa: BLE001 - the broken client may fail to close; dropped
+            log.info("closing the failed consumer: %s", close_exc)
+        consumer = self._new_consumer()
+        _Assignments(self).subscribe(consumer)
+        return consumer
+
     def _process(self, consumer, producer, batch: dict) -> None:
         records = [r for recs in batch.values() for r in recs]
         actions = self._actions(records)
         try:
             futures = [self._send_or_dead_letter(producer, r, a) for r, a in zip(records, actions, strict=True)]
-            producer.flush()
-            wait_sent(futures)
+            producer.flush(timeout=SEND_TIMEOUT_S)
+            wait_sent(futures, SEND_TIMEOUT_S)
         except KafkaError as exc:
             # Not acknowledged: rewind to the batch's start and try again; idempotency makes the retry safe.
             log.error("producing results failed, retrying the batch: %s", exc)
@@ -113,6 +122,7 @@ class InventoryWorker:
             return
         offsets = {tp: recs[-1].offset + 1 for tp, recs in batch.items()}
         try:
+            # Raises KafkaTimeoutError when the coordinator stays away past the deadline: run() replaces the client.
             consumer.commit(offsets)
         except CommitFailedError as exc:
             # The group rebalanced under us: the new owner re-delivers this batch and gets identical results.

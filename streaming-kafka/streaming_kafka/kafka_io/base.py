@@ -18,6 +18,12 @@ from kafka.errors import (  # noqa: F401 - re-exported: the seam's own names for
     TopicAlreadyExistsError,
 )
 
+# How long a synchronous commit may wait for the group's coordinator before it raises KafkaTimeoutError.
+COMMIT_TIMEOUT_S = 30.0
+# How long a subscribed consumer may stay without a coordinator or unjoined before its poll raises KafkaTimeoutError
+# (longer than a rebalance after a member's session timeout, so a normal rejoin never trips it).
+GROUP_STALL_S = 60.0
+
 # A start offset an `on_assign` callback may return: the partition's first record (librdkafka's OFFSET_BEGINNING).
 BEGINNING = -2
 
@@ -68,7 +74,8 @@ def wait_sent(futures: Iterable, timeout_s: float = 30.0) -> None:
 
 
 def client_broken(exc: BaseException) -> bool:
-    """kafka-python-ng issue #180: its poll loop can unregister a socket it has just closed and raise `ValueError:
-    Invalid file descriptor: -1` (seen while joining a group, more often on a loaded machine or with several
-    brokers). That client is unusable; the caller replaces it with a new one."""
-    return isinstance(exc, ValueError) and "file descriptor" in str(exc)
+    """The consumer is unusable and the caller replaces it with a new one, which rejoins the group and resumes from
+    the committed offsets: a commit or a group that did not complete within its deadline (KafkaTimeoutError, the
+    coordinator stayed away), or kafka-python-ng's poll loop unregistering a socket it has just closed
+    (`ValueError: Invalid file descriptor: -1`, seen while joining a group on a loaded machine)."""
+    return isinstance(exc, KafkaTimeoutError) or (isinstance(exc, ValueError) and "file descriptor" in str(exc))

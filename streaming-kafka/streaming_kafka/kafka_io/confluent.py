@@ -25,6 +25,7 @@ from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic, OffsetSpec
 
 from streaming_kafka.kafka_io.base import (
+    COMMIT_TIMEOUT_S,
     CommitFailedError,
     Committed,
     KafkaError,
@@ -195,10 +196,13 @@ class Producer:
         return d
 
     def flush(self, timeout: float | None = None) -> None:
-        self._p.flush(-1 if timeout is None else timeout)
+        """Like kafka-python-ng's: KafkaTimeoutError when records are still waiting for their report at `timeout`."""
+        left = self._p.flush(-1 if timeout is None else timeout)
+        if left:
+            raise KafkaTimeoutError(f"{left} records not delivered within {timeout} s")
 
     def close(self, timeout: float | None = None) -> None:
-        self.flush(30 if timeout is None else timeout)
+        self._p.flush(30 if timeout is None else timeout)  # what is still undelivered then is dropped, as in kafka-python-ng
 
 
 def make_producer(settings, bulk: bool = True, **overrides) -> Producer:
@@ -300,10 +304,11 @@ class Consumer:
             self._pos[tp] = recs[-1].offset + 1
         return out
 
-    def commit(self, offsets: dict) -> None:
-        """Synchronous; `offsets` maps a partition to the next offset to read. Like kafka-python-ng's, it waits
-        out a coordinator that is away (a broker restarting: `_WAIT_COORD`, ...) and tries again, until the
-        commit is done or the group has moved on (CommitFailedError)."""
+    def commit(self, offsets: dict, timeout_s: float = COMMIT_TIMEOUT_S) -> None:
+        """Synchronous; `offsets` maps a partition to the next offset to read. It waits out a coordinator that is
+        away (a broker restarting: `_WAIT_COORD`, ...) and tries again, until the commit is done, the group has
+        moved on (CommitFailedError) or `timeout_s` has passed (KafkaTimeoutError: the caller replaces the client)."""
+        deadline = time.monotonic() + timeout_s
         wait = 0.1
         while True:
             try:
@@ -312,6 +317,8 @@ class Consumer:
                 err = exc.args[0] if exc.args else None
                 if isinstance(err, _Err) and err.code() not in _REBALANCED and (err.retriable() or err.code() in
                                                                                  _COORDINATOR_AWAY):
+                    if time.monotonic() + wait >= deadline:
+                        raise KafkaTimeoutError(f"commit not done within {timeout_s:.0f} s: {err}") from exc
                     log.warning("commit not done yet (%s); trying again in %.1f s", err, wait)
                     time.sleep(wait)
                     wait = min(2 * wait, 2.0)

@@ -14,13 +14,25 @@ takes the seam's partitions and rebalance callbacks.
 """
 from __future__ import annotations
 
+import time
+
 from kafka import ConsumerRebalanceListener, KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka import TopicPartition as _KafkaTopicPartition
 from kafka.admin import NewTopic
+from kafka.coordinator.base import MemberState
 from kafka.partitioner.default import DefaultPartitioner
 from kafka.structs import OffsetAndMetadata
 
-from streaming_kafka.kafka_io.base import BEGINNING, Committed, PartitionInfo, TopicPartition, TopicSpec
+from streaming_kafka.kafka_io.base import (
+    BEGINNING,
+    COMMIT_TIMEOUT_S,
+    GROUP_STALL_S,
+    Committed,
+    KafkaTimeoutError,
+    PartitionInfo,
+    TopicPartition,
+    TopicSpec,
+)
 
 NAME = "kafka-python-ng"
 
@@ -97,10 +109,55 @@ class _Listener(ConsumerRebalanceListener):
 
 
 class Consumer(KafkaConsumer):
-    """kafka-python-ng's consumer with the seam's signatures; poll, position, end_offsets... are its own."""
+    """kafka-python-ng's consumer with the seam's signatures and deadlines; position, end_offsets... are its own.
+
+    kafka-python-ng 2.2.3 waits for a group coordinator without a deadline (`ensure_coordinator_ready` loops
+    until one answers, reached from `poll` and from the synchronous commit), so a broker that comes back in a
+    state the client does not recover from would stall the worker for good. Here `commit` has a deadline and
+    raises KafkaTimeoutError, and a subscribed `poll` looks the coordinator up itself, a bounded step per call,
+    raising KafkaTimeoutError when the group stays without a coordinator or unjoined for GROUP_STALL_S: the
+    caller then replaces the client (`client_broken`), which rejoins and resumes from the committed offsets."""
+
+    def __init__(self, **configs):
+        super().__init__(**configs)
+        self._subscribed = False
+        self._unready_since: float | None = None  # when polls began to find the group unjoined, None while joined
 
     def subscribe(self, topics, on_assign=None, on_revoke=None):
         super().subscribe(list(topics), listener=_Listener(self, on_assign, on_revoke))
+        self._subscribed = True
+
+    def poll(self, timeout_ms=0, max_records=None, update_offsets=True):
+        if self._subscribed and not self._group_ready(timeout_ms):
+            return {}
+        return super().poll(timeout_ms=timeout_ms, max_records=max_records, update_offsets=update_offsets)
+
+    def _group_ready(self, timeout_ms: int) -> bool:
+        """False (after waiting at most `timeout_ms` for a coordinator) while the coordinator is unknown, where the
+        library's own poll would block; raises once polls have found the group unjoined for GROUP_STALL_S."""
+        coordinator = self._coordinator
+        now = time.monotonic()
+        if coordinator.state is MemberState.STABLE and not coordinator.coordinator_unknown():
+            self._unready_since = None
+            return True
+        if self._unready_since is None:
+            self._unready_since = now
+        elif now - self._unready_since > GROUP_STALL_S:
+            raise KafkaTimeoutError(f"group {self.config['group_id']} without a coordinator or unjoined for "
+                                    f"{GROUP_STALL_S:.0f} s")
+        if not coordinator.coordinator_unknown():
+            return True  # known coordinator: joining goes on inside the library's poll, bounded by its requests
+        self._wait(coordinator.lookup_coordinator(), now + timeout_ms / 1000)
+        return not coordinator.coordinator_unknown()
+
+    def _wait(self, future, deadline: float) -> None:
+        """Serve the network until `future` is done or `deadline` (monotonic) passes; never blocks past it (the
+        library's `client.poll(future=...)` has no deadline)."""
+        while True:  # at least one round, so a zero timeout still moves the request along
+            left_ms = max(0.0, (deadline - time.monotonic()) * 1000)
+            self._client.poll(timeout_ms=min(left_ms, 100))
+            if future.is_done or left_ms <= 0:
+                return
 
     def assign(self, partitions):
         super().assign([_tp(tp) for tp in partitions])
@@ -120,10 +177,36 @@ class Consumer(KafkaConsumer):
     def end_offsets(self, partitions):
         return {TopicPartition(*tp): off for tp, off in super().end_offsets([_tp(tp) for tp in partitions]).items()}
 
-    def commit(self, offsets: dict):
-        """Synchronous; `offsets` maps a partition to the next offset to read, or to a `Committed` (with metadata)."""
-        super().commit({_tp(tp): OffsetAndMetadata(*Committed(*off) if isinstance(off, tuple) else (off, ""))
-                        for tp, off in offsets.items()})
+    def commit(self, offsets: dict, timeout_s: float = COMMIT_TIMEOUT_S):
+        """Synchronous; `offsets` maps a partition to the next offset to read, or to a `Committed` (with metadata).
+        The library's `commit_offsets_sync` with a deadline: retriable errors (coordinator away, moved, loading)
+        are retried until `timeout_s`, then KafkaTimeoutError; a rebalance raises CommitFailedError at once."""
+        assert self.config["group_id"] is not None, "commit needs a group"
+        coordinator = self._coordinator
+        request = {_tp(tp): OffsetAndMetadata(*Committed(*off) if isinstance(off, tuple) else (off, ""))
+                   for tp, off in offsets.items()}
+        if not request:
+            return
+        deadline = time.monotonic() + timeout_s
+        backoff = self.config["retry_backoff_ms"] / 1000
+        while True:
+            # the commit request itself, or first a coordinator lookup (commit_offsets_async would hand back
+            # the lookup's future when the coordinator is unknown, which says nothing about the commit)
+            committing = not coordinator.coordinator_unknown()
+            future = (coordinator._send_offset_commit_request(request) if committing  # noqa: SLF001
+                      else coordinator.lookup_coordinator())
+            self._wait(future, deadline)
+            if future.is_done and future.succeeded():
+                if committing:
+                    return
+                continue  # a coordinator is known now: send the commit
+            if future.is_done and not future.retriable():
+                raise future.exception
+            if future.is_done and getattr(future.exception, "invalid_metadata", False):
+                self._client.cluster.request_update()
+            if time.monotonic() + backoff >= deadline:
+                raise KafkaTimeoutError(f"commit not done within {timeout_s:.0f} s (the group's coordinator is away)")
+            time.sleep(backoff)
 
     def last_commit(self, partition) -> Committed | None:
         """The group's committed offset of `partition` with its metadata; None when it has none."""
