@@ -26,7 +26,8 @@ def machine() -> str:
 GENERATED = ("*/tests/test_output.txt", "*/tests/chaos_evidence.txt", "*/tests/replay_evidence.txt",
              "*/tests/failover_evidence.txt", "*/metrics/*.json", "*/tests/docker/*.txt", "*/tests/docker/*.json",
              "docs/comparison.*",
-             "docs/benchmarks.*", "docs/img", "README.md")  # README: its measured figures are rendered by runs
+             "docs/benchmarks.*", "docs/img", "docs/clusters.md",
+             "README.md")  # README, docs/clusters.md: their measured figures are rendered by runs
 
 
 def commit(root: Path = ROOT) -> str:

@@ -10,6 +10,10 @@ from common.runtime.spec import Service, python_service
 
 PART = "async-rabbitmq"
 MAX_BROKERS = 5  # the `brokers` setting's upper bound
+# What `make reset` removes under .run/async-rabbitmq/: the SQLite files (orders and outbox, stock,
+# notifications) and each node's message store and definitions (single node `rabbitmq/`, cluster `rabbitmq-<i>/`);
+# the next start recreates them empty. The nodes' configuration, cookie and logs stay.
+DATA = ("data", "rabbitmq/mnesia", *(f"rabbitmq-{i}/mnesia" for i in range(1, MAX_BROKERS + 1)))
 
 
 def cluster_size(settings) -> int:
@@ -44,3 +48,20 @@ def services(settings):
         # gunicorn, one worker: HTTP threads, the outbox relay thread and the order_status consumer thread.
         python_service(settings, "order-service", "async_rabbitmq.order_service", settings.order_port),
     ]
+
+
+def backlog(settings):
+    """What `make watch` prints every second: each queue's messages waiting (ready) and delivered but not yet
+    acked, from the management API (refreshed every second by the native node)."""
+    from async_rabbitmq.lab import Lab
+    from async_rabbitmq.messaging.topology import QUEUES
+
+    lab = Lab(settings)
+
+    def sample() -> dict[str, str]:
+        """messages ready+unacked in each queue"""
+        seen = {q["name"]: q for q in lab.mgmt("queues/%2F")}
+        return {q.name: f"{seen.get(q.name, {}).get('messages_ready', 0)}+"
+                        f"{seen.get(q.name, {}).get('messages_unacknowledged', 0)}" for q in QUEUES}
+
+    return sample
