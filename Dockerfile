@@ -6,15 +6,16 @@
 # Debian's packages (`make docker-images`) for machines that cannot pull.
 ARG PYTHON_BASE_IMAGE=python:3.11-slim-bookworm
 FROM ${PYTHON_BASE_IMAGE}
-ARG PART
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 COPY requirements-service.lock /tmp/requirements-service.lock
-RUN test -n "$PART" || { echo "build with --build-arg PART=<part>"; exit 1; } \
-    && pip install --require-hashes -r /tmp/requirements-service.lock \
+# No build argument is declared above this layer, so the three parts share it (one install, not three).
+RUN pip install --require-hashes -r /tmp/requirements-service.lock \
     && useradd --create-home --uid 10001 app \
     && mkdir -p /data /metrics && chown app /data /metrics
 COPY . /app
 RUN pip install --no-deps -e /app
+ARG PART
+RUN test -n "$PART" || { echo "build with --build-arg PART=<part>"; exit 1; }
 ENV BIND_HOST=0.0.0.0 DATA_DIR=/data
 WORKDIR /app/${PART}
 USER app

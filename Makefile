@@ -9,12 +9,13 @@ ifdef BROKERS
 export BROKERS
 endif
 
-.PHONY: help install lock demo test bench up down stop start ps logs kill replay redrive lint clean reset watch \
+.PHONY: help install lock check demo test bench up down stop start ps logs kill replay redrive lint clean reset watch \
 	docker-engine docker-images docker-up docker-down docker-demo
 
 help:
 	@echo "make demo                       install, run every part's scenarios natively, write evidence + comparison"
 	@echo "make test                       install and run the whole test suite (brokers included)"
+	@echo "make check                      the fast lane: ruff, mypy on the services, the unit and service rings (no broker)"
 	@echo "make bench                      benchmarks -> docs/benchmarks.{json,md}"
 	@echo "make lock                       re-resolve requirements.lock and requirements-service.lock from pyproject.toml"
 	@echo "make up PART=<part>             start a part natively, return when healthy"
@@ -54,6 +55,13 @@ lock: install
 	@$(PY) -m pip install --quiet pip-tools
 	@$(PY) -m piptools compile --quiet --strip-extras --generate-hashes --extra dev -o requirements.lock pyproject.toml
 	@$(PY) -m piptools compile --quiet --generate-hashes -o requirements-service.lock pyproject.toml
+
+# The developer's fast lane, no broker and no stack: lint, the type checker on the services and the kernel they
+# import ([tool.mypy] in pyproject.toml), then the rings that need no process (unit, service).
+check: install
+	@$(PY) -m ruff check .
+	@$(PY) -m mypy
+	@$(PY) -m pytest -q -m "unit or service"
 
 demo: install
 	@$(PY) scripts/demo.py $(if $(STEPS),--steps $(STEPS))

@@ -10,6 +10,8 @@ from urllib.parse import quote
 
 from hypothesis import strategies as st
 
+from common.vocabulary import OrderStatus
+
 MAX_BODY = 64 * 1024  # Settings.max_body_bytes default
 # The body of issue 10: about 60 KB of [[[[...]]]] (under the 64 KiB limit, so it reaches the parser).
 DEEP_BODY = b"[" * 30_000 + b"]" * 30_000
@@ -76,7 +78,7 @@ def check_answer(resp) -> None:
     assert isinstance(body, (dict, list)), (resp.status_code, resp.get_data()[:200])
     if resp.status_code >= 400:
         assert isinstance(body, dict), body
-        if body.get("status") != "failed":  # Part A's order outcomes (409/422/...) carry status/reason instead
+        if body.get("status") != OrderStatus.FAILED:  # Part A's order outcomes (409/422/...) carry status/reason instead
             assert isinstance(body.get("error"), str) and isinstance(body.get("detail"), str), body
 
 

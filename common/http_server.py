@@ -116,7 +116,3 @@ class HttpServer:
         if self._thread.is_alive():
             log.warning("HTTP server on port %d did not stop within %.0fs", self.port, timeout)
 
-
-def serve_in_thread(app, host: str, port: int, settings: Settings) -> HttpServer:
-    """Start serving `app` on host:port in the background; call `.shutdown()` on the result to stop."""
-    return HttpServer(app, host, port, settings).start()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -167,7 +168,7 @@ class Settings(BaseSettings):
 
 def check_environment(env: dict[str, str]) -> None:
     """Raise ValueError naming each bad variable if `env` would not give valid settings."""
-    given = {name: env[name.upper()] for name in Settings.model_fields if name.upper() in env}
+    given: dict[str, Any] = {name: env[name.upper()] for name in Settings.model_fields if name.upper() in env}
     try:
         Settings(**given)
     except ValidationError as err:

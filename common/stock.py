@@ -21,16 +21,12 @@ import orjson
 
 from .menu import INITIAL_STOCK
 from .sqlite import Database
-
-RESERVED = "reserved"
-OUT_OF_STOCK = "out_of_stock"
-UNKNOWN_ITEM = "unknown_item"
-REJECTED = "rejected"  # refused before touching stock (e.g. a forced failure), reason in `reason`
+from .vocabulary import ReservationOutcome
 
 
 @dataclass(frozen=True)
 class Decision:
-    outcome: str
+    outcome: ReservationOutcome
     remaining: int | None
 
 
@@ -39,10 +35,10 @@ def decide(available: int | None, quantity: int) -> Decision:
     if quantity < 1:
         raise ValueError("quantity must be at least 1")
     if available is None:
-        return Decision(UNKNOWN_ITEM, None)
+        return Decision(ReservationOutcome.UNKNOWN_ITEM, None)
     if available < quantity:
-        return Decision(OUT_OF_STOCK, available)
-    return Decision(RESERVED, available - quantity)
+        return Decision(ReservationOutcome.OUT_OF_STOCK, available)
+    return Decision(ReservationOutcome.RESERVED, available - quantity)
 
 
 @dataclass(frozen=True)
@@ -59,7 +55,7 @@ class Reservation:
     key: str
     item: str
     quantity: int
-    outcome: str
+    outcome: ReservationOutcome
     remaining: int | None
     reason: str | None = None
     duplicate: bool = False  # True: this key was seen before; nothing changed now
@@ -67,7 +63,7 @@ class Reservation:
 
     @property
     def ok(self) -> bool:
-        return self.outcome == RESERVED
+        return self.outcome == ReservationOutcome.RESERVED
 
 
 _SCHEMA = (
@@ -129,17 +125,17 @@ class StockStore:
         for req in requests:
             if req.key in seen:
                 item, quantity, outcome, remaining, reason, payload = seen[req.key]
-                results.append(Reservation(req.key, item, quantity, outcome, remaining, reason, True,
+                results.append(Reservation(req.key, item, quantity, ReservationOutcome(outcome), remaining, reason, True,
                                            orjson.loads(payload) if payload else None))
                 continue
             if req.reject_reason is not None:
-                decision, reason = Decision(REJECTED, None), req.reject_reason
+                decision, reason = Decision(ReservationOutcome.REJECTED, None), req.reject_reason
             else:
                 decision = decide(stock.get(req.item), req.quantity)
-                if decision.outcome == RESERVED:
+                if decision.outcome == ReservationOutcome.RESERVED:
                     stock[req.item] = decision.remaining
                     changed.add(req.item)
-                reason = None if decision.outcome == RESERVED else decision.outcome
+                reason = None if decision.outcome == ReservationOutcome.RESERVED else decision.outcome
             payload = dict(req.payload) if req.payload is not None else None
             text = orjson.dumps(payload).decode() if payload is not None else None
             rows.append((req.key, req.item, req.quantity, decision.outcome, decision.remaining, reason, text,
@@ -155,7 +151,7 @@ class StockStore:
     @staticmethod
     def _recorded(db: sqlite3.Connection, keys: list[str], chunk: int = 500) -> dict[str, tuple]:
         """The reservations already recorded under these keys (chunked: SQLite bounds a statement's parameters)."""
-        seen = {}
+        seen: dict[str, tuple] = {}
         for lo in range(0, len(keys), chunk):
             part = keys[lo:lo + chunk]
             seen.update((row[0], row[1:]) for row in db.execute(
@@ -175,7 +171,7 @@ class StockStore:
     def reserved_units(self) -> dict[str, int]:
         rows = self._conn().execute(
             f"SELECT item, SUM(quantity) FROM reservations WHERE outcome = ? AND {_SINCE_RESET} GROUP BY item",
-            (RESERVED,)
+            (ReservationOutcome.RESERVED,)
         ).fetchall()
         return dict(rows)
 

@@ -21,6 +21,7 @@ from common.faults import fault_env
 from common.runtime.errors import exit_status
 from common.settings import ROOT, get_settings
 from common.stack import get_stack
+from common.vocabulary import OrderStatus
 from comparison.patterns import PATTERNS, Pattern
 
 NORMAL_N, SLOW_N, DELAY_MS = 40, 10, 2000
@@ -54,7 +55,7 @@ def latency_phase(p: Pattern, n: int, label: str, start: int) -> dict:
             if x.final is None:
                 time.sleep(0.005)
         final_ms.append((time.perf_counter() - t0) * 1000)
-        outcomes.append(x.final or "unknown")
+        outcomes.append(x.final or OrderStatus.UNKNOWN)
     return {"client_ms": client_ms, "final_ms": final_ms,
             "outcomes": {o: outcomes.count(o) for o in sorted(set(outcomes))}}
 
@@ -105,8 +106,8 @@ def outage_phase(p: Pattern, stack, start: int) -> dict:
         "client_statuses": {str(s): [x.status for x in placed].count(s) for s in sorted({x.status for x in placed})},
         "client_ms": [x.ms for x in placed],
         "accepted": len(accepted),
-        "confirmed": sum(x.final == "confirmed" for x in placed),
-        "failed": sum(x.final == "failed" for x in placed),
+        "confirmed": sum(x.final == OrderStatus.CONFIRMED for x in placed),
+        "failed": sum(x.final == OrderStatus.FAILED for x in placed),
         "rejected_at_once": sum(not x.accepted for x in placed),
         "lost": sum(x.accepted and x.final is None for x in placed),
         "samples": samples,

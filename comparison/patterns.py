@@ -15,10 +15,11 @@ from async_rabbitmq.lab import Lab
 from common.client import StackClient
 from common.menu import ITEMS, uniform_stock
 from common.settings import Settings
+from common.vocabulary import OrderStatus
 from streaming_kafka.analytics_consumer.worker import replay
 from streaming_kafka.lag import consumer_lag, total_lag
 
-FINAL = ("confirmed", "failed")
+FINAL = (OrderStatus.CONFIRMED, OrderStatus.FAILED)
 
 
 @dataclass
@@ -62,7 +63,7 @@ class SyncRest(Pattern):
     part, label = "sync-rest", "Sync REST"
 
     def _final_now(self, status: int) -> str | None:
-        return "confirmed" if status == 201 else "failed"
+        return OrderStatus.CONFIRMED if status == 201 else OrderStatus.FAILED
 
     def final(self, order_id: str) -> str | None:
         return None  # known from the response only

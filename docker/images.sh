@@ -108,17 +108,29 @@ print(broker.libs)') || exit 1
 
 build_minbase
 
-ctx=$(stage python-base)
-cp /etc/ssl/certs/ca-certificates.crt "$ctx/"
-build "$PYTHON_BASE_IMAGE" "$ctx"
+# The three images only share the base: they are built side by side (each apt-get waits on the mirror as much
+# as on the CPU), and the script fails when any one of them fails.
+(
+    ctx=$(stage python-base)
+    cp /etc/ssl/certs/ca-certificates.crt "$ctx/"
+    build "$PYTHON_BASE_IMAGE" "$ctx"
+) & python_base=$!
 
-build "$RABBITMQ_IMAGE" "$HERE/rabbitmq"
+( build "$RABBITMQ_IMAGE" "$HERE/rabbitmq" ) & rabbitmq=$!
 
-libs=$(kafka_libs)
-ctx=$(stage kafka)
-cp -a "$ROOT/common/kafka_entrypoint.py" "$ctx/entrypoint.py"
-cp -al "$libs" "$ctx/libs" 2>/dev/null || cp -a "$libs" "$ctx/libs"
-rm -f "$ctx/libs/.complete"
-build "$KAFKA_IMAGE" "$ctx"
+(
+    libs=$(kafka_libs)
+    ctx=$(stage kafka)
+    cp -a "$ROOT/common/kafka_entrypoint.py" "$ctx/entrypoint.py"
+    cp -al "$libs" "$ctx/libs" 2>/dev/null || cp -a "$libs" "$ctx/libs"
+    rm -f "$ctx/libs/.complete"
+    build "$KAFKA_IMAGE" "$ctx"
+) & kafka=$!
+
+failed=0
+for job in "$python_base" "$rabbitmq" "$kafka"; do
+    wait "$job" || failed=$?
+done
+[ "$failed" -eq 0 ] || exit "$failed"
 
 say "ready in $((SECONDS - t_all)) s: $PYTHON_BASE_IMAGE $RABBITMQ_IMAGE $KAFKA_IMAGE"

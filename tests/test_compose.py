@@ -91,6 +91,15 @@ def test_builds_include_common_and_exist(part):
             assert (sc["build"].get("args") or {}).get("PART") == name, f"{name}/{svc} must build with PART={name}"
 
 
+def test_the_dependency_layer_is_shared_by_the_three_parts():
+    """A build argument declared above a RUN is part of that layer's cache key: `ARG PART` above the locked
+    install would install the service dependencies once per part, a minute each on a fresh engine."""
+    text = (ROOT / "Dockerfile").read_text()
+    install = re.search(r"^RUN pip install --require-hashes -r /tmp/requirements-service.lock", text, re.M)
+    part_arg = re.search(r"^ARG PART\b", text, re.M)
+    assert install and part_arg and install.start() < part_arg.start()
+
+
 def test_images_run_as_non_root(part):
     name, cfg = part
     for svc, sc in cfg["services"].items():

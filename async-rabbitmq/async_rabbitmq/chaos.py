@@ -23,11 +23,12 @@ from common.chaos import ACCEPTED, REFUSED, REJECTED, UNKNOWN, Attempt, ChaosRun
 from common.menu import ITEMS
 from common.settings import Settings
 from common.stack import Stack, wait_for
+from common.vocabulary import OrderStatus, ReservationOutcome
 
 PART = "async-rabbitmq"
 RABBITMQ, ORDER, INVENTORY, NOTIFICATION = "rabbitmq", "order-service", "inventory-service", "notification-service"
 SERVICES = (RABBITMQ, ORDER, INVENTORY, NOTIFICATION)
-FINAL = ("confirmed", "failed")
+FINAL = (OrderStatus.CONFIRMED, OrderStatus.FAILED)
 WORK_QUEUES = (topology.INVENTORY_ORDERS, topology.ORDER_STATUS_QUEUE, topology.NOTIFICATIONS_QUEUE)
 DLQS = (topology.ORDERS_DLQ, topology.EVENTS_DLQ)
 
@@ -149,13 +150,14 @@ def account(res: ChaosRun, lab: Lab, token: str, initial: dict, notes_before: in
 
     reservations = lab.reservations()
     records = reservations["counts"]
-    confirmed = [o for o in stored if o["status"] == "confirmed"]
+    confirmed = [o for o in stored if o["status"] == OrderStatus.CONFIRMED]
     res.check("reservation records == orders (none twice, none missing)", "inventory /reservations vs order store",
               sum(records.values()), len(stored))
     res.check("reserved records == confirmed orders", "inventory /reservations vs order store",
-              records.get("reserved", 0), len(confirmed))
+              records.get(ReservationOutcome.RESERVED, 0), len(confirmed))
     res.check("refusal records == failed orders", "inventory /reservations vs order store",
-              sum(v for k, v in records.items() if k != "reserved"), sum(1 for o in stored if o["status"] == "failed"))
+              sum(v for k, v in records.items() if k != ReservationOutcome.RESERVED),
+              sum(1 for o in stored if o["status"] == OrderStatus.FAILED))
 
     current = lab.stock()
     units = Counter()

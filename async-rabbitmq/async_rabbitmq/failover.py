@@ -27,6 +27,7 @@ from async_rabbitmq.messaging.nodes import by_nodename, nodes
 from common.menu import ITEMS
 from common.progress import longest_pause
 from common.stack import Stack, wait_for
+from common.vocabulary import OrderStatus
 
 INVENTORY, NOTIFICATION, ORDER = "inventory-service", "notification-service", "order-service"
 CLIENTS = (INVENTORY, NOTIFICATION, ORDER)
@@ -244,7 +245,7 @@ def node_failover(stack: Stack, lab: Lab, n: int, rate: float, kill_at: float = 
     lab.wait_final(ids, timeout)
     lab.wait_idle(timeout=timeout)
     final = lab.lookup(ids)["orders"]
-    final_at = sorted(doc["updated_at"] - wall0 for doc in final.values() if doc["status"] != "pending")
+    final_at = sorted(doc["updated_at"] - wall0 for doc in final.values() if doc["status"] != OrderStatus.PENDING)
     pause = longest_pause(final_at, since=kill_s, until=restart_begun_s)
     timeline.append((round(pause.end, 2), f"orders flow again (end of the longest pause while the node was down, "
                                          f"{pause.seconds:.2f} s)" if pause.end > kill_s else
@@ -254,12 +255,12 @@ def node_failover(stack: Stack, lab: Lab, n: int, rate: float, kill_at: float = 
     counts: dict[str, int] = {}
     for doc in final.values():
         counts[doc["status"]] = counts.get(doc["status"], 0) + 1
-    lost = len(ids) - sum(v for k, v in counts.items() if k != "pending")
+    lost = len(ids) - sum(v for k, v in counts.items() if k != OrderStatus.PENDING)
 
     stock = lab.stock()
     confirmed_units = {item: 0 for item in ITEMS}
     for r in rows:
-        if r[1] and final.get(r[1], {}).get("status") == "confirmed":
+        if r[1] and final.get(r[1], {}).get("status") == OrderStatus.CONFIRMED:
             confirmed_units[r[2]] += r[3]
     arithmetic = {item: {"initial": initial[item], "confirmed_units": confirmed_units[item], "final": stock[item],
                          "exact": initial[item] - confirmed_units[item] == stock[item]} for item in ITEMS}

@@ -21,6 +21,7 @@ from common.client import StackClient
 from common.menu import ITEMS
 from common.settings import Settings
 from common.stack import wait_for
+from common.vocabulary import OrderStatus
 
 
 class Lab(StackClient):
@@ -77,7 +78,7 @@ class Lab(StackClient):
         """Until no order is pending (or timeout): the counts per status."""
         def done():
             counts = self.lookup(ids)["counts"]
-            return counts if not counts.get("pending") else None
+            return counts if not counts.get(OrderStatus.PENDING) else None
         try:
             return wait_for(done, timeout, interval=0.25, what=f"{len(ids)} orders to reach a final state")
         except TimeoutError:

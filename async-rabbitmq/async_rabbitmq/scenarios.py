@@ -20,6 +20,7 @@ from common.menu import INITIAL_STOCK, ITEMS
 from common.settings import Settings
 from common.stack import Stack, run_steps, wait_for
 from common.stats import Summary, summarize
+from common.vocabulary import OrderStatus
 
 RABBITMQ, INVENTORY, NOTIFICATION, ORDER = "rabbitmq", "inventory-service", "notification-service", "order-service"
 PLENTY = {item: 1_000_000 for item in ITEMS}
@@ -345,11 +346,11 @@ def crash(stack: Stack, client: Lab, n: int = FULL["crash"], kill_at: float = 0.
     stock = client.stock()
     confirmed_units = {item: 0 for item in ITEMS}
     for oid, (item, qty) in placed["orders"].items():
-        if final.get(oid, {}).get("status") == "confirmed":
+        if final.get(oid, {}).get("status") == OrderStatus.CONFIRMED:
             confirmed_units[item] += qty
     reasons: dict[str, int] = {}
     for doc in final.values():
-        if doc["status"] == "failed":
+        if doc["status"] == OrderStatus.FAILED:
             reasons[doc["reason"]] = reasons.get(doc["reason"], 0) + 1
     return Crash(
         n=n, accepted_202=placed["statuses"].count(202), killed_pid=pid, killed_after=target,

@@ -22,6 +22,7 @@ from common.chaos import ACCEPTED, REFUSED, REJECTED, UNKNOWN, Attempt, ChaosRun
 from common.menu import ITEMS
 from common.settings import Settings
 from common.stack import Stack, wait_for
+from common.vocabulary import OrderStatus, ReservationOutcome
 from streaming_kafka.kafka_io import TopicPartition, make_reader
 from streaming_kafka.lag import consumer_lag, total_lag
 from streaming_kafka.scenarios import Client, counts, delta, wait_caught_up
@@ -30,7 +31,7 @@ from streaming_kafka.topology import ANALYTICS_GROUP, DLQ_TOPIC, INVENTORY_GROUP
 PART = "streaming-kafka"
 KAFKA, PRODUCER, INVENTORY, ANALYTICS = "kafka", "producer-order", "inventory-consumer", "analytics-consumer"
 SERVICES = (KAFKA, PRODUCER, INVENTORY, ANALYTICS)
-FINAL = ("confirmed", "failed")
+FINAL = (OrderStatus.CONFIRMED, OrderStatus.FAILED)
 TOPICS = (ORDER_TOPIC, INVENTORY_TOPIC, DLQ_TOPIC)
 
 
@@ -131,7 +132,11 @@ def run(stack: Stack, settings: Settings, rounds: int = 3, seed: int | None = No
         res.load_seconds = round(load.seconds, 1)
     t0 = time.monotonic()
     progress(f"load stopped: {res.outcomes()}; settling")
-    wait_caught_up(settings, settle_timeout)
+    try:
+        wait_caught_up(settings, settle_timeout)
+    except TimeoutError as exc:  # what the consumers were doing is the diagnosis: their last lines go with it
+        tails = "\n".join(f"--- {s} (last lines) ---\n{stack.logs(s, 30)}" for s in (INVENTORY, ANALYTICS))
+        raise TimeoutError(f"{exc}\n{tails}") from None
     res.settle_seconds = round(time.monotonic() - t0, 1)
     account(res, client, token, initial, before, start, end_offsets(settings), settle_timeout)
     return res
@@ -193,7 +198,7 @@ def account(res: ChaosRun, client: Client, token: str, initial: dict, before: di
     res.check("reservation records == orders (none twice, none missing)", f"inventory /reservations vs {log}",
               sum(records.values()), len(placed))
     res.check("reserved records == InventoryReserved results", "inventory /reservations vs InventoryEvents",
-              records.get("reserved", 0), len(reserved))
+              records.get(ReservationOutcome.RESERVED, 0), len(reserved))
     current = client.stock()
     units = Counter()
     for d in reserved:
@@ -215,7 +220,8 @@ def account(res: ChaosRun, client: Client, token: str, initial: dict, before: di
     disagree = 0
     for oid, doc in outcome.items():
         seen = client.order_status(oid) or {}
-        disagree += seen.get("status") != ("confirmed" if doc.get("event_type") == "InventoryReserved" else "failed")
+        want_status = OrderStatus.CONFIRMED if doc.get("event_type") == "InventoryReserved" else OrderStatus.FAILED
+        disagree += seen.get("status") != want_status
     res.check("orders whose analytics status differs from the log", "/order/<id> vs InventoryEvents", disagree, 0)
 
     for group in (INVENTORY_GROUP, ANALYTICS_GROUP):

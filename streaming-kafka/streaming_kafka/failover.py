@@ -18,6 +18,7 @@ import requests
 from common.progress import longest_pause
 from common.settings import Settings
 from common.stack import Stack, wait_for
+from common.vocabulary import OrderStatus
 from streaming_kafka.analytics_consumer.worker import replay
 from streaming_kafka.broker.native import service_name
 from streaming_kafka.kafka_io import KafkaError, TopicPartition, make_reader
@@ -366,7 +367,7 @@ def refusal(settings: Settings, stack: Stack, orders: int = 3) -> Refusal:
     wait_caught_up(settings)
     ids = [a.body.get("order_id") for a in refused if a.body.get("order_id")]
     in_log = sum(client.order_status(i) is not None for i in ids)
-    with_result = sum((s := client.order_status(a.body["order_id"])) is not None and s["status"] != "pending"
+    with_result = sum((s := client.order_status(a.body["order_id"])) is not None and s["status"] != OrderStatus.PENDING
                       for a in accepted)
     return Refusal(stopped, {p: v["isr"] for p, v in isr.items()}, refused, records_before, records_after,
                    in_log, stopped[-1], round(resumed, 2), accepted, with_result)

@@ -17,9 +17,10 @@ from common.faults import fault_env
 from common.menu import ITEMS
 from common.settings import Settings
 from common.stack import Stack, run_steps, wait_for
+from common.vocabulary import OrderStatus
 from streaming_kafka.analytics_consumer.worker import ReplayResult, replay
 from streaming_kafka.kafka_io import KafkaError
-from streaming_kafka.lag import LagRow, consumer_lag, total_lag
+from streaming_kafka.lag import LagRow, consumer_lag, format_table, total_lag
 from streaming_kafka.topology import ANALYTICS_GROUP, INVENTORY_GROUP
 
 INVENTORY, ANALYTICS, PRODUCER = "inventory-consumer", "analytics-consumer", "producer-order"
@@ -70,26 +71,37 @@ def lag_rows(settings: Settings) -> dict[str, list[LagRow]]:
     return {g: consumer_lag(settings, g) for g in (INVENTORY_GROUP, ANALYTICS_GROUP)}
 
 
-def caught_up(settings: Settings) -> dict[str, list[LagRow]] | None:
-    """Both groups at lag 0. Inventory is read first: once it is at 0 every result is in the log."""
-    inventory = consumer_lag(settings, INVENTORY_GROUP)
+def caught_up(settings: Settings, seen: dict | None = None) -> dict[str, list[LagRow]] | None:
+    """Both groups at lag 0. Inventory is read first: once it is at 0 every result is in the log.
+    `seen`, when given, keeps the last rows read of each group (what a timeout reports)."""
+    seen = {} if seen is None else seen
+    inventory = seen[INVENTORY_GROUP] = consumer_lag(settings, INVENTORY_GROUP)
     if total_lag(inventory) or any(r.current_offset is None and r.log_end_offset for r in inventory):
         return None
-    analytics = consumer_lag(settings, ANALYTICS_GROUP)
+    analytics = seen[ANALYTICS_GROUP] = consumer_lag(settings, ANALYTICS_GROUP)
     if total_lag(analytics):
         return None
     return {INVENTORY_GROUP: inventory, ANALYTICS_GROUP: analytics}
 
 
 def wait_caught_up(settings: Settings, timeout: float = 300) -> tuple[dict[str, list[LagRow]], float]:
+    """Both groups at lag 0; a timeout names the partitions still behind, their owners and the last error."""
     t0 = time.perf_counter()
+    seen: dict[str, list[LagRow]] = {}
+    errors: list[str] = []
 
     def check():
         try:
-            return caught_up(settings)
-        except KafkaError:  # e.g. NoBrokersAvailable right after the broker was restarted: not caught up yet
+            return caught_up(settings, seen)
+        except KafkaError as exc:  # e.g. NoBrokersAvailable right after the broker was restarted: not caught up yet
+            errors[:] = [f"{type(exc).__name__}: {exc}"]
             return None
-    rows = wait_for(check, timeout, interval=0.25, what="lag 0 in both consumer groups")
+    try:
+        rows = wait_for(check, timeout, interval=0.25, what="lag 0 in both consumer groups")
+    except TimeoutError as exc:
+        behind = [r for rs in seen.values() for r in rs if r.lag or r.current_offset is None and r.log_end_offset]
+        detail = format_table(behind) if behind else "no lag read" + (f" (last error {errors[0]})" if errors else "")
+        raise TimeoutError(f"{exc}; still behind:\n{detail}") from None
     return rows, time.perf_counter() - t0
 
 
@@ -358,7 +370,7 @@ def order_roundtrip(stack: Stack, client: Client, n: int = 5) -> Roundtrips:
         placed = client.order(ITEMS[i % len(ITEMS)], 1)
         accepted = time.perf_counter() - t0
         oid = placed["order_id"]
-        final = wait_for(lambda oid=oid: (s := client.order_status(oid)) and s["status"] != "pending" and s,
+        final = wait_for(lambda oid=oid: (s := client.order_status(oid)) and s["status"] != OrderStatus.PENDING and s,
                          60, interval=0.02, what="the order's result")
         out.append(Roundtrip(placed["order_id"], round(accepted * 1000, 1),
                              round((time.perf_counter() - t0) * 1000, 1), final["status"]))

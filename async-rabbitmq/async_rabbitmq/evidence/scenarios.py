@@ -14,6 +14,7 @@ from common import evidence
 from common.settings import get_settings
 from common.stack import get_stack
 from common.stats import Summary
+from common.vocabulary import OrderStatus
 
 PART_DIR = Path(__file__).resolve().parents[2]  # the part's folder
 
@@ -45,7 +46,7 @@ def _backlog(r: sc.BacklogDrain, stopped: str = "inventory-service") -> list[str
         f"arguments={m['arguments']}",
         f"  restarting {stopped} (healthy after {r.inventory_restart_s} s); sampling the depth:",
         *_samples(r.samples),
-        f"  final states: {r.counts}  (all {r.n} confirmed: {r.counts.get('confirmed') == r.n})",
+        f"  final states: {r.counts}  (all {r.n} confirmed: {r.counts.get(OrderStatus.CONFIRMED) == r.n})",
         f"  all final {r.seconds_to_all_final} s after the restart began: {r.end_to_end_rate} orders/s end to end",
     ] + ([f"  drain rate seen by the inventory consumer (first to last reservation): {r.consumer_rate} orders/s"]
          if r.n >= 1000 else [])

@@ -23,12 +23,13 @@ from async_rabbitmq.messaging.messages import Poison, inventory_result, parse_or
 from common.faults import Faults
 from common.logs import bind
 from common.settings import Settings
-from common.stock import RESERVED, ReserveRequest, StockStore
+from common.stock import ReserveRequest, StockStore
+from common.vocabulary import ReservationOutcome
 
 log = logging.getLogger("inventory-service")
 
 # FORCE_FAILURE=true: every new order is refused with this reason (as Part A's 5xx maps to it), recorded durably.
-FORCED_REASON = "service_error"
+FORCED_REASON = ReservationOutcome.SERVICE_ERROR
 
 
 class InventoryHandler:
@@ -56,9 +57,10 @@ class InventoryHandler:
                                    payload=result_seed(o)) for _, o in good]
         counts = {"reserved": 0, "failed": 0, "duplicates": 0, "poison": len(deliveries) - len(good)}
         for (d, order), res in zip(good, self.store.reserve_many(requests) if requests else [], strict=True):
-            event = inventory_result(order.event_id, res.item, res.quantity, res.outcome == RESERVED,
+            assert res.payload is not None  # every request carries its result's seed, a duplicate the first one's
+            event = inventory_result(order.event_id, res.item, res.quantity, res.outcome == ReservationOutcome.RESERVED,
                                      res.reason, res.remaining, res.payload)
-            key = topology.RESERVED_KEY if res.outcome == RESERVED else topology.FAILED_KEY
+            key = topology.RESERVED_KEY if res.outcome == ReservationOutcome.RESERVED else topology.FAILED_KEY
             counts[self._log(order, res, event)] += 1
             results[d.tag] = Result(d.tag, [Outgoing.event(topology.INVENTORY_EVENTS, key, event)])
         for outcome in ("reserved", "failed", "duplicates"):
@@ -76,7 +78,7 @@ class InventoryHandler:
                 log.info("duplicate event ignored: already %s, stock unchanged", res.outcome,
                          extra={"result_event_id": event["event_id"]})
             return "duplicates"
-        outcome = "reserved" if res.outcome == RESERVED else "failed"
+        outcome = "reserved" if res.outcome == ReservationOutcome.RESERVED else "failed"
         if log.isEnabledFor(logging.DEBUG):
             with bind(order_id=order.order_id, event_id=order.event_id):
                 if outcome == "reserved":

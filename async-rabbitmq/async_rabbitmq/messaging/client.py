@@ -13,6 +13,7 @@ import threading
 import time
 
 import pika
+import pika.channel
 import pika.exceptions
 
 from async_rabbitmq.messaging.amqp import declare_topology, resolved_parameters
@@ -28,7 +29,7 @@ class AsyncClient:
         self.log = logging.getLogger(self.name)
         self._stopping = threading.Event()
         self._conn: pika.SelectConnection | None = None
-        self.channel = None
+        self.channel: pika.channel.Channel | None = None
         self.connected = threading.Event()
         self.generation = 0  # bumped on every connection: delivery tags of an older one are meaningless
         self.reconnects = 0

@@ -190,6 +190,7 @@ class BatchConsumer(AsyncClient):
             upto += 1
             self._finished.discard(upto)
         if upto > self._acked_upto:
+            assert self.channel is not None  # called from the channel's own callbacks, while it is open
             self.channel.basic_ack(upto, multiple=True)
             self._acked_upto = upto
 
@@ -218,7 +219,8 @@ class BatchConsumer(AsyncClient):
     def _close_when_idle(self) -> None:
         idle = self._work.empty() and not self._busy.is_set() and not self._results_pending.get(self.generation)
         idle = idle and not self._inflight
-        if idle or self._closing_at is None or time.monotonic() > self._closing_at or self.channel is None:
+        if idle or self._closing_at is None or time.monotonic() > self._closing_at or self.channel is None \
+                or self._conn is None:
             self.close()  # anything still unacked goes back to the queue: redelivery is harmless
             return
         self._conn.ioloop.call_later(0.05, self._close_when_idle)

@@ -5,17 +5,18 @@ Pure: no pika here, so every rule is unit-tested without a broker.
 from __future__ import annotations
 
 import time
-from typing import Literal
+from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from common import schemas
 from common.ids import generate_event_id
 from common.schemas import InvalidInput, ItemQuantity, describe
+from common.vocabulary import OrderStatus
 
-ORDER_PLACED = "OrderPlaced"
-INVENTORY_RESERVED = "InventoryReserved"
-INVENTORY_FAILED = "InventoryFailed"
+ORDER_PLACED: Final = "OrderPlaced"
+INVENTORY_RESERVED: Final = "InventoryReserved"
+INVENTORY_FAILED: Final = "InventoryFailed"
 
 # Dead-letter headers set by our consumers (RabbitMQ's own x-death header says only "rejected").
 REASON_HEADER = "x-reject-reason"
@@ -54,8 +55,8 @@ class InventoryEvent(BaseModel):
     reason: str | None = None
 
     @property
-    def status(self) -> str:
-        return "confirmed" if self.event_type == INVENTORY_RESERVED else "failed"
+    def status(self) -> OrderStatus:
+        return OrderStatus.CONFIRMED if self.event_type == INVENTORY_RESERVED else OrderStatus.FAILED
 
 
 def decode_json(body: bytes, max_bytes: int | None = None) -> dict:

@@ -24,7 +24,7 @@ class NotificationStore:
         fresh, rows = [], []
         with self.db.transaction() as db:  # the write lock: the ids read here stay as they are until the commit
             ids = list(dict.fromkeys(n["event_id"] for n in notes))
-            seen = set()
+            seen: set[str] = set()
             for lo in range(0, len(ids), 500):  # SQLite bounds a statement's parameters
                 part = ids[lo:lo + 500]
                 seen.update(r[0] for r in db.execute(

@@ -21,18 +21,19 @@ from async_rabbitmq.messaging.consumer import BatchConsumer
 from async_rabbitmq.messaging.messages import order_placed
 from async_rabbitmq.order_service.relay import OutboxRelay
 from async_rabbitmq.order_service.status import StatusHandler
-from async_rabbitmq.order_service.store import CONFIRMED, FAILED, MAX_LIST, PENDING, OrderStore
+from async_rabbitmq.order_service.store import MAX_LIST, OrderStore
 from common.ids import generate_order_id
 from common.logs import bind
 from common.schemas import InvalidInput, parse_order
 from common.settings import Settings, get_settings
+from common.vocabulary import OrderStatus
 from common.web import create_base_app, error, json_body
 
 NAME = "order-service"
 PART = "async-rabbitmq"
 MAX_LOOKUP = 2_000
 LIST_DEFAULT = 50
-STATUSES = (PENDING, CONFIRMED, FAILED)
+STATUSES = (OrderStatus.PENDING, OrderStatus.CONFIRMED, OrderStatus.FAILED)  # what an order of this part can be
 log = logging.getLogger(NAME)
 
 
@@ -67,7 +68,7 @@ def create_app(settings: Settings, store: OrderStore, relay=None, status=None):
                                               "quantity": order.quantity})
         if relay is not None:
             relay.notify()
-        return jsonify({"order_id": order_id, "status": "pending", "event_id": event["event_id"],
+        return jsonify({"order_id": order_id, "status": OrderStatus.PENDING, "event_id": event["event_id"],
                         "item": order.item, "quantity": order.quantity}), 202
 
     @app.get("/order/<path:order_id>")
@@ -113,7 +114,7 @@ def create_app(settings: Settings, store: OrderStore, relay=None, status=None):
         found = store.statuses(ids)
         counts: dict[str, int] = {}
         for oid in ids:
-            state = found.get(oid, {}).get("status", "unknown")
+            state = found.get(oid, {}).get("status", OrderStatus.UNKNOWN)  # no such order
             counts[state] = counts.get(state, 0) + 1
         return jsonify({"orders": found, "counts": counts})
 

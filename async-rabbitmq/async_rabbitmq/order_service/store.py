@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from common.sqlite import Database
+from common.vocabulary import OrderStatus
 
-PENDING, CONFIRMED, FAILED = "pending", "confirmed", "failed"
 RETRY_BASE_S = 1.0  # first retry of an unroutable record after about this long, doubling per attempt
 
 _TABLES = (
@@ -30,8 +30,6 @@ _TABLES = (
         body TEXT NOT NULL, created_at REAL NOT NULL, published_at REAL,
         attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT, retry_at REAL)""",
 )
-# Columns added since the first version: an outbox kept from it gets them on open.
-_OUTBOX_ADDED = {"attempts": "INTEGER NOT NULL DEFAULT 0", "last_error": "TEXT", "retry_at": "REAL"}
 _INDEXES = (
     "CREATE INDEX IF NOT EXISTS outbox_unpublished ON outbox(id) WHERE published_at IS NULL",
     "CREATE INDEX IF NOT EXISTS outbox_deferred ON outbox(retry_at) WHERE published_at IS NULL AND retry_at IS NOT NULL",
@@ -54,10 +52,6 @@ class OrderStore:
         self.path = self.db.path
         self.retry_max_s = retry_max_s
         with self.db.transaction() as db:
-            have = {row[1] for row in db.execute("PRAGMA table_info(outbox)")}
-            for column, decl in _OUTBOX_ADDED.items():
-                if column not in have:
-                    db.execute(f"ALTER TABLE outbox ADD COLUMN {column} {decl}")
             for stmt in _INDEXES:
                 db.execute(stmt)
 
@@ -77,7 +71,7 @@ class OrderStore:
         def write(db):
             db.execute("INSERT INTO orders(order_id, student_id, item, quantity, status, event_id, created_at,"
                        " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                       (event["order_id"], event["student_id"], event["item"], event["quantity"], PENDING,
+                       (event["order_id"], event["student_id"], event["item"], event["quantity"], OrderStatus.PENDING,
                         event["event_id"], now, now))
             db.execute("INSERT INTO outbox(event_id, routing_key, body, created_at) VALUES (?, ?, ?, ?)",
                        (event["event_id"], routing_key, json.dumps(event), now))
@@ -136,7 +130,7 @@ class OrderStore:
                 out[oid] = {"status": status, "reason": reason, "item": item, "quantity": qty, "updated_at": updated}
         return out
 
-    def apply_results(self, results: list[tuple[str, str, str | None, str]]) -> int:
+    def apply_results(self, results: list[tuple[str, OrderStatus, str | None, str]]) -> int:
         """(order_id, status, reason, result_event_id) from inventory events; the first final state wins."""
         now = time.time()
 
@@ -144,7 +138,7 @@ class OrderStore:
             return db.executemany(
                 "UPDATE orders SET status = ?, reason = ?, result_event_id = ?, updated_at = ?"
                 " WHERE order_id = ? AND status = ?",
-                [(status, reason, result_event_id, now, order_id, PENDING)
+                [(status, reason, result_event_id, now, order_id, OrderStatus.PENDING)
                  for order_id, status, reason, result_event_id in results]).rowcount
         return self._tx(write)
 

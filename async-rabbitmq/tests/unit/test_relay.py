@@ -177,17 +177,3 @@ def test_unroutable_backoff_grows_with_jitter_and_is_capped(tmp_path):
     bases = [1, 2, 4, 4, 4, 4]
     assert all(b * 0.5 <= d <= b for d, b in zip(delays, bases, strict=True))
     assert s.get("ORD-1")["publish"]["attempts"] == 6
-
-
-def test_an_outbox_from_the_first_version_gets_the_new_columns(tmp_path):
-    path = tmp_path / "orders.db"
-    old = sqlite3.connect(path)
-    old.execute("CREATE TABLE outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL UNIQUE,"
-                " routing_key TEXT NOT NULL, body TEXT NOT NULL, created_at REAL NOT NULL, published_at REAL)")
-    old.execute("INSERT INTO outbox(event_id, routing_key, body, created_at) VALUES ('e1', 'k', '{}', 1)")
-    old.commit()
-    old.close()
-    s = OrderStore(path)
-    assert [r.event_id for r in s.unpublished(0, 10)] == ["e1"]
-    s.mark_unroutable([1], "312 NO_ROUTE")
-    assert s.unroutable_count() == 1

@@ -5,9 +5,12 @@ import threading
 import pytest
 
 from common.menu import INITIAL_STOCK
-from common.stock import OUT_OF_STOCK, REJECTED, RESERVED, UNKNOWN_ITEM, ReserveRequest, StockStore, decide
+from common.stock import ReserveRequest, StockStore, decide
+from common.vocabulary import ReservationOutcome
 
 pytestmark = pytest.mark.unit
+RESERVED, OUT_OF_STOCK = ReservationOutcome.RESERVED, ReservationOutcome.OUT_OF_STOCK
+UNKNOWN_ITEM, REJECTED = ReservationOutcome.UNKNOWN_ITEM, ReservationOutcome.REJECTED
 
 
 @pytest.mark.parametrize("available, qty, outcome, remaining", [

@@ -13,6 +13,7 @@ from datetime import datetime
 
 from common.menu import ITEMS, MAX_QUANTITY
 from common.schemas import InvalidInput, decode_json
+from common.vocabulary import OrderStatus
 from streaming_kafka.events import FAILED, ORDER_PLACED, RESERVED, check_order_placed, epoch_ms
 
 _ITEMS = frozenset(ITEMS)
@@ -104,15 +105,18 @@ class MetricsState:
     def order_status(self, order_id: str) -> dict | None:
         res = self.results.get(order_id)
         if res is not None:
-            body = {"order_id": order_id, "status": "confirmed" if res[0] else "failed"}
+            body = {"order_id": order_id, "status": OrderStatus.CONFIRMED if res[0] else OrderStatus.FAILED}
             return body if res[0] else body | {"reason": res[1]}
         if order_id in self.orders:
-            return {"order_id": order_id, "status": "pending"}
+            return {"order_id": order_id, "status": OrderStatus.PENDING}
         return None
 
     def metrics(self) -> dict:
         per_minute = Counter(self.orders.values())
-        failures, reserved, reasons, units = Counter(), Counter(), Counter(), Counter()
+        failures: Counter[int] = Counter()
+        reserved: Counter[int] = Counter()
+        reasons: Counter[str | None] = Counter()
+        units: Counter[str] = Counter()
         for ok, reason, minute, item, qty in self.results.values():
             if ok:
                 reserved[minute] += 1

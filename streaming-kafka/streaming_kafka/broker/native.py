@@ -204,10 +204,6 @@ def kafka_services(settings: Settings) -> list[Service]:
     return out
 
 
-def kafka_service(settings: Settings) -> Service:
-    return kafka_services(settings)[0]
-
-
 def wipe(settings: Settings) -> None:
     """Forget every event, offset and reservation of the part (only while it is down): a fresh start."""
     part = settings.part_dir("streaming-kafka")

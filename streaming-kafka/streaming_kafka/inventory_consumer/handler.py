@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from common.faults import Faults
 from common.ids import generate_event_id
 from common.schemas import InvalidInput
-from common.stock import RESERVED, ReserveRequest, StockStore
+from common.stock import ReserveRequest, StockStore
+from common.vocabulary import ReservationOutcome
 from streaming_kafka.events import encode, inventory_result, now_ms, parse_order_placed
 
-FORCED_FAILURE = "forced_failure"
+FORCED_FAILURE = ReservationOutcome.FORCED_FAILURE  # the reason of an order refused by force_fail or FORCE_FAILURE
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,8 @@ class InventoryHandler:
                 actions.append(Action("dead", reason=p.code, detail=p.detail[:500]))
                 continue
             order, res = next(done)
-            ok = res.outcome == RESERVED
+            assert res.payload is not None  # every request carries one, a duplicate the first one's
+            ok = res.outcome == ReservationOutcome.RESERVED
             if res.duplicate:  # the first event's result again, whatever this copy says (same event_id, other body)
                 order = order.model_copy(update={"item": res.item, "quantity": res.quantity,
                                                  "order_id": res.payload.get("order_id", order.order_id),

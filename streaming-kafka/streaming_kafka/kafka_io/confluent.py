@@ -17,6 +17,7 @@ import functools
 import logging
 import time
 from pathlib import Path
+from typing import Any, cast
 
 import confluent_kafka as ck
 from confluent_kafka import KafkaError as _Err
@@ -168,7 +169,7 @@ class Producer:
     def send(self, topic: str, value: bytes | None = None, key: bytes | None = None, partition: int | None = None,
              headers: list | None = None) -> Delivery:
         d = Delivery(self._p)
-        kw = {"partition": partition} if partition is not None else {}
+        kw: dict[str, Any] = {"partition": partition} if partition is not None else {}
         if headers:
             kw["headers"] = headers
         try:
@@ -286,11 +287,14 @@ class Consumer:
                 if err.code() != _Err._PARTITION_EOF:  # e.g. a broker down: librdkafka reconnects by itself
                     log.warning("Kafka consumer: %s", err)
                 continue
-            tp = TopicPartition(m.topic(), m.partition())
+            topic, partition, offset = m.topic(), m.partition(), m.offset()
+            assert topic is not None and partition is not None and offset is not None  # set on a message without error
+            tp = TopicPartition(topic, partition)
             recs = out.get(tp)
             if recs is None:
                 recs = out[tp] = []
-            recs.append(Record(tp.topic, tp.partition, m.offset(), m.key(), m.value(), m.headers() or [],
+            # a consumed message's headers are a list of (key, value) pairs, as kafka-python-ng's
+            recs.append(Record(topic, partition, offset, m.key(), m.value(), cast(list, m.headers() or []),
                                m.timestamp()[1]))
         for tp, recs in out.items():
             self._pos[tp] = recs[-1].offset + 1
@@ -420,7 +424,8 @@ class Admin:
     def __init__(self, settings, request_timeout_ms: int = 10_000, client_id: str = "lab-admin"):
         self.timeout_s = request_timeout_ms / 1000
         self.client = AdminClient({"bootstrap.servers": settings.kafka_bootstrap, "client.id": client_id,
-                                   "socket.timeout.ms": request_timeout_ms, "logger": _librdkafka_log})
+                                   "socket.timeout.ms": request_timeout_ms,
+                                   "logger": _librdkafka_log})  # type: ignore[dict-item]  # the stub omits the logger option
 
     def _metadata(self):
         try:

@@ -16,6 +16,7 @@ from common.idempotency import IdempotencyStore, Reply
 from common.ids import generate_event_id, generate_order_id
 from common.logs import bind
 from common.schemas import OrderRequest
+from common.vocabulary import OrderStatus
 from streaming_kafka.events import now_ms, order_placed
 from streaming_kafka.producer_order.publisher import DeliveryUnknown, NotSent, OrderPublisher
 
@@ -54,16 +55,17 @@ class OrderDesk:
             except NotSent as exc:
                 log.error("OrderPlaced not produced: %s", exc.cause)
                 # A retry's earlier attempt may have landed even though this one never left.
-                return Reply(503, {**base, "error": "broker_unavailable", "status": "unknown" if retry else "failed",
+                return Reply(503, {**base, "error": "broker_unavailable",
+                                   "status": OrderStatus.UNKNOWN if retry else OrderStatus.FAILED,
                                    "detail": f"Kafka is unreachable, the event was not produced"
                                              f" ({type(exc.cause).__name__}); {how_to_retry}"},
                              {"Retry-After": "1"})
             except DeliveryUnknown as exc:
                 log.warning("OrderPlaced not acknowledged in time; delivery unknown: %s", exc.cause)
-                return Reply(504, {**base, "error": "delivery_unknown", "status": "unknown",
+                return Reply(504, {**base, "error": "delivery_unknown", "status": OrderStatus.UNKNOWN,
                                    "detail": f"Kafka did not acknowledge the event within {self.timeout_s:g} s"
                                              f" ({type(exc.cause).__name__}); it may still be written and"
                                              f" processed; {how_to_retry}"},
                              {"Retry-After": "1"})
             log.info("OrderPlaced published", extra={"item": order.item, "quantity": order.quantity})
-        return Reply(202, {**base, "status": "pending"})
+        return Reply(202, {**base, "status": OrderStatus.PENDING})

@@ -14,6 +14,8 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 from common.menu import ITEMS
 from streaming_kafka.events import BulkRequest, encode, iso_ms, now_ms, order_placed_bytes
@@ -54,13 +56,21 @@ def _acked(futures) -> int:
     return sum(1 for f in futures if getattr(f, "is_done", False) and f.succeeded())
 
 
+@dataclass
+class _BulkProgress:
+    """What a `/bulk` has done so far, for the counts of a BulkIncomplete."""
+    confirmed: int = 0  # acknowledged by the broker
+    handed: int = 0  # given to the producer
+    in_hand: tuple[list, ...] = ()  # the futures of the chunks not yet known to be acknowledged
+
+
 class OrderPublisher:
     """Owns the two producers of this process, created on first use (never at import or fork time)."""
 
-    def __init__(self, settings, factory: Callable[..., object] | None = None):
+    def __init__(self, settings, factory: Callable[..., Any] | None = None):
         self.settings = settings
         self._factory = factory or (lambda bulk: make_producer(settings, bulk=bulk))
-        self._producers: dict[bool, object] = {}
+        self._producers: dict[bool, Any] = {}  # the kafka_io seam's producers (duck-typed)
         self._lock = threading.Lock()
 
     def producer(self, bulk: bool):
@@ -83,16 +93,16 @@ class OrderPublisher:
     def publish_bulk(self, req: BulkRequest) -> dict:
         """Generate and send `req.count` events chunk by chunk; only two chunks' futures are ever held.
         Raises BulkIncomplete with the counts known when Kafka fails on the way."""
-        state = {"confirmed": 0, "handed": 0, "in_hand": ()}
+        state = _BulkProgress()
         t0 = time.perf_counter()
         try:
             return self._bulk(req, state)
         except KafkaError as exc:
-            confirmed = state["confirmed"] + sum(_acked(futures) for futures in state["in_hand"])
-            raise BulkIncomplete(exc, req.count, confirmed, state["handed"] - confirmed,
+            confirmed = state.confirmed + sum(_acked(futures) for futures in state.in_hand)
+            raise BulkIncomplete(exc, req.count, confirmed, state.handed - confirmed,
                                  round(time.perf_counter() - t0, 3)) from exc
 
-    def _bulk(self, req: BulkRequest, state: dict) -> dict:
+    def _bulk(self, req: BulkRequest, state: _BulkProgress) -> dict:
         rng = random.Random(req.seed)
         producer = self.producer(True)
         student = json.dumps(req.student_id)
@@ -102,8 +112,8 @@ class OrderPublisher:
         t0 = time.perf_counter()
         while published < req.count:
             n = min(chunk, req.count - published)
-            futures = []
-            state["in_hand"] = (pending, futures)  # neither acknowledged yet; `futures` grows below
+            futures: list = []
+            state.in_hand = (pending, futures)  # neither acknowledged yet; `futures` grows below
             # One urandom call per chunk instead of two per event: 20 random bytes per event for its ids.
             entropy = os.urandom(20 * n).hex()
             for i in range(n):
@@ -118,12 +128,12 @@ class OrderPublisher:
                 value = order_placed_bytes(order_id, event_id, student, ITEMS[int(rng.random() * N_ITEMS)],
                                            1 + int(rng.random() * 3), stamp, fail)
                 futures.append(producer.send(ORDER_TOPIC, key=order_id.encode(), value=value))
-                state["handed"] += 1
+                state.handed += 1
                 first = first or order_id
             last = order_id
             wait_sent(pending)  # the previous chunk is confirmed by now, or we fail loudly
-            state["confirmed"] += len(pending)
-            state["in_hand"] = (futures,)
+            state.confirmed += len(pending)
+            state.in_hand = (futures,)
             pending = futures
             published += n
         producer.flush()

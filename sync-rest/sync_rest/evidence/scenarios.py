@@ -13,6 +13,7 @@ from pathlib import Path
 from common import evidence
 from common.settings import get_settings
 from common.stack import get_stack
+from common.vocabulary import ReservationOutcome
 from sync_rest import scenarios as sc
 
 PART_DIR = Path(__file__).resolve().parents[2]  # the part's folder
@@ -43,7 +44,7 @@ def _statuses(calls: list[sc.Call]) -> str:
 
 def _breaker(r: sc.Result) -> str:
     f = r.facts
-    waited = [c for c in r.calls if c.reason == "inventory_timeout"]
+    waited = [c for c in r.calls if c.reason == ReservationOutcome.INVENTORY_TIMEOUT]
     fast = [c for c in r.calls if c.status == 503 and c.circuit == "open"]
     after = r.calls[r.calls.index(fast[-1]) + 1:] if fast else []
     then = ", ".join(f"HTTP {c.status} (circuit {c.circuit})" for c in after) or "no call"

@@ -12,7 +12,8 @@ from common.faults import Faults
 from common.logs import bind, setup_logging
 from common.schemas import ReserveRequest, validate
 from common.settings import Settings, get_settings
-from common.stock import RESERVED, StockStore
+from common.stock import StockStore
+from common.vocabulary import OrderStatus, ReservationOutcome
 from common.web import create_base_app, error, json_body, stock_routes
 
 NAME = "inventory-service"
@@ -46,9 +47,9 @@ def create_app(settings: Settings | None = None, store: StockStore | None = None
                             "duplicate": res.duplicate})
         body = {"order_id": order_id, "item": res.item, "quantity": res.quantity,
                 "remaining": res.remaining, "duplicate": res.duplicate}
-        if res.outcome == RESERVED:
-            return jsonify({"status": "reserved", **body}), 200
-        return jsonify({"status": "failed", "reason": res.outcome, **body}), 409
+        if res.outcome == ReservationOutcome.RESERVED:
+            return jsonify({"status": ReservationOutcome.RESERVED, **body}), 200
+        return jsonify({"status": OrderStatus.FAILED, "reason": res.outcome, **body}), 409
 
     stock_routes(app, store, settings)
     return app

@@ -11,20 +11,16 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from common.settings import Settings
+from common.vocabulary import ReservationOutcome
 
 log = logging.getLogger("order-service")
-
-# What the inventory call came to, in the contract's words.
-RESERVED = "reserved"
-OUT_OF_STOCK = "out_of_stock"
-SERVICE_ERROR = "service_error"
-UNAVAILABLE = "inventory_unavailable"
-TIMEOUT = "inventory_timeout"
 
 
 @dataclass(frozen=True)
 class InventoryAnswer:
-    outcome: str
+    """What the inventory call came to: RESERVED, OUT_OF_STOCK, SERVICE_ERROR, INVENTORY_UNAVAILABLE or
+    INVENTORY_TIMEOUT."""
+    outcome: ReservationOutcome
     detail: str = ""
     remaining: int | None = None
 
@@ -48,24 +44,28 @@ class InventoryClient:
             resp = self.session.post(self.url, json={"order_id": order_id, "item": item, "quantity": quantity},
                                      timeout=self.timeout)
         except requests.ConnectTimeout as exc:
-            return InventoryAnswer(UNAVAILABLE, f"connect timed out: {exc}")
+            return InventoryAnswer(ReservationOutcome.INVENTORY_UNAVAILABLE, f"connect timed out: {exc}")
         except requests.ReadTimeout:
-            return InventoryAnswer(TIMEOUT, f"inventory did not answer within {self.timeout[1]:g}s")
+            return InventoryAnswer(ReservationOutcome.INVENTORY_TIMEOUT,
+                                   f"inventory did not answer within {self.timeout[1]:g}s")
         except requests.ConnectionError as exc:
-            return InventoryAnswer(UNAVAILABLE, f"cannot reach inventory: {type(exc).__name__}")
+            return InventoryAnswer(ReservationOutcome.INVENTORY_UNAVAILABLE,
+                                   f"cannot reach inventory: {type(exc).__name__}")
         except requests.RequestException as exc:  # e.g. ChunkedEncodingError: an answer broken off half-way
-            return InventoryAnswer(SERVICE_ERROR, f"inventory's answer was broken: {type(exc).__name__}")
+            return InventoryAnswer(ReservationOutcome.SERVICE_ERROR,
+                                   f"inventory's answer was broken: {type(exc).__name__}")
         try:
             body = resp.json()
         except ValueError:
             body = {}
         if not isinstance(body, dict):  # valid JSON but not the object the contract promises
             body = {"error": f"a JSON {type(body).__name__}, not an object"}
-        if resp.status_code == 200 and body.get("status") == RESERVED:
-            return InventoryAnswer(RESERVED, remaining=body.get("remaining"))
-        if resp.status_code == 409 and body.get("reason") == OUT_OF_STOCK:
-            return InventoryAnswer(OUT_OF_STOCK, "not enough stock", body.get("remaining"))
-        return InventoryAnswer(SERVICE_ERROR, f"inventory answered {resp.status_code}: {body.get('error', '')}".strip())
+        if resp.status_code == 200 and body.get("status") == ReservationOutcome.RESERVED:
+            return InventoryAnswer(ReservationOutcome.RESERVED, remaining=body.get("remaining"))
+        if resp.status_code == 409 and body.get("reason") == ReservationOutcome.OUT_OF_STOCK:
+            return InventoryAnswer(ReservationOutcome.OUT_OF_STOCK, "not enough stock", body.get("remaining"))
+        return InventoryAnswer(ReservationOutcome.SERVICE_ERROR,
+                               f"inventory answered {resp.status_code}: {body.get('error', '')}".strip())
 
 
 class NotificationClient:

@@ -10,17 +10,18 @@ from common.idempotency import IdempotencyStore, Reply
 from common.ids import generate_order_id
 from common.logs import bind
 from common.schemas import OrderRequest
+from common.vocabulary import OrderStatus, ReservationOutcome
 from sync_rest.order_service import clients
 from sync_rest.order_service.breaker import OPEN, CircuitBreaker, CircuitOpen
 
 log = logging.getLogger("order-service")
 
 STATUS = {
-    clients.RESERVED: 201,
-    clients.OUT_OF_STOCK: 409,
-    clients.SERVICE_ERROR: 422,
-    clients.UNAVAILABLE: 503,
-    clients.TIMEOUT: 504,
+    ReservationOutcome.RESERVED: 201,
+    ReservationOutcome.OUT_OF_STOCK: 409,
+    ReservationOutcome.SERVICE_ERROR: 422,
+    ReservationOutcome.INVENTORY_UNAVAILABLE: 503,
+    ReservationOutcome.INVENTORY_TIMEOUT: 504,
 }
 FINAL = {201, 409}  # answers an idempotent retry replays; the others are worth retrying
 
@@ -47,8 +48,8 @@ class OrderDesk:
             headers = {"X-Circuit-State": snap.state}
             base = {"order_id": order_id, "item": order.item, "quantity": order.quantity,
                     "student_id": order.student_id}
-            if answer.outcome != clients.RESERVED:
-                body = {**base, "status": "failed", "reason": answer.outcome, "detail": answer.detail}
+            if answer.outcome != ReservationOutcome.RESERVED:
+                body = {**base, "status": OrderStatus.FAILED, "reason": answer.outcome, "detail": answer.detail}
                 if snap.state == OPEN:
                     body["circuit"] = OPEN
                     body["retry_after_s"] = snap.retry_after_s
@@ -58,15 +59,16 @@ class OrderDesk:
             sent = self.notifier.send(order_id, order.student_id,
                                       f"Your order of {order.quantity} x {order.item} is confirmed.")
             log.info("order confirmed", extra={"notification": "sent" if sent else "failed"})
-            return Reply(201, {**base, "status": "confirmed", "notification": "sent" if sent else "failed"}, headers)
+            return Reply(201, {**base, "status": OrderStatus.CONFIRMED, "notification": "sent" if sent else "failed"}, headers)
 
     def _reserve(self, order: OrderRequest, order_id: str) -> clients.InventoryAnswer:
         try:
             return self.breaker.call(lambda: self.inventory.reserve(order_id, order.item, order.quantity),
-                                     ok=lambda a: a.outcome in (clients.RESERVED, clients.OUT_OF_STOCK))
+                                     ok=lambda a: a.outcome in (ReservationOutcome.RESERVED,
+                                                                 ReservationOutcome.OUT_OF_STOCK))
         except CircuitOpen:
-            return clients.InventoryAnswer(clients.UNAVAILABLE, "circuit open: inventory failed repeatedly, "
-                                                                "not calling it during the cool-down")
+            return clients.InventoryAnswer(ReservationOutcome.INVENTORY_UNAVAILABLE,
+                                           "circuit open: inventory failed repeatedly, not calling it during the cool-down")
         except Exception as exc:  # the breaker counted it as a failure; the order fails with the contract's 422
             log.exception("inventory call raised")
-            return clients.InventoryAnswer(clients.SERVICE_ERROR, f"inventory call failed: {type(exc).__name__}")
+            return clients.InventoryAnswer(ReservationOutcome.SERVICE_ERROR, f"inventory call failed: {type(exc).__name__}")

@@ -3,6 +3,7 @@ import pytest
 from common.idempotency import IdempotencyStore
 from common.settings import Settings
 from common.stock import StockStore
+from common.vocabulary import ReservationOutcome
 from sync_rest.inventory_service.app import create_app as inventory_app
 from sync_rest.notification_service.app import create_app as notification_app
 from sync_rest.order_service import clients
@@ -19,7 +20,8 @@ class FakeInventory:
 
     def reserve(self, order_id, item, quantity):
         r = self.store.reserve(item, quantity, key=order_id)
-        return clients.InventoryAnswer(clients.RESERVED if r.ok else clients.OUT_OF_STOCK, remaining=r.remaining)
+        outcome = ReservationOutcome.RESERVED if r.ok else ReservationOutcome.OUT_OF_STOCK
+        return clients.InventoryAnswer(outcome, remaining=r.remaining)
 
 
 class FakeNotifier:

@@ -4,6 +4,7 @@ import pytest
 
 from common.idempotency import IdempotencyStore
 from common.schemas import parse_order
+from common.vocabulary import ReservationOutcome
 from sync_rest.order_service import clients
 from sync_rest.order_service.breaker import CircuitBreaker
 from sync_rest.order_service.orders import OrderDesk
@@ -39,8 +40,8 @@ def desk(tmp_path, inventory, notifier=None, threshold=5):
 
 
 @pytest.mark.parametrize("outcome, status", [
-    (clients.RESERVED, 201), (clients.OUT_OF_STOCK, 409), (clients.SERVICE_ERROR, 422),
-    (clients.UNAVAILABLE, 503), (clients.TIMEOUT, 504),
+    (ReservationOutcome.RESERVED, 201), (ReservationOutcome.OUT_OF_STOCK, 409), (ReservationOutcome.SERVICE_ERROR, 422),
+    (ReservationOutcome.INVENTORY_UNAVAILABLE, 503), (ReservationOutcome.INVENTORY_TIMEOUT, 504),
 ])
 def test_status_mapping(tmp_path, outcome, status):
     reply = desk(tmp_path, FakeInventory(clients.InventoryAnswer(outcome))).place(ORDER)
@@ -53,12 +54,13 @@ def test_status_mapping(tmp_path, outcome, status):
 
 
 def test_notification_failure_still_confirms(tmp_path):
-    reply = desk(tmp_path, FakeInventory(clients.InventoryAnswer(clients.RESERVED)), FakeNotifier(ok=False)).place(ORDER)
+    inv = FakeInventory(clients.InventoryAnswer(ReservationOutcome.RESERVED))
+    reply = desk(tmp_path, inv, FakeNotifier(ok=False)).place(ORDER)
     assert reply.status == 201 and reply.body["notification"] == "failed"
 
 
 def test_open_breaker_fails_fast_without_calling_inventory(tmp_path):
-    inv = FakeInventory(clients.InventoryAnswer(clients.TIMEOUT))
+    inv = FakeInventory(clients.InventoryAnswer(ReservationOutcome.INVENTORY_TIMEOUT))
     d = desk(tmp_path, inv, threshold=2)
     assert [d.place(ORDER).status for _ in range(4)] == [504, 504, 503, 503]
     assert len(inv.calls) == 2
@@ -68,12 +70,13 @@ def test_open_breaker_fails_fast_without_calling_inventory(tmp_path):
 
 
 def test_out_of_stock_does_not_trip_the_breaker(tmp_path):
-    d = desk(tmp_path, FakeInventory(clients.InventoryAnswer(clients.OUT_OF_STOCK)), threshold=1)
+    d = desk(tmp_path, FakeInventory(clients.InventoryAnswer(ReservationOutcome.OUT_OF_STOCK)), threshold=1)
     assert [d.place(ORDER).status for _ in range(3)] == [409, 409, 409]
 
 
 def test_idempotent_retry_reuses_order_id_after_timeout(tmp_path):
-    inv = FakeInventory(clients.InventoryAnswer(clients.TIMEOUT), clients.InventoryAnswer(clients.RESERVED))
+    inv = FakeInventory(clients.InventoryAnswer(ReservationOutcome.INVENTORY_TIMEOUT),
+                        clients.InventoryAnswer(ReservationOutcome.RESERVED))
     d = desk(tmp_path, inv)
     first, second, third = (d.place(ORDER, key="k") for _ in range(3))
     assert (first.status, second.status, third.status) == (504, 201, 201)
@@ -82,7 +85,7 @@ def test_idempotent_retry_reuses_order_id_after_timeout(tmp_path):
 
 
 def test_key_reused_with_other_body_is_400(tmp_path):
-    d = desk(tmp_path, FakeInventory(clients.InventoryAnswer(clients.RESERVED)))
+    d = desk(tmp_path, FakeInventory(clients.InventoryAnswer(ReservationOutcome.RESERVED)))
     d.place(ORDER, key="k")
     other = parse_order({"student_id": "s", "item": "soda", "quantity": 1})
     assert d.place(other, key="k").status == 400
@@ -115,16 +118,16 @@ def test_a_probe_raising_anything_reopens_the_breaker_which_recovers_when_invent
 
     clock = Clock()
     breaker = CircuitBreaker(1, 10, clock)
-    inv = ScriptedInventory(clients.InventoryAnswer(clients.UNAVAILABLE),
+    inv = ScriptedInventory(clients.InventoryAnswer(ReservationOutcome.INVENTORY_UNAVAILABLE),
                             requests.exceptions.ChunkedEncodingError("Connection broken: IncompleteRead"),
                             AttributeError("'list' object has no attribute 'get'"),
-                            clients.InventoryAnswer(clients.RESERVED))
+                            clients.InventoryAnswer(ReservationOutcome.RESERVED))
     d = OrderDesk(inv, FakeNotifier(), breaker, IdempotencyStore(tmp_path / "i.db", 60), wait_busy_s=1)
     assert d.place(ORDER).status == 503 and breaker.snapshot().state == "open"
     for t in (10, 20):  # each cool-down lets one probe through; it raises; the order fails; the breaker reopens
         clock.t = t
         reply = d.place(ORDER)
-        assert (reply.status, reply.body["reason"]) == (422, clients.SERVICE_ERROR)
+        assert (reply.status, reply.body["reason"]) == (422, ReservationOutcome.SERVICE_ERROR)
         assert breaker.snapshot().state == "open"
         left = len(inv.script)
         assert d.place(ORDER).status == 503 and len(inv.script) == left  # refused at once, inventory not called
