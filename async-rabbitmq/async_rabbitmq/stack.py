@@ -51,17 +51,27 @@ def services(settings):
 
 
 def backlog(settings):
-    """What `make watch` prints every second: each queue's messages waiting (ready) and delivered but not yet
-    acked, from the management API (refreshed every second by the native node)."""
-    from async_rabbitmq.lab import Lab
+    """What `make watch` prints every second: each queue's messages waiting to be delivered, exact, from a passive
+    declare per queue (the management API's figures trail the queues by seconds)."""
+    import pika.exceptions
+
+    from async_rabbitmq.messaging.amqp import blocking_connection
     from async_rabbitmq.messaging.topology import QUEUES
 
-    lab = Lab(settings)
-
-    def sample() -> dict[str, str]:
-        """messages ready+unacked in each queue"""
-        seen = {q["name"]: q for q in lab.mgmt("queues/%2F")}
-        return {q.name: f"{seen.get(q.name, {}).get('messages_ready', 0)}+"
-                        f"{seen.get(q.name, {}).get('messages_unacknowledged', 0)}" for q in QUEUES}
+    def sample() -> dict[str, int | str]:
+        """messages waiting (ready) in each queue"""
+        conn = blocking_connection(settings)
+        try:
+            depths: dict[str, int | str] = {}
+            channel = conn.channel()
+            for queue in QUEUES:
+                try:
+                    depths[queue.name] = channel.queue_declare(queue.name, passive=True).method.message_count
+                except pika.exceptions.ChannelClosedByBroker:  # 404: not declared yet (the broker closes the channel)
+                    depths[queue.name] = "-"
+                    channel = conn.channel()
+            return depths
+        finally:
+            conn.close()
 
     return sample

@@ -1,5 +1,5 @@
 """`make watch PART=<part>`: a part's backlog, one line per sample, until Ctrl-C (Part B: each queue's messages
-ready+unacked; Part C: each consumer group's lag). What is sampled is the part's `stack.backlog(settings)`."""
+waiting; Part C: each consumer group's lag). What is sampled is the part's `stack.backlog(settings)`."""
 from __future__ import annotations
 
 import time
