@@ -10,6 +10,7 @@ import pytest
 import requests
 
 from common.menu import INITIAL_STOCK
+from common.runtime.control import port_owner
 from common.settings import Settings
 from common.testing import STACKS, foreign_stack, refused_in_one_line, runtime_cli
 
@@ -33,6 +34,10 @@ def test_data_outlives_down_and_reset_forgets_it(run_dir):
     if reason:
         pytest.skip(f"left alone: {reason}")
     settings = Settings()
+    held = {port: port_owner(port) for port in (settings.order_port, settings.inventory_port, settings.notification_port)}
+    held = {port: owner for port, owner in held.items() if owner}
+    if held:
+        pytest.skip(f"left alone: the part's ports are held by another program: {held}")
 
     def cli(*args: str):
         out = runtime_cli(run_dir, *args, PART)
