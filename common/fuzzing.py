@@ -9,8 +9,12 @@ import json
 from urllib.parse import quote
 
 from hypothesis import strategies as st
+from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics
+from prometheus_client.parser import text_string_to_metric_families as parse_text
 
 from common.vocabulary import OrderStatus
+
+EXPOSITION_PARSERS = {"text/plain": parse_text, "application/openmetrics-text": parse_openmetrics}
 
 MAX_BODY = 64 * 1024  # Settings.max_body_bytes default
 # The body of issue 10: about 60 KB of [[[[...]]]] (under the 64 KiB limit, so it reaches the parser).
@@ -74,6 +78,10 @@ def every_endpoint(app, sample: str = "x") -> list[tuple[str, str]]:
 def check_answer(resp) -> None:
     """The contract for any input: never a 5xx; a JSON object; an error is `{"error": str, "detail": str}`."""
     assert resp.status_code < 500, (resp.status_code, resp.get_data()[:300])
+    if resp.status_code == 200 and resp.mimetype in EXPOSITION_PARSERS:  # GET /metrics: Prometheus's text, parsed
+        parse = EXPOSITION_PARSERS[resp.mimetype]
+        assert list(parse(resp.get_data(as_text=True))), resp.get_data()[:200]
+        return
     body = resp.get_json(silent=True)
     assert isinstance(body, (dict, list)), (resp.status_code, resp.get_data()[:200])
     if resp.status_code >= 400:

@@ -12,6 +12,7 @@ from gunicorn.http.errors import ParseException
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from .logs import bind
+from .metrics import instrument
 from .schemas import InvalidInput
 
 log = logging.getLogger("http")
@@ -51,8 +52,11 @@ def json_body() -> Any:
         raise InvalidInput("invalid_json", f"the body is not valid JSON: {err}") from None
 
 
-def create_base_app(name: str, settings, health: Callable[[], dict] | None = None) -> Flask:
-    """A Flask app with the shared behaviour; `health` returns extra fields for /health (raise to say not ready)."""
+def create_base_app(name: str, settings, health: Callable[[], dict] | None = None,
+                    metrics_route: bool = True) -> Flask:
+    """A Flask app with the shared behaviour; `health` returns extra fields for /health (raise to say not ready).
+    Every request is counted in the Prometheus metrics (`common.metrics`); `GET /metrics` serves them, unless
+    `metrics_route` is False (the service serves /metrics itself, e.g. with `common.metrics.metrics_response`)."""
     app = Flask(name)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json = StrictJSONProvider(app)
@@ -84,6 +88,8 @@ def create_base_app(name: str, settings, health: Callable[[], dict] | None = Non
         except Exception as exc:  # not ready yet: say why, with 503
             return error(503, "not_ready", str(exc), service=name, status="starting")
         return jsonify({"status": "ok", "service": name, **extra})
+
+    instrument(app, route=metrics_route)
 
     @app.before_request
     def _start():

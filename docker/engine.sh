@@ -40,7 +40,8 @@ ensure_packages() {
     command -v apt-get >/dev/null || unavailable "no Docker engine running, and no apt-get to install ${missing[*]}"
     say "installing ${missing[*]} from Debian's packages ..."
     local run; run=$(state_dir)
-    if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"; } \
+    if ! { apt-get -o DPkg::Lock::Timeout=600 update -qq \
+            && DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq "${missing[@]}"; } \
             >"$run/apt.log" 2>&1; then
         tail -n 5 "$run/apt.log" >&2
         unavailable "apt-get could not install ${missing[*]} (see $run/apt.log)"

@@ -90,10 +90,45 @@ SECOND_PASS = ["streaming-kafka/tests/test_streaming.py", "streaming-kafka/tests
                "streaming-kafka/tests/integration/test_consumer_fuzz.py"]
 
 
-def selects_integration(extra: list[str]) -> bool:
-    """Whether PYTEST_ARGS' `-m` expression (none: everything) keeps a test marked `integration` only."""
+def selects_marked(extra: list[str], marker: str) -> bool:
+    """Whether PYTEST_ARGS' `-m` expression (none: everything) keeps a test marked `marker` only."""
     marks = [extra[i + 1] for i, a in enumerate(extra[:-1]) if a == "-m"]
-    return all(Expression.compile(m).evaluate(lambda name: name == "integration") for m in marks)
+    return all(Expression.compile(m).evaluate(lambda name: name == marker) for m in marks)
+
+
+def selects_integration(extra: list[str]) -> bool:
+    return selects_marked(extra, "integration")
+
+
+def start_docker_prep(results, extra: list[str], env: dict[str, str]) -> tuple[dict[str, str], subprocess.Popen | None]:
+    """The Docker engine, its compose plugin and the local images take minutes on a fresh machine (a Go build,
+    debootstrap): `docker/images.sh` (which starts the engine first) runs in the background while the rings
+    that need no engine run; common.testing.wait_docker_prep() makes the docker ring wait for it, then the ring
+    calls the same scripts, which find everything ready (or say why not). Returns the variable naming the file
+    the background run writes its exit code to (nothing when no docker test is selected), and the run. It stays
+    in make's process group: Ctrl-C stops it with everything else."""
+    script = ROOT / "docker" / "images.sh"
+    if not script.exists() or not selects_marked(extra, "docker"):
+        return {}, None
+    done = results / "docker-prep.exit"
+    done.unlink(missing_ok=True)
+    log = results / "docker-prep.log"
+    with open(log, "wb") as out:
+        prep = subprocess.Popen(["bash", "-c", '"$1"; echo $? > "$2.tmp" && mv "$2.tmp" "$2"', "prep", str(script),
+                                 str(done)], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL)
+    print(f"docker engine and images: getting ready in the background (log: {log})", flush=True)
+    return {"FOODLAB_DOCKER_PREP": str(done)}, prep
+
+
+def end_docker_prep(prep: subprocess.Popen | None) -> None:
+    """A background run the session did not wait for (it ended early) is stopped, not left behind."""
+    if prep is not None and prep.poll() is None:
+        prep.terminate()
+        try:
+            prep.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            prep.kill()
 
 
 def second_pass(results, env: dict[str, str], running_before: set[str]) -> int:
@@ -119,11 +154,14 @@ def main() -> int:
     running, marked = native_state()
     stop_native(native_to_stop(running, running, marked))  # a crashed test run's leftovers, never a user's
     docker_down()
+    prep_env, prep = start_docker_prep(results, extra, env)
+    env |= prep_env
     running_before = native_state()[0]
     try:
         code = subprocess.call([sys.executable, "-m", "pytest", f"--junitxml={results / 'all.xml'}", *extra],
                                cwd=ROOT, env=env)
     finally:
+        end_docker_prep(prep)
         stop_native(native_to_stop(running_before, *native_state()))
         docker_down()
     paths = [a for a in extra if not a.startswith("-") and (ROOT / a.split("::")[0]).exists()]

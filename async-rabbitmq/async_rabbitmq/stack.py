@@ -45,8 +45,10 @@ def services(settings):
         # Consumers: one process each, an AMQP consumer plus a small HTTP thread for /health (and /stock).
         python_service(settings, "inventory-service", "async_rabbitmq.inventory_service", settings.inventory_port),
         python_service(settings, "notification-service", "async_rabbitmq.notification_service", settings.notification_port),
-        # gunicorn, one worker: HTTP threads, the outbox relay thread and the order_status consumer thread.
-        python_service(settings, "order-service", "async_rabbitmq.order_service", settings.order_port),
+        # gunicorn, one worker: HTTP threads, the outbox relay thread and the order_status consumer thread
+        # (its Prometheus samples in multiprocess files, as every gunicorn service's).
+        python_service(settings, "order-service", "async_rabbitmq.order_service", settings.order_port,
+                       multiprocess_metrics=True),
     ]
 
 

@@ -12,11 +12,10 @@ import pytest
 from async_rabbitmq import failover as fo
 from async_rabbitmq.evidence.failover import main, plot, render
 from async_rabbitmq.lab import Lab
-from common.runtime.control import Part
 from common.runtime.errors import exit_status
 from common.settings import Settings
 from common.stack import NativeStack
-from common.testing import claim
+from common.testing import STACKS, claim
 
 # ---------------------------------------------------------------- pytest (scenario ring, ~2-3 minutes)
 pytestmark = pytest.mark.integration
@@ -24,12 +23,11 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def cluster():
-    """The part's stack as a three-node cluster; a single-node stack this session had running before is brought
-    back after (a user's is left alone: the tests are skipped)."""
+    """The part's stack as a three-node cluster; the single-node stack this session kept is stopped first, and
+    started again only by the next ring that needs it (a user's is left alone: the tests are skipped)."""
     release = claim(Settings(), "async-rabbitmq")
-    single = NativeStack("async-rabbitmq", Settings())
-    was_up = bool(Part("async-rabbitmq", Settings()).running_services())
-    single.down()
+    STACKS.release()
+    NativeStack("async-rabbitmq", Settings()).down()  # (one started outside the session's registry, if any)
     saved = os.environ.get("BROKERS")
     os.environ["BROKERS"] = "3"  # the services' environment, as `make up ... BROKERS=3` gives it
     settings = Settings()
@@ -43,8 +41,6 @@ def cluster():
             os.environ.pop("BROKERS", None)
         else:
             os.environ["BROKERS"] = saved
-        if was_up:
-            NativeStack("async-rabbitmq", Settings(), admin=True).up()
         release()
 
 

@@ -175,6 +175,8 @@ class Part:
         env.setdefault("DATA_DIR", str(self.dir / "data"))
         env["RUN_DIR"] = str(self.settings.run_dir)
         env["PYTHONUNBUFFERED"] = "1"
+        if svc.multiprocess_metrics:
+            env["PROMETHEUS_MULTIPROC_DIR"] = str(self.dir / "metrics" / svc.name)
         (self.dir / "data").mkdir(parents=True, exist_ok=True)
         spec = {"argv": svc.argv, "env": env, "cwd": str(ROOT)}
         self.envdir.mkdir(parents=True, exist_ok=True)

@@ -44,6 +44,9 @@ class Service:
     # wait at boot for the node that stopped last, whichever it is, and started one by one wait for one not yet
     # started (RabbitMQ's clustering guide, "Restarting Cluster Nodes": restart them in parallel).
     start_group: str | None = None
+    # served by gunicorn: its workers write their Prometheus samples to files (prometheus_client's multiprocess
+    # mode) in a folder of the part's .run/, emptied by common.gunicorn_conf at each start
+    multiprocess_metrics: bool = False
 
     def is_ready(self) -> bool:
         if self.ready is not None:
@@ -69,6 +72,7 @@ def gunicorn_service(settings: Settings, name: str, module: str, port: int,
         f"common.process:wsgi({module!r})",
     ]
     host = "127.0.0.1" if settings.bind_host in ("0.0.0.0", "::") else settings.bind_host
+    kw.setdefault("multiprocess_metrics", True)
     return Service(name=name, argv=argv, port=port, health_url=f"http://{host}:{port}/health", **kw)
 
 

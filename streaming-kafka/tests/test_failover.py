@@ -9,8 +9,7 @@ import pytest
 
 from common.runtime.errors import exit_status
 from common.settings import Settings
-from common.stack import NativeStack
-from common.testing import claim
+from common.testing import STACKS, claim
 from streaming_kafka import failover as fo
 from streaming_kafka.evidence.failover import PART, QUICK, cluster_settings, main, start_cluster
 
@@ -20,13 +19,12 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def cluster():
-    """The part on three brokers, from empty brokers; a single-broker stack of this session (same ports) is
-    stopped first and started again (empty) afterwards."""
+    """The part on three brokers, from empty brokers; the single-broker stack this session kept (same ports) is
+    stopped first, and started again only by the next ring that needs it."""
     from streaming_kafka.broker.native import wipe
 
     release = claim(Settings(), PART)  # a user's stack is left alone: the tests are skipped
-    single = NativeStack(PART, Settings(), admin=True)
-    was_up = bool(single._part.running_services())
+    STACKS.release()
     env = pytest.MonkeyPatch()
     env.setenv("METRICS_DIR", str(Settings().part_dir(PART) / "test-metrics"))  # never the committed evidence
     settings = cluster_settings()
@@ -35,8 +33,6 @@ def cluster():
     stack.down()
     wipe(settings)
     env.undo()
-    if was_up:
-        single.up()
     release()
 
 

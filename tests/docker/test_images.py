@@ -20,6 +20,7 @@ from pika.exceptions import ProbableAuthenticationError
 from common import kafka_entrypoint
 from common.settings import ROOT, get_settings
 from common.stack import wait_for
+from common.testing import wait_docker_prep
 from streaming_kafka.kafka_io import TopicPartition, make_producer, make_reader
 
 DOCKER = ROOT / "docker"
@@ -98,6 +99,7 @@ def _run(*argv: str, check: bool = True, timeout: float = 900) -> subprocess.Com
 @pytest.fixture(scope="module")
 def images() -> dict[str, str]:
     """The engine (skip with its reason where none can be had) and the three local images, built (cached)."""
+    wait_docker_prep()
     engine = _run(str(DOCKER / "engine.sh"), check=False)
     if engine.returncode == UNAVAILABLE:
         pytest.skip(engine.stderr.strip().splitlines()[-1])

@@ -50,7 +50,9 @@ def ensure_installed(settings: Settings) -> None:
                                "sudo apt-get update && sudo apt-get install -y rabbitmq-server")
     # RUNLEVEL=1 makes invoke-rc.d skip starting the system service: we run our own node.
     env = os.environ | {"DEBIAN_FRONTEND": "noninteractive", "RUNLEVEL": "1"}
-    for cmd in (["apt-get", "update"], ["apt-get", "install", "-y", "--no-install-recommends", "rabbitmq-server"]):
+    wait = ["-o", "DPkg::Lock::Timeout=600"]  # another install running (make test readies Docker meanwhile): wait
+    for cmd in (["apt-get", *wait, "update"],
+                ["apt-get", *wait, "install", "-y", "--no-install-recommends", "rabbitmq-server"]):
         if subprocess.run(cmd, env=env, check=False).returncode != 0:
             raise BrokerSetupError(f"`{' '.join(cmd)}` failed; install rabbitmq-server by hand and retry")
 

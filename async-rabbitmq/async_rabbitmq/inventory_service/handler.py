@@ -22,6 +22,7 @@ from async_rabbitmq.messaging.consumer import Delivery, Result, dead_letter
 from async_rabbitmq.messaging.messages import Poison, inventory_result, parse_order_placed, result_seed
 from common.faults import Faults
 from common.logs import bind
+from common.metrics import MESSAGES_DUPLICATE, RESERVATIONS
 from common.settings import Settings
 from common.stock import ReserveRequest, StockStore
 from common.vocabulary import ReservationOutcome
@@ -62,6 +63,10 @@ class InventoryHandler:
                                      res.reason, res.remaining, res.payload)
             key = topology.RESERVED_KEY if res.outcome == ReservationOutcome.RESERVED else topology.FAILED_KEY
             counts[self._log(order, res, event)] += 1
+            if res.duplicate:
+                MESSAGES_DUPLICATE.labels(topology.INVENTORY_ORDERS).inc()
+            else:
+                RESERVATIONS.labels(ReservationOutcome(res.outcome).value).inc()
             results[d.tag] = Result(d.tag, [Outgoing.event(topology.INVENTORY_EVENTS, key, event)])
         for outcome in ("reserved", "failed", "duplicates"):
             self.stats[outcome] += counts[outcome]

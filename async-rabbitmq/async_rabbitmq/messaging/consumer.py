@@ -40,6 +40,7 @@ import pika
 from async_rabbitmq.messaging.amqp import Outgoing, pop_confirmed
 from async_rabbitmq.messaging.client import AsyncClient
 from async_rabbitmq.messaging.messages import DETAIL_HEADER, REASON_HEADER
+from common.metrics import DEAD_LETTERS, MESSAGES_CONSUMED
 from common.retry import Failed, RetryPolicy, is_transient, run_isolated
 from common.settings import Settings
 
@@ -67,6 +68,7 @@ Handler = Callable[[list[Delivery]], list[Result]]
 
 def dead_letter(delivery: Delivery, exchange: str, queue_name: str, reason: str, detail: str) -> Outgoing:
     """The delivery as it came, re-published to the dead-letter exchange with why it was rejected."""
+    DEAD_LETTERS.labels(queue_name, reason).inc()
     headers = {**delivery.headers, REASON_HEADER: reason, DETAIL_HEADER: detail[:1000], "x-original-queue": queue_name}
     return Outgoing(exchange, delivery.routing_key or queue_name, delivery.body, delivery.message_id, None, headers)
 
@@ -260,6 +262,7 @@ class BatchConsumer(AsyncClient):
     def _handle(self, deliveries: list[Delivery]) -> list[Result]:
         """The handler's results, each failure a dead letter (common.retry: transient errors backed off for a
         budget, any other error isolated to the one delivery that causes it)."""
+        MESSAGES_CONSUMED.labels(self.queue_name).inc(len(deliveries))
         outcomes = run_isolated(deliveries, self.handler, self.policy, on_error=self._on_handler_error)
         results = []
         for d, res in zip(deliveries, outcomes, strict=True):

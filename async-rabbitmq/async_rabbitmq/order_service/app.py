@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import time
 from urllib.parse import urlencode
 
 from flask import jsonify, request
@@ -19,11 +20,13 @@ from flask import jsonify, request
 from async_rabbitmq.messaging import topology
 from async_rabbitmq.messaging.consumer import BatchConsumer
 from async_rabbitmq.messaging.messages import order_placed
+from async_rabbitmq.order_service.broker_figures import queue_figures
 from async_rabbitmq.order_service.relay import OutboxRelay
 from async_rabbitmq.order_service.status import StatusHandler
 from async_rabbitmq.order_service.store import MAX_LIST, OrderStore
 from common.ids import generate_order_id
 from common.logs import bind
+from common.metrics import add_collector, count_order, gauge, gauges
 from common.schemas import InvalidInput, parse_order
 from common.settings import Settings, get_settings
 from common.vocabulary import OrderStatus
@@ -44,10 +47,11 @@ def build(settings: Settings | None = None, store: OrderStore | None = None):
     relay = OutboxRelay(settings, store)
     status = BatchConsumer(settings, topology.ORDER_STATUS_QUEUE, StatusHandler(store, settings.max_message_bytes),
                            topology.EVENTS_DLX, name="status-consumer")
-    return create_app(settings, store, relay, status), [relay, status]
+    return create_app(settings, store, relay, status, queue_figures(settings)), [relay, status]
 
 
-def create_app(settings: Settings, store: OrderStore, relay=None, status=None):
+def create_app(settings: Settings, store: OrderStore, relay=None, status=None, broker_figures=None):
+    """`broker_figures`: a scrape-time collector of the queue depths (`broker_figures.queue_figures`)."""
     def health():
         return {"broker_connected": bool(relay and relay.connected.is_set()),
                 "status_consuming": bool(status and status.consuming.is_set()),
@@ -56,6 +60,9 @@ def create_app(settings: Settings, store: OrderStore, relay=None, status=None):
                 "unroutable": relay.unroutable if relay else 0, "outbox_unroutable": store.unroutable_count()}
 
     app = create_base_app(NAME, settings, health=health)
+    add_collector(app, lambda: store_figures(store))
+    if broker_figures is not None:
+        add_collector(app, broker_figures)
 
     @app.post("/order")
     def place_order():
@@ -66,6 +73,7 @@ def create_app(settings: Settings, store: OrderStore, relay=None, status=None):
             store.place(event, topology.ORDER_PLACED_KEY)
             log.info("order accepted", extra={"event_id": event["event_id"], "item": order.item,
                                               "quantity": order.quantity})
+        count_order(OrderStatus.PENDING)
         if relay is not None:
             relay.notify()
         return jsonify({"order_id": order_id, "status": OrderStatus.PENDING, "event_id": event["event_id"],
@@ -123,6 +131,19 @@ def create_app(settings: Settings, store: OrderStore, relay=None, status=None):
         return jsonify({"counts": store.counts(), "outbox_backlog": store.outbox_backlog()})
 
     return app
+
+
+def store_figures(store: OrderStore):
+    """Read from the store at each scrape, so every worker answers the same: orders by status, the outbox."""
+    counts = store.counts()
+    yield gauges("orders_by_status", "Orders stored, by their current status", "status",
+                 {s.value: counts.get(s, 0) for s in STATUSES})
+    yield gauge("outbox_pending", "Outbox records not yet confirmed by the broker", store.outbox_backlog())
+    yield gauge("outbox_unroutable", "Outbox records the broker returned (no queue bound), waiting for a retry",
+                store.unroutable_count())
+    oldest = store.oldest_unpublished_at()
+    yield gauge("outbox_oldest_age_seconds", "Age of the oldest record still in the outbox (0 when empty)",
+                max(0.0, time.time() - oldest) if oldest is not None else 0.0)
 
 
 def main() -> None:

@@ -198,6 +198,10 @@ class OrderStore:
     def outbox_backlog(self) -> int:
         return self._conn().execute("SELECT COUNT(*) FROM outbox WHERE published_at IS NULL").fetchone()[0]
 
+    def oldest_unpublished_at(self) -> float | None:
+        """When the oldest record still in the outbox was written (unix seconds), None when it is empty."""
+        return self._conn().execute("SELECT MIN(created_at) FROM outbox WHERE published_at IS NULL").fetchone()[0]
+
     def enqueue(self, records: list[tuple[str, str, bytes]]) -> None:
         """Append (event_id, routing_key, body) records to the outbox in one transaction, for the relay to publish."""
         now = time.time()

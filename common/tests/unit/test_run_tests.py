@@ -153,3 +153,70 @@ def test_make_docker_demo_refuses_to_down_v_a_users_compose_project(monkeypatch,
     assert demo.main() == 2
     err = capsys.readouterr().err
     assert "foodlab-sync-rest" in err and "make docker-down PART=<part> VOLUMES=1" in err
+
+
+def test_the_engine_and_images_get_ready_in_the_background_only_when_docker_tests_run(run_tests, monkeypatch, tmp_path):
+    started = []
+    monkeypatch.setattr(run_tests.subprocess, "Popen", lambda cmd, **kw: started.append((cmd, kw)) or "run")
+    assert run_tests.start_docker_prep(tmp_path, ["-m", "unit"], {}) == ({}, None)
+    assert run_tests.start_docker_prep(tmp_path, ["-m", "not docker"], {}) == ({}, None)
+    assert not started
+    (tmp_path / "docker-prep.exit").write_text("0\n")  # a previous run's: removed, so nobody waits on it
+    env, prep = run_tests.start_docker_prep(tmp_path, [], {})
+    assert prep == "run"
+    assert env == {"FOODLAB_DOCKER_PREP": str(tmp_path / "docker-prep.exit")}
+    assert not (tmp_path / "docker-prep.exit").exists()
+    (cmd, kw), = started
+    assert str(ROOT / "docker" / "images.sh") in cmd and cmd[-1] == env["FOODLAB_DOCKER_PREP"]
+
+
+def test_the_exit_file_is_written_when_the_background_run_ends(tmp_path):
+    """The shell line start_docker_prep runs: the script's exit code lands in the file, atomically."""
+    script = tmp_path / "images.sh"
+    script.write_text("#!/bin/sh\nexit 3\n")
+    script.chmod(0o755)
+    done = tmp_path / "docker-prep.exit"
+    subprocess.run(["bash", "-c", '"$1"; echo $? > "$2.tmp" && mv "$2.tmp" "$2"', "prep", str(script), str(done)],
+                   check=True)
+    assert done.read_text() == "3\n"
+
+
+def test_the_docker_ring_waits_for_the_background_run(monkeypatch, tmp_path):
+    from common.testing import wait_docker_prep
+    monkeypatch.delenv("FOODLAB_DOCKER_PREP", raising=False)
+    wait_docker_prep(timeout=0)  # not started by make test: nothing to wait for
+    monkeypatch.setenv("FOODLAB_DOCKER_PREP", str(tmp_path / "docker-prep.exit"))
+    with pytest.raises(TimeoutError):
+        wait_docker_prep(timeout=0)
+    (tmp_path / "docker-prep.exit").write_text("0\n")
+    wait_docker_prep(timeout=0)
+
+
+class _Item:
+    def __init__(self, rel: str, docker: bool = False):
+        self.path = ROOT / rel
+        self.docker = docker
+
+    def get_closest_marker(self, name):
+        return object() if name == "docker" and self.docker else None
+
+
+def test_the_engines_own_checks_run_after_part_a_native_rings():
+    from common.testing import pytest_collection_modifyitems
+    items = [_Item("common/tests/unit/test_a.py"), _Item("tests/docker/test_images.py", docker=True),
+             _Item("tests/test_compose.py"), _Item("sync-rest/tests/docker/test_docker_sync.py", docker=True),
+             _Item("sync-rest/tests/test_sync.py", docker=True), _Item("sync-rest/tests/test_sync.py"),
+             _Item("async-rabbitmq/tests/test_async.py")]
+    pytest_collection_modifyitems(items)
+    assert [(i.path.relative_to(ROOT).as_posix(), i.docker) for i in items] == [
+        ("common/tests/unit/test_a.py", False), ("tests/test_compose.py", False),
+        ("sync-rest/tests/test_sync.py", False), ("tests/docker/test_images.py", True),
+        ("sync-rest/tests/test_sync.py", True), ("sync-rest/tests/docker/test_docker_sync.py", True),
+        ("async-rabbitmq/tests/test_async.py", False)]
+
+
+def test_a_background_run_still_going_at_the_end_is_stopped(run_tests):
+    prep = subprocess.Popen(["sleep", "60"])
+    run_tests.end_docker_prep(prep)
+    assert prep.poll() is not None
+    run_tests.end_docker_prep(None)  # none started: nothing to do

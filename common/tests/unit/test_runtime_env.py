@@ -96,3 +96,14 @@ def test_run_and_part_dirs_are_closed_to_others_from_the_first_config_write(part
     finally:
         os.umask(old)
     assert mode(part.settings.run_dir) == 0o700 and mode(part.dir) == 0o700
+
+
+def test_gunicorn_services_get_a_metrics_directory_under_the_parts_run_folder(part):
+    from common.runtime.spec import gunicorn_service
+
+    svc = gunicorn_service(part.settings, "order-service", "sync_rest.order_service.app", 6000)
+    part._capture_env(svc, {"PATH": "/usr/bin", "PROMETHEUS_MULTIPROC_DIR": "/tmp/elsewhere"})
+    got = json.loads((part.envdir / "order-service.json").read_text())["env"]
+    assert got["PROMETHEUS_MULTIPROC_DIR"] == str(part.dir / "metrics" / "order-service")
+    # a one-process service keeps prometheus_client's default registry: no directory, whatever the caller has
+    assert "PROMETHEUS_MULTIPROC_DIR" not in json.loads(capture(part, {"PROMETHEUS_MULTIPROC_DIR": "/x"}).read_text())["env"]

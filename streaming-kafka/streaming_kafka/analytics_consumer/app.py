@@ -1,12 +1,16 @@
 """Part C analytics-consumer: the poll loop (worker.py) and its HTTP side: `/health`, `/metrics` (the file's exact
-text), `/order/<id>`. `python -m streaming_kafka.analytics_consumer` runs both in one process (see common.process).
+text; Prometheus's exposition format, the same figures as gauges, for a client whose Accept asks for it),
+`/order/<id>`. `python -m streaming_kafka.analytics_consumer` runs both in one process (see common.process).
 """
 from __future__ import annotations
 
-from flask import Response, jsonify
+import json
+
+from flask import Response, jsonify, request
 from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_fixed
 
 from common.logs import setup_logging
+from common.metrics import add_collector, gauge, metrics_response, wants_exposition
 from common.process import serve
 from common.settings import Settings, get_settings
 from common.web import create_base_app, error
@@ -30,10 +34,14 @@ def create_app(settings, worker):
             raise RuntimeError("not yet a member of analytics-group")
         return {"orders_seen": len(worker.state.orders), "metrics_file": str(worker.path)}
 
-    app = create_base_app(NAME, settings, health=health)
+    app = create_base_app(NAME, settings, health=health, metrics_route=False)
+    add_collector(app, lambda: figures(json.loads(worker.snapshot())))
 
     @app.get("/metrics")
     def metrics():
+        """The lab's JSON for its clients; the exposition format only when the client asks for it (Prometheus)."""
+        if wants_exposition(request.headers.get("Accept")):
+            return metrics_response()
         return Response(worker.snapshot(), mimetype="application/json")
 
     @app.get("/order/<order_id>")
@@ -46,6 +54,24 @@ def create_app(settings, worker):
         return jsonify(status)
 
     return app
+
+
+FIGURES = {  # the metrics file's field -> (gauge, help, factor to base units)
+    "total_orders_seen": ("analytics_orders_seen", "Distinct orders (OrderPlaced) the analytics has read", 1),
+    "total_reserved": ("analytics_orders_reserved", "Orders the analytics has seen reserved", 1),
+    "total_failed": ("analytics_orders_failed", "Orders the analytics has seen failed", 1),
+    "duration_minutes": ("analytics_duration_seconds", "Time between the first and last order seen", 60),
+    "avg_orders_per_minute": ("analytics_orders_per_minute", "Average orders per minute over that span", 1),
+    "failure_rate_percent": ("analytics_failure_ratio", "Failed orders / orders seen (0..1)", 0.01),
+}
+
+
+def figures(doc: dict):
+    """The analytics figures as gauges, read from the same snapshot the JSON gives."""
+    for field, (name, text, factor) in FIGURES.items():
+        value = doc.get(field)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            yield gauge(name, text, value * factor)
 
 
 def main() -> int:

@@ -12,7 +12,9 @@ import logging
 import threading
 import time
 
+from common.metrics import DEAD_LETTERS, EVENTS_PRODUCED, MESSAGES_CONSUMED, MESSAGES_DUPLICATE, RESERVATIONS
 from common.retry import PRODUCE_ERROR, Failed, RetryPolicy, is_transient, run_isolated
+from common.vocabulary import ReservationOutcome
 from streaming_kafka.inventory_consumer.handler import Action, InventoryHandler
 from streaming_kafka.kafka_io import (
     CommitFailedError,
@@ -120,6 +122,7 @@ class InventoryWorker:
         self.stats["results"] += sum(a.kind == "result" for a in actions)
         self.stats["duplicates"] += sum(a.duplicate for a in actions)
         self.stats["dead_letters"] += sum(a.kind == "dead" for a in actions)
+        count(actions)
 
     def _actions(self, records) -> list[Action]:
         """One action per record. Any handler error is a value here (common.retry): transient ones are backed
@@ -156,6 +159,20 @@ class InventoryWorker:
                                                       "partition": record.partition, "offset": record.offset})
         return producer.send(DLQ_TOPIC, key=record.key, value=record.value if record.value is not None else b"",
                              headers=dead_letter_headers(record, action.reason, action.detail))
+
+
+def count(actions: list[Action]) -> None:
+    """A committed batch in the Prometheus metrics: consumed, duplicates, dead letters by reason, reservations."""
+    MESSAGES_CONSUMED.labels(INVENTORY_GROUP).inc(len(actions))
+    for a in actions:
+        if a.kind == "dead":
+            DEAD_LETTERS.labels(INVENTORY_GROUP, a.reason or "unknown").inc()
+            continue
+        EVENTS_PRODUCED.labels(INVENTORY_TOPIC).inc()
+        if a.duplicate:
+            MESSAGES_DUPLICATE.labels(INVENTORY_GROUP).inc()
+        elif a.outcome:
+            RESERVATIONS.labels(ReservationOutcome(a.outcome).value).inc()
 
 
 def dead_letter_headers(record, reason: str, detail: str | None) -> list[tuple[str, bytes]]:

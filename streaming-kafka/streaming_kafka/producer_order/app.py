@@ -7,13 +7,17 @@ from flask import g, jsonify, request
 
 from common.idempotency import IdempotencyStore, valid_key
 from common.logs import setup_logging
+from common.metrics import EVENTS_PRODUCED, add_collector, count_order
 from common.process import OnStop
 from common.schemas import InvalidInput, parse_order
 from common.settings import Settings, get_settings
+from common.vocabulary import OrderStatus
 from common.web import create_base_app, error, json_body
 from streaming_kafka.events import parse_bulk
+from streaming_kafka.producer_order.lag_figures import LagFigures
 from streaming_kafka.producer_order.orders import OrderDesk
 from streaming_kafka.producer_order.publisher import BulkIncomplete, OrderPublisher
+from streaming_kafka.topology import ORDER_TOPIC
 
 NAME = "producer-order"
 log = logging.getLogger(NAME)
@@ -30,15 +34,19 @@ def build(settings: Settings | None = None, publisher: OrderPublisher | None = N
     producer (flushing what it holds) when the process stops."""
     settings = settings or get_settings()
     publisher = publisher or OrderPublisher(settings)
-    return create_app(settings, publisher), [OnStop("kafka-producer", publisher.close)]
+    return create_app(settings, publisher, lag=LagFigures(settings)), [OnStop("kafka-producer", publisher.close)]
 
 
-def create_app(settings: Settings | None = None, publisher: OrderPublisher | None = None, desk: OrderDesk | None = None):
+def create_app(settings: Settings | None = None, publisher: OrderPublisher | None = None, desk: OrderDesk | None = None,
+               lag=None):
+    """`lag`: a scrape-time collector of the consumer groups' lag (`lag_figures.LagFigures`)."""
     settings = settings or get_settings()
     setup_logging(NAME, settings.log_level, settings.log_format)
     publisher = publisher or OrderPublisher(settings)
     desk = desk or build_desk(settings, publisher)
     app = create_base_app(NAME, settings, health=lambda: {"kafka": settings.kafka_bootstrap})
+    if lag is not None:
+        add_collector(app, lag)
 
     @app.post("/order")
     def order():
@@ -47,6 +55,10 @@ def create_app(settings: Settings | None = None, publisher: OrderPublisher | Non
             raise InvalidInput("invalid_idempotency_key", "Idempotency-Key must be 1-255 printable characters")
         reply = desk.place(parse_order(json_body()), key)
         g.order_id, g.event_id = reply.body.get("order_id"), reply.body.get("event_id")
+        if "status" in reply.body:  # an order's answer (not an Idempotency-Key refusal)
+            count_order(reply.body["status"], reply.body.get("error"))
+        if reply.status == 202:
+            EVENTS_PRODUCED.labels(ORDER_TOPIC).inc()
         resp = jsonify(reply.body)
         resp.status_code = reply.status
         resp.headers.update(reply.headers)
@@ -59,6 +71,8 @@ def create_app(settings: Settings | None = None, publisher: OrderPublisher | Non
             result = publisher.publish_bulk(req)
         except BulkIncomplete as exc:
             log.error("bulk stopped: %s", exc.cause, extra={"confirmed": exc.confirmed, "unconfirmed": exc.unconfirmed})
+            count_order(OrderStatus.PENDING, n=exc.confirmed)
+            EVENTS_PRODUCED.labels(ORDER_TOPIC).inc(exc.confirmed)
             counts = {"requested": exc.requested, "published": exc.confirmed, "confirmed": exc.confirmed,
                       "unconfirmed": exc.unconfirmed, "not_sent": exc.not_sent, "seconds": exc.seconds}
             if exc.unconfirmed:
@@ -70,6 +84,8 @@ def create_app(settings: Settings | None = None, publisher: OrderPublisher | Non
                          f"Kafka is unreachable ({type(exc.cause).__name__}): {exc.confirmed} events acknowledged,"
                          f" {exc.not_sent} not sent", status="incomplete", **counts)
         log.info("bulk published", extra=result)
+        count_order(OrderStatus.PENDING, n=result["published"])
+        EVENTS_PRODUCED.labels(ORDER_TOPIC).inc(result["published"])
         return jsonify(result), 200
 
     return app

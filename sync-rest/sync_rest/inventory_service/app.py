@@ -10,6 +10,7 @@ from flask import jsonify
 
 from common.faults import Faults
 from common.logs import bind, setup_logging
+from common.metrics import RESERVATIONS
 from common.schemas import ReserveRequest, validate
 from common.settings import Settings, get_settings
 from common.stock import StockStore
@@ -42,6 +43,8 @@ def create_app(settings: Settings | None = None, store: StockStore | None = None
                 log.error("forced failure (FORCE_FAILURE=true)")
                 return error(500, "forced_failure", "inventory is configured to fail (FORCE_FAILURE=true)")
             res = store.reserve(order.item, order.quantity, key=order_id)
+            if not res.duplicate:
+                RESERVATIONS.labels(ReservationOutcome(res.outcome).value).inc()
             log.info("reservation %s", res.outcome,
                      extra={"item": res.item, "quantity": res.quantity, "remaining": res.remaining,
                             "duplicate": res.duplicate})

@@ -7,9 +7,11 @@ from flask import g, jsonify, request
 
 from common.idempotency import IdempotencyStore, valid_key
 from common.logs import setup_logging
+from common.metrics import count_order
 from common.schemas import InvalidInput, parse_order
 from common.settings import Settings, get_settings
 from common.web import create_base_app, json_body
+from sync_rest.order_service import metrics
 from sync_rest.order_service.breaker import CircuitBreaker
 from sync_rest.order_service.clients import InventoryClient, NotificationClient
 from sync_rest.order_service.orders import OrderDesk
@@ -18,13 +20,17 @@ NAME = "order-service"
 log = logging.getLogger(NAME)
 
 
+def breaker_changed(old: str, new: str) -> None:
+    log.warning("circuit breaker %s -> %s", old, new, extra={"circuit_from": old, "circuit_to": new})
+    metrics.breaker_state(new, old)
+
+
 def build_desk(settings: Settings) -> OrderDesk:
     wait = settings.connect_timeout_s + settings.inventory_timeout_s + settings.notification_timeout_s + 1
     breaker = CircuitBreaker(
         settings.breaker_failure_threshold, settings.breaker_reset_s,
-        on_change=lambda old, new: log.warning("circuit breaker %s -> %s", old, new,
-                                               extra={"circuit_from": old, "circuit_to": new}),
-        probe_timeout_s=settings.connect_timeout_s + settings.inventory_timeout_s + 1)
+        on_change=breaker_changed, probe_timeout_s=settings.connect_timeout_s + settings.inventory_timeout_s + 1)
+    metrics.breaker_state(breaker.snapshot().state)
     store = IdempotencyStore(settings.data_path("orders.db", "sync-rest"), stale_after_s=wait + 30)
     return OrderDesk(InventoryClient(settings), NotificationClient(settings), breaker, store, wait_busy_s=wait)
 
@@ -52,6 +58,8 @@ def create_app(settings: Settings | None = None, desk: OrderDesk | None = None):
         order = parse_order(json_body())
         reply = desk.place(order, key)
         g.order_id = reply.body.get("order_id")
+        if "status" in reply.body:  # an order's answer (not an Idempotency-Key refusal)
+            count_order(reply.body["status"], reply.body.get("reason"))
         resp = jsonify(reply.body)
         resp.status_code = reply.status
         resp.headers.update(reply.headers)

@@ -12,6 +12,7 @@ from requests.adapters import HTTPAdapter
 
 from common.settings import Settings
 from common.vocabulary import ReservationOutcome
+from sync_rest.order_service import metrics
 
 log = logging.getLogger("order-service")
 
@@ -40,6 +41,13 @@ class InventoryClient:
         self.session = pooled_session(settings.web_threads * 2)
 
     def reserve(self, order_id: str, item: str, quantity: int) -> InventoryAnswer:
+        with metrics.timed("inventory"):
+            answer = self._reserve(order_id, item, quantity)
+        if answer.outcome not in (ReservationOutcome.RESERVED, ReservationOutcome.OUT_OF_STOCK):
+            metrics.CALL_ERRORS.labels("inventory", answer.outcome.value).inc()
+        return answer
+
+    def _reserve(self, order_id: str, item: str, quantity: int) -> InventoryAnswer:
         try:
             resp = self.session.post(self.url, json={"order_id": order_id, "item": item, "quantity": quantity},
                                      timeout=self.timeout)
@@ -76,6 +84,13 @@ class NotificationClient:
 
     def send(self, order_id: str, student_id: str, message: str) -> bool:
         """Best-effort: True when sent; any failure is logged and reported as False."""
+        with metrics.timed("notification"):
+            sent = self._send(order_id, student_id, message)
+        if not sent:
+            metrics.CALL_ERRORS.labels("notification", "failed").inc()
+        return sent
+
+    def _send(self, order_id: str, student_id: str, message: str) -> bool:
         try:
             resp = self.session.post(self.url, json={"order_id": order_id, "student_id": student_id,
                                                      "message": message}, timeout=self.timeout)
