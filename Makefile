@@ -9,7 +9,7 @@ ifdef BROKERS
 export BROKERS
 endif
 
-.PHONY: help install lock check demo test bench up down stop start ps logs kill replay redrive lint clean \
+.PHONY: help install lock check demo test bench up down stop start ps logs kill replay redrive lint clean reset watch \
 	docker-engine docker-images docker-up docker-down docker-demo
 
 help:
@@ -24,6 +24,8 @@ help:
 	@echo "make down                       stop everything the native runtime started"
 	@echo "make stop|start PART=<part> SERVICE=<service>"
 	@echo "make ps | make logs PART=<part> [SERVICE=<service>] [FOLLOW=1] | make replay"
+	@echo "make reset PART=<part>          forget a part's native data (stock, orders, broker); refused while it runs"
+	@echo "make watch PART=async-rabbitmq|streaming-kafka [INTERVAL=1]   queue depths / consumer lag until Ctrl-C"
 	@echo "make redrive PART=async-rabbitmq|streaming-kafka [ALL=1]   re-publish retryable dead letters"
 	@echo "make docker-engine              start a Docker engine (root, Debian) and install the compose v2 plugin"
 	@echo "make docker-images              build the local images of docker/offline.env (no registry needed)"
@@ -105,6 +107,14 @@ ps: install
 logs: install
 	$(need_part)
 	@$(PY) -m common.runtime logs $(PART) $(SERVICE) $(if $(filter 1 yes true,$(FOLLOW)),--follow)
+
+reset: install
+	$(need_part)
+	@$(PY) -m common.runtime reset $(PART)
+
+watch: install
+	$(need_part)
+	@$(PY) -m common.runtime watch $(PART) $(if $(INTERVAL),--interval $(INTERVAL))
 
 replay: install
 	@$(PY) -m streaming_kafka.replay

@@ -26,7 +26,8 @@ def machine() -> str:
 GENERATED = ("*/tests/test_output.txt", "*/tests/chaos_evidence.txt", "*/tests/replay_evidence.txt",
              "*/tests/failover_evidence.txt", "*/metrics/*.json", "*/tests/docker/*.txt", "*/tests/docker/*.json",
              "docs/comparison.*",
-             "docs/benchmarks.*", "docs/img", "README.md")  # README: its measured figures are rendered by runs
+             "docs/benchmarks.*", "docs/img", "docs/clusters.md",
+             "README.md")  # README, docs/clusters.md: their measured figures are rendered by runs
 
 
 def commit(root: Path = ROOT) -> str:
@@ -61,8 +62,8 @@ def write(path: Path, text: str) -> Path:
 
 
 def replace_block(path: Path, name: str, body: str) -> str:
-    """Rewrite the text between `<!-- name:start -->` and `<!-- name:end -->` in a file (the README's measured
-    figures are rendered by the runs that measure them, never typed in); returns the whole block."""
+    """Rewrite the text between `<!-- name:start -->` and `<!-- name:end -->` in a file (the measured figures of the
+    README and docs/clusters.md are rendered by the runs that measure them, never typed in); returns the block."""
     start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
     block = f"{start}\n{body}\n{end}"
     text = path.read_text()

@@ -246,8 +246,9 @@ def write(results: dict, root: Path, memory: dict | None = None) -> list[Path]:
         "",
         "## How to reproduce",
         "",
-        "`make demo` runs this after the three parts' scenario scripts; `python scripts/compare.py` runs only the "
-        "comparison (each part is started natively, measured by `python -m comparison.measure <part>`, stopped).",
+        "`make demo` runs this after the three parts' scenario scripts; `.venv/bin/python scripts/compare.py` runs "
+        "only the comparison (each part is started natively, measured by "
+        "`.venv/bin/python -m comparison.measure <part>`, stopped).",
     ]
     (docs / "comparison.md").write_text("\n".join(md) + "\n")
     readme = root / "README.md"

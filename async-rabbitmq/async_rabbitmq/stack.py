@@ -10,6 +10,10 @@ from common.runtime.spec import Service, python_service
 
 PART = "async-rabbitmq"
 MAX_BROKERS = 5  # the `brokers` setting's upper bound
+# What `make reset` removes under .run/async-rabbitmq/: the SQLite files (orders and outbox, stock,
+# notifications) and each node's message store and definitions (single node `rabbitmq/`, cluster `rabbitmq-<i>/`);
+# the next start recreates them empty. The nodes' configuration, cookie and logs stay.
+DATA = ("data", "rabbitmq/mnesia", *(f"rabbitmq-{i}/mnesia" for i in range(1, MAX_BROKERS + 1)))
 
 
 def cluster_size(settings) -> int:
@@ -46,3 +50,30 @@ def services(settings):
         python_service(settings, "order-service", "async_rabbitmq.order_service", settings.order_port,
                        multiprocess_metrics=True),
     ]
+
+
+def backlog(settings):
+    """What `make watch` prints every second: each queue's messages waiting to be delivered, exact, from a passive
+    declare per queue (the management API's figures trail the queues by seconds)."""
+    import pika.exceptions
+
+    from async_rabbitmq.messaging.amqp import blocking_connection
+    from async_rabbitmq.messaging.topology import QUEUES
+
+    def sample() -> dict[str, int | str]:
+        """messages waiting (ready) in each queue"""
+        conn = blocking_connection(settings)
+        try:
+            depths: dict[str, int | str] = {}
+            channel = conn.channel()
+            for queue in QUEUES:
+                try:
+                    depths[queue.name] = channel.queue_declare(queue.name, passive=True).method.message_count
+                except pika.exceptions.ChannelClosedByBroker:  # 404: not declared yet (the broker closes the channel)
+                    depths[queue.name] = "-"
+                    channel = conn.channel()
+            return depths
+        finally:
+            conn.close()
+
+    return sample

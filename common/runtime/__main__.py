@@ -1,4 +1,5 @@
-"""`python -m common.runtime <verb>`: the native counterpart of `docker compose up/down/stop/start/ps/logs`."""
+"""`python -m common.runtime <verb>`: the native counterpart of `docker compose up/down/stop/start/ps/logs`, plus
+`reset` (forget a part's data) and `watch` (its backlog, every second)."""
 from __future__ import annotations
 
 import argparse
@@ -7,11 +8,12 @@ import sys
 import time
 from collections.abc import Callable
 
-from ..settings import check_environment
+from ..settings import check_environment, get_settings
 from . import compose as compose_ps
 from .control import Part, all_parts
-from .errors import exit_status
-from .spec import PARTS
+from .errors import StackError, exit_status
+from .spec import PARTS, load_backlog
+from .watch import watch
 
 
 def _table(rows: list[list[str]]) -> str:
@@ -80,6 +82,24 @@ def cmd_logs(part: Part, service: str | None, lines: int, follow: bool = False,
     return 0
 
 
+def cmd_watch(part: str, interval: float, count: int | None) -> int:
+    from ..stack import compose_running, docker_client_settings  # at call time: common.stack imports the runtime
+
+    settings = get_settings()
+    runtime = settings.stack_runtime
+    if runtime == "auto":  # as the scenario scripts choose: the part's compose stack when one runs
+        runtime = "docker" if compose_running(part) else "native"
+    if runtime == "docker":
+        settings = docker_client_settings(settings)
+    sample = load_backlog(part, settings)
+    if sample is None:
+        raise StackError(f"{part} has no backlog to watch: every call is synchronous "
+                         f"(`make logs PART={part} FOLLOW=1` shows the requests as they come)")
+    print(f"[{part}] {sample.__doc__ or 'backlog'} of the {runtime} stack, every {interval:g} s "
+          f"(STACK_RUNTIME=native|docker chooses; Ctrl-C ends)", flush=True)
+    return watch(sample, interval, count)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m common.runtime", description=__doc__)
     sub = ap.add_subparsers(dest="verb", required=True)
@@ -93,6 +113,11 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("-f", "--follow", action="store_true", help="then print new lines as they come (Ctrl-C ends)")
     sub.add_parser("down").add_argument("part", nargs="?", choices=PARTS)
     sub.add_parser("ps")
+    sub.add_parser("reset", help="forget the part's native data (it must be down)").add_argument("part", choices=PARTS)
+    w = sub.add_parser("watch", help="the part's backlog every INTERVAL seconds, until Ctrl-C")
+    w.add_argument("part", choices=PARTS)
+    w.add_argument("-i", "--interval", type=float, default=1.0)
+    w.add_argument("-n", "--count", type=int, help="stop after this many samples")
     args = ap.parse_args(argv)
     try:
         check_environment(dict(os.environ))
@@ -106,7 +131,12 @@ def main(argv: list[str] | None = None) -> int:
         for part in ([Part(args.part)] if args.part else all_parts()):
             part.down()
         return 0
+    if args.verb == "watch":
+        return cmd_watch(args.part, args.interval, args.count)
     part = Part(args.part)
+    if args.verb == "reset":
+        part.reset()
+        return 0
     if args.verb == "up":
         print(f"starting {args.part} natively (logs in {part.logs})")
         part.up()

@@ -25,8 +25,8 @@ from ..settings import ROOT, Settings, check_environment, get_settings
 from .compose import port_holder
 from .envspec import service_environment
 from .errors import StackError
-from .safefs import private_dir, write_private
-from .spec import PARTS, Service, load_services
+from .safefs import private_dir, remove_under, write_private
+from .spec import PARTS, Service, load_data, load_services
 
 _PROGRAM = """
 [program:{name}]
@@ -383,6 +383,17 @@ class Part:
             os.kill(rpc_pid, signal.SIGKILL)
         self._cleanup_all()
         progress(f"  {self.name}: down")
+
+    def reset(self, progress=print) -> list[str]:
+        """Forget the part's native data (`<package>.stack.DATA` under its run folder: SQLite files, broker data),
+        never its logs nor another part's anything, following no link; refused while the part runs. The next `up`
+        starts from the initial stock with an empty broker. Returns what was removed."""
+        if self.alive():
+            raise StackError(f"{self.name} is running: `make down` first, then `make reset PART={self.name}`")
+        removed = remove_under(self.dir, load_data(self.name))
+        progress(f"  {self.name}: removed {', '.join(removed)} under {self.dir}" if removed
+                 else f"  {self.name}: no data under {self.dir}")
+        return removed
 
     def _running_layout(self) -> list[Service]:
         """The services of the layout the part runs with. `make down BROKERS=1` with a cluster up declares one

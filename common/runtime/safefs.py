@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import stat
-from collections.abc import Callable
-from pathlib import Path
+from collections.abc import Callable, Iterable
+from pathlib import Path, PurePosixPath
 
 from .errors import StackError
 
@@ -144,3 +145,47 @@ def chown_tree(root: Path, uid: int, gid: int) -> None:
                 os.chown(name, uid, gid, dir_fd=dir_fd, follow_symlinks=False)
             except FileNotFoundError:  # removed by the server while we walk
                 pass
+
+
+def remove_under(base: Path, names: Iterable[str]) -> list[str]:
+    """Remove each of `names` (paths relative to `base`: a file or a whole tree) without following a link anywhere:
+    `base` and every folder on the way are opened O_NOFOLLOW (a link there is refused), a link found where an entry
+    was expected is removed itself, never what it points to, and trees are removed through descriptors
+    (shutil.rmtree's symlink-attack-safe walk). Returns the names that were there and are gone."""
+    if not os.path.lexists(base):
+        return []
+    removed = []
+    base_fd = _open_dir_checked(base)
+    try:
+        for name in names:
+            *folders, last = PurePosixPath(name).parts
+            if PurePosixPath(name).is_absolute() or ".." in (*folders, last):
+                raise ValueError(f"not a path inside {base}: {name!r}")
+            fd = os.dup(base_fd)
+            try:
+                for i, folder in enumerate(folders):
+                    try:
+                        child = os.open(folder, _NOFOLLOW_DIR, dir_fd=fd)
+                    except FileNotFoundError:
+                        break
+                    except OSError:  # ELOOP: a link; ENOTDIR: a file where a folder belongs
+                        raise UnsafePathError(f"refusing to remove {base / name}: "
+                                              f"{base.joinpath(*folders[:i + 1])} is a symbolic link or not a "
+                                              f"directory") from None
+                    os.close(fd)
+                    fd = child
+                else:
+                    try:
+                        st = os.stat(last, dir_fd=fd, follow_symlinks=False)
+                    except FileNotFoundError:
+                        continue
+                    if stat.S_ISDIR(st.st_mode):
+                        shutil.rmtree(last, dir_fd=fd)
+                    else:
+                        os.unlink(last, dir_fd=fd)
+                    removed.append(name)
+            finally:
+                os.close(fd)
+    finally:
+        os.close(base_fd)
+    return removed

@@ -4,6 +4,10 @@ from streaming_kafka.broker.native import kafka_services, service_name
 
 PART = "streaming-kafka"
 MAX_BROKERS = 5  # the `brokers` setting's upper bound
+# What `make reset` removes under .run/streaming-kafka/: the SQLite files (stock, idempotency keys), the single
+# broker's log and offsets, the cluster's nodes, and the failover run's analytics output; the next start formats
+# an empty broker. The committed streaming-kafka/metrics/ is evidence, not state: it stays.
+DATA = ("data", "kafka/data", "cluster", "cluster-metrics")
 
 
 def cluster_size(settings) -> int:
@@ -41,3 +45,16 @@ def services(settings):
         gunicorn_service(settings, "producer-order", "streaming_kafka.producer_order.app",
                          settings.order_port, workers=1, threads=16, env=brokers),
     ]
+
+
+def backlog(settings):
+    """What `make watch` prints every second: each consumer group's lag, summed over its partitions (the same
+    figures as `streaming_kafka.lag.format_table`, per partition)."""
+    from streaming_kafka.lag import consumer_lag, total_lag
+    from streaming_kafka.topology import ANALYTICS_GROUP, INVENTORY_GROUP
+
+    def sample() -> dict[str, int]:
+        """records of lag of each consumer group"""
+        return {group: total_lag(consumer_lag(settings, group)) for group in (INVENTORY_GROUP, ANALYTICS_GROUP)}
+
+    return sample

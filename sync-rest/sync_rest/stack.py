@@ -2,6 +2,8 @@
 from common.runtime.spec import gunicorn_service
 
 PART = "sync-rest"
+# What `make reset` removes under .run/sync-rest/: the SQLite files (inventory stock, idempotency keys).
+DATA = ("data",)
 
 
 def services(settings):

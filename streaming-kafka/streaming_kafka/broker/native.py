@@ -17,6 +17,7 @@ import uuid
 from pathlib import Path
 
 from common.runtime.errors import StackError
+from common.runtime.safefs import remove_under
 from common.runtime.spec import Service
 from common.settings import ROOT, Settings
 from streaming_kafka.kafka_io import KafkaError
@@ -205,8 +206,8 @@ def kafka_services(settings: Settings) -> list[Service]:
 
 
 def wipe(settings: Settings) -> None:
-    """Forget every event, offset and reservation of the part (only while it is down): a fresh start."""
-    part = settings.part_dir("streaming-kafka")
-    shutil.rmtree(part / "kafka" / "data", ignore_errors=True)
-    shutil.rmtree(part / "cluster", ignore_errors=True)
-    shutil.rmtree(part / "data", ignore_errors=True)
+    """Forget every event, offset and reservation of the part (only while it is down): a fresh start, what
+    `make reset` removes (the part's declared `stack.DATA`)."""
+    from streaming_kafka.stack import DATA  # at call time: the stack module imports this one
+
+    remove_under(settings.part_dir("streaming-kafka"), DATA)

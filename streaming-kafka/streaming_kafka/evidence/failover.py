@@ -196,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     if not isinstance(r, fo.Refusal):
         print(f"scenario 2 failed: {r}", file=sys.stderr)
         return 1
-    if not args.quick:  # the README's figures come from full-scale runs only
-        evidence.replace_block(ROOT / "README.md", "kafka-cluster", readme_block(f, r))
+    if not args.quick:  # the figures docs/clusters.md shows come from full-scale runs only
+        evidence.replace_block(ROOT / "docs" / "clusters.md", "kafka-cluster", readme_block(f, r))
     print(f"done in {time.monotonic() - t0:.0f}s: wrote {OUTPUT.relative_to(ROOT)}, {PLOT.relative_to(ROOT)}")
     return 0

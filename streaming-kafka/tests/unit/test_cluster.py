@@ -174,8 +174,8 @@ def _refusal(statuses: list[int]):
 
 
 def test_refusal_evidence_reports_the_statuses_the_run_got():
-    """The README line said "N of N writes refused with 503" whatever the answers were (the committed run had
-    four 504s)."""
+    """The figures line in docs/clusters.md names the statuses the run got, never a fixed "503" (a run may get
+    504s, or both)."""
     from streaming_kafka.evidence.failover import readme_block, render_refusal
 
     mixed = _refusal([503, 504, 503, 503])
