@@ -90,7 +90,7 @@ def bad_body(draw, template, max_bytes: int, timestamps: bool = False) -> tuple[
         return kind, draw(st.binary(min_size=1, max_size=300).filter(lambda b: b.strip()[:1] != b"{"))
     if kind == "empty":
         return kind, draw(st.sampled_from([b"", b" ", b"{}", b"null", b"\n"]))
-    if kind == "deep":  # up to the 60 KB of issue 10 (and beyond the size limit now and then)
+    if kind == "deep":  # up to about 60 KB (and beyond the size limit now and then)
         n = draw(st.integers(900, 34_000))
         opener, closer = draw(st.sampled_from([(b"[", b"]"), (b'{"a":', b"}")]))
         return kind, opener * n + b"1" * (opener == b'{"a":') + closer * n

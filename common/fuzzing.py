@@ -17,7 +17,7 @@ from common.vocabulary import OrderStatus
 EXPOSITION_PARSERS = {"text/plain": parse_text, "application/openmetrics-text": parse_openmetrics}
 
 MAX_BODY = 64 * 1024  # Settings.max_body_bytes default
-# The body of issue 10: about 60 KB of [[[[...]]]] (under the 64 KiB limit, so it reaches the parser).
+# A hostile body: about 60 KB of [[[[...]]]] (under the 64 KiB limit, so it reaches the parser).
 DEEP_BODY = b"[" * 30_000 + b"]" * 30_000
 
 

@@ -83,7 +83,7 @@ class Settings(BaseSettings):
     outbox_max_inflight: int = Field(1000, ge=1)  # unconfirmed publishes the order-service relay allows
     outbox_retry_max_s: float = Field(30.0, gt=0)  # cap of the backoff between retries of an unroutable record
     max_message_bytes: int = Field(64 * 1024, ge=1)  # larger OrderPlaced messages are poison (DLQ)
-    # Cluster (issue 12), Parts B and C natively: BROKERS=3 starts three clustered broker nodes instead of one.
+    # Cluster, Parts B and C natively: BROKERS=3 starts three clustered broker nodes instead of one.
     # Part B: node i listens on each port above + (i-1) * rabbitmq_node_step and is named <name><i>@<host>
     # (see async_rabbitmq.messaging.nodes). Part C: N combined broker+controller KRaft nodes; node n listens
     # on the bootstrap port + 2(n-1) and its controller on the next port.

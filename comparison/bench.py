@@ -75,7 +75,7 @@ def _part_c(c: dict) -> list[str]:
              e2e["seconds_to_lag0_both_groups"], e2e["raw_produce_plus_consume_seconds"], e2e["ratio"], ""),
             (f"replay (events/s, {rep['events']:,} events) vs raw consumer reading the same partitions",
              rep["events_per_s"], rep["raw_consumer_events_per_s"], rep["ratio"], ">= 0.7, >= 50,000/s")]
-    if c.get("latency_202_ms"):  # measured since the cluster benchmark (issue 12); older results lack it
+    if c.get("latency_202_ms"):  # older results files lack it
         lat = c["latency_202_ms"]
         rows = [("202 latency p50 (ms) vs a bare Flask echo", lat["p50"], lat["baseline_echo_p50"], lat["ratio_p50"], ""),
                 ("202 latency p99 (ms) vs a bare Flask echo", lat["p99"], lat["baseline_echo_p99"],

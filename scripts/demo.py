@@ -15,7 +15,7 @@ from common.settings import ROOT, Settings
 STEPS = [
     ("sync-rest", ["-m", "sync_rest.evidence"], ["sync-rest/tests/test_output.txt"]),
     ("async-rabbitmq", ["-m", "async_rabbitmq.evidence"], ["async-rabbitmq/tests/test_output.txt"]),
-    # the same part as a three-node cluster: a node killed under load, quorum then classic queues (issue 12)
+    # the same part as a three-node cluster: a node killed under load, quorum then classic queues
     ("async-rabbitmq", ["-m", "async_rabbitmq.evidence", "failover"],
      ["async-rabbitmq/tests/failover_evidence.txt", "docs/img/rabbitmq_failover.png"], {"BROKERS": "3"}),
     # --fresh: an empty broker, so the metrics cover this run only

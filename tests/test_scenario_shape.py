@@ -1,4 +1,4 @@
-"""The three parts' scenarios keep one shape (issue 11): every scenario is `(stack, client, <keywords with
+"""The three parts' scenarios keep one shape: every scenario is `(stack, client, <keywords with
 defaults>) -> <dataclass>`, with `client` the part's StackClient subclass, and `run_all(stack, settings,
 full=True, progress=...)` returns a dataclass of those results in every part."""
 from __future__ import annotations
@@ -77,8 +77,8 @@ def test_run_all_has_one_signature_and_returns_a_dataclass_of_results(part):
 
 
 def test_the_check_finds_each_way_to_break_the_shape():
-    def old_b(stack: Stack, lab: Lab, n: int) -> dict: ...  # Part B before issue 11
-    def old_c(settings, stack: Stack, count: int) -> part_c.Crash: ...  # Part C before issue 11
+    def old_b(stack: Stack, lab: Lab, n: int) -> dict: ...  # a shape Part B once had
+    def old_c(settings, stack: Stack, count: int) -> part_c.Crash: ...  # a shape Part C once had
     def wrong_client(stack: Stack, client: part_a.Client) -> part_c.Crash: ...
     def positional_scale(stack: Stack, client: Lab, n: int) -> part_b.Crash: ...
     def returns_a_dict(stack: Stack, client: Lab, n: int = 1) -> dict: ...

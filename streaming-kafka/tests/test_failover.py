@@ -47,7 +47,7 @@ def test_two_brokers_down_refuses_then_resumes(cluster):
     settings, stack = cluster
     r = fo.refusal(settings, stack)
     assert all(len(isr) == 1 for isr in r.isr_when_down.values())
-    # Refused, never accepted: 503 when the producer knew nothing left, else 504 delivery_unknown (issue 10: the
+    # Refused, never accepted: 503 when the producer knew nothing left, else 504 delivery_unknown (the
     # service does not say "failed" for a record it handed to Kafka); either way nothing reached the log.
     answers = {(503, "broker_unavailable"), (504, "delivery_unknown")}
     assert r.refused and all((a.status, a.body["error"]) in answers for a in r.refused)

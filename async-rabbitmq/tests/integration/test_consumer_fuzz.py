@@ -1,4 +1,4 @@
-"""Consumer fuzzing against the real broker (issue 10): hypothesis builds batches of good orders, duplicates
+"""Consumer fuzzing against the real broker: hypothesis builds batches of good orders, duplicates
 (same event_id, another body) and bad messages (arbitrary bytes, deep nesting, huge and negative numbers,
 wrong types, unicode, empty, oversized) with arbitrary headers, interleaved, published straight to the
 consumers' queues. Asserted for every batch: each good order is reserved exactly once (one result event id),

@@ -34,7 +34,7 @@ def test_round_trip_and_timestamps():
     (encode({**GOOD, "event_type": "OrderCancelled"}), "validation_error"),
     (encode({**GOOD, "timestamp": "noon"}), "validation_error"),
     (encode({**GOOD, "force_fail": "yes"}), "validation_error"),
-    (b"[" * 30_000 + b"]" * 30_000, "too_deep"),  # issue 10, defect 1: 60 KB of nesting was a RecursionError
+    (b"[" * 30_000 + b"]" * 30_000, "too_deep"),  # 60 KB of nesting: a recursive parser would raise RecursionError
     (encode({**GOOD, "x": 1}).replace(b'"x":1', b'"x":' + b"[" * 30_000 + b"]" * 30_000), "too_deep"),
     (b"1" * 5000, "invalid_json"),  # over Python's int-digit limit: a plain ValueError
     (encode({**GOOD, "timestamp": "0001-01-01T00:30:00+01:00"}), "validation_error"),  # was an OverflowError

@@ -1,4 +1,4 @@
-"""Both Part C consumers read an event the same way: one decoder, one depth limit (issue 17, item 7)."""
+"""Both Part C consumers read an event the same way: one decoder, one depth limit."""
 import json
 
 import pytest

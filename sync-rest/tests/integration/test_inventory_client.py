@@ -1,6 +1,6 @@
 """The order service's inventory client and breaker against a misbehaving inventory on a loopback socket:
 a broken chunked answer and a body that is JSON but not an object become values, never exceptions, and
-the breaker opens on them and closes once inventory answers properly (issue 10, defect 2)."""
+the breaker opens on them and closes once inventory answers properly."""
 import itertools
 import socket
 import threading
