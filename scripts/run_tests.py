@@ -89,6 +89,8 @@ def docker_down(run=None) -> None:
 # streaming-kafka/tests/integration/test_kafka_clients.py's, in the first pass.
 SECOND_CLIENT = "confluent"
 SECOND_PASS = ["streaming-kafka/tests/test_streaming.py", "streaming-kafka/tests/test_chaos.py"]
+# How lag grows while the inventory consumer is stopped or throttled is the service's, not the client's: once.
+SECOND_PASS_SKIPS = "not lag_grows"
 
 
 def selects_marked(extra: list[str], marker: str) -> bool:
@@ -137,7 +139,7 @@ def second_pass(results, env: dict[str, str], running_before: set[str]) -> int:
     t0 = time.monotonic()
     try:
         code = subprocess.call([sys.executable, "-m", "pytest", f"--junitxml={results / 'confluent.xml'}",
-                                "-m", "integration and not docker", *SECOND_PASS],
+                                "-m", "integration and not docker", "-k", SECOND_PASS_SKIPS, *SECOND_PASS],
                                cwd=ROOT, env=env | {"KAFKA_CLIENT": SECOND_CLIENT})
     finally:
         stop_native(native_to_stop(running_before, *native_state()))
