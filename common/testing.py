@@ -318,6 +318,19 @@ def scrape_url(base_url: str, accept: str = PROMETHEUS_ACCEPT) -> Scrape:
     return Scrape(resp.text)
 
 
+def place_orders(order_url: str, n: int, timeout: float = 15) -> list[str]:
+    """POST `n` one-coffee orders to an asynchronous part's entry service, each answered 202; their ids."""
+    import requests
+
+    ids = []
+    for _ in range(n):
+        r = requests.post(f"{order_url}/order", json={"student_id": "m", "item": "coffee", "quantity": 1},
+                          timeout=timeout)
+        assert r.status_code == 202, (r.status_code, r.text[:200])
+        ids.append(r.json()["order_id"])
+    return ids
+
+
 def wait_for_metric(base_url: str, name: str, wanted: float, timeout_s: float = 60.0, **labels: str) -> float:
     """Poll a service's /metrics until the sample reaches `wanted` (or the timeout); returns the last value."""
     deadline = time.monotonic() + timeout_s

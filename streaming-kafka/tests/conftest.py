@@ -1,11 +1,15 @@
 """Fixtures for Part C's rings: settings, fakes, the natively started or compose stack."""
 from __future__ import annotations
 
+import threading
+from pathlib import Path
+
 import pytest
 
 from common.settings import ROOT, Settings
 from common.stack import NativeStack
 from common.testing import STACKS, claim, docker_cluster_fixture, docker_stack_fixture, stack_fixture
+from streaming_kafka.analytics_consumer.metrics import render
 from streaming_kafka.broker.native import wipe
 
 # The docker ring's analytics writes its metrics file here, never over the committed evidence.
@@ -40,7 +44,7 @@ class FakeProducer:
         self.fail_after = fail_after
         self.refuse = refuse
 
-    def send(self, topic, key=None, value=None, headers=None):
+    def send(self, topic, key=None, value=None, headers=None, partition=None):
         if self.refuse:
             raise self.refuse
         self.sent.append((topic, key, value, headers))
@@ -51,6 +55,24 @@ class FakeProducer:
 
     def close(self, timeout=None):
         pass
+
+
+class StubAnalyticsWorker:
+    """What the analytics app reads of its worker: the state, its lock, `joined`, the file path, a snapshot."""
+
+    def __init__(self, state):
+        self.state = state
+        self.lock = threading.Lock()
+        self.joined = threading.Event()
+        self.path = Path("/nonexistent/metrics_output.json")
+
+    def snapshot(self):
+        return render(self.state.metrics())
+
+
+@pytest.fixture
+def analytics_worker_class() -> type[StubAnalyticsWorker]:
+    return StubAnalyticsWorker
 
 
 @pytest.fixture

@@ -1,9 +1,8 @@
 """Part B started natively: /metrics of the entry service and inventory follow N orders, through the broker."""
 import pytest
-import requests
 
 from async_rabbitmq.messaging import topology
-from common.testing import scrape_url, wait_for_metric
+from common.testing import place_orders, scrape_url, wait_for_metric
 
 pytestmark = pytest.mark.integration
 N = 15
@@ -12,12 +11,7 @@ N = 15
 def test_scrapes_follow_the_orders_through_the_broker(native_stack, settings):
     before_order, before_inv = scrape_url(settings.order_url), scrape_url(settings.inventory_url)
     done = before_inv.value("reservations_total")
-    ids = []
-    for _ in range(N):
-        r = requests.post(f"{settings.order_url}/order", json={"student_id": "m", "item": "coffee", "quantity": 1},
-                          timeout=10)
-        assert r.status_code == 202
-        ids.append(r.json()["order_id"])
+    ids = place_orders(settings.order_url, N, timeout=10)
     assert wait_for_metric(settings.inventory_url, "reservations_total", done + N) == done + N
     order = scrape_url(settings.order_url)
     assert order.value("orders_total", outcome="pending") - before_order.value("orders_total", outcome="pending") == N

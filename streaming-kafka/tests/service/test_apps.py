@@ -1,14 +1,12 @@
 """The HTTP sides with Flask test clients and fakes: contract statuses and bodies, no broker."""
 import json
-import threading
-from pathlib import Path
 
 import pytest
 
 from common.ids import is_order_id
 from common.stock import StockStore
 from streaming_kafka.analytics_consumer.app import create_app as analytics_app
-from streaming_kafka.analytics_consumer.metrics import MetricsState, render
+from streaming_kafka.analytics_consumer.metrics import MetricsState
 from streaming_kafka.events import encode, order_placed
 from streaming_kafka.inventory_consumer.app import create_app as inventory_app
 from streaming_kafka.inventory_consumer.handler import InventoryHandler
@@ -164,21 +162,11 @@ def test_bulk_over_the_cap_is_400_json(tmp_settings, fake_producer):
     assert client.post("/bulk", json={"count": 50}).status_code == 200
 
 
-class StubWorker:
-    def __init__(self, state):
-        self.state = state
-        self.lock = threading.Lock()
-        self.joined = threading.Event()
-        self.path = Path("/nonexistent/metrics_output.json")
 
-    def snapshot(self):
-        return render(self.state.metrics())
-
-
-def test_analytics_http_side(tmp_settings):
+def test_analytics_http_side(tmp_settings, analytics_worker_class):
     state = MetricsState()
     state.add(encode(order_placed("ORD-1", "a" * 32, "s", "pizza", 1, 1_795_590_180_000)))
-    worker = StubWorker(state)
+    worker = analytics_worker_class(state)
     client = analytics_app(tmp_settings, worker).test_client()
     assert client.get("/health").status_code == 503  # not yet in the group
     worker.joined.set()

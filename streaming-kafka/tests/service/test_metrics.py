@@ -2,14 +2,13 @@
 traffic; the analytics consumer keeps its JSON for clients that do not ask for the exposition format."""
 import json
 import threading
-from pathlib import Path
 
 import pytest
 
 from common.stock import StockStore
 from common.testing import scrape
 from streaming_kafka.analytics_consumer.app import create_app as analytics_app
-from streaming_kafka.analytics_consumer.metrics import MetricsState, render
+from streaming_kafka.analytics_consumer.metrics import MetricsState
 from streaming_kafka.events import encode, order_placed
 from streaming_kafka.inventory_consumer.app import create_app as inventory_app
 from streaming_kafka.inventory_consumer.handler import InventoryHandler
@@ -60,22 +59,12 @@ def test_inventory_counts_a_committed_batch(tmp_settings, tmp_path):
     assert not any(v.startswith("ORD-") for v in after.label_values())
 
 
-class StubWorker:
-    def __init__(self, state):
-        self.state = state
-        self.lock = threading.Lock()
-        self.joined = threading.Event()
-        self.path = Path("/nonexistent/metrics_output.json")
 
-    def snapshot(self):
-        return render(self.state.metrics())
-
-
-def test_analytics_keeps_its_json_and_gives_the_same_figures_to_prometheus(tmp_settings):
+def test_analytics_keeps_its_json_and_gives_the_same_figures_to_prometheus(tmp_settings, analytics_worker_class):
     state = MetricsState()
     for i in range(N):
         state.add(encode(order_placed(f"ORD-1-{i:08x}", f"{i:032x}", "s", "pizza", 1, 1_795_590_180_000 + i)))
-    client = analytics_app(tmp_settings, StubWorker(state)).test_client()
+    client = analytics_app(tmp_settings, analytics_worker_class(state)).test_client()
     for accept in (None, "application/json", "*/*"):  # the lab's clients: JSON, exactly the file's text
         r = client.get("/metrics", headers={"Accept": accept} if accept else {})
         assert r.status_code == 200 and r.mimetype == "application/json"

@@ -157,21 +157,6 @@ def test_a_confluent_commit_whose_coordinator_stays_away_raises_within_its_deadl
     assert calls and not any(calls)  # synchronous commits, retried until the deadline
 
 
-class Producer:
-    def __init__(self):
-        self.sent = []
-
-    def send(self, topic, key=None, value=None, headers=None, partition=None):
-        self.sent.append(value)
-        return SimpleNamespace(get=lambda timeout=None: None)
-
-    def flush(self, timeout=None):
-        pass
-
-    def close(self, timeout=None):
-        pass
-
-
 class GroupConsumer:
     """A subscribed consumer for a worker's run(): each poll serves the next batch of the log from its position
     (the group's committed offset at the start); `commit_fails` makes every commit time out, as one whose
@@ -211,7 +196,7 @@ class GroupConsumer:
 
 
 def test_the_inventory_worker_replaces_a_consumer_whose_commit_timed_out_and_goes_on(tmp_path, tmp_settings,
-                                                                                     monkeypatch):
+                                                                                     monkeypatch, producer_class):
     store = StockStore(tmp_path / "inv.db", initial={"soda": 1000})
     worker = InventoryWorker(tmp_settings, InventoryHandler(store, max_bytes=tmp_settings.max_message_bytes))
     log = [order(n) for n in range(5)]
@@ -223,7 +208,7 @@ def test_the_inventory_worker_replaces_a_consumer_whose_commit_timed_out_and_goe
         return fresh[-1]
 
     monkeypatch.setattr("streaming_kafka.inventory_consumer.worker.make_consumer", new_consumer)
-    producer = Producer()
+    producer = producer_class()
     worker._consumer, worker._producer = stuck, producer
     worker.run()
     assert stuck.closed and len(fresh) == 1 and fresh[0].committed == len(log)
