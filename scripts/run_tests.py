@@ -99,10 +99,6 @@ def selects_marked(extra: list[str], marker: str) -> bool:
     return all(Expression.compile(m).evaluate(lambda name: name == marker) for m in marks)
 
 
-def selects_integration(extra: list[str]) -> bool:
-    return selects_marked(extra, "integration")
-
-
 def start_docker_prep(results, extra: list[str], env: dict[str, str]) -> tuple[dict[str, str], subprocess.Popen | None]:
     """The Docker engine, its compose plugin and the local images take minutes on a fresh machine (a Go build,
     debootstrap): `docker/images.sh` (which starts the engine first) runs in the background while the rings
@@ -168,7 +164,7 @@ def main() -> int:
         stop_native(native_to_stop(running_before, *native_state()))
         docker_down()
     paths = [a for a in extra if not a.startswith("-") and (ROOT / a.split("::")[0]).exists()]
-    if env.get("KAFKA_CLIENT") != SECOND_CLIENT and selects_integration(extra) and not paths:
+    if env.get("KAFKA_CLIENT") != SECOND_CLIENT and selects_marked(extra, "integration") and not paths:
         second = second_pass(results, env, running_before)
         code = code if second in (0, 5) else second
     print(f"\nmake test finished in {time.monotonic() - t0:.0f}s (pytest exit code {code})")
