@@ -1,6 +1,7 @@
 # One image definition for every part's Python services. Build context: the repository root. The image installs
-# the project (common/ and every part's package) editable from /app, as `make install` does on the host: the
-# hash-pinned service dependencies first (a layer that changes only with the lock), then the package itself.
+# the services (common/, the kernel, and every part's package without its lab/; .dockerignore leaves the lab out)
+# editable from /app, as `make install` does on the host: the hash-pinned service dependencies first (a layer
+# that changes only with the lock), then the package itself.
 # Each part's docker-compose.yml passes PART (the image's working folder) and picks each service's command.
 # PYTHON_BASE_IMAGE: the official image by default; docker/offline.env names a local stand-in built from
 # Debian's packages (`make docker-images`) for machines that cannot pull.

@@ -38,7 +38,7 @@ help:
 install: .venv/.installed
 
 # The locked dependencies (every version and hash pinned), then the project itself, editable: common/,
-# comparison/ and the three part packages. `make lock` re-resolves the locks after a change to pyproject.toml.
+# labkit/, comparison/ and the three part packages. `make lock` re-resolves the locks after a change to pyproject.toml.
 .venv/.installed: pyproject.toml requirements.lock
 	@command -v python3 >/dev/null || { echo "python3 (3.11+) is required"; exit 1; }
 	@# root does not run a venv another user owns (its python and packages are that user's code)
@@ -81,48 +81,48 @@ endef
 
 up: install
 	$(need_part)
-	@$(PY) -m common.runtime up $(PART)
+	@$(PY) -m labkit.runtime up $(PART)
 
 down: install
-	@$(PY) -m common.runtime down
+	@$(PY) -m labkit.runtime down
 
 stop: install
 	$(need_part)
 	$(need_service)
-	@$(PY) -m common.runtime stop $(PART) $(SERVICE)
+	@$(PY) -m labkit.runtime stop $(PART) $(SERVICE)
 
 start: install
 	$(need_part)
 	$(need_service)
-	@$(PY) -m common.runtime start $(PART) $(SERVICE)
+	@$(PY) -m labkit.runtime start $(PART) $(SERVICE)
 
 kill: install
 	$(need_part)
 	$(need_service)
-	@$(PY) -m common.runtime kill $(PART) $(SERVICE)
+	@$(PY) -m labkit.runtime kill $(PART) $(SERVICE)
 
 ps: install
-	@$(PY) -m common.runtime ps
+	@$(PY) -m labkit.runtime ps
 
 logs: install
 	$(need_part)
-	@$(PY) -m common.runtime logs $(PART) $(SERVICE) $(if $(filter 1 yes true,$(FOLLOW)),--follow)
+	@$(PY) -m labkit.runtime logs $(PART) $(SERVICE) $(if $(filter 1 yes true,$(FOLLOW)),--follow)
 
 reset: install
 	$(need_part)
-	@$(PY) -m common.runtime reset $(PART)
+	@$(PY) -m labkit.runtime reset $(PART)
 
 watch: install
 	$(need_part)
-	@$(PY) -m common.runtime watch $(PART) $(if $(INTERVAL),--interval $(INTERVAL))
+	@$(PY) -m labkit.runtime watch $(PART) $(if $(INTERVAL),--interval $(INTERVAL))
 
 replay: install
-	@$(PY) -m streaming_kafka.replay
+	@$(PY) -m streaming_kafka.analytics_consumer.replay
 
 redrive: install
 	@case "$(PART)" in async-rabbitmq|streaming-kafka) ;; \
 	  *) echo "set PART=async-rabbitmq|streaming-kafka (the parts with a dead-letter path)"; exit 2;; esac
-	@$(PY) -m $(subst -,_,$(PART)).redrive $(if $(ALL),--all)
+	@$(PY) -m $(subst -,_,$(PART)).lab.redrive $(if $(ALL),--all)
 
 lint: install
 	@$(PY) -m ruff check .

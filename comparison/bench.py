@@ -11,16 +11,16 @@ import sys
 import time
 from pathlib import Path
 
-from common.benchkit import ratio, run_part_measured
-from common.evidence import commit, machine, replace_block
-from common.runtime.errors import exit_status
-from common.runtime.spec import PARTS, package
+from common.errors import exit_status
 from common.settings import ROOT, get_settings
+from labkit.benchkit import ratio, run_part_measured
+from labkit.evidence import commit, machine, replace_block
+from labkit.runtime.spec import PARTS, package
 
 
 def run_part(part: str, out: Path) -> int:
     """In a process of its own, so its peak memory is measured alone: run `<package>.bench` of the part."""
-    module = importlib.import_module(f"{package(part)}.bench")
+    module = importlib.import_module(f"{package(part)}.lab.bench")
     label = part + (" BROKERS=3" if get_settings().brokers > 1 else "")
     result = module.run(progress=lambda m: print(f"[{label}] {m}", flush=True))
     out.write_text(json.dumps(result, indent=1, default=str))

@@ -17,12 +17,12 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from common.errors import exit_status
 from common.faults import fault_env
-from common.runtime.errors import exit_status
 from common.settings import ROOT, get_settings
-from common.stack import get_stack
 from common.vocabulary import OrderStatus
 from comparison.patterns import PATTERNS, Pattern
+from labkit.stack import get_stack
 
 NORMAL_N, SLOW_N, DELAY_MS = 40, 10, 2000
 OUTAGE_S, RATE_PER_S, SETTLE_TIMEOUT_S = 30, 5, 180

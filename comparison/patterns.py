@@ -2,7 +2,7 @@
 
 Each adapter places an order as a client would, tells an order's final outcome when it is known, reads the
 backlog the pattern keeps while inventory is away (none, queue depth, consumer lag) and tries to recompute
-history. Adapters use their part's own package (`async_rabbitmq.lab`, `streaming_kafka.lag`, ...).
+history. Adapters use their part's own package (`async_rabbitmq.lab.client`, `streaming_kafka.lag`, ...).
 """
 from __future__ import annotations
 
@@ -11,11 +11,11 @@ from dataclasses import dataclass
 
 import requests
 
-from async_rabbitmq.lab import Lab
-from common.client import StackClient
+from async_rabbitmq.lab.client import Lab
 from common.menu import ITEMS, uniform_stock
 from common.settings import Settings
 from common.vocabulary import OrderStatus
+from labkit.client import StackClient
 from streaming_kafka.analytics_consumer.worker import replay
 from streaming_kafka.lag import consumer_lag, total_lag
 

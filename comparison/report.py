@@ -10,8 +10,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-from common.evidence import commit, machine, replace_block
-from common.stats import summarize
+from labkit.evidence import commit, machine, replace_block
+from labkit.stats import summarize
 
 ORDER = ["sync-rest", "async-rabbitmq", "streaming-kafka"]
 COLORS = {"sync-rest": "#d62728", "async-rabbitmq": "#ff7f0e", "streaming-kafka": "#1f77b4"}

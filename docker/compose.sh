@@ -69,7 +69,7 @@ files() {  # files <part> [all]: the -f options: the cluster file too with BROKE
 
 # cluster_secrets <part>: Part B's cluster file has no default Erlang cookie (whoever holds it can run code on the
 # nodes): the user's RABBITMQ_ERLANG_COOKIE, else one made once, owner-only from its first byte, in
-# .run/compose/rabbitmq-cluster.cookie (common.stack.cluster_secrets reads the same file, for the tests' stacks).
+# .run/compose/rabbitmq-cluster.cookie (labkit.stack.cluster_secrets reads the same file, for the tests' stacks).
 cluster_secrets() {
     [ "$1" = async-rabbitmq ] && [ -z "${RABBITMQ_ERLANG_COOKIE:-}" ] || return 0
     local dir="$ROOT/.run/compose" f="$ROOT/.run/compose/rabbitmq-cluster.cookie"

@@ -86,14 +86,14 @@ stage() {
     echo "$dir"
 }
 
-# kafka_libs: the jars, by the native runtime's own Maven fetch (streaming_kafka.broker.native), cached in
+# kafka_libs: the jars, by the native runtime's own Maven fetch (streaming_kafka.lab.broker.native), cached in
 # .cache/kafka-<v>/; run as the checkout's owner (the .venv's): root never runs a user's interpreter. Prints the
 # folder, which must be that cache (and no link).
 kafka_libs() {
     local libs
     libs=$(cd "$ROOT" && as_tree_owner "$ROOT/.venv" "$ROOT/.venv/bin/python" -c '
 import contextlib, sys
-from streaming_kafka.broker.native import Broker
+from streaming_kafka.lab.broker.native import Broker
 from common.settings import get_settings
 broker = Broker(get_settings())
 with contextlib.redirect_stdout(sys.stderr):
@@ -121,7 +121,6 @@ build_minbase
 (
     libs=$(kafka_libs)
     ctx=$(stage kafka)
-    cp -a "$ROOT/common/kafka_entrypoint.py" "$ctx/entrypoint.py"
     cp -al "$libs" "$ctx/libs" 2>/dev/null || cp -a "$libs" "$ctx/libs"
     rm -f "$ctx/libs/.complete"
     build "$KAFKA_IMAGE" "$ctx"

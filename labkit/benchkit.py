@@ -19,10 +19,10 @@ import psutil
 import requests
 from tqdm import tqdm
 
-from .runtime.control import Part
-from .settings import ROOT, Settings
-from .stack import wait_healthy
-from .stats import summarize
+from common.settings import ROOT, Settings
+from labkit.runtime.control import Part
+from labkit.stack import wait_healthy
+from labkit.stats import summarize
 
 
 def ratio(value: float, baseline: float) -> float:
@@ -68,7 +68,7 @@ def echo_server(port: int, workers: int = 1, threads: int = 64) -> Iterator[str]
     proc = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "--config", str(ROOT / "common" / "gunicorn_conf.py"),
          "--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--threads", str(threads),
-         "common.echo_app:create_app()"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+         "labkit.echo_app:create_app()"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
         wait_healthy(url, 30)

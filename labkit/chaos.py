@@ -17,7 +17,7 @@ from pathlib import Path
 
 import requests
 
-from .stack import Stack, wait_for
+from labkit.stack import Stack, wait_for
 
 # What the client knows about one request.
 ACCEPTED = "accepted"  # 202 with an order_id: the order must end in a final state
@@ -248,9 +248,9 @@ def script(argv: list[str] | None, *, part: str, doc: str, part_title: str, titl
     settings, **kw)` is the part's chaos.run."""
     import argparse
 
-    from .evidence import header, write
-    from .settings import get_settings
-    from .stack import get_stack
+    from common.settings import get_settings
+    from labkit.evidence import header, write
+    from labkit.stack import get_stack
 
     ap = argparse.ArgumentParser(description=doc)
     ap.add_argument("--runtime", choices=("native", "docker"), default=None)

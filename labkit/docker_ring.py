@@ -10,8 +10,8 @@ from __future__ import annotations
 import pytest
 import requests
 
-from . import dockercheck as dc
-from .stack import DockerStack, wait_for, wait_healthy
+from labkit import dockercheck as dc
+from labkit.stack import DockerStack, wait_for, wait_healthy
 
 pytestmark = pytest.mark.docker
 

@@ -12,7 +12,7 @@ import subprocess
 
 import psutil
 
-from .stack import DockerStack
+from labkit.stack import DockerStack
 
 
 def _docker(*args: str) -> str:

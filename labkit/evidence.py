@@ -7,7 +7,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from .settings import ROOT
+from common.settings import ROOT
 
 
 def machine() -> str:

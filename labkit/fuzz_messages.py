@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from hypothesis import strategies as st
 
-from .menu import ITEMS, MAX_QUANTITY
+from common.menu import ITEMS, MAX_QUANTITY
 
 REQUIRED = ("event_id", "order_id", "item", "quantity")
 

@@ -18,9 +18,9 @@ from typing import Protocol
 import psutil
 import requests
 
-from .faults import without_faults
-from .runtime.errors import StackError
-from .settings import ROOT, Settings, get_settings
+from common.errors import StackError
+from common.faults import without_faults
+from common.settings import ROOT, Settings, get_settings
 
 # The inventory service of each part: scenario scripts reset its stock through the admin API.
 INVENTORY = {"sync-rest": "inventory-service", "async-rabbitmq": "inventory-service",
@@ -82,7 +82,7 @@ class NativeStack(_Admin):
     runtime = "native"
 
     def __init__(self, part: str, settings: Settings | None = None, quiet: bool = True, admin: bool = False):
-        from .runtime.control import Part
+        from labkit.runtime.control import Part
 
         self.part = part
         self.settings = settings or get_settings()
@@ -165,7 +165,7 @@ def cluster_secrets(part: str, environ=None) -> dict[str, str]:
         return {"RABBITMQ_ERLANG_COOKIE": environ["RABBITMQ_ERLANG_COOKIE"]}
     import secrets
 
-    from .runtime.safefs import ensure_secret, private_dir
+    from labkit.runtime.safefs import ensure_secret, private_dir
 
     private_dir(COMPOSE_COOKIE_FILE.parent)
     return {"RABBITMQ_ERLANG_COOKIE": ensure_secret(COMPOSE_COOKIE_FILE, lambda: secrets.token_hex(20))}

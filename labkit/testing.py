@@ -1,4 +1,4 @@
-"""The pytest plugin every ring shares (pytest.ini loads it with `-p common.testing`): settings, the stacks
+"""The pytest plugin every ring shares (pytest.ini loads it with `-p labkit.testing`): settings, the stacks
 the integration, scenario and docker rings run against, and the order the one pytest process runs them in.
 
 One process runs every ring of every part. The stacks are started here one at a time: asking for a part's native
@@ -24,11 +24,11 @@ from collections.abc import Callable
 
 import pytest
 
-from .runtime import compose
-from .runtime.control import Part
-from .runtime.spec import PARTS
-from .settings import ROOT, Settings
-from .stack import OFFLINE_ENV, DockerStack, NativeStack, Stack, read_env_file, wait_for
+from common.settings import ROOT, Settings
+from labkit.runtime import compose
+from labkit.runtime.control import Part
+from labkit.runtime.spec import PARTS
+from labkit.stack import OFFLINE_ENV, DockerStack, NativeStack, Stack, read_env_file, wait_for
 
 MARKER = "started-by-tests"  # in .run/<part>/: this native part was started by a test session
 
@@ -262,13 +262,13 @@ def docker_cluster_fixture(part: str, env: dict[str, str] | None = None):
 
 def runtime_cli(run_dir, *args: str, brokers: int | None = None, env: dict[str, str] | None = None,
                 timeout: float = 900) -> subprocess.CompletedProcess:
-    """`make <verb> PART=<part> [BROKERS=n]` as the Makefile runs it (`python -m common.runtime ...`), on a run
+    """`make <verb> PART=<part> [BROKERS=n]` as the Makefile runs it (`python -m labkit.runtime ...`), on a run
     directory of the caller's own: no BROKERS or broker list inherited, BROKERS only when given, `env` added."""
     full = {k: v for k, v in os.environ.items() if k not in ("BROKERS", "KAFKA_BOOTSTRAP")} | {"RUN_DIR": str(run_dir)}
     full |= env or {}
     if brokers is not None:
         full["BROKERS"] = str(brokers)
-    return subprocess.run([sys.executable, "-m", "common.runtime", *args], env=full, cwd=ROOT, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "labkit.runtime", *args], env=full, cwd=ROOT, capture_output=True,
                           text=True, timeout=timeout, check=False)
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from common.benchkit import run_part_measured
-from common.runtime.errors import exit_status
-from common.runtime.spec import PARTS
+from common.errors import exit_status
 from common.settings import ROOT
 from comparison import report
+from labkit.benchkit import run_part_measured
+from labkit.runtime.spec import PARTS
 
 
 def main() -> int:

@@ -8,36 +8,36 @@ import subprocess
 import sys
 import time
 
-from common.runtime.control import Part, all_parts
-from common.runtime.errors import StackError
+from common.errors import StackError
 from common.settings import ROOT, Settings
+from labkit.runtime.control import Part, all_parts
 
 STEPS = [
-    ("sync-rest", ["-m", "sync_rest.evidence"], ["sync-rest/tests/test_output.txt"]),
-    ("async-rabbitmq", ["-m", "async_rabbitmq.evidence"], ["async-rabbitmq/tests/test_output.txt"]),
+    ("sync-rest", ["-m", "sync_rest.lab.evidence"], ["sync-rest/tests/test_output.txt"]),
+    ("async-rabbitmq", ["-m", "async_rabbitmq.lab.evidence"], ["async-rabbitmq/tests/test_output.txt"]),
     # the same part as a three-node cluster: a node killed under load, quorum then classic queues
-    ("async-rabbitmq", ["-m", "async_rabbitmq.evidence", "failover"],
+    ("async-rabbitmq", ["-m", "async_rabbitmq.lab.evidence", "failover"],
      ["async-rabbitmq/tests/failover_evidence.txt", "docs/img/rabbitmq_failover.png"], {"BROKERS": "3"}),
     # --fresh: an empty broker, so the metrics cover this run only
-    ("streaming-kafka", ["-m", "streaming_kafka.evidence", "--fresh"],
+    ("streaming-kafka", ["-m", "streaming_kafka.lab.evidence", "--fresh"],
      ["streaming-kafka/tests/test_output.txt", "streaming-kafka/tests/replay_evidence.txt",
       "streaming-kafka/metrics/metrics_output.json"]),
     # The chaos rings (10 rounds each): kill -9 a random service, the broker included, under load; account.
-    ("async-rabbitmq", ["-m", "async_rabbitmq.evidence", "chaos"], ["async-rabbitmq/tests/chaos_evidence.txt"]),
-    ("streaming-kafka", ["-m", "streaming_kafka.evidence", "chaos"], ["streaming-kafka/tests/chaos_evidence.txt"]),
+    ("async-rabbitmq", ["-m", "async_rabbitmq.lab.evidence", "chaos"], ["async-rabbitmq/tests/chaos_evidence.txt"]),
+    ("streaming-kafka", ["-m", "streaming_kafka.lab.evidence", "chaos"], ["streaming-kafka/tests/chaos_evidence.txt"]),
     # Part C on three brokers: the script starts the cluster itself (BROKERS=3) on empty brokers.
-    ("streaming-kafka", ["-m", "streaming_kafka.evidence", "failover", "--fresh"],
+    ("streaming-kafka", ["-m", "streaming_kafka.lab.evidence", "failover", "--fresh"],
      ["streaming-kafka/tests/failover_evidence.txt", "docs/img/kafka_failover.png"]),
 ]
-STARTS_ITSELF = {"streaming_kafka.evidence failover"}
+STARTS_ITSELF = {"streaming_kafka.lab.evidence failover"}
 # Part C's chaos run keeps its analytics file out of the committed metrics evidence.
-STEP_ENV = {"streaming_kafka.evidence chaos": {"METRICS_DIR": str(ROOT / ".run" / "streaming-kafka" /
+STEP_ENV = {"streaming_kafka.lab.evidence chaos": {"METRICS_DIR": str(ROOT / ".run" / "streaming-kafka" /
                                                                        "chaos-metrics")}}
 COMPARISON = ["docs/comparison.md", "docs/comparison.json", "docs/img/"]
 
 
 def _name(command: list[str]) -> str:
-    """`-m streaming_kafka.evidence chaos --x` -> "streaming_kafka.evidence chaos": which evidence writer it is."""
+    """`-m streaming_kafka.lab.evidence chaos --x` -> "streaming_kafka.lab.evidence chaos": which evidence writer it is."""
     return " ".join(a for a in command[1:3] if not a.startswith("-"))
 
 

@@ -11,14 +11,14 @@ import subprocess
 import sys
 import time
 
-from common.runtime.errors import StackError
+from common.errors import StackError
 from common.settings import ROOT
-from common.stack import DockerStack, project
+from labkit.stack import DockerStack, project
 
 STEPS = {
-    "sync-rest": ["-m", "sync_rest.evidence"],
-    "async-rabbitmq": ["-m", "async_rabbitmq.evidence"],
-    "streaming-kafka": ["-m", "streaming_kafka.evidence"],
+    "sync-rest": ["-m", "sync_rest.lab.evidence"],
+    "async-rabbitmq": ["-m", "async_rabbitmq.lab.evidence"],
+    "streaming-kafka": ["-m", "streaming_kafka.lab.evidence"],
 }
 EVIDENCE = "tests/docker"
 QUICK = {"async-rabbitmq": ["--small"], "streaming-kafka": ["--quick"]}  # QUICK=1: the test scale

@@ -19,12 +19,12 @@ import sys
 import time
 from pathlib import Path
 
-from async_rabbitmq.bench import ORDER, _bodies, raw_publish
-from async_rabbitmq.lab import Lab
+from async_rabbitmq.lab.bench import ORDER, _bodies, raw_publish
+from async_rabbitmq.lab.client import Lab
 from async_rabbitmq.messaging import topology
 from common.menu import ITEMS
 from common.settings import get_settings
-from common.stack import NativeStack, wait_for
+from labkit.stack import NativeStack, wait_for
 
 
 def record(pid: int, out: Path) -> subprocess.Popen:

@@ -4,7 +4,7 @@
 The rings are markers and folders (see pytest.ini): unit, service, integration (native stacks, brokers included),
 the scenario ring (`<part>/tests/test_<part>.py`, natively and, marked `docker`, against the part's compose stack)
 and the docker ring (`<part>/tests/docker/`, `tests/docker/`; its `*_cluster.py` tests run each part's failover on
-the part's compose cluster). common.testing starts one stack at a time and runs the rings that need no engine
+the part's compose cluster). labkit.testing starts one stack at a time and runs the rings that need no engine
 first, then the docker-marked ones part by part. Where no Docker engine can be had, the docker tests are reported
 as skipped with the reason.
 
@@ -27,17 +27,17 @@ import time
 
 from _pytest.mark.expression import Expression
 
-from common.runtime import compose
-from common.runtime.spec import PARTS
 from common.settings import ROOT
-from common.stack import CLUSTER_FILE, cluster_secrets
+from labkit.runtime import compose
+from labkit.runtime.spec import PARTS
+from labkit.stack import CLUSTER_FILE, cluster_secrets
 
 
 def native_state() -> tuple[set[str], set[str]]:
     """The native parts running now, and those a test fixture marked as the tests'."""
-    from common.runtime.control import Part
     from common.settings import get_settings
-    from common.testing import marker
+    from labkit.runtime.control import Part
+    from labkit.testing import marker
 
     settings = get_settings()
     running = {p for p in PARTS if Part(p, settings).running_services()}
@@ -52,7 +52,7 @@ def native_to_stop(running_before: set[str], running_now: set[str], marked: set[
 
 def stop_native(parts: list[str]) -> None:
     for part in parts:
-        subprocess.run([sys.executable, "-m", "common.runtime", "down", part], cwd=ROOT, stdout=subprocess.DEVNULL)
+        subprocess.run([sys.executable, "-m", "labkit.runtime", "down", part], cwd=ROOT, stdout=subprocess.DEVNULL)
 
 
 def projects_of_tests(run=None) -> list[str]:
@@ -102,7 +102,7 @@ def selects_marked(extra: list[str], marker: str) -> bool:
 def start_docker_prep(results, extra: list[str], env: dict[str, str]) -> tuple[dict[str, str], subprocess.Popen | None]:
     """The Docker engine, its compose plugin and the local images take minutes on a fresh machine (a Go build,
     debootstrap): `docker/images.sh` (which starts the engine first) runs in the background while the rings
-    that need no engine run; common.testing.wait_docker_prep() makes the docker ring wait for it, then the ring
+    that need no engine run; labkit.testing.wait_docker_prep() makes the docker ring wait for it, then the ring
     calls the same scripts, which find everything ready (or say why not). Returns the variable naming the file
     the background run writes its exit code to (nothing when no docker test is selected), and the run. It stays
     in make's process group: Ctrl-C stops it with everything else."""

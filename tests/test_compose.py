@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from common.settings import ROOT, Settings
-from common.stack import cluster_secrets
+from labkit.stack import cluster_secrets
 
 pytestmark = pytest.mark.unit
 
@@ -100,6 +100,11 @@ def test_the_dependency_layer_is_shared_by_the_three_parts():
     assert install and part_arg and install.start() < part_arg.start()
 
 
+def in_checkout(part: str, path: str):
+    """The file a path inside the image names: the image's /app is the repository root, its working folder /app/<part>."""
+    return ROOT / path.removeprefix("/app/") if path.startswith("/app/") else ROOT / part / path
+
+
 def test_images_run_as_non_root(part):
     name, cfg = part
     for svc, sc in cfg["services"].items():
@@ -110,7 +115,7 @@ def test_images_run_as_non_root(part):
         if user in ("root", "0"):  # allowed only to drop to the metrics folder's owner at once (never uid 0)
             script = sc["command"][1] if sc.get("command", [""])[0] == "sh" else ""
             assert script.endswith("run-as-metrics-owner.sh"), f"{name}/{svc} runs as root"
-            text = (ROOT / name / script.split(f"/app/{name}/", 1)[1]).read_text()
+            text = in_checkout(name, script).read_text()
             assert "exec setpriv --reuid=" in text and 'chown app "$dir"' in text
 
 
@@ -310,8 +315,7 @@ def _runs_something_that_exists(part: str, argv: list[str]) -> str | None:
     is /app/<part>, the project is installed in it, so a module must import here and a file exist here."""
     if argv[:1] == ["sh"]:
         script = argv[1]
-        local = ROOT / part / script.split(f"/app/{part}/", 1)[1] if script.startswith(f"/app/{part}/") else \
-            ROOT / part / script
+        local = in_checkout(part, script)
         if not local.is_file():
             return f"{script} does not exist"
         return _runs_something_that_exists(part, argv[2:])
@@ -354,7 +358,7 @@ def test_every_command_documented_in_a_compose_file_works_and_never_runs_as_root
         if sub == "run" and not any(o == "--entrypoint" for o in rest[:j]):
             user = _user_of(part, services[svc], rest[:j])
             if user in ("root", "0"):
-                assert program[:2] == ["sh", f"/app/{part}/streaming_kafka/analytics_consumer/run-as-metrics-owner.sh"], \
+                assert program[:2] == ["sh", "/app/docker/analytics/run-as-metrics-owner.sh"], \
                     f"{part}: {' '.join(argv)} runs as root"
     else:
         named = [a for a in rest if not a.startswith("-") and a not in ("KILL", "SIGKILL")]

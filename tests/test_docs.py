@@ -79,7 +79,7 @@ def test_the_readme_fits_on_a_page():
 @pytest.mark.parametrize("doc, block", [("README.md", "comparison"), ("README.md", "bench"),
                                         ("docs/clusters.md", "kafka-cluster")])
 def test_every_block_a_run_rewrites_has_its_markers(doc, block):
-    """`common.evidence.replace_block` rewrites the text between these markers (and fails without them)."""
+    """`labkit.evidence.replace_block` rewrites the text between these markers (and fails without them)."""
     text = (ROOT / doc).read_text()
     assert text.count(f"<!-- {block}:start -->") == 1 and text.count(f"<!-- {block}:end -->") == 1
     assert text.index(f"<!-- {block}:start -->") < text.index(f"<!-- {block}:end -->")

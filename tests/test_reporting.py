@@ -6,8 +6,8 @@ import sys
 
 import pytest
 
-from common.benchkit import PeakMemory, ratio
 from comparison import report
+from labkit.benchkit import PeakMemory, ratio
 
 pytestmark = pytest.mark.unit
 

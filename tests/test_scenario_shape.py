@@ -9,12 +9,12 @@ import typing
 
 import pytest
 
-from async_rabbitmq import scenarios as part_b
-from async_rabbitmq.lab import Lab
-from common.client import StackClient
-from common.stack import Stack
-from streaming_kafka import scenarios as part_c
-from sync_rest import scenarios as part_a
+from async_rabbitmq.lab import scenarios as part_b
+from async_rabbitmq.lab.client import Lab
+from labkit.client import StackClient
+from labkit.stack import Stack
+from streaming_kafka.lab import scenarios as part_c
+from sync_rest.lab import scenarios as part_a
 
 pytestmark = pytest.mark.unit
 

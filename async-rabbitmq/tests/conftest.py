@@ -1,7 +1,7 @@
 """Fixtures for Part B's rings: settings, temp stores, the native or compose stack."""
 from __future__ import annotations
 
-from common.testing import docker_cluster_fixture, docker_stack_fixture, native_stack_fixture, stack_fixture
+from labkit.testing import docker_cluster_fixture, docker_stack_fixture, native_stack_fixture, stack_fixture
 
 native_stack = native_stack_fixture("async-rabbitmq")
 docker_stack = docker_stack_fixture("async-rabbitmq")

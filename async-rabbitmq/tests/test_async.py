@@ -1,6 +1,6 @@
-"""Part B's scenario ring: the scenarios of `async_rabbitmq.scenarios`, at a smaller scale, against the natively
+"""Part B's scenario ring: the scenarios of `async_rabbitmq.lab.scenarios`, at a smaller scale, against the natively
 started stack and, marked `docker`, against the part's compose stack; every outcome is asserted. Run as a
-script, it is the evidence writer `python -m async_rabbitmq.evidence`.
+script, it is the evidence writer `python -m async_rabbitmq.lab.evidence`.
 """
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import sys
 
 import pytest
 
-from async_rabbitmq import scenarios as sc
-from async_rabbitmq.evidence.scenarios import main
+from async_rabbitmq.lab import scenarios as sc
+from async_rabbitmq.lab.evidence.scenarios import main
+from common.errors import exit_status
 from common.menu import ITEMS
-from common.runtime.errors import exit_status
 
 # ---------------------------------------------------------------- pytest (scenario ring)
 pytestmark = pytest.mark.integration

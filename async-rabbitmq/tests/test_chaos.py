@@ -1,5 +1,5 @@
 """Part B's chaos ring: 3 rounds against the natively started stack, and the accounting is asserted. Run as a
-script, it is the evidence writer `python -m async_rabbitmq.evidence chaos` (10 rounds).
+script, it is the evidence writer `python -m async_rabbitmq.lab.evidence chaos` (10 rounds).
 """
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ import sys
 
 import pytest
 
-from async_rabbitmq import chaos as ch
-from async_rabbitmq.evidence.chaos import TITLE, main
-from async_rabbitmq.lab import Lab
-from common.chaos import render
-from common.runtime.errors import exit_status
+from async_rabbitmq.lab import chaos as ch
+from async_rabbitmq.lab.client import Lab
+from async_rabbitmq.lab.evidence.chaos import TITLE, main
+from common.errors import exit_status
+from labkit.chaos import render
 
 # ---------------------------------------------------------------- pytest (scenario ring)
 pytestmark = pytest.mark.integration

@@ -1,6 +1,6 @@
 """Part B failover on the three-node cluster: the scenarios at test scale on a cluster this module starts and
 stops, and the accounting is asserted. Run as a script, it is the evidence writer
-`python -m async_rabbitmq.evidence failover`.
+`python -m async_rabbitmq.lab.evidence failover`.
 """
 from __future__ import annotations
 
@@ -9,13 +9,13 @@ import sys
 
 import pytest
 
-from async_rabbitmq import failover as fo
-from async_rabbitmq.evidence.failover import main, plot, render
-from async_rabbitmq.lab import Lab
-from common.runtime.errors import exit_status
+from async_rabbitmq.lab import failover as fo
+from async_rabbitmq.lab.client import Lab
+from async_rabbitmq.lab.evidence.failover import main, plot, render
+from common.errors import exit_status
 from common.settings import Settings
-from common.stack import NativeStack
-from common.testing import STACKS, claim
+from labkit.stack import NativeStack
+from labkit.testing import STACKS, claim
 
 # ---------------------------------------------------------------- pytest (scenario ring, ~2-3 minutes)
 pytestmark = pytest.mark.integration

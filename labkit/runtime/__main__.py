@@ -1,4 +1,4 @@
-"""`python -m common.runtime <verb>`: the native counterpart of `docker compose up/down/stop/start/ps/logs`, plus
+"""`python -m labkit.runtime <verb>`: the native counterpart of `docker compose up/down/stop/start/ps/logs`, plus
 `reset` (forget a part's data) and `watch` (its backlog, every second)."""
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ import sys
 import time
 from collections.abc import Callable
 
-from ..settings import check_environment, get_settings
-from . import compose as compose_ps
-from .control import Part, all_parts
-from .errors import StackError, exit_status
-from .spec import PARTS, load_backlog
-from .watch import watch
+from common.errors import StackError, exit_status
+from common.settings import check_environment, get_settings
+from labkit.runtime import compose as compose_ps
+from labkit.runtime.control import Part, all_parts
+from labkit.runtime.spec import PARTS, load_backlog
+from labkit.runtime.watch import watch
 
 
 def _table(rows: list[list[str]]) -> str:
@@ -83,7 +83,7 @@ def cmd_logs(part: Part, service: str | None, lines: int, follow: bool = False,
 
 
 def cmd_watch(part: str, interval: float, count: int | None) -> int:
-    from ..stack import compose_running, docker_client_settings  # at call time: common.stack imports the runtime
+    from labkit.stack import compose_running, docker_client_settings  # at call time: labkit.stack imports the runtime
 
     settings = get_settings()
     runtime = settings.stack_runtime
@@ -101,7 +101,7 @@ def cmd_watch(part: str, interval: float, count: int | None) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m common.runtime", description=__doc__)
+    ap = argparse.ArgumentParser(prog="python -m labkit.runtime", description=__doc__)
     sub = ap.add_subparsers(dest="verb", required=True)
     for verb in ("up", "stop", "start", "logs", "kill"):
         p = sub.add_parser(verb)

@@ -21,16 +21,16 @@ from pathlib import Path
 import psutil
 from supervisor.xmlrpc import SupervisorTransport
 
-from ..settings import ROOT, Settings, check_environment, get_settings
-from .compose import port_holder
-from .envspec import service_environment
-from .errors import StackError
-from .safefs import private_dir, remove_under, write_private
-from .spec import PARTS, Service, load_data, load_services
+from common.errors import StackError
+from common.settings import ROOT, Settings, check_environment, get_settings
+from labkit.runtime.compose import port_holder
+from labkit.runtime.envspec import service_environment
+from labkit.runtime.safefs import private_dir, remove_under, write_private
+from labkit.runtime.spec import PARTS, Service, load_data, load_services
 
 _PROGRAM = """
 [program:{name}]
-command={python} -m common.runtime.launch {spec}
+command={python} -m labkit.runtime.launch {spec}
 directory={root}
 autostart=false
 autorestart=false

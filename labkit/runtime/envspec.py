@@ -3,7 +3,7 @@ variables the service reads, in a file only the owner can read (0600, in a 0700 
 `safefs.write_private`)."""
 from __future__ import annotations
 
-from ..settings import Settings
+from common.settings import Settings
 
 # What a service process needs from the caller's environment besides its settings: PATH (the broker scripts
 # and the JVM find their tools), HOME (the Erlang cookie; overridden for RabbitMQ), locale and time zone (text

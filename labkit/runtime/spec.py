@@ -1,6 +1,6 @@
 """What a part is made of: its services, in start order, each with a command and a readiness check.
 
-Each part declares its services in its package's `stack` module (`sync_rest.stack`, ...: a
+Each part declares its services in its lab's `stack` module (`sync_rest.lab.stack`, ...: a
 `services(settings)` function, and optionally `DATA`, what `make reset` removes, and `backlog(settings)`, what
 `make watch` samples); this module loads those declarations and offers the common kinds.
 """
@@ -13,7 +13,7 @@ from typing import Callable
 
 import requests
 
-from ..settings import Settings
+from common.settings import Settings
 
 PARTS = ("sync-rest", "async-rabbitmq", "streaming-kafka")
 
@@ -85,18 +85,18 @@ def python_service(settings: Settings, name: str, module: str, port: int | None,
 
 
 def load_services(part: str, settings: Settings) -> list[Service]:
-    """The services `<package>.stack` declares for the part (each part is a package named after it)."""
+    """The services `<package>.lab.stack` declares for the part (each part is a package named after it)."""
     return list(_stack(part).services(settings))
 
 
 def load_data(part: str) -> tuple[str, ...]:
-    """What `make reset` removes, relative to the part's run folder: `<package>.stack.DATA` (its SQLite files by
+    """What `make reset` removes, relative to the part's run folder: `<package>.lab.stack.DATA` (its SQLite files by
     default)."""
     return tuple(getattr(_stack(part), "DATA", ("data",)))
 
 
 def load_backlog(part: str, settings: Settings) -> Callable[[], dict] | None:
-    """What `make watch` samples: `<package>.stack.backlog(settings)`, or None for a part with nothing queued."""
+    """What `make watch` samples: `<package>.lab.stack.backlog(settings)`, or None for a part with nothing queued."""
     backlog = getattr(_stack(part), "backlog", None)
     return backlog(settings) if backlog else None
 
@@ -104,4 +104,4 @@ def load_backlog(part: str, settings: Settings) -> Callable[[], dict] | None:
 def _stack(part: str):
     if part not in PARTS:
         raise ValueError(f"unknown part {part!r}; choose one of: {', '.join(PARTS)}")
-    return importlib.import_module(f"{package(part)}.stack")
+    return importlib.import_module(f"{package(part)}.lab.stack")

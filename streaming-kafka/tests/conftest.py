@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from common.settings import ROOT, Settings
-from common.stack import NativeStack
-from common.testing import STACKS, claim, docker_cluster_fixture, docker_stack_fixture, stack_fixture
+from labkit.stack import NativeStack
+from labkit.testing import STACKS, claim, docker_cluster_fixture, docker_stack_fixture, stack_fixture
 from streaming_kafka.analytics_consumer.metrics import render
-from streaming_kafka.broker.native import wipe
+from streaming_kafka.lab.broker.native import wipe
 
 # The docker ring's analytics writes its metrics file here, never over the committed evidence.
 DOCKER_TEST_METRICS = ROOT / ".run" / "streaming-kafka" / "docker-test-metrics"

@@ -1,5 +1,5 @@
 """Part C's chaos ring: 3 rounds against the natively started stack, and the accounting is asserted. Run as a
-script, it is the evidence writer `python -m streaming_kafka.evidence chaos` (10 rounds).
+script, it is the evidence writer `python -m streaming_kafka.lab.evidence chaos` (10 rounds).
 """
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import sys
 
 import pytest
 
-from common.chaos import render
-from common.runtime.errors import exit_status
-from streaming_kafka import chaos as ch
-from streaming_kafka.evidence.chaos import TITLE, main
+from common.errors import exit_status
+from labkit.chaos import render
+from streaming_kafka.lab import chaos as ch
+from streaming_kafka.lab.evidence.chaos import TITLE, main
 
 # ---------------------------------------------------------------- pytest (scenario ring)
 pytestmark = pytest.mark.integration

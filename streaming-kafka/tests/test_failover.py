@@ -1,5 +1,5 @@
 """Part C cluster failover: both broker-failure scenarios once at test scale on the three-broker cluster, and
-every outcome is asserted. Run as a script, it is the evidence writer `python -m streaming_kafka.evidence failover`.
+every outcome is asserted. Run as a script, it is the evidence writer `python -m streaming_kafka.lab.evidence failover`.
 """
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ import sys
 
 import pytest
 
-from common.runtime.errors import exit_status
+from common.errors import exit_status
 from common.settings import Settings
-from common.testing import STACKS, claim
-from streaming_kafka import failover as fo
-from streaming_kafka.evidence.failover import PART, QUICK, cluster_settings, main, start_cluster
+from labkit.testing import STACKS, claim
+from streaming_kafka.lab import failover as fo
+from streaming_kafka.lab.evidence.failover import PART, QUICK, cluster_settings, main, start_cluster
 
 # ---------------------------------------------------------------- pytest (integration, test scale)
 pytestmark = pytest.mark.integration
@@ -21,7 +21,7 @@ pytestmark = pytest.mark.integration
 def cluster():
     """The part on three brokers, from empty brokers; the single-broker stack this session kept (same ports) is
     stopped first, and started again only by the next ring that needs it."""
-    from streaming_kafka.broker.native import wipe
+    from streaming_kafka.lab.broker.native import wipe
 
     release = claim(Settings(), PART)  # a user's stack is left alone: the tests are skipped
     STACKS.release()

@@ -1,6 +1,6 @@
-"""Part C's scenario ring: the scenarios of `streaming_kafka.scenarios`, at a smaller scale, against the natively
+"""Part C's scenario ring: the scenarios of `streaming_kafka.lab.scenarios`, at a smaller scale, against the natively
 started stack and, marked `docker`, against the part's compose stack; every outcome is asserted. Run as a
-script, it is the evidence writer `python -m streaming_kafka.evidence`.
+script, it is the evidence writer `python -m streaming_kafka.lab.evidence`.
 """
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import sys
 
 import pytest
 
-from common.runtime.errors import exit_status
-from streaming_kafka import scenarios as sc
-from streaming_kafka.evidence.scenarios import main
-from streaming_kafka.scenarios import QUICK
+from common.errors import exit_status
+from streaming_kafka.lab import scenarios as sc
+from streaming_kafka.lab.evidence.scenarios import main
+from streaming_kafka.lab.scenarios import QUICK
 from streaming_kafka.topology import ANALYTICS_GROUP, INVENTORY_GROUP
 
 # ---------------------------------------------------------------- pytest (integration, smaller scale)

@@ -1,1 +1,1 @@
-"""Part A: synchronous REST. Three Flask services calling each other over HTTP, and the scripts that drive them."""
+"""Part A: synchronous REST. Three Flask services calling each other over HTTP; `sync_rest.lab` drives them."""

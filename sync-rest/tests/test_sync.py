@@ -1,6 +1,6 @@
-"""Part A's scenario ring: the scenarios of `sync_rest.scenarios` against the natively started stack and, marked
+"""Part A's scenario ring: the scenarios of `sync_rest.lab.scenarios` against the natively started stack and, marked
 `docker`, against the part's compose stack; every outcome is asserted (codes, reasons, counts, stock; latency
-only as lower bounds). Run as a script, it is the evidence writer `python -m sync_rest.evidence`.
+only as lower bounds). Run as a script, it is the evidence writer `python -m sync_rest.lab.evidence`.
 """
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import sys
 
 import pytest
 
-from common.runtime.errors import exit_status
-from sync_rest import scenarios as sc
-from sync_rest.evidence.scenarios import main
+from common.errors import exit_status
+from sync_rest.lab import scenarios as sc
+from sync_rest.lab.evidence.scenarios import main
 
 # ---------------------------------------------------------------- pytest (scenario ring)
 pytestmark = pytest.mark.integration

@@ -7,6 +7,7 @@ engine can be had (exit code 3). Run them under `flock /tmp/foodlab-stack.lock`.
 """
 from __future__ import annotations
 
+import importlib.util
 import os
 import socket
 import subprocess
@@ -17,10 +18,9 @@ import pytest
 import requests
 from pika.exceptions import ProbableAuthenticationError
 
-from common import kafka_entrypoint
 from common.settings import ROOT, get_settings
-from common.stack import wait_for
-from common.testing import wait_docker_prep
+from labkit.stack import wait_for
+from labkit.testing import wait_docker_prep
 from streaming_kafka.kafka_io import TopicPartition, make_producer, make_reader
 
 DOCKER = ROOT / "docker"
@@ -28,7 +28,11 @@ UNAVAILABLE = 3
 
 
 def _entrypoint():
-    return kafka_entrypoint
+    """docker/kafka/entrypoint.py (a script the Kafka image runs, not a package module), loaded from its file."""
+    spec = importlib.util.spec_from_file_location("kafka_entrypoint", DOCKER / "kafka" / "entrypoint.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def _offline_images() -> dict[str, str]:

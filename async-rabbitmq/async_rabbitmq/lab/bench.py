@@ -1,5 +1,5 @@
 """Part B benchmarks against a live native stack (`make up PART=async-rabbitmq`): each figure with its same-run
-baseline and the ratio. `python -m async_rabbitmq.bench` prints them as JSON; `run()` returns them.
+baseline and the ratio. `python -m async_rabbitmq.lab.bench` prints them as JSON; `run()` returns them.
 
 - 202 latency: sequential POST /order (p50/p99), against the bare Flask echo every part is compared with.
 - publish rate with confirms: the order-service outbox relay (SQLite outbox -> broker, confirms pipelined)
@@ -9,7 +9,7 @@ baseline and the ratio. `python -m async_rabbitmq.bench` prints them as JSON; `r
   a raw pika consumer doing the same broker work as ours, like for like (`like_for_like`: same prefetch and
   batches, a result of the same size to two durable queues, mandatory, confirmed, then acked); measured with
   the whole stack running (`inventory`) and with the two event consumers stopped (`inventory_alone`).
-`python -m async_rabbitmq.bench drain` measures the drain figures only.
+`python -m async_rabbitmq.lab.bench drain` measures the drain figures only.
 Each figure is the best of `repeat` interleaved runs: other processes share the machine's 2 cores.
 """
 from __future__ import annotations
@@ -23,19 +23,19 @@ from pathlib import Path
 
 import pika
 
-from async_rabbitmq.lab import Lab
+from async_rabbitmq.lab.client import Lab
 from async_rabbitmq.messaging import topology
 from async_rabbitmq.messaging.amqp import Outgoing, blocking_connection, parameters, pop_confirmed
 from async_rabbitmq.messaging.messages import inventory_result, order_placed
 from async_rabbitmq.messaging.nodes import queue_type
 from async_rabbitmq.order_service.relay import OutboxRelay
 from async_rabbitmq.order_service.store import OrderStore
-from common.benchkit import accept_latency
+from common.errors import exit_status
 from common.ids import generate_event_id
 from common.menu import ITEMS
-from common.runtime.errors import exit_status
 from common.settings import Settings, get_settings
-from common.stack import NativeStack, wait_for, wait_healthy
+from labkit.benchkit import accept_latency
+from labkit.stack import NativeStack, wait_for, wait_healthy
 
 # The publish benchmark has its own exchange: `orders` is a fanout, whatever is published there reaches inventory.
 BENCH_EXCHANGE, BENCH_QUEUE, BENCH_KEY = "bench_orders", "bench_publish", "bench.publish"
@@ -279,7 +279,7 @@ def inventory_drain(settings: Settings, stack: NativeStack, lab: Lab, n: int, al
 def run(progress=print, n: int = 10_000, latency_n: int = 2_000, repeat: int = 5, drain_repeat: int = 3,
         settings: Settings | None = None, echo_port: int | None = None,
         only: tuple[str, ...] = ("latency", "publish", "drain")) -> dict:
-    """Every figure by default; `only` picks some of them (`python -m async_rabbitmq.bench drain`)."""
+    """Every figure by default; `only` picks some of them (`python -m async_rabbitmq.lab.bench drain`)."""
     settings = settings or get_settings()
     echo_port = echo_port or settings.order_port + 9  # 6009 by default, like Part A's baseline
     stack = NativeStack("async-rabbitmq", settings, admin=True)
@@ -359,7 +359,7 @@ def _drain(progress, out: dict, settings: Settings, stack: NativeStack, lab: Lab
 
 
 def main(argv: list[str]) -> int:
-    """`python -m async_rabbitmq.bench [latency|publish|drain ...]`: the figures named (default: all), as JSON."""
+    """`python -m async_rabbitmq.lab.bench [latency|publish|drain ...]`: the figures named (default: all), as JSON."""
     only = tuple(argv) or ("latency", "publish", "drain")
     if unknown := set(only) - {"latency", "publish", "drain"}:
         print(f"unknown figure(s) {sorted(unknown)}: choose from latency, publish, drain", file=sys.stderr)

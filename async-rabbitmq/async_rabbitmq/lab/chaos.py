@@ -16,14 +16,14 @@ from collections import Counter
 
 import requests
 
-from async_rabbitmq.lab import Lab
+from async_rabbitmq.lab.client import Lab
 from async_rabbitmq.messaging import topology
-from common import chaos
-from common.chaos import ACCEPTED, REFUSED, REJECTED, UNKNOWN, Attempt, ChaosRun
 from common.menu import ITEMS
 from common.settings import Settings
-from common.stack import Stack, wait_for
 from common.vocabulary import OrderStatus, ReservationOutcome
+from labkit import chaos
+from labkit.chaos import ACCEPTED, REFUSED, REJECTED, UNKNOWN, Attempt, ChaosRun
+from labkit.stack import Stack, wait_for
 
 PART = "async-rabbitmq"
 RABBITMQ, ORDER, INVENTORY, NOTIFICATION = "rabbitmq", "order-service", "inventory-service", "notification-service"

@@ -17,11 +17,11 @@ from async_rabbitmq.messaging import topology
 from async_rabbitmq.messaging.amqp import blocking_connection
 from async_rabbitmq.messaging.messages import DETAIL_HEADER, REASON_HEADER
 from async_rabbitmq.messaging.nodes import nodes
-from common.client import StackClient
 from common.menu import ITEMS
 from common.settings import Settings
-from common.stack import wait_for
 from common.vocabulary import OrderStatus
+from labkit.client import StackClient
+from labkit.stack import wait_for
 
 
 class Lab(StackClient):

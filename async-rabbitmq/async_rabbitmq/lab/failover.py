@@ -3,7 +3,7 @@
 
 Run once with quorum queues (the cluster's default) and once with classic queues on the same cluster
 (`use_queue_type` redeclares the topology). Each returns a `FailoverResult`; the evidence writer
-(`async_rabbitmq.evidence.failover`), the pytest assertions and the plot read it. Nothing prints.
+(`async_rabbitmq.lab.evidence.failover`), the pytest assertions and the plot read it. Nothing prints.
 
 Progress is measured from durable data, not sampled: each order's final state carries the time the
 order-service applied it (`updated_at`), so "orders flow again" is the end of the longest pause in final
@@ -20,14 +20,14 @@ from dataclasses import dataclass, field
 
 import requests
 
-from async_rabbitmq.broker.native import NativeBroker
-from async_rabbitmq.lab import Lab
+from async_rabbitmq.lab.broker.native import NativeBroker
+from async_rabbitmq.lab.client import Lab
 from async_rabbitmq.messaging import topology
 from async_rabbitmq.messaging.nodes import by_nodename, nodes
 from common.menu import ITEMS
-from common.progress import longest_pause
-from common.stack import Stack, wait_for
 from common.vocabulary import OrderStatus
+from labkit.progress import longest_pause
+from labkit.stack import Stack, wait_for
 
 INVENTORY, NOTIFICATION, ORDER = "inventory-service", "notification-service", "order-service"
 CLIENTS = (INVENTORY, NOTIFICATION, ORDER)

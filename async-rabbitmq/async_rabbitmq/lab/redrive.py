@@ -31,6 +31,6 @@ def main(argv=None) -> int:
 if __name__ == "__main__":
     from pika.exceptions import AMQPConnectionError
 
-    from common.runtime.errors import exit_status
+    from common.errors import exit_status
     sys.exit(exit_status(main, unreachable=(AMQPConnectionError,),
                          hint="no RabbitMQ node answers: start the part first (make up PART=async-rabbitmq)"))

@@ -1,7 +1,7 @@
-"""Part B's scenarios: each drives the real stack (through `common.stack`) and returns a dataclass; nothing prints.
+"""Part B's scenarios: each drives the real stack (through `labkit.stack`) and returns a dataclass; nothing prints.
 
 Every scenario takes `(stack, client, <scale and knobs as keywords>)`, as in Parts A and C. The evidence writer
-(`async_rabbitmq.evidence`), the pytest assertions and the benchmarks read these results. Scale is a
+(`async_rabbitmq.lab.evidence`), the pytest assertions and the benchmarks read these results. Scale is a
 parameter: the evidence runs the issue's sizes (FULL), pytest smaller ones (QUICK).
 """
 from __future__ import annotations
@@ -12,15 +12,15 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from async_rabbitmq.lab import Lab
+from async_rabbitmq.lab.client import Lab
 from async_rabbitmq.messaging import topology
 from common.faults import fault_env
 from common.ids import generate_event_id, generate_order_id
 from common.menu import INITIAL_STOCK, ITEMS
 from common.settings import Settings
-from common.stack import Stack, run_steps, wait_for
-from common.stats import Summary, summarize
 from common.vocabulary import OrderStatus
+from labkit.stack import Stack, run_steps, wait_for
+from labkit.stats import Summary, summarize
 
 RABBITMQ, INVENTORY, NOTIFICATION, ORDER = "rabbitmq", "inventory-service", "notification-service", "order-service"
 PLENTY = {item: 1_000_000 for item in ITEMS}

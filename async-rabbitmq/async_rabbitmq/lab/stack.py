@@ -4,9 +4,9 @@ BROKERS=1 (the default): one RabbitMQ node, service `rabbitmq`. BROKERS=3: three
 `rabbitmq` (node 1, the one the others join), `rabbitmq-2` and `rabbitmq-3`, each stopped, started or killed
 on its own.
 """
-from async_rabbitmq.broker.native import NativeBroker
+from async_rabbitmq.lab.broker.native import NativeBroker
 from async_rabbitmq.messaging.nodes import nodes
-from common.runtime.spec import Service, python_service
+from labkit.runtime.spec import Service, python_service
 
 PART = "async-rabbitmq"
 MAX_BROKERS = 5  # the `brokers` setting's upper bound
@@ -21,7 +21,7 @@ def cluster_size(settings) -> int:
     of a node) stops every node of a running cluster."""
     if "brokers" in settings.model_fields_set:
         return settings.brokers
-    from common.runtime.control import Part  # at call time: the runtime imports this module
+    from labkit.runtime.control import Part  # at call time: the runtime imports this module
 
     return Part(PART, settings).cluster_size(lambda n: f"rabbitmq-{n}", MAX_BROKERS) or settings.brokers
 

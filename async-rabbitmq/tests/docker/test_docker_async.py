@@ -5,8 +5,8 @@ import pika
 import pytest
 import requests
 
-from common import dockercheck as dc
-from common.docker_ring import *  # noqa: F401,F403  (the checks every part shares)
+from labkit import dockercheck as dc
+from labkit.docker_ring import *  # noqa: F401,F403  (the checks every part shares)
 
 pytestmark = pytest.mark.docker
 

@@ -6,10 +6,10 @@ import pika
 import pytest
 import requests
 
-from async_rabbitmq import failover as fo
-from async_rabbitmq.lab import Lab
+from async_rabbitmq.lab import failover as fo
+from async_rabbitmq.lab.client import Lab
 from async_rabbitmq.messaging.nodes import nodes
-from common import dockercheck as dc
+from labkit import dockercheck as dc
 
 pytestmark = pytest.mark.docker
 

@@ -13,11 +13,11 @@ import pytest
 import requests
 
 from async_rabbitmq.messaging.nodes import nodes
-from common.runtime.control import Part
-from common.runtime.spec import load_services
 from common.settings import Settings
-from common.testing import STACKS, runtime_cli
-from common.testing import refused_in_one_line as refused
+from labkit.runtime.control import Part
+from labkit.runtime.spec import load_services
+from labkit.testing import STACKS, runtime_cli
+from labkit.testing import refused_in_one_line as refused
 
 pytestmark = pytest.mark.integration
 

@@ -19,14 +19,14 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from async_rabbitmq.lab import Lab
+from async_rabbitmq.lab.client import Lab
 from async_rabbitmq.messaging import topology
 from async_rabbitmq.messaging.amqp import blocking_connection
 from async_rabbitmq.messaging.messages import REASON_HEADER
-from common.fuzz import batches, realize
 from common.menu import INITIAL_STOCK, ITEMS
 from common.settings import Settings
-from common.stack import wait_for
+from labkit.fuzz_messages import batches, realize
+from labkit.stack import wait_for
 
 pytestmark = pytest.mark.integration
 EXAMPLES = Settings().fuzz_examples

@@ -2,7 +2,7 @@
 import pytest
 
 from async_rabbitmq.messaging import topology
-from common.testing import place_orders, scrape_url, wait_for_metric
+from labkit.testing import place_orders, scrape_url, wait_for_metric
 
 pytestmark = pytest.mark.integration
 N = 15

@@ -7,13 +7,13 @@ import subprocess
 import pika
 import pytest
 
-from async_rabbitmq.lab import Lab
+from async_rabbitmq.lab.client import Lab
 from async_rabbitmq.messaging import topology
 from async_rabbitmq.messaging.amqp import blocking_connection
 from async_rabbitmq.messaging.consumer import Delivery, dead_letter
 from async_rabbitmq.messaging.messages import REASON_HEADER
 from common.settings import ROOT
-from common.stack import wait_for
+from labkit.stack import wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -6,11 +6,11 @@ import json
 import pytest
 import requests
 
-from async_rabbitmq.lab import Lab
+from async_rabbitmq.lab.client import Lab
 from async_rabbitmq.messaging import topology
 from async_rabbitmq.messaging.amqp import blocking_connection, declare_topology
 from async_rabbitmq.messaging.messages import order_placed
-from common.stack import wait_for
+from labkit.stack import wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -7,17 +7,17 @@ import sys
 
 import pytest
 
-from async_rabbitmq.lab import Lab
+from async_rabbitmq.lab.client import Lab
+from async_rabbitmq.lab.stack import backlog
 from async_rabbitmq.messaging.topology import INVENTORY_ORDERS, QUEUES
-from async_rabbitmq.stack import backlog
 from common.settings import ROOT
-from common.stack import wait_for
+from labkit.stack import wait_for
 
 pytestmark = pytest.mark.integration
 
 
 def watch_once() -> list[str]:
-    out = subprocess.run([sys.executable, "-m", "common.runtime", "watch", "async-rabbitmq", "--count", "1"], cwd=ROOT,
+    out = subprocess.run([sys.executable, "-m", "labkit.runtime", "watch", "async-rabbitmq", "--count", "1"], cwd=ROOT,
                          env=os.environ | {"STACK_RUNTIME": "native"}, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stdout + out.stderr
     return out.stdout.splitlines()

@@ -1,17 +1,19 @@
 """Every HTTP endpoint of Part B (order-service, inventory-service, notification-service) fuzzed with hypothesis:
-hostile bodies (deep nesting, huge numbers, odd unicode, oversized) and content types from `common.fuzzing`
+hostile bodies (deep nesting, huge numbers, odd unicode, oversized) and content types from `labkit.fuzz_http`
 never produce a 5xx, and every error is JSON with `error` and `detail`. Endpoints come from the URL maps."""
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from async_rabbitmq.inventory_service.app import create_app as inventory_app
+from async_rabbitmq.lab.testing import NoRelay
 from async_rabbitmq.notification_service.app import create_app as notification_app
 from async_rabbitmq.notification_service.store import NotificationStore
 from async_rabbitmq.order_service.app import create_app as order_app
 from async_rabbitmq.order_service.store import OrderStore
-from async_rabbitmq.testing import NoRelay
-from common.fuzzing import (
+from common.settings import Settings
+from common.stock import StockStore
+from labkit.fuzz_http import (
     check_answer,
     check_any_method_and_query,
     check_deep_body,
@@ -22,8 +24,6 @@ from common.fuzzing import (
     methods,
     query_strings,
 )
-from common.settings import Settings
-from common.stock import StockStore
 
 pytestmark = pytest.mark.service
 
@@ -54,7 +54,7 @@ def test_fuzz_every_endpoint_with_hostile_bodies(clients, data, body, ctype):
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data(), method=methods, query=query_strings)
 def test_fuzz_every_endpoint_with_any_method_and_query_string(clients, data, method, query):
-    """Query strings and methods (HEAD and OPTIONS too) from `common.fuzzing`: never a 5xx; errors are JSON."""
+    """Query strings and methods (HEAD and OPTIONS too) from `labkit.fuzz_http`: never a 5xx; errors are JSON."""
     check_any_method_and_query(clients, data, method, query)
 
 

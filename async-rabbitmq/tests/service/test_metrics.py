@@ -7,6 +7,7 @@ import pytest
 
 from async_rabbitmq.inventory_service.app import create_app as inventory_app
 from async_rabbitmq.inventory_service.handler import InventoryHandler
+from async_rabbitmq.lab.testing import NoRelay
 from async_rabbitmq.messaging import topology
 from async_rabbitmq.messaging.consumer import Delivery
 from async_rabbitmq.messaging.messages import order_placed
@@ -14,9 +15,8 @@ from async_rabbitmq.notification_service.app import create_app as notification_a
 from async_rabbitmq.notification_service.store import NotificationStore
 from async_rabbitmq.order_service.app import create_app as order_app
 from async_rabbitmq.order_service.store import OrderStore
-from async_rabbitmq.testing import NoRelay
 from common.stock import StockStore
-from common.testing import scrape
+from labkit.testing import scrape
 
 pytestmark = pytest.mark.service
 N = 6

@@ -5,9 +5,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from async_rabbitmq.lab.testing import NoRelay
 from async_rabbitmq.order_service.app import create_app
 from async_rabbitmq.order_service.store import OrderStore
-from async_rabbitmq.testing import NoRelay
 from common.ids import is_order_id
 
 pytestmark = pytest.mark.service

@@ -11,7 +11,7 @@ import pytest
 
 from async_rabbitmq.messaging.nodes import nodes, queue_type
 from common.settings import Settings
-from common.stack import COMPOSE_CLUSTER, docker_client_settings
+from labkit.stack import COMPOSE_CLUSTER, docker_client_settings
 
 pytestmark = pytest.mark.unit
 
@@ -49,7 +49,7 @@ def test_the_stacks_cookie_is_made_once_owner_only_and_a_users_own_wins(tmp_path
     import os
     import stat
 
-    from common import stack
+    from labkit import stack
 
     monkeypatch.setattr(stack, "COMPOSE_COOKIE_FILE", tmp_path / "compose" / "rabbitmq-cluster.cookie")
     first = stack.cluster_secrets("async-rabbitmq", {})["RABBITMQ_ERLANG_COOKIE"]

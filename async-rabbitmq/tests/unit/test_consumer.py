@@ -3,10 +3,10 @@ import sqlite3
 
 import pytest
 
+from async_rabbitmq.lab.testing import FakeChannel, confirm
 from async_rabbitmq.messaging.amqp import Outgoing, pop_confirmed
 from async_rabbitmq.messaging.consumer import BatchConsumer, Delivery, Result
 from async_rabbitmq.messaging.messages import REASON_HEADER
-from async_rabbitmq.testing import FakeChannel, confirm
 from common.settings import Settings
 
 pytestmark = pytest.mark.unit

@@ -1,9 +1,9 @@
 """Part B's scenario evidence says what the run measured: whether the client waited for a slowed inventory."""
 import pytest
 
-from async_rabbitmq import scenarios as sc
-from async_rabbitmq.evidence.scenarios import _delay_effect
-from common.stats import summarize
+from async_rabbitmq.lab import scenarios as sc
+from async_rabbitmq.lab.evidence.scenarios import _delay_effect
+from labkit.stats import summarize
 
 pytestmark = pytest.mark.unit
 

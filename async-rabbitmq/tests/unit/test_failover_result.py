@@ -3,8 +3,8 @@ from dataclasses import replace
 
 import pytest
 
-from async_rabbitmq.failover import FailoverResult
-from common.progress import longest_pause
+from async_rabbitmq.lab.failover import FailoverResult
+from labkit.progress import longest_pause
 
 pytestmark = pytest.mark.unit
 
@@ -57,7 +57,7 @@ def test_orders_flowing_while_down_is_read_from_the_final_times():
 
 def test_the_contrast_line_says_what_the_classic_run_showed():
     """It said "nothing moves until it is back" whatever the classic run measured."""
-    from async_rabbitmq.evidence.failover import render
+    from async_rabbitmq.lab.evidence.failover import render
 
     waited = render({"quorum": _result(), "classic": _result(final_at=[0.2, 0.5, 0.8, 12.5, 13.0])}, "rt", "cl")
     assert "no order reached a final state until it was started again" in waited

@@ -9,9 +9,9 @@ import stat
 
 import pytest
 
-from async_rabbitmq.broker.native import NativeBroker
+from async_rabbitmq.lab.broker.native import NativeBroker
 from async_rabbitmq.messaging.nodes import nodes
-from common.runtime.errors import StackError
+from common.errors import StackError
 from common.settings import Settings
 
 
@@ -45,7 +45,7 @@ def test_environment_keeps_the_node_local_and_separate(tmp_path):
 def prepared(tmp_path, monkeypatch):
     """A three-node cluster's NativeBroker for node 2 under a permissive umask, its prepare() runnable offline;
     returns (broker, writes) where writes records each file's mode at the moment bytes are written into it."""
-    from async_rabbitmq.broker import native
+    from async_rabbitmq.lab.broker import native
     monkeypatch.setattr(native, "ensure_installed", lambda settings: None)
     monkeypatch.setattr(native, "_listening", lambda port, host="127.0.0.1": True)
     writes: list[tuple[str, int]] = []
@@ -161,7 +161,7 @@ def test_prepare_as_root_refuses_a_folder_swapped_for_a_link(prepared, tmp_path)
 
 def test_a_fresh_node_joins_node_1_only_once_node_1_has_booted(tmp_path, monkeypatch):
     """The cluster's nodes start together: joining node 1 while it still boots fails (rabbitmqctl join_cluster)."""
-    import async_rabbitmq.broker.native as native
+    import async_rabbitmq.lab.broker.native as native
     from async_rabbitmq.messaging.nodes import nodes
 
     s = Settings(run_dir=tmp_path, brokers=3)
@@ -202,8 +202,8 @@ def test_a_nested_run_dir_is_reachable_by_the_rabbitmq_user(open_tmp, monkeypatc
     so no node could start. Each closed folder between the checkout and the node is passable by that group only."""
     import subprocess
 
-    from async_rabbitmq.broker import native
-    from common.runtime.safefs import private_dir
+    from async_rabbitmq.lab.broker import native
+    from labkit.runtime.safefs import private_dir
 
     checkout = open_tmp / "checkout"
     checkout.mkdir()

@@ -1,7 +1,7 @@
 """The cluster's nodes from the settings: distinct names and ports derived from the configured ones."""
 import pytest
 
-from async_rabbitmq.broker.native import NativeBroker
+from async_rabbitmq.lab.broker.native import NativeBroker
 from async_rabbitmq.messaging import nodes
 from async_rabbitmq.messaging.amqp import all_parameters
 from common.settings import Settings

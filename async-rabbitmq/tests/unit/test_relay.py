@@ -5,10 +5,10 @@ from types import SimpleNamespace
 
 import pytest
 
+from async_rabbitmq.lab.testing import FakeChannel, confirm
 from async_rabbitmq.messaging.messages import order_placed
 from async_rabbitmq.order_service.relay import OutboxRelay
 from async_rabbitmq.order_service.store import OrderStore
-from async_rabbitmq.testing import FakeChannel, confirm
 from common.settings import Settings
 
 pytestmark = pytest.mark.unit

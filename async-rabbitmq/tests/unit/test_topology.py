@@ -4,8 +4,8 @@ from types import SimpleNamespace
 import pika.exceptions
 import pytest
 
+from async_rabbitmq.lab.testing import FakeChannel
 from async_rabbitmq.messaging import topology
-from async_rabbitmq.testing import FakeChannel
 
 pytestmark = pytest.mark.unit
 

@@ -6,8 +6,8 @@ import socket
 import pytest
 import requests
 
-from common.benchkit import echo_server
-from common.slow_clients import slow_client_ring
+from labkit.benchkit import echo_server
+from labkit.slow_clients import slow_client_ring
 
 pytestmark = pytest.mark.integration
 

@@ -12,11 +12,11 @@ import textwrap
 import pytest
 import requests
 
-from common import oversized
-from common.benchkit import wait_healthy
 from common.http_server import HttpServer
 from common.settings import ROOT, Settings
 from common.web import create_base_app, json_body
+from labkit import oversized
+from labkit.benchkit import wait_healthy
 
 pytestmark = pytest.mark.integration
 

@@ -12,8 +12,8 @@ import pytest
 import requests
 
 from common.settings import ROOT
-from common.stack import wait_healthy
-from common.testing import PROMETHEUS_ACCEPT, Scrape
+from labkit.stack import wait_healthy
+from labkit.testing import PROMETHEUS_ACCEPT, Scrape
 
 pytestmark = pytest.mark.integration
 M = 30

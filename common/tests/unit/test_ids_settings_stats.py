@@ -5,7 +5,7 @@ from pydantic import ValidationError
 
 from common.ids import generate_event_id, generate_order_id, is_event_id, is_order_id
 from common.settings import Settings
-from common.stats import percentile, summarize
+from labkit.stats import percentile, summarize
 
 pytestmark = pytest.mark.unit
 

@@ -10,8 +10,8 @@ from prometheus_client.openmetrics.parser import text_string_to_metric_families 
 
 from common import gunicorn_conf
 from common.metrics import UNMATCHED, prepare_multiprocess_dir, wants_exposition
-from common.testing import scrape
 from common.web import create_base_app
+from labkit.testing import scrape
 
 
 @pytest.mark.unit
@@ -103,7 +103,7 @@ CHILD = textwrap.dedent("""
 @pytest.mark.service
 def test_multiprocess_mode_sums_every_process(tmp_path):
     """What gunicorn's workers do: each process writes its own file; a scrape in any of them sums them all."""
-    from common.testing import Scrape
+    from labkit.testing import Scrape
 
     env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": prepare_multiprocess_dir(str(tmp_path / "mp"))}
     for n in (2, 5):

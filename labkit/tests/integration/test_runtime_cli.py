@@ -1,4 +1,4 @@
-"""`python -m common.runtime` as a user runs it, in a subprocess, on a run directory of its own (no stack is
+"""`python -m labkit.runtime` as a user runs it, in a subprocess, on a run directory of its own (no stack is
 started): `logs` into a reader that closes early, an unknown service name, following new lines, and other
 ordinary misuse: a one-line error and a non-zero status, never a traceback."""
 import os
@@ -26,7 +26,7 @@ def run_dir(tmp_path):
 
 def cli(run_dir, *args, **kw):
     env = os.environ | {"RUN_DIR": str(run_dir)}
-    return subprocess.Popen([sys.executable, "-m", "common.runtime", *args], cwd=ROOT, env=env,
+    return subprocess.Popen([sys.executable, "-m", "labkit.runtime", *args], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
 
 
@@ -85,7 +85,8 @@ def test_an_unknown_service_is_one_line_and_a_non_zero_status(run_dir, args):
     assert "Traceback" not in err.decode() and len(err.decode().strip().splitlines()) == 1, err.decode()
 
 
-@pytest.mark.parametrize("module", ["streaming_kafka.replay", "streaming_kafka.redrive", "async_rabbitmq.redrive"])
+@pytest.mark.parametrize("module", ["streaming_kafka.analytics_consumer.replay", "streaming_kafka.lab.redrive",
+                                    "async_rabbitmq.lab.redrive"])
 def test_a_broker_tool_with_no_broker_says_so_in_one_line(module):
     """`make replay` / `make redrive` before `make up`: one line saying what to start, not a client traceback.
     The broker addresses point at a closed port, so no broker of a running stack is touched."""

@@ -12,15 +12,15 @@ from pathlib import Path
 import psutil
 import pytest
 
-from common.runtime.control import port_owner
 from common.settings import ROOT, Settings
-from common.testing import STACKS
+from labkit.runtime.control import port_owner
+from labkit.testing import STACKS
 
 pytestmark = pytest.mark.integration
 
 
 def cli(run_dir, *args):
-    return subprocess.run([sys.executable, "-m", "common.runtime", *args], cwd=ROOT, capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "labkit.runtime", *args], cwd=ROOT, capture_output=True, text=True,
                           env=os.environ | {"RUN_DIR": str(run_dir)}, timeout=300)
 
 

@@ -10,9 +10,9 @@ import pytest
 import requests
 
 from common.menu import INITIAL_STOCK
-from common.runtime.control import port_owner
 from common.settings import Settings
-from common.testing import STACKS, foreign_stack, refused_in_one_line, runtime_cli
+from labkit.runtime.control import port_owner
+from labkit.testing import STACKS, foreign_stack, refused_in_one_line, runtime_cli
 
 pytestmark = pytest.mark.integration
 PART = "sync-rest"

@@ -5,9 +5,9 @@ import random
 import pytest
 import requests
 
-from common import chaos
-from common.chaos import ACCEPTED, REFUSED, UNKNOWN, Attempt, ChaosRun, Kill
 from common.settings import Settings
+from labkit import chaos
+from labkit.chaos import ACCEPTED, REFUSED, UNKNOWN, Attempt, ChaosRun, Kill
 
 pytestmark = pytest.mark.unit
 SERVICES = ("broker", "a", "b", "c")

@@ -3,7 +3,7 @@ import math
 
 import pytest
 
-from common.progress import Pause, longest_pause
+from labkit.progress import Pause, longest_pause
 
 pytestmark = pytest.mark.unit
 

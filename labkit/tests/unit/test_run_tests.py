@@ -1,5 +1,5 @@
 """`make test` removes only what tests created (scripts/run_tests.py, with its subprocess calls recorded, and the
-fixtures' refusal to take ports a user's stack holds). Before, it ran `common.runtime down` and `docker compose
+fixtures' refusal to take ports a user's stack holds). Before, it ran `labkit.runtime down` and `docker compose
 down -v` for every part on every run, even `PYTEST_ARGS="-m unit"`: a user's native stack stopped and the
 volumes of their `make docker-up` gone."""
 import importlib.util
@@ -8,9 +8,9 @@ import sys
 
 import pytest
 
-from common.runtime.compose import Container
 from common.settings import ROOT, Settings
-from common.testing import claim, foreign_stack, marker, project_of_tests
+from labkit.runtime.compose import Container
+from labkit.testing import claim, foreign_stack, marker, project_of_tests
 
 pytestmark = pytest.mark.unit
 
@@ -70,7 +70,7 @@ def test_make_test_with_unit_leaves_a_running_native_stack_and_the_users_compose
     assert run_tests.main() == 0
     pytest_call = [c for c in calls if c[1:3] == ["-m", "pytest"]]
     assert pytest_call and pytest_call[0][-2:] == ["-m", "unit"]
-    assert not [c for c in calls if "down" in c], calls  # no `common.runtime down`, no `docker compose down`
+    assert not [c for c in calls if "down" in c], calls  # no `labkit.runtime down`, no `docker compose down`
 
 
 def test_the_fixtures_leave_a_users_stack_alone_and_say_why(tmp_path):
@@ -88,7 +88,7 @@ def test_the_fixtures_leave_a_users_stack_alone_and_say_why(tmp_path):
 
 
 def test_claim_skips_when_a_users_stack_holds_the_ports(tmp_path, monkeypatch):
-    import common.testing as testing
+    import labkit.testing as testing
     settings = Settings(run_dir=tmp_path)
     monkeypatch.setattr(testing, "foreign_stack", lambda s: "a native sync-rest stack the tests did not start")
     with pytest.raises(pytest.skip.Exception, match="left alone: a native sync-rest"):
@@ -103,7 +103,7 @@ def test_claim_skips_when_a_users_stack_holds_the_ports(tmp_path, monkeypatch):
 
 
 def test_the_tests_compose_projects_are_not_the_users():
-    from common.stack import DockerStack, project
+    from labkit.stack import DockerStack, project
     stack = DockerStack("sync-rest", env={}, project_name=project_of_tests("sync-rest"))
     assert stack.project == "foodlab-test-sync-rest" != project("sync-rest")
     assert stack.base[stack.base.index("--project-name") + 1] == "foodlab-test-sync-rest"
@@ -182,7 +182,7 @@ def test_the_exit_file_is_written_when_the_background_run_ends(tmp_path):
 
 
 def test_the_docker_ring_waits_for_the_background_run(monkeypatch, tmp_path):
-    from common.testing import wait_docker_prep
+    from labkit.testing import wait_docker_prep
     monkeypatch.delenv("FOODLAB_DOCKER_PREP", raising=False)
     wait_docker_prep(timeout=0)  # not started by make test: nothing to wait for
     monkeypatch.setenv("FOODLAB_DOCKER_PREP", str(tmp_path / "docker-prep.exit"))
@@ -202,7 +202,7 @@ class _Item:
 
 
 def test_the_rings_that_need_no_engine_run_first_then_the_docker_ones_part_by_part():
-    from common.testing import pytest_collection_modifyitems
+    from labkit.testing import pytest_collection_modifyitems
     items = [_Item("common/tests/unit/test_a.py"), _Item("tests/docker/test_images.py", docker=True),
              _Item("tests/test_compose.py"), _Item("sync-rest/tests/docker/test_docker_sync.py", docker=True),
              _Item("sync-rest/tests/test_sync.py", docker=True), _Item("sync-rest/tests/test_sync.py"),

@@ -4,9 +4,9 @@ the last nodes of a quorum lose their majority and hang in their controlled shut
 saw two 60 s kills when tearing down a five-node cluster)."""
 import pytest
 
-from common.runtime.control import Part
-from common.runtime.spec import Service
 from common.settings import Settings
+from labkit.runtime.control import Part
+from labkit.runtime.spec import Service
 
 pytestmark = pytest.mark.unit
 
@@ -75,7 +75,7 @@ def test_a_service_already_down_is_not_stopped_again(part):
 def test_a_running_cluster_is_seen_without_brokers_so_down_stops_node_1_last(tmp_path, monkeypatch):
     """`make demo` stopped Part B's cluster with the single-node service list: supervisord's shutdown then
     stopped nodes 2 and 3 after node 1, and node 1 waited for their tables at its next start (120 s, failed)."""
-    from common.runtime.spec import load_services
+    from labkit.runtime.spec import load_services
 
     settings = Settings(run_dir=tmp_path / "run")
     assert [s.name for s in load_services("async-rabbitmq", settings)][:2] == ["rabbitmq", "inventory-service"]
@@ -89,7 +89,7 @@ def test_a_running_cluster_is_seen_without_brokers_so_down_stops_node_1_last(tmp
 def test_start_waits_for_the_port_of_its_own_killed_process_but_not_for_a_stranger(part, monkeypatch):
     """The chaos ring restarted RabbitMQ 0.02 s after its kill -9 and was told 5672 was in use: supervisord saw
     the process gone before the kernel had freed its socket."""
-    import common.runtime.control as control
+    import labkit.runtime.control as control
 
     holders = iter(["another process", "another process", None])
     monkeypatch.setattr(control, "port_owner", lambda port: next(holders))

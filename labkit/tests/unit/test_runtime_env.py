@@ -7,10 +7,10 @@ import sys
 
 import pytest
 
-from common.runtime.control import Part
-from common.runtime.envspec import PROCESS_VARS, service_environment, settings_vars
-from common.runtime.spec import Service
 from common.settings import ROOT, Settings
+from labkit.runtime.control import Part
+from labkit.runtime.envspec import PROCESS_VARS, service_environment, settings_vars
+from labkit.runtime.spec import Service
 
 pytestmark = pytest.mark.unit
 
@@ -61,7 +61,7 @@ def test_the_launched_process_sees_the_filtered_environment(part):
     code = "import json, os; print(json.dumps(dict(os.environ)))"
     path = capture(part, {"PATH": "/usr/bin:/bin", "KAFKA_BOOTSTRAP": "127.0.0.1:1", **SECRETS},
                    argv=(sys.executable, "-c", code))
-    out = subprocess.run([sys.executable, "-m", "common.runtime.launch", str(path)], cwd=ROOT,
+    out = subprocess.run([sys.executable, "-m", "labkit.runtime.launch", str(path)], cwd=ROOT,
                          capture_output=True, text=True, check=True, timeout=60)
     seen = json.loads(out.stdout)
     assert seen["KAFKA_BOOTSTRAP"] == "127.0.0.1:1" and not set(SECRETS) & set(seen)
@@ -99,7 +99,7 @@ def test_run_and_part_dirs_are_closed_to_others_from_the_first_config_write(part
 
 
 def test_gunicorn_services_get_a_metrics_directory_under_the_parts_run_folder(part):
-    from common.runtime.spec import gunicorn_service
+    from labkit.runtime.spec import gunicorn_service
 
     svc = gunicorn_service(part.settings, "order-service", "sync_rest.order_service.app", 6000)
     part._capture_env(svc, {"PATH": "/usr/bin", "PROMETHEUS_MULTIPROC_DIR": "/tmp/elsewhere"})

@@ -4,11 +4,11 @@ import subprocess
 
 import pytest
 
-from common.runtime import compose
-from common.runtime.__main__ import cmd_ps
-from common.runtime.control import Part, Row
-from common.runtime.errors import StackError
+from common.errors import StackError
 from common.settings import Settings
+from labkit.runtime import compose
+from labkit.runtime.__main__ import cmd_ps
+from labkit.runtime.control import Part, Row
 
 pytestmark = pytest.mark.unit
 

@@ -3,12 +3,12 @@ folder (never its logs, another part's folder, or anything a link points to) and
 watch prints one row per sample under a header until it is told to stop, and a failing sample does not end it."""
 import pytest
 
-from common.runtime.control import Part
-from common.runtime.errors import StackError
-from common.runtime.safefs import UnsafePathError, remove_under
-from common.runtime.spec import PARTS, load_data
-from common.runtime.watch import watch
+from common.errors import StackError
 from common.settings import Settings
+from labkit.runtime.control import Part
+from labkit.runtime.safefs import UnsafePathError, remove_under
+from labkit.runtime.spec import PARTS, load_data
+from labkit.runtime.watch import watch
 
 pytestmark = pytest.mark.unit
 

@@ -4,10 +4,10 @@ node is started; and a part running with other services than declared now (anoth
 anything is prepared or written."""
 import pytest
 
-from common.runtime.control import Part, start_groups
-from common.runtime.errors import StackError
-from common.runtime.spec import Service, load_services
+from common.errors import StackError
 from common.settings import Settings
+from labkit.runtime.control import Part, start_groups
+from labkit.runtime.spec import Service, load_services
 
 pytestmark = pytest.mark.unit
 

@@ -1,11 +1,11 @@
-"""common.runtime.safefs: secrets owner-only from their first byte whatever the umask, private folders, and
+"""labkit.runtime.safefs: secrets owner-only from their first byte whatever the umask, private folders, and
 neither a write nor a chown that follows a planted link."""
 import os
 import stat
 
 import pytest
 
-from common.runtime.safefs import UnsafePathError, chown_tree, private_dir, read_private, write_private
+from labkit.runtime.safefs import UnsafePathError, chown_tree, private_dir, read_private, write_private
 
 pytestmark = pytest.mark.unit
 
@@ -81,7 +81,7 @@ def test_chown_tree_hands_over_links_not_their_targets(tmp_path):
 
 
 def test_ensure_secret_creates_once_and_a_racing_start_reads_the_winner(tmp_path, monkeypatch):
-    from common.runtime import safefs
+    from labkit.runtime import safefs
     path = tmp_path / "cookie"
     real_read = safefs.read_private
     calls = []

@@ -7,10 +7,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from common import stack as stack_mod
 from common.faults import without_faults
 from common.settings import ROOT, Settings
-from common.stack import DockerStack, NativeStack, docker_client_settings, get_stack
+from labkit import stack as stack_mod
+from labkit.stack import DockerStack, NativeStack, docker_client_settings, get_stack
 
 pytestmark = pytest.mark.unit
 
@@ -176,7 +176,7 @@ def test_cluster_stack_names_both_files_and_execs_in_a_broker(monkeypatch):
 
 
 def test_evidence_commit_ignores_the_outputs_a_run_writes(tmp_path):
-    from common.evidence import commit
+    from labkit.evidence import commit
 
     def git(*args):
         subprocess.run(["git", "-c", "user.email=t@t", "-c", "user.name=t", *args], cwd=tmp_path, check=True,
@@ -211,7 +211,7 @@ def test_fault_env_names_each_switch_by_its_variable_and_refuses_others():
 
 
 def test_run_steps_runs_in_order_announces_times_and_lets_a_step_read_an_earlier_one():
-    from common.stack import run_steps
+    from labkit.stack import run_steps
 
     said, results = [], {}
     steps = [("a", "first", lambda: 1), ("b", None, lambda: results["a"] + 1), ("c", "third", lambda: 3)]

@@ -7,9 +7,9 @@ import importlib
 
 import pytest
 
-from common.runtime.spec import Service
 from common.settings import Settings
-from common.stack import NativeStack
+from labkit.runtime.spec import Service
+from labkit.stack import NativeStack
 
 pytestmark = pytest.mark.unit
 
@@ -68,7 +68,7 @@ class FakeStack:
         return "the runtime as described"
 
 
-@pytest.mark.parametrize("module", ["sync_rest.evidence.scenarios", "async_rabbitmq.evidence.scenarios"])
+@pytest.mark.parametrize("module", ["sync_rest.lab.evidence.scenarios", "async_rabbitmq.lab.evidence.scenarios"])
 def test_the_scenario_script_brings_the_whole_part_up_before_its_scenarios(module, monkeypatch, tmp_path):
     mod = importlib.import_module(module)
     stack = FakeStack()
@@ -86,9 +86,9 @@ def test_a_failed_compose_command_is_a_one_line_error_of_the_script(monkeypatch,
     """`--runtime docker` where no engine or no compose plugin answers: one line on stderr, exit 1, no traceback."""
     import subprocess
 
-    from common import stack as stack_mod
-    from common.runtime.errors import exit_status
-    from common.stack import DockerStack
+    from common.errors import exit_status
+    from labkit import stack as stack_mod
+    from labkit.stack import DockerStack
 
     def fails(cmd, **kw):
         raise subprocess.CalledProcessError(1, cmd)

@@ -1,6 +1,6 @@
 import sys
 
-from common.runtime.errors import exit_status
+from common.errors import exit_status
 from streaming_kafka.inventory_consumer.app import main
 
 sys.exit(exit_status(main))

@@ -8,11 +8,11 @@ import logging
 
 from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_fixed
 
+from common.errors import StackError
 from common.faults import Faults
 from common.logs import setup_logging
 from common.menu import uniform_stock
 from common.process import serve
-from common.runtime.errors import StackError
 from common.settings import Settings, get_settings
 from common.stock import StockStore
 from common.web import create_base_app, stock_routes

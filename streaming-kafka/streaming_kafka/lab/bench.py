@@ -1,5 +1,5 @@
 """Part C benchmarks against a live native stack (`make up PART=streaming-kafka`): each figure with its same-run
-baseline and the ratio. `python -m streaming_kafka.bench` prints them as JSON; `run()` returns them.
+baseline and the ratio. `python -m streaming_kafka.lab.bench` prints them as JSON; `run()` returns them.
 
 - 202 latency: sequential POST /order (p50/p99), against the bare Flask echo every part is compared with.
 - `/bulk` events/s (generate, send with acks=all, confirm) against a raw producer of the same client with the same
@@ -19,15 +19,15 @@ import json
 import sys
 import time
 
-from common.benchkit import accept_latency, ratio
+from common.errors import exit_status
 from common.menu import ITEMS
-from common.runtime.errors import exit_status
 from common.settings import Settings, get_settings
-from common.stack import NativeStack, wait_for
+from labkit.benchkit import accept_latency, ratio
+from labkit.stack import NativeStack, wait_for
 from streaming_kafka.analytics_consumer.worker import FETCH, replay
 from streaming_kafka.events import iso_ms, now_ms, order_placed_bytes
 from streaming_kafka.kafka_io import TopicPartition, TopicSpec, make_producer, make_reader
-from streaming_kafka.scenarios import Client, wait_caught_up
+from streaming_kafka.lab.scenarios import Client, wait_caught_up
 from streaming_kafka.topology import EVENT_TOPICS, admin_client, replication
 
 SCRATCH = "bench-raw"
@@ -150,7 +150,7 @@ def run(progress=print, count: int | None = None, repeat: int = 2, latency_n: in
         admin.close()
     factor, min_isr = replication(settings)
     return {
-        "command": "python -m streaming_kafka.bench (against `make up PART=streaming-kafka`)",
+        "command": "python -m streaming_kafka.lab.bench (against `make up PART=streaming-kafka`)",
         "latency_202_ms": latency,
         "bulk": {"events": count, "events_per_s": round(bulk_rate), "raw_producer_events_per_s": round(raw_rate),
                  "ratio": ratio(bulk_rate, raw_rate),

@@ -3,7 +3,7 @@
 `broker_failover`: kill -9 the broker that leads the most `OrderEvents` partitions during a `/bulk`, start it
 again; every order ends with one result, the stock moves by the reserved units only, replay equals live.
 `refusal`: two brokers down; the producer refuses (503) rather than confirm a write one broker alone holds,
-and writes resume once a second broker is back. The evidence writer is `streaming_kafka.evidence.failover`.
+and writes resume once a second broker is back. The evidence writer is `streaming_kafka.lab.evidence.failover`.
 """
 from __future__ import annotations
 
@@ -15,14 +15,14 @@ from dataclasses import dataclass, field
 import psutil
 import requests
 
-from common.progress import longest_pause
 from common.settings import Settings
-from common.stack import Stack, wait_for
 from common.vocabulary import OrderStatus
+from labkit.progress import longest_pause
+from labkit.stack import Stack, wait_for
 from streaming_kafka.analytics_consumer.worker import replay
-from streaming_kafka.broker.native import service_name
 from streaming_kafka.kafka_io import KafkaError, TopicPartition, make_reader
-from streaming_kafka.scenarios import Client, counts, delta, wait_caught_up
+from streaming_kafka.lab.broker.native import service_name
+from streaming_kafka.lab.scenarios import Client, counts, delta, wait_caught_up
 from streaming_kafka.topology import ORDER_TOPIC, admin_client
 
 
@@ -146,7 +146,7 @@ class Sampler(threading.Thread):
 
 def progress_times(samples: list[Sample]) -> list[float]:
     """The times of the samples at which `processed` grew (the first known count included): Part C's progress,
-    for `common.progress.longest_pause`. A sample without an answer (None) tells nothing."""
+    for `labkit.progress.longest_pause`. A sample without an answer (None) tells nothing."""
     out, last = [], None
     for s in samples:
         if s.processed is not None and (last is None or s.processed > last):

@@ -1,6 +1,6 @@
-"""Part C's scenarios: each drives the running stack through `common.stack` and HTTP, and returns data.
+"""Part C's scenarios: each drives the running stack through `labkit.stack` and HTTP, and returns data.
 
-The evidence writer (`streaming_kafka.evidence`), the pytest assertions, the benchmark and the comparison
+The evidence writer (`streaming_kafka.lab.evidence`), the pytest assertions, the benchmark and the comparison
 report all read these results; nothing here prints. Every count is a delta of the live analytics view
 (one result per order, keyed by `order_id`), so the scenarios work on a broker that already holds events.
 """
@@ -12,12 +12,12 @@ from dataclasses import dataclass, field
 
 import requests
 
-from common.client import StackClient
 from common.faults import fault_env
 from common.menu import ITEMS
 from common.settings import Settings
-from common.stack import Stack, run_steps, wait_for
 from common.vocabulary import OrderStatus
+from labkit.client import StackClient
+from labkit.stack import Stack, run_steps, wait_for
 from streaming_kafka.analytics_consumer.worker import ReplayResult, replay
 from streaming_kafka.kafka_io import KafkaError
 from streaming_kafka.lag import LagRow, consumer_lag, format_table, total_lag

@@ -1,6 +1,6 @@
 """Part C's services for the native runtime, in start order (mirrors docker-compose.yml)."""
-from common.runtime.spec import gunicorn_service, python_service
-from streaming_kafka.broker.native import kafka_services, service_name
+from labkit.runtime.spec import gunicorn_service, python_service
+from streaming_kafka.lab.broker.native import kafka_services, service_name
 
 PART = "streaming-kafka"
 MAX_BROKERS = 5  # the `brokers` setting's upper bound
@@ -15,7 +15,7 @@ def cluster_size(settings) -> int:
     and `make down` need no BROKERS=3 once a cluster is up."""
     if "brokers" in settings.model_fields_set:
         return settings.brokers
-    from common.runtime.control import Part  # at call time: the runtime imports this module
+    from labkit.runtime.control import Part  # at call time: the runtime imports this module
 
     return Part(PART, settings).cluster_size(service_name, MAX_BROKERS) or settings.brokers
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from common import dockercheck as dc
-from common.stack import wait_for
+from labkit import dockercheck as dc
+from labkit.stack import wait_for
 
 pytestmark = pytest.mark.docker
 
@@ -36,5 +36,5 @@ def test_analytics_writes_the_metrics_file_on_the_host_as_non_root(docker_stack,
 
 # Last: the checks every part shares, whose volume check ends with `down -v` and `up` (an empty broker), so it must
 # come after the metrics check above (pytest runs a module's tests in the order they are defined).
-from common.docker_ring import *  # noqa: E402,F401,F403
+from labkit.docker_ring import *  # noqa: E402,F401,F403
 

@@ -4,11 +4,11 @@ against it at test scale: kill -9 the broker leading the most `OrderEvents` part
 SIGKILL, the process frozen first), start it again; the same guarantees as the native failover test."""
 import pytest
 
-from common import dockercheck as dc
-from streaming_kafka import failover as fo
-from streaming_kafka.evidence.failover import QUICK
+from labkit import dockercheck as dc
+from streaming_kafka.lab import failover as fo
+from streaming_kafka.lab.evidence.failover import QUICK
+from streaming_kafka.lab.scenarios import lag_rows
 from streaming_kafka.lag import total_lag
-from streaming_kafka.scenarios import lag_rows
 
 pytestmark = pytest.mark.docker
 

@@ -11,9 +11,9 @@ import pytest
 import requests
 
 from common.settings import ROOT
-from common.stack import wait_for
+from labkit.stack import wait_for
 from streaming_kafka.kafka_io import TopicPartition, make_producer, make_reader
-from streaming_kafka.scenarios import Client, wait_caught_up
+from streaming_kafka.lab.scenarios import Client, wait_caught_up
 from streaming_kafka.topology import DLQ_TOPIC, ORDER_TOPIC
 
 pytestmark = pytest.mark.integration
@@ -71,7 +71,7 @@ def test_make_replay_script_writes_its_file_and_exits_0(native_stack, settings, 
     wait_caught_up(settings)
     live = client.metrics()["total_orders_seen"]  # the live fold of the whole log, which the replay re-reads
     env = dict(os.environ, METRICS_DIR=str(tmp_path))
-    out = subprocess.run([sys.executable, "-m", "streaming_kafka.replay"], env=env, cwd=ROOT,
+    out = subprocess.run([sys.executable, "-m", "streaming_kafka.analytics_consumer.replay"], env=env, cwd=ROOT,
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert "analytics-group-replay-" in out.stdout

@@ -9,9 +9,9 @@ import subprocess
 import pytest
 
 from common.settings import Settings
-from common.testing import STACKS, runtime_cli
-from common.testing import refused_in_one_line as refused
-from streaming_kafka.broker.native import registered_brokers
+from labkit.testing import STACKS, runtime_cli
+from labkit.testing import refused_in_one_line as refused
+from streaming_kafka.lab.broker.native import registered_brokers
 
 pytestmark = pytest.mark.integration
 

@@ -19,13 +19,13 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from common.fuzz import batches, realize
 from common.menu import ITEMS
 from common.settings import Settings
-from common.stack import wait_for
+from labkit.fuzz_messages import batches, realize
+from labkit.stack import wait_for
 from streaming_kafka.events import now_ms, order_placed
 from streaming_kafka.kafka_io import TopicPartition, make_producer, make_reader
-from streaming_kafka.scenarios import Client, wait_caught_up
+from streaming_kafka.lab.scenarios import Client, wait_caught_up
 from streaming_kafka.topology import DLQ_REASON_HEADER, DLQ_TOPIC, INVENTORY_TOPIC, ORDER_TOPIC
 
 pytestmark = pytest.mark.integration

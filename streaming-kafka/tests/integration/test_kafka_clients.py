@@ -5,7 +5,7 @@ import uuid
 
 import pytest
 
-from common.stack import wait_for
+from labkit.stack import wait_for
 from streaming_kafka.kafka_io import BEGINNING, CLIENTS, TopicPartition, TopicSpec, make_admin, make_consumer, make_producer
 
 pytestmark = pytest.mark.integration

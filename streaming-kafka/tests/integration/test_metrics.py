@@ -4,8 +4,8 @@ Kafka; the analytics consumer answers JSON by default and the exposition format 
 import pytest
 import requests
 
-from common.stack import wait_for
-from common.testing import place_orders, scrape_url, wait_for_metric
+from labkit.stack import wait_for
+from labkit.testing import place_orders, scrape_url, wait_for_metric
 from streaming_kafka.topology import ANALYTICS_GROUP, INVENTORY_GROUP, ORDER_TOPIC
 
 pytestmark = pytest.mark.integration

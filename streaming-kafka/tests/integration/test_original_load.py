@@ -4,8 +4,8 @@ import pytest
 import requests
 
 from common.menu import uniform_stock
-from common.stack import wait_for
-from streaming_kafka.scenarios import Client, counts, delta, wait_caught_up
+from labkit.stack import wait_for
+from streaming_kafka.lab.scenarios import Client, counts, delta, wait_caught_up
 
 pytestmark = pytest.mark.integration
 

@@ -4,10 +4,10 @@ starts, dead-letters them (`too_deep`), commits, and confirms the good order pro
 import pytest
 
 from common.ids import generate_event_id, generate_order_id
-from common.stack import wait_for
+from labkit.stack import wait_for
 from streaming_kafka.events import encode, now_ms, order_placed
 from streaming_kafka.kafka_io import TopicPartition, make_producer, make_reader
-from streaming_kafka.scenarios import Client, wait_caught_up
+from streaming_kafka.lab.scenarios import Client, wait_caught_up
 from streaming_kafka.topology import DLQ_TOPIC, ORDER_TOPIC
 
 pytestmark = pytest.mark.integration

@@ -2,11 +2,11 @@
 per service send their head byte by byte or never finish their body; meanwhile normal requests answer within
 their timeout, and afterwards the service holds none of those connections. A 1 MiB body, sent whole,
 gets a 413 JSON error the client reads. Bounded: 100 clients, ~60 s
-at most per service, loopback only (common/slow_clients.py)."""
+at most per service, loopback only (labkit/slow_clients.py)."""
 import pytest
 
-from common import oversized
-from common.slow_clients import service_probe, slow_client_ring
+from labkit import oversized
+from labkit.slow_clients import service_probe, slow_client_ring
 
 pytestmark = pytest.mark.integration
 

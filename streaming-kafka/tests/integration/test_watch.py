@@ -8,9 +8,9 @@ import sys
 import pytest
 
 from common.settings import ROOT
-from common.stack import wait_for
-from streaming_kafka.scenarios import Client, wait_caught_up
-from streaming_kafka.stack import backlog
+from labkit.stack import wait_for
+from streaming_kafka.lab.scenarios import Client, wait_caught_up
+from streaming_kafka.lab.stack import backlog
 from streaming_kafka.topology import ANALYTICS_GROUP, INVENTORY_GROUP
 
 pytestmark = pytest.mark.integration
@@ -24,7 +24,7 @@ def test_the_watch_shows_the_inventory_groups_lag(native_stack, settings):
     try:
         assert Client(settings).bulk(2000)["published"] == 2000
         assert sample()[INVENTORY_GROUP] == 2000  # acknowledged by Kafka, read by nobody
-        out = subprocess.run([sys.executable, "-m", "common.runtime", "watch", "streaming-kafka", "--count", "1"],
+        out = subprocess.run([sys.executable, "-m", "labkit.runtime", "watch", "streaming-kafka", "--count", "1"],
                              cwd=ROOT, env=os.environ | {"STACK_RUNTIME": "native"}, capture_output=True, text=True,
                              timeout=60)
         assert out.returncode == 0, out.stdout + out.stderr

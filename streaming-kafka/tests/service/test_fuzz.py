@@ -1,5 +1,5 @@
 """Hypothesis fuzzing of every HTTP endpoint of Part C (producer, inventory consumer, analytics): malformed
-input is always a 4xx JSON error. Hostile bodies and content types come from `common.fuzzing`."""
+input is always a 4xx JSON error. Hostile bodies and content types come from `labkit.fuzz_http`."""
 import json
 import threading
 from pathlib import Path
@@ -8,7 +8,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from common.fuzzing import (
+from common.settings import Settings
+from common.stock import StockStore
+from labkit.fuzz_http import (
     check_answer,
     check_any_method_and_query,
     check_deep_body,
@@ -19,8 +21,6 @@ from common.fuzzing import (
     methods,
     query_strings,
 )
-from common.settings import Settings
-from common.stock import StockStore
 from streaming_kafka.analytics_consumer.app import create_app as analytics_app
 from streaming_kafka.analytics_consumer.metrics import MetricsState, render
 from streaming_kafka.inventory_consumer.app import create_app as inventory_app
@@ -125,7 +125,7 @@ def test_fuzz_every_endpoint_with_hostile_bodies(clients, data, body, ctype):
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data(), method=methods, query=query_strings)
 def test_fuzz_every_endpoint_with_any_method_and_query_string(clients, data, method, query):
-    """Query strings and methods (HEAD and OPTIONS too) from `common.fuzzing`: never a 5xx; errors are JSON."""
+    """Query strings and methods (HEAD and OPTIONS too) from `labkit.fuzz_http`: never a 5xx; errors are JSON."""
     check_any_method_and_query(clients, data, method, query)
 
 

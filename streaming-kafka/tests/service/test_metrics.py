@@ -6,7 +6,7 @@ import threading
 import pytest
 
 from common.stock import StockStore
-from common.testing import scrape
+from labkit.testing import scrape
 from streaming_kafka.analytics_consumer.app import create_app as analytics_app
 from streaming_kafka.analytics_consumer.metrics import MetricsState
 from streaming_kafka.events import encode, order_placed

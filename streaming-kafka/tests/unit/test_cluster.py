@@ -2,9 +2,9 @@
 import pytest
 
 from common.settings import Settings
-from streaming_kafka.broker.native import Broker, kafka_services, service_name
-from streaming_kafka.failover import Sample, busiest_leader, progress_times
 from streaming_kafka.kafka_io import producer_config
+from streaming_kafka.lab.broker.native import Broker, kafka_services, service_name
+from streaming_kafka.lab.failover import Sample, busiest_leader, progress_times
 from streaming_kafka.topology import replication, topic_specs
 
 pytestmark = pytest.mark.unit
@@ -64,14 +64,14 @@ def test_progress_is_where_the_processed_count_grew():
     samples.insert(4, Sample(1.75, None, None))  # inventory not answering: no information
     assert progress_times(samples) == [0.0, 0.5, 1.0, 3.0, 4.0]  # the first known count, then each growth
     assert progress_times([Sample(0.0, None, None), Sample(0.5, 7, None), Sample(1.0, 7, None)]) == [0.5]
-    # (the longest pause between these times is common.progress.longest_pause, tested in common/tests)
+    # (the longest pause between these times is labkit.progress.longest_pause, tested in common/tests)
 
 
 def test_the_cluster_size_comes_from_brokers_or_else_from_the_running_stack(tmp_path, monkeypatch):
     """make test and make demo ran every native Part C stack on five brokers: with no part running, the
     runtime answers STOPPED for any program name, which read as "kafka-5 exists"."""
-    from common.runtime.control import Part
-    from streaming_kafka import stack
+    from labkit.runtime.control import Part
+    from streaming_kafka.lab import stack
 
     s = Settings(run_dir=tmp_path)
     assert stack.cluster_size(s) == 1  # nothing running: the BROKERS default
@@ -96,7 +96,7 @@ def _failover(counts: list[int | None] = RESUMED, killed_at: float = 1.6, proces
     """A Failover as broker_failover builds it: the stall is computed from the samples by the scenario's code."""
     from dataclasses import replace
 
-    from streaming_kafka.failover import Failover, stall_after
+    from streaming_kafka.lab.failover import Failover, stall_after
 
     samples = _samples(counts)
     held = Failover(
@@ -140,7 +140,7 @@ PROGRESS = "progress resumed after the kill"
     [0, 100, 200, 250, 300, 300, 300, 300],
 ])
 def test_progress_after_the_kill_is_observed_not_implied_by_the_stall(counts):
-    """The stall never ends before the kill (common.progress.longest_pause), so "stall end >= kill" held for a
+    """The stall never ends before the kill (labkit.progress.longest_pause), so "stall end >= kill" held for a
     consumer that never processed anything again."""
     f = _failover(counts)
     assert f.stall[1] >= f.killed_at  # what the old check read: true whatever happened
@@ -162,7 +162,7 @@ def test_the_victim_must_have_led_partitions_at_the_kill_and_lost_them_to_other_
 
 
 def _refusal(statuses: list[int]):
-    from streaming_kafka.failover import Attempt, Refusal
+    from streaming_kafka.lab.failover import Attempt, Refusal
 
     detail = {503: "Kafka did not confirm the event: NotEnoughReplicasError",
               504: "Kafka did not acknowledge the event within 10 s (NotEnoughReplicasError)"}
@@ -176,7 +176,7 @@ def _refusal(statuses: list[int]):
 def test_refusal_evidence_reports_the_statuses_the_run_got():
     """The figures line in docs/clusters.md names the statuses the run got, never a fixed "503" (a run may get
     504s, or both)."""
-    from streaming_kafka.evidence.failover import readme_block, render_refusal
+    from streaming_kafka.lab.evidence.failover import readme_block, render_refusal
 
     mixed = _refusal([503, 504, 503, 503])
     block = readme_block(_failover(bulk={"published": 10, "seconds": 1.0, "events_per_second": 10}), mixed)
@@ -192,7 +192,7 @@ def test_a_cluster_id_never_starts_with_a_dash(monkeypatch, tmp_path):
     Uuid.randomUuid() draws again in that case; so does the broker here."""
     import uuid
 
-    from streaming_kafka.broker import native
+    from streaming_kafka.lab.broker import native
 
     dashed = uuid.UUID(bytes=b"\xf9" + b"\x00" * 15)  # base64url "-Q..."
     draws = iter([dashed, uuid.UUID(int=1)])

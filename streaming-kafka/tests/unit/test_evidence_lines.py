@@ -1,8 +1,8 @@
 """Part C's scenario evidence says what the run measured: the lag test's closing line follows the samples."""
 import pytest
 
-from streaming_kafka.evidence.scenarios import _lag_over_time
-from streaming_kafka.scenarios import LagOverTime, LagSample
+from streaming_kafka.lab.evidence.scenarios import _lag_over_time
+from streaming_kafka.lab.scenarios import LagOverTime, LagSample
 
 pytestmark = pytest.mark.unit
 

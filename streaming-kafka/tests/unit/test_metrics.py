@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from common.fuzz import bad_body, json_values
+from labkit.fuzz_messages import bad_body, json_values
 from streaming_kafka.analytics_consumer.metrics import MetricsState, minute_of, render
 from streaming_kafka.events import encode, iso_ms, order_placed
 

@@ -2,9 +2,9 @@
 minimal Flask app under the same server, sequential latency and orders/s with 1, 8 and 32 clients."""
 from __future__ import annotations
 
-from common.benchkit import echo_server, latencies, ratio, throughput
 from common.menu import ITEMS
 from common.settings import Settings, get_settings
+from labkit.benchkit import echo_server, latencies, ratio, throughput
 
 ORDER = {"student_id": "bench", "item": "pizza", "quantity": 1}
 BIG_STOCK = {item: 10**9 for item in ITEMS}

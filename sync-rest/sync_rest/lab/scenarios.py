@@ -1,5 +1,5 @@
-"""Part A's scenarios: each starts or breaks the stack through `common.stack`, drives real requests,
-and returns data. The evidence writer (`sync_rest.evidence`), the pytest assertions and the comparison
+"""Part A's scenarios: each starts or breaks the stack through `labkit.stack`, drives real requests,
+and returns data. The evidence writer (`sync_rest.lab.evidence`), the pytest assertions and the comparison
 report all read these results; nothing here prints.
 """
 from __future__ import annotations
@@ -11,13 +11,13 @@ from dataclasses import dataclass, field, fields
 
 import requests
 
-from common.client import StackClient
 from common.faults import fault_env
 from common.menu import INITIAL_STOCK
 from common.settings import Settings
-from common.stack import Stack, run_steps, wait_for
-from common.stats import Summary, summarize
 from common.vocabulary import ReservationOutcome
+from labkit.client import StackClient
+from labkit.stack import Stack, run_steps, wait_for
+from labkit.stats import Summary, summarize
 
 INVENTORY, ORDER = "inventory-service", "order-service"
 

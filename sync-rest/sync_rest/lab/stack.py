@@ -1,5 +1,5 @@
 """Part A's services for the native runtime, in start order (mirrors docker-compose.yml)."""
-from common.runtime.spec import gunicorn_service
+from labkit.runtime.spec import gunicorn_service
 
 PART = "sync-rest"
 # What `make reset` removes under .run/sync-rest/: the SQLite files (inventory stock, idempotency keys).

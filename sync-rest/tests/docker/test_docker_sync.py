@@ -2,7 +2,7 @@
 the scenario ring `tests/test_sync.py` ran against the same stack)."""
 import pytest
 
-from common.docker_ring import *  # noqa: F401,F403  (the checks every part shares)
+from labkit.docker_ring import *  # noqa: F401,F403  (the checks every part shares)
 
 pytestmark = pytest.mark.docker
 

@@ -3,7 +3,7 @@ service's, and its counters follow the orders placed."""
 import pytest
 import requests
 
-from common.testing import scrape_url
+from labkit.testing import scrape_url
 
 pytestmark = pytest.mark.integration
 N = 12

@@ -8,8 +8,8 @@ import psutil
 import pytest
 import requests
 
-from common.runtime.control import Part, StackError
 from common.settings import ROOT
+from labkit.runtime.control import Part, StackError
 
 pytestmark = pytest.mark.integration
 
@@ -25,7 +25,7 @@ def test_crash_is_visible_in_ps_and_start_recovers(native_stack, settings):
     assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
     rows = {r.service: r for r in part.rows()}
     assert rows["inventory-service"].state == "CRASHED"
-    out = subprocess.run([sys.executable, "-m", "common.runtime", "ps"], cwd=ROOT, capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-m", "labkit.runtime", "ps"], cwd=ROOT, capture_output=True, text=True)
     assert "CRASHED" in out.stdout and "inventory-service" in out.stdout
     native_stack.start("inventory-service")
     assert {r.service: r.state for r in part.rows()}["inventory-service"] == "RUNNING"
@@ -40,7 +40,7 @@ def test_faults_come_from_the_environment_at_start_and_default_off(native_stack,
 
 def test_cli_start_passes_the_callers_environment(native_stack, settings):
     env = {**__import__("os").environ, "FORCE_FAILURE": "true"}
-    subprocess.run([sys.executable, "-m", "common.runtime", "start", "sync-rest", "inventory-service"],
+    subprocess.run([sys.executable, "-m", "labkit.runtime", "start", "sync-rest", "inventory-service"],
                    cwd=ROOT, env=env, check=True, capture_output=True)
     assert health(settings, settings.inventory_url)["faults"]["force_failure"] is True
     native_stack.start("inventory-service")
@@ -68,7 +68,7 @@ def test_port_clash_is_reported(native_stack, settings):
 def test_down_leaves_nothing_running(native_stack, settings):
     part = Part("sync-rest", settings)
     pids = [part.pid(s.name) for s in part.services] + [part.supervisor_pid()]
-    subprocess.run([sys.executable, "-m", "common.runtime", "down", "sync-rest"], cwd=ROOT, check=True, capture_output=True)
+    subprocess.run([sys.executable, "-m", "labkit.runtime", "down", "sync-rest"], cwd=ROOT, check=True, capture_output=True)
     alive = [p for p in pids if p and psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
     assert alive == []
     for port in (settings.order_port, settings.inventory_port, settings.notification_port):

@@ -1,7 +1,7 @@
 """Every HTTP endpoint of Part A fuzzed with hypothesis: arbitrary bodies, content types, headers and
 methods never produce a 5xx or a crash, and every error is JSON with `error` and `detail`.
 
-The hostile bodies (deep nesting, huge numbers, odd unicode, oversized) come from `common.fuzzing`, shared by
+The hostile bodies (deep nesting, huge numbers, odd unicode, oversized) come from `labkit.fuzz_http`, shared by
 the three parts; the endpoint list comes from each app's URL map, so a new endpoint is fuzzed too."""
 import json
 
@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from common.fuzzing import (
+from labkit.fuzz_http import (
     DEEP_BODY,
     check_answer,
     check_any_method_and_query,
@@ -19,7 +19,7 @@ from common.fuzzing import (
     methods,
     query_strings,
 )
-from common.fuzzing import content_types as hostile_types
+from labkit.fuzz_http import content_types as hostile_types
 
 pytestmark = pytest.mark.service
 
@@ -106,7 +106,7 @@ def test_fuzz_every_endpoint_with_hostile_bodies(order, inventory, notification,
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data(), method=methods, query=query_strings)
 def test_fuzz_every_endpoint_with_any_method_and_query_string(order, inventory, notification, data, method, query):
-    """Query strings and methods (HEAD and OPTIONS too) from `common.fuzzing`: never a 5xx; errors are JSON."""
+    """Query strings and methods (HEAD and OPTIONS too) from `labkit.fuzz_http`: never a 5xx; errors are JSON."""
     check_any_method_and_query((order, inventory, notification), data, method, query)
 
 

@@ -2,8 +2,8 @@
 import pytest
 
 from common.idempotency import IdempotencyStore
-from common.testing import scrape
 from common.vocabulary import ReservationOutcome
+from labkit.testing import scrape
 from sync_rest.order_service import clients
 from sync_rest.order_service.app import breaker_changed
 from sync_rest.order_service.app import create_app as order_app

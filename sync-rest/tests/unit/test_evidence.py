@@ -2,8 +2,8 @@
 from the result it is given."""
 import pytest
 
-from sync_rest import scenarios as sc
-from sync_rest.evidence.scenarios import render
+from sync_rest.lab import scenarios as sc
+from sync_rest.lab.evidence.scenarios import render
 
 pytestmark = pytest.mark.unit
 

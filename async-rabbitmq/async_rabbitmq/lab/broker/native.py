@@ -25,9 +25,9 @@ import psutil
 import requests
 
 from async_rabbitmq.messaging.nodes import Node, nodes
-from common.runtime.errors import StackError
-from common.runtime.safefs import chown_tree, ensure_secret, private_dir, write_private
+from common.errors import StackError
 from common.settings import ROOT, Settings
+from labkit.runtime.safefs import chown_tree, ensure_secret, private_dir, write_private
 
 RABBIT_BIN = Path("/usr/lib/rabbitmq/bin")
 USER = "rabbitmq"

@@ -1,9 +1,9 @@
-"""`python -m async_rabbitmq.evidence [scenarios|chaos|failover] [options]`: run one evidence writer (`scenarios` by default);
+"""`python -m async_rabbitmq.lab.evidence [scenarios|chaos|failover] [options]`: run one evidence writer (`scenarios` by default);
 `--help` after the writer's name lists its options."""
 import sys
 
-from async_rabbitmq.evidence import chaos, failover, scenarios
-from common.runtime.errors import exit_status
+from async_rabbitmq.lab.evidence import chaos, failover, scenarios
+from common.errors import exit_status
 
 WRITERS = {"scenarios": scenarios.main, "chaos": chaos.main, "failover": failover.main}
 

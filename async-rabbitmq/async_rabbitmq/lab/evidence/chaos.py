@@ -1,4 +1,4 @@
-"""Part B's chaos evidence: `python -m async_rabbitmq.evidence chaos` (or `python async-rabbitmq/tests/test_chaos.py`)
+"""Part B's chaos evidence: `python -m async_rabbitmq.lab.evidence chaos` (or `python async-rabbitmq/tests/test_chaos.py`)
 against a running stack (`make up PART=async-rabbitmq`; `make demo` runs it) kills for 10 rounds and writes
 `async-rabbitmq/tests/chaos_evidence.txt`.
 
@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from async_rabbitmq import chaos as ch
-from async_rabbitmq.lab import Lab
-from common.chaos import script
+from async_rabbitmq.lab import chaos as ch
+from async_rabbitmq.lab.client import Lab
+from labkit.chaos import script
 
 PART_DIR = Path(__file__).resolve().parents[2]  # the part's folder
 

@@ -1,4 +1,4 @@
-"""Part B's failover evidence on the three-node cluster: `python -m async_rabbitmq.evidence failover` (or
+"""Part B's failover evidence on the three-node cluster: `python -m async_rabbitmq.lab.evidence failover` (or
 `python async-rabbitmq/tests/test_failover.py`) against a running cluster (`make up PART=async-rabbitmq
 BROKERS=3`, with BROKERS=3 also in this command's environment) writes `async-rabbitmq/tests/failover_evidence.txt`
 and `docs/img/rabbitmq_failover.png` (5,000 orders per queue type).
@@ -8,12 +8,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from async_rabbitmq import failover as fo
-from async_rabbitmq.lab import Lab
+from async_rabbitmq.lab import failover as fo
+from async_rabbitmq.lab.client import Lab
 from async_rabbitmq.messaging.nodes import nodes
-from common import evidence
 from common.settings import Settings, get_settings
-from common.stack import get_stack
+from labkit import evidence
+from labkit.stack import get_stack
 
 PART_DIR = Path(__file__).resolve().parents[2]  # the part's folder
 ROOT = PART_DIR.parent

@@ -1,4 +1,4 @@
-"""Part B's scenario evidence: `python -m async_rabbitmq.evidence` (or `python async-rabbitmq/tests/test_async.py`)
+"""Part B's scenario evidence: `python -m async_rabbitmq.lab.evidence` (or `python async-rabbitmq/tests/test_async.py`)
 against a running stack (`make up PART=async-rabbitmq`) writes `async-rabbitmq/tests/test_output.txt`.
 
 The runtime: a running compose stack of async-rabbitmq is driven with `docker compose` (its evidence goes to
@@ -9,12 +9,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from async_rabbitmq import scenarios as sc
-from common import evidence
+from async_rabbitmq.lab import scenarios as sc
 from common.settings import get_settings
-from common.stack import get_stack
-from common.stats import Summary
 from common.vocabulary import OrderStatus
+from labkit import evidence
+from labkit.stack import get_stack
+from labkit.stats import Summary
 
 PART_DIR = Path(__file__).resolve().parents[2]  # the part's folder
 

@@ -16,10 +16,10 @@ import subprocess
 import uuid
 from pathlib import Path
 
-from common.runtime.errors import StackError
-from common.runtime.safefs import remove_under
-from common.runtime.spec import Service
+from common.errors import StackError
 from common.settings import ROOT, Settings
+from labkit.runtime.safefs import remove_under
+from labkit.runtime.spec import Service
 from streaming_kafka.kafka_io import KafkaError
 from streaming_kafka.topology import admin_client, ensure_topics, replication
 
@@ -28,7 +28,7 @@ MAIN = "kafka.Kafka"
 STORAGE_TOOL = "kafka.tools.StorageTool"
 
 SERVER_PROPERTIES = """\
-# Written by streaming_kafka/broker/native.py on every start: edit that file, not this one.
+# Written by streaming_kafka/lab/broker/native.py on every start: edit that file, not this one.
 process.roles=broker,controller
 node.id={node}
 controller.quorum.voters={voters}
@@ -208,6 +208,6 @@ def kafka_services(settings: Settings) -> list[Service]:
 def wipe(settings: Settings) -> None:
     """Forget every event, offset and reservation of the part (only while it is down): a fresh start, what
     `make reset` removes (the part's declared `stack.DATA`)."""
-    from streaming_kafka.stack import DATA  # at call time: the stack module imports this one
+    from streaming_kafka.lab.stack import DATA  # at call time: the stack module imports this one
 
     remove_under(settings.part_dir("streaming-kafka"), DATA)

@@ -1,9 +1,9 @@
-"""`python -m streaming_kafka.evidence [scenarios|chaos|failover] [options]`: run one evidence writer (`scenarios` by default);
-`--help` after the writer's name lists its options."""
+"""`python -m streaming_kafka.lab.evidence [scenarios|chaos|failover] [options]`: run one evidence writer
+(`scenarios` by default); `--help` after the writer's name lists its options."""
 import sys
 
-from common.runtime.errors import exit_status
-from streaming_kafka.evidence import chaos, failover, scenarios
+from common.errors import exit_status
+from streaming_kafka.lab.evidence import chaos, failover, scenarios
 
 WRITERS = {"scenarios": scenarios.main, "chaos": chaos.main, "failover": failover.main}
 

@@ -1,4 +1,4 @@
-"""Part C's chaos evidence: `python -m streaming_kafka.evidence chaos` (or `python streaming-kafka/tests/test_chaos.py`)
+"""Part C's chaos evidence: `python -m streaming_kafka.lab.evidence chaos` (or `python streaming-kafka/tests/test_chaos.py`)
 against a running stack (`make up PART=streaming-kafka`; `make demo` runs it) kills for 10 rounds and writes
 `streaming-kafka/tests/chaos_evidence.txt`.
 
@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from common.chaos import script
-from streaming_kafka import chaos as ch
+from labkit.chaos import script
+from streaming_kafka.lab import chaos as ch
 
 PART_DIR = Path(__file__).resolve().parents[2]  # the part's folder
 

@@ -1,4 +1,4 @@
-"""Part C's cluster failover evidence: `python -m streaming_kafka.evidence failover` (or
+"""Part C's cluster failover evidence: `python -m streaming_kafka.lab.evidence failover` (or
 `python streaming-kafka/tests/test_failover.py`) starts the three-broker cluster (BROKERS=3; a running
 single-broker stack is stopped first), runs both broker-failure scenarios and writes `tests/failover_evidence.txt`
 and `docs/img/kafka_failover.png`.
@@ -14,10 +14,10 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from common import evidence
 from common.settings import Settings
-from common.stack import NativeStack
-from streaming_kafka import failover as fo
+from labkit import evidence
+from labkit.stack import NativeStack
+from streaming_kafka.lab import failover as fo
 
 PART_DIR = Path(__file__).resolve().parents[2]  # the part's folder
 ROOT = PART_DIR.parent
@@ -156,7 +156,7 @@ def cluster_settings() -> Settings:
 
 def start_cluster(settings: Settings, fresh: bool) -> NativeStack:
     """The cluster and a single-broker stack share ports: stop whatever of the part is running first."""
-    from streaming_kafka.broker.native import wipe
+    from streaming_kafka.lab.broker.native import wipe
 
     stack = NativeStack(PART, settings)
     if fresh or (stack._part.running_services() and stack._part.state("kafka-3") == "UNKNOWN"):

@@ -1,4 +1,4 @@
-"""Part C's scenario evidence: `python -m streaming_kafka.evidence` (or `python streaming-kafka/tests/test_streaming.py`)
+"""Part C's scenario evidence: `python -m streaming_kafka.lab.evidence` (or `python streaming-kafka/tests/test_streaming.py`)
 against a running stack (`make up PART=streaming-kafka`; started if it is not up) writes `tests/test_output.txt`,
 `tests/replay_evidence.txt` and `metrics/metrics_output.json`.
 
@@ -17,10 +17,10 @@ import json
 import time
 from pathlib import Path
 
-from common import evidence
 from common.settings import get_settings
-from common.stack import get_stack, wait_for
-from streaming_kafka import scenarios as sc
+from labkit import evidence
+from labkit.stack import get_stack, wait_for
+from streaming_kafka.lab import scenarios as sc
 from streaming_kafka.lag import format_table
 from streaming_kafka.topology import ANALYTICS_GROUP, INVENTORY_GROUP
 
@@ -174,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.fresh:
         stack.down()
         if stack.runtime == "native":
-            from streaming_kafka.broker.native import wipe
+            from streaming_kafka.lab.broker.native import wipe
             wipe(settings)
     print(f"bringing up streaming-kafka ({stack.describe()}) ...")
     stack.ensure_up()

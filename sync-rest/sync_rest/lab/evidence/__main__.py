@@ -1,9 +1,9 @@
-"""`python -m sync_rest.evidence [scenarios] [options]`: run one evidence writer (`scenarios` by default);
+"""`python -m sync_rest.lab.evidence [scenarios] [options]`: run one evidence writer (`scenarios` by default);
 `--help` after the writer's name lists its options."""
 import sys
 
-from common.runtime.errors import exit_status
-from sync_rest.evidence import scenarios
+from common.errors import exit_status
+from sync_rest.lab.evidence import scenarios
 
 WRITERS = {"scenarios": scenarios.main}
 

@@ -1,4 +1,4 @@
-"""Part A's scenario evidence: `python -m sync_rest.evidence` (or `python sync-rest/tests/test_sync.py`) against a
+"""Part A's scenario evidence: `python -m sync_rest.lab.evidence` (or `python sync-rest/tests/test_sync.py`) against a
 running stack (`make up PART=sync-rest`) writes `sync-rest/tests/test_output.txt`.
 
 The runtime: a running compose stack of sync-rest is driven with `docker compose` (its evidence goes to
@@ -10,11 +10,11 @@ import argparse
 from collections import Counter
 from pathlib import Path
 
-from common import evidence
 from common.settings import get_settings
-from common.stack import get_stack
 from common.vocabulary import ReservationOutcome
-from sync_rest import scenarios as sc
+from labkit import evidence
+from labkit.stack import get_stack
+from sync_rest.lab import scenarios as sc
 
 PART_DIR = Path(__file__).resolve().parents[2]  # the part's folder
 

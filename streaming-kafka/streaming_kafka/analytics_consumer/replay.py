@@ -25,7 +25,7 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    from common.runtime.errors import exit_status
+    from common.errors import exit_status
     from streaming_kafka.kafka_io import NoBrokersAvailable
     sys.exit(exit_status(main, unreachable=(NoBrokersAvailable,),
                          hint="no Kafka broker answers at KAFKA_BOOTSTRAP: start the part first (make up PART=streaming-kafka)"))
