@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import requests
 
-from async_rabbitmq.lab.client import Lab
+from async_rabbitmq.lab.client import Client
 from common.menu import ITEMS, uniform_stock
 from common.settings import Settings
 from common.vocabulary import OrderStatus
@@ -79,7 +79,7 @@ class AsyncRabbit(Pattern):
 
     def __init__(self, settings: Settings):
         super().__init__(settings)
-        self.lab = Lab(settings)
+        self.lab = Client(settings)
 
     def final(self, order_id: str) -> str | None:
         status, body = self.lab.order(order_id)

@@ -1,6 +1,6 @@
 """The test-side HTTP client of a running stack, one base for every part: what the scenarios, chaos and
 failover runs, benchmarks and the comparison ask of the services over HTTP. Each part subclasses it with
-its own calls (`sync_rest.lab.scenarios.Client`, `async_rabbitmq.lab.client.Lab`, `streaming_kafka.lab.scenarios.Client`,
+its own calls (`sync_rest.lab.client.Client`, `async_rabbitmq.lab.client.Client`, `streaming_kafka.lab.client.Client`,
 `comparison.patterns.Pattern`); what every part's inventory offers is here.
 """
 from __future__ import annotations

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from async_rabbitmq.lab.bench import ORDER, _bodies, raw_publish
-from async_rabbitmq.lab.client import Lab
+from async_rabbitmq.lab.client import Client
 from async_rabbitmq.messaging import topology
 from common.menu import ITEMS
 from common.settings import get_settings
@@ -71,7 +71,7 @@ def main() -> int:
     out.mkdir(parents=True, exist_ok=True)
     settings = get_settings()
     stack = NativeStack("async-rabbitmq", settings, admin=True)
-    lab = Lab(settings)
+    lab = Client(settings)
     lab.wait_idle()
     lab.reset_stock({item: 10_000_000 for item in ITEMS})
     summary = {"n": n, "order": ORDER}

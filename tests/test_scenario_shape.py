@@ -9,16 +9,20 @@ import typing
 
 import pytest
 
+from async_rabbitmq.lab import client as client_b
 from async_rabbitmq.lab import scenarios as part_b
-from async_rabbitmq.lab.client import Lab
 from labkit.client import StackClient
 from labkit.stack import Stack
+from streaming_kafka.lab import client as client_c
 from streaming_kafka.lab import scenarios as part_c
+from sync_rest.lab import client as client_a
 from sync_rest.lab import scenarios as part_a
 
 pytestmark = pytest.mark.unit
 
-PARTS = {"sync-rest": (part_a, part_a.Client), "async-rabbitmq": (part_b, Lab), "streaming-kafka": (part_c, part_c.Client)}
+# One template: each part's client is `<part>.lab.client.Client`.
+PARTS = {"sync-rest": (part_a, client_a.Client), "async-rabbitmq": (part_b, client_b.Client),
+         "streaming-kafka": (part_c, client_c.Client)}
 RUN_ALL = ["stack", "settings", "full", "progress"]
 
 
@@ -77,13 +81,13 @@ def test_run_all_has_one_signature_and_returns_a_dataclass_of_results(part):
 
 
 def test_the_check_finds_each_way_to_break_the_shape():
-    def old_b(stack: Stack, lab: Lab, n: int) -> dict: ...  # a shape Part B once had
+    def old_b(stack: Stack, lab: client_b.Client, n: int) -> dict: ...  # a shape Part B once had
     def old_c(settings, stack: Stack, count: int) -> part_c.Crash: ...  # a shape Part C once had
-    def wrong_client(stack: Stack, client: part_a.Client) -> part_c.Crash: ...
-    def positional_scale(stack: Stack, client: Lab, n: int) -> part_b.Crash: ...
-    def returns_a_dict(stack: Stack, client: Lab, n: int = 1) -> dict: ...
-    def fine(stack: Stack, client: Lab, n: int = 1, *, seed: int = 7) -> part_b.Crash: ...
+    def wrong_client(stack: Stack, client: client_a.Client) -> part_c.Crash: ...
+    def positional_scale(stack: Stack, client: client_b.Client, n: int) -> part_b.Crash: ...
+    def returns_a_dict(stack: Stack, client: client_b.Client, n: int = 1) -> dict: ...
+    def fine(stack: Stack, client: client_b.Client, n: int = 1, *, seed: int = 7) -> part_b.Crash: ...
 
     for fn in (old_b, old_c, wrong_client, positional_scale, returns_a_dict):
-        assert scenario_problems(fn, Lab), fn.__name__
-    assert scenario_problems(fine, Lab) == []
+        assert scenario_problems(fn, client_b.Client), fn.__name__
+    assert scenario_problems(fine, client_b.Client) == []

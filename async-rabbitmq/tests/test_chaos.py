@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from async_rabbitmq.lab import chaos as ch
-from async_rabbitmq.lab.client import Lab
+from async_rabbitmq.lab.client import Client
 from async_rabbitmq.lab.evidence.chaos import TITLE, main
 from common.errors import exit_status
 from labkit.chaos import render
@@ -19,7 +19,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def run(native_stack, settings):
-    res = ch.run(native_stack, Lab(settings), rounds=3, progress=lambda m: print(f"[chaos] {m}", flush=True))
+    res = ch.run(native_stack, Client(settings), rounds=3, progress=lambda m: print(f"[chaos] {m}", flush=True))
     print(render(res, TITLE, ""))
     return res
 

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from async_rabbitmq.lab import failover as fo
-from async_rabbitmq.lab.client import Lab
+from async_rabbitmq.lab.client import Client
 from async_rabbitmq.lab.evidence.failover import main, plot, render
 from common.errors import exit_status
 from common.settings import Settings
@@ -47,7 +47,7 @@ def cluster():
 @pytest.fixture(scope="module")
 def results(cluster):
     stack, settings = cluster
-    return fo.run_both(stack, Lab(settings), full=False)
+    return fo.run_both(stack, Client(settings), full=False)
 
 
 @pytest.mark.parametrize("queue_type", ["quorum", "classic"])

@@ -11,6 +11,7 @@ import pytest
 
 from common.errors import exit_status
 from streaming_kafka.lab import scenarios as sc
+from streaming_kafka.lab.client import Client
 from streaming_kafka.lab.evidence.scenarios import main
 from streaming_kafka.lab.scenarios import QUICK
 from streaming_kafka.topology import ANALYTICS_GROUP, INVENTORY_GROUP
@@ -32,7 +33,7 @@ def _one_result_each(d: dict, count: int) -> None:
 
 
 def test_produce_and_lag_zero(stack, client_settings):
-    client = sc.Client(client_settings)
+    client = Client(client_settings)
     client.reset_stock()
     p = sc.produce(stack, client, count=QUICK["first"], fail_rate=0.1)
     assert p.response["published"] == QUICK["first"]
@@ -43,18 +44,18 @@ def test_produce_and_lag_zero(stack, client_settings):
 
 
 def test_lag_grows_while_stopped_then_drains(stack, client_settings):
-    lt = sc.lag_over_time(stack, sc.Client(client_settings), count=QUICK["lag"])
+    lt = sc.lag_over_time(stack, Client(client_settings), count=QUICK["lag"])
     assert lt.peak >= QUICK["lag"] * 0.9
     assert lt.final == 0
 
 
 def test_lag_grows_while_throttled_then_drains(stack, client_settings):
-    lt = sc.lag_over_time(stack, sc.Client(client_settings), count=3000, mode="throttle", delay_ms=2, paused_s=1)
+    lt = sc.lag_over_time(stack, Client(client_settings), count=3000, mode="throttle", delay_ms=2, paused_s=1)
     assert lt.peak > 0 and lt.final == 0
 
 
 def test_crash_mid_stream_exactly_one_result_and_exact_stock(stack, client_settings):
-    c = sc.crash(stack, sc.Client(client_settings), count=QUICK["crash"])
+    c = sc.crash(stack, Client(client_settings), count=QUICK["crash"])
     _one_result_each(c.delta, QUICK["crash"])
     assert c.lost == 0
     for item in c.stock_before:
@@ -62,7 +63,7 @@ def test_crash_mid_stream_exactly_one_result_and_exact_stock(stack, client_setti
 
 
 def test_scale_out_shares_partitions_and_takes_over(stack, client_settings):
-    c = sc.scale_out(stack, sc.Client(client_settings), count=QUICK["scale"])
+    c = sc.scale_out(stack, Client(client_settings), count=QUICK["scale"])
     shared = c.extra["shared"]
     assert shared["inventory-consumer"] and shared["inventory-consumer-2"]
     assert sorted(shared["inventory-consumer"] + shared["inventory-consumer-2"]) == list(range(client_settings.kafka_partitions))
@@ -73,12 +74,12 @@ def test_scale_out_shares_partitions_and_takes_over(stack, client_settings):
 
 
 def test_single_orders_get_a_result(stack, client_settings):
-    for o in sc.order_roundtrip(stack, sc.Client(client_settings), n=3).orders:
+    for o in sc.order_roundtrip(stack, Client(client_settings), n=3).orders:
         assert o.status in ("confirmed", "failed")
 
 
 def test_replays_identical_and_equal_live(stack, client_settings):
-    rp = sc.replay_twice(stack, sc.Client(client_settings))
+    rp = sc.replay_twice(stack, Client(client_settings))
     assert rp.runs[0].group != rp.runs[1].group
     assert all(r.group.startswith("analytics-group-replay-") for r in rp.runs)
     assert rp.identical and rp.equal_to_live

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pika
 
-from async_rabbitmq.lab.client import Lab
+from async_rabbitmq.lab.client import Client
 from async_rabbitmq.messaging import topology
 from async_rabbitmq.messaging.amqp import Outgoing, blocking_connection, parameters, pop_confirmed
 from async_rabbitmq.messaging.messages import inventory_result, order_placed
@@ -253,7 +253,7 @@ def relay_publish(settings: Settings, n: int) -> float:
         return n / secs
 
 
-def inventory_drain(settings: Settings, stack: NativeStack, lab: Lab, n: int, alone: bool = False) -> dict:
+def inventory_drain(settings: Settings, stack: NativeStack, lab: Client, n: int, alone: bool = False) -> dict:
     """Stop inventory, queue n OrderPlaced, start it: the consumer-side rate (first to last reservation).
     alone=True also stops the two event consumers during the drain (the raw baselines run alone too)."""
     lab.wait_idle()
@@ -283,7 +283,7 @@ def run(progress=print, n: int = 10_000, latency_n: int = 2_000, repeat: int = 5
     settings = settings or get_settings()
     echo_port = echo_port or settings.order_port + 9  # 6009 by default, like Part A's baseline
     stack = NativeStack("async-rabbitmq", settings, admin=True)
-    lab = Lab(settings)
+    lab = Client(settings)
     for url in (settings.order_url, settings.inventory_url, settings.notification_url):
         wait_healthy(url, 60)
     out: dict = {"n": n, "prefetch": settings.rabbitmq_prefetch, "consumer_batch": settings.consumer_batch,
@@ -299,7 +299,7 @@ def run(progress=print, n: int = 10_000, latency_n: int = 2_000, repeat: int = 5
     return out
 
 
-def _latency(progress, out: dict, settings: Settings, lab: Lab, latency_n: int, echo_port: int) -> None:
+def _latency(progress, out: dict, settings: Settings, lab: Client, latency_n: int, echo_port: int) -> None:
     progress(f"202 latency: {latency_n} sequential POST /order, then the same against a bare Flask echo")
     lab.wait_idle()
     lab.reset_stock({item: 10_000_000 for item in ITEMS})
@@ -325,7 +325,7 @@ def _publish(progress, out: dict, settings: Settings, n: int, repeat: int) -> No
                            "runs": {"relay": [round(x) for x in relays], "raw_pika": [round(x) for x in raws]}}
 
 
-def _drain(progress, out: dict, settings: Settings, stack: NativeStack, lab: Lab, n: int, drain_repeat: int) -> None:
+def _drain(progress, out: dict, settings: Settings, stack: NativeStack, lab: Client, n: int, drain_repeat: int) -> None:
     progress(f"drain: inventory consumer vs raw pika consumers, {n} messages, best of {drain_repeat} runs each")
     raw_only, raw_pub, inv, alone = [], [], [], []
     try:

@@ -16,7 +16,7 @@ from collections import Counter
 
 import requests
 
-from async_rabbitmq.lab.client import Lab
+from async_rabbitmq.lab.client import Client
 from async_rabbitmq.messaging import topology
 from common.menu import ITEMS
 from common.settings import Settings
@@ -33,7 +33,7 @@ WORK_QUEUES = (topology.INVENTORY_ORDERS, topology.ORDER_STATUS_QUEUE, topology.
 DLQS = (topology.ORDERS_DLQ, topology.EVENTS_DLQ)
 
 
-def sender(lab: Lab):
+def sender(lab: Client):
     def send(i: int, tag: str, item: str, qty: int) -> Attempt:
         try:
             r = lab.post_order({"student_id": tag, "item": item, "quantity": qty})
@@ -63,7 +63,7 @@ def stored_orders(settings: Settings, token: str) -> list[dict]:
     return [dict(zip(("order_id", "tag", "status", "reason", "item", "quantity"), r, strict=True)) for r in rows]
 
 
-def peek_dead_letters(lab: Lab, queue: str, limit: int = 200) -> list[dict]:
+def peek_dead_letters(lab: Client, queue: str, limit: int = 200) -> list[dict]:
     """What is in a dead-letter queue, left in place (management API, requeued): reason header and body head."""
     r = requests.post(f"{lab.mgmt_url}/queues/%2F/{queue}/get", auth=lab.auth, timeout=30,
                       json={"count": limit, "ackmode": "ack_requeue_true", "encoding": "auto", "truncate": 300})
@@ -72,11 +72,11 @@ def peek_dead_letters(lab: Lab, queue: str, limit: int = 200) -> list[dict]:
              "body": str(m.get("payload"))[:120]} for m in r.json()]
 
 
-def _queues_idle(lab: Lab) -> bool:
+def _queues_idle(lab: Client) -> bool:
     return all(lab.depth(q) == 0 and lab.queue_info(q)["messages"] == 0 for q in WORK_QUEUES)
 
 
-def run(stack: Stack, lab: Lab, rounds: int = 3, seed: int | None = None, threads: int = 4, rate: float = 25.0,
+def run(stack: Stack, lab: Client, rounds: int = 3, seed: int | None = None, threads: int = 4, rate: float = 25.0,
         gap_s: tuple[float, float] = (1.0, 4.0), down_s: tuple[float, float] = (0.0, 3.0), min_orders: int = 20,
         scarce_units: int = 40, settle_timeout: float = 300, progress=lambda _m: None) -> ChaosRun:
     """`rounds` kills of a seeded random service under a load of tagged orders, then the accounting."""
@@ -118,7 +118,7 @@ def run(stack: Stack, lab: Lab, rounds: int = 3, seed: int | None = None, thread
     return res
 
 
-def account(res: ChaosRun, lab: Lab, token: str, initial: dict, notes_before: int) -> None:
+def account(res: ChaosRun, lab: Client, token: str, initial: dict, notes_before: int) -> None:
     tags = chaos.tags_by_outcome(res.attempts)
     accepted = {a.order_id: a for a in res.attempts if a.outcome == ACCEPTED}
     looked = lab.lookup(list(accepted))["orders"]  # the order store, through its API

@@ -24,7 +24,7 @@ from labkit.client import StackClient
 from labkit.stack import wait_for
 
 
-class Lab(StackClient):
+class Client(StackClient):
     def __init__(self, settings: Settings):
         super().__init__(settings)
         self.mgmt_url = f"http://{settings.rabbitmq_host}:{settings.rabbitmq_mgmt_port}/api"

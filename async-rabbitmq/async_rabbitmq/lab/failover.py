@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import requests
 
 from async_rabbitmq.lab.broker.native import NativeBroker
-from async_rabbitmq.lab.client import Lab
+from async_rabbitmq.lab.client import Client
 from async_rabbitmq.messaging import topology
 from async_rabbitmq.messaging.nodes import by_nodename, nodes
 from common.menu import ITEMS
@@ -98,7 +98,7 @@ class FailoverResult:
         return [what for what, ok in held.items() if not ok]
 
 
-def use_queue_type(stack: Stack, lab: Lab, queue_type: str, fresh: bool = False) -> None:
+def use_queue_type(stack: Stack, lab: Client, queue_type: str, fresh: bool = False) -> None:
     """Make every Part B queue `queue_type` on the running cluster: stop the clients, delete the (idle) queues,
     start the clients with RABBITMQ_QUEUE_TYPE so they declare them anew. The clients connect to node 1 first,
     so fresh queues are led by (quorum) or live on (classic) node 1, where every client is connected."""
@@ -122,7 +122,7 @@ def use_queue_type(stack: Stack, lab: Lab, queue_type: str, fresh: bool = False)
              what=f"inventory_orders to be a {queue_type} queue")
 
 
-def _paced_load(lab: Lab, n: int, rate: float, quantities: list[int], t0: float, rows: list) -> None:
+def _paced_load(lab: Client, n: int, rate: float, quantities: list[int], t0: float, rows: list) -> None:
     """n orders at `rate` per second (items round-robin), from a few client threads; appends one row each."""
     def one(i):
         item = ITEMS[i % len(ITEMS)]
@@ -170,7 +170,7 @@ def queue_home(settings, queue: str = topology.INVENTORY_ORDERS, stack: Stack | 
     return None
 
 
-def _queue_info(lab: Lab) -> dict:
+def _queue_info(lab: Client) -> dict:
     """The management API's view of inventory_orders, or {} while no node answers (a node is being killed)."""
     try:
         return lab.queue_info()
@@ -178,7 +178,7 @@ def _queue_info(lab: Lab) -> dict:
         return {}
 
 
-def node_failover(stack: Stack, lab: Lab, n: int, rate: float, kill_at: float = 0.3, down_s: float = 10.0,
+def node_failover(stack: Stack, lab: Client, n: int, rate: float, kill_at: float = 0.3, down_s: float = 10.0,
                   seed: int = 11, timeout: float = 300) -> FailoverResult:
     """Paced load; at `kill_at` of it, kill -9 the node leading inventory_orders; start it after `down_s`."""
     lab.wait_idle()
@@ -284,7 +284,7 @@ def node_failover(stack: Stack, lab: Lab, n: int, rate: float, kill_at: float = 
     )
 
 
-def run_both(stack: Stack, lab: Lab, full: bool = True, progress=lambda _m: None) -> dict[str, FailoverResult]:
+def run_both(stack: Stack, lab: Client, full: bool = True, progress=lambda _m: None) -> dict[str, FailoverResult]:
     """Quorum first, then classic on the same cluster, then quorum again (the cluster's default)."""
     n, rate, down_s = (5_000, 250.0, 15.0) if full else (300, 30.0, 8.0)
     out = {}

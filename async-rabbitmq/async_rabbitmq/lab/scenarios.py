@@ -12,7 +12,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from async_rabbitmq.lab.client import Lab
+from async_rabbitmq.lab.client import Client
 from async_rabbitmq.messaging import topology
 from common.faults import fault_env
 from common.ids import generate_event_id, generate_order_id
@@ -29,14 +29,14 @@ FULL = {"backlog_small": 15, "backlog_big": 10_000, "crash": 5_000}
 QUICK = {"backlog_small": 15, "backlog_big": 1_000, "crash": 1_000}
 
 
-def _published(client: Lab, want: int, timeout: float = 120) -> None:
+def _published(client: Client, want: int, timeout: float = 120) -> None:
     """Until the relay has handed every accepted order to the broker (the outbox is empty)."""
     wait_for(lambda: client.health(client.order_url)["outbox_backlog"] == 0, timeout, interval=0.2,
              what="the outbox to be published")
     wait_for(lambda: client.depth() >= want, timeout, interval=0.2, what=f"{want} messages in inventory_orders")
 
 
-def _sample_until_empty(client: Lab, t0: float, timeout: float, every: float = 0.25) -> list[tuple[float, int]]:
+def _sample_until_empty(client: Client, t0: float, timeout: float, every: float = 0.25) -> list[tuple[float, int]]:
     samples = []
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -66,7 +66,7 @@ class BacklogDrain:
     place_rate: int
     latency_ms: Summary  # of the 202s
     depth_while_down: int  # from the broker (passive declare)
-    mgmt_while_down: dict  # the management API's view of inventory_orders (Lab.queue_info)
+    mgmt_while_down: dict  # the management API's view of inventory_orders (Client.queue_info)
     inventory_restart_s: float
     samples: list[tuple[float, int]]  # (seconds since the restart began, depth)
     counts: dict[str, int]  # final states
@@ -75,7 +75,7 @@ class BacklogDrain:
     consumer_rate: int
 
 
-def backlog_drain(stack: Stack, client: Lab, n: int = FULL["backlog_big"], threads: int = 8,
+def backlog_drain(stack: Stack, client: Client, n: int = FULL["backlog_big"], threads: int = 8,
                   timeout: float = 300) -> BacklogDrain:
     """Stop inventory, place n orders (all 202), read the backlog from the broker, restart, sample the drain."""
     client.wait_idle()
@@ -134,12 +134,12 @@ class Idempotency:
     across_restart: AcrossRestart
 
 
-def _wait_duplicates(client: Lab, at_least: int, timeout: float = 30) -> dict:
+def _wait_duplicates(client: Client, at_least: int, timeout: float = 30) -> dict:
     return wait_for(lambda: (h := client.health(client.inventory_url))["stats"]["duplicates"] >= at_least and h,
                     timeout, interval=0.1, what="the duplicate to be processed")
 
 
-def idempotency(stack: Stack, client: Lab) -> Idempotency:
+def idempotency(stack: Stack, client: Client) -> Idempotency:
     """The same OrderPlaced (same event_id) delivered twice; then twice with an inventory restart between."""
     client.wait_idle()
     client.reset_stock()
@@ -177,7 +177,7 @@ def idempotency(stack: Stack, client: Lab) -> Idempotency:
     return Idempotency(same_run, across)
 
 
-def _event_logs(stack: Stack, client: Lab, event_id: str) -> list[str]:
+def _event_logs(stack: Stack, client: Client, event_id: str) -> list[str]:
     return [f"{r.get('ts', '')} {r.get('msg')}" for r in client.log_lines(stack, INVENTORY, event_id)]
 
 
@@ -218,14 +218,14 @@ class Poison:
 class DeadLetters:
     sent: list[Poison]
     dlq_depth: int
-    dead_letters: list[dict]  # what orders_dlq held, in order (Lab.take_dead_letters: reason, detail, bytes, body)
+    dead_letters: list[dict]  # what orders_dlq held, in order (Client.take_dead_letters: reason, detail, bytes, body)
     good_orders: int
     good_counts: dict[str, int]
     inventory_queue: dict
     queue_arguments: dict
 
 
-def dead_letters(stack: Stack, client: Lab) -> DeadLetters:
+def dead_letters(stack: Stack, client: Client) -> DeadLetters:
     """Poison messages, with good orders between them: each poison in orders_dlq with its reason."""
     client.wait_idle()
     client.reset_stock()
@@ -261,7 +261,7 @@ class BrokerOutage:
     consumers_back: dict[str, bool]  # per consumer service: consuming again
 
 
-def broker_outage(stack: Stack, client: Lab, n: int = 20) -> BrokerOutage:
+def broker_outage(stack: Stack, client: Client, n: int = 20) -> BrokerOutage:
     """Stop RabbitMQ, place orders (still 202), start it again: every order confirmed."""
     client.wait_idle()
     client.reset_stock()
@@ -312,7 +312,7 @@ class Crash:
     notifications: int
 
 
-def crash(stack: Stack, client: Lab, n: int = FULL["crash"], kill_at: float = 0.4, seed: int = 7) -> Crash:
+def crash(stack: Stack, client: Client, n: int = FULL["crash"], kill_at: float = 0.4, seed: int = 7) -> Crash:
     """kill -9 inventory in the middle of an n-order drain, start it again: one final state each, exact stock."""
     client.wait_idle()
     rng = random.Random(seed)
@@ -385,7 +385,7 @@ class Faults:
     delay: Delay
 
 
-def faults(stack: Stack, client: Lab, delay_ms: int = 500, n: int = 5) -> Faults:
+def faults(stack: Stack, client: Client, delay_ms: int = 500, n: int = 5) -> Faults:
     """The fault switches: FORCE_FAILURE=true fails orders (service_error); INVENTORY_DELAY_MS slows the
     reservation but not the 202."""
     client.wait_idle()
@@ -427,7 +427,7 @@ SCENARIOS = (backlog_drain, idempotency, dead_letters, broker_outage, crash, fau
 
 def run_all(stack: Stack, settings: Settings, full: bool = True, progress=lambda _m: None) -> Results:
     """Every scenario, in the evidence file's order; full=False is pytest's smaller scale (QUICK)."""
-    client = Lab(settings)
+    client = Client(settings)
     scale = FULL if full else QUICK
     steps = [
         ("backlog_small", lambda: backlog_drain(stack, client, n=scale["backlog_small"])),

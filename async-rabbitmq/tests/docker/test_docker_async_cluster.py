@@ -7,7 +7,7 @@ import pytest
 import requests
 
 from async_rabbitmq.lab import failover as fo
-from async_rabbitmq.lab.client import Lab
+from async_rabbitmq.lab.client import Client
 from async_rabbitmq.messaging.nodes import nodes
 from labkit import dockercheck as dc
 
@@ -18,7 +18,7 @@ N, RATE, DOWN_S = 300, 30.0, 8.0  # the native test's scale (failover.run_both, 
 
 @pytest.fixture(scope="module")
 def lab(docker_cluster):
-    return Lab(docker_cluster.settings)
+    return Client(docker_cluster.settings)
 
 
 def test_three_nodes_one_cluster_quorum_queues_on_all(docker_cluster, lab):

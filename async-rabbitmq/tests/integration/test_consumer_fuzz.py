@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from async_rabbitmq.lab.client import Lab
+from async_rabbitmq.lab.client import Client
 from async_rabbitmq.messaging import topology
 from async_rabbitmq.messaging.amqp import blocking_connection
 from async_rabbitmq.messaging.messages import REASON_HEADER
@@ -81,7 +81,7 @@ class Broker:
 
 @pytest.fixture(scope="module")
 def fuzz(native_stack, settings):
-    lab = Lab(settings)
+    lab = Client(settings)
     lab.reset_stock({item: 10**9 for item in ITEMS})
     pids = {s: native_stack.pid(s) for s in SERVICES}
     broker = Broker(settings)

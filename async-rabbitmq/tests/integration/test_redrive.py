@@ -7,7 +7,7 @@ import subprocess
 import pika
 import pytest
 
-from async_rabbitmq.lab.client import Lab
+from async_rabbitmq.lab.client import Client
 from async_rabbitmq.messaging import topology
 from async_rabbitmq.messaging.amqp import blocking_connection
 from async_rabbitmq.messaging.consumer import Delivery, dead_letter
@@ -59,7 +59,7 @@ def dlq_reasons(settings) -> list[str]:
 
 
 def test_redrive_brings_a_dead_lettered_order_back_exactly_once(native_stack, settings):
-    lab = Lab(settings)
+    lab = Client(settings)
     lab.purge(topology.ORDERS_DLQ)
     native_stack.stop("inventory-service")
     try:

@@ -6,7 +6,7 @@ import json
 import pytest
 import requests
 
-from async_rabbitmq.lab.client import Lab
+from async_rabbitmq.lab.client import Client
 from async_rabbitmq.messaging import topology
 from async_rabbitmq.messaging.amqp import blocking_connection, declare_topology
 from async_rabbitmq.messaging.messages import order_placed
@@ -17,18 +17,18 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def lab(native_stack, settings):
-    lab = Lab(settings)
+    lab = Client(settings)
     yield lab
     declare_topology(settings)  # whatever a test broke, the contract's topology is back for the next one
 
 
-def exchange_type(lab: Lab, name: str) -> str:
+def exchange_type(lab: Client, name: str) -> str:
     r = requests.get(f"{lab.mgmt_url}/exchanges/%2F/{name}", auth=lab.auth, timeout=5)
     r.raise_for_status()
     return r.json()["type"]
 
 
-def publish_with_empty_key_reaches_inventory(lab: Lab, quantity: int) -> None:
+def publish_with_empty_key_reaches_inventory(lab: Client, quantity: int) -> None:
     """What the original lab's clients do: publish to `orders` with routing key "", and inventory reserves it."""
     before = lab.stock()["fries"]
     lab.publish_raw([json.dumps(order_placed("ORD-fanout-test", "s", "fries", quantity)).encode()], routing_key="")

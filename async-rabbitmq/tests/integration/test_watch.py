@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from async_rabbitmq.lab.client import Lab
+from async_rabbitmq.lab.client import Client
 from async_rabbitmq.lab.stack import backlog
 from async_rabbitmq.messaging.topology import INVENTORY_ORDERS, QUEUES
 from common.settings import ROOT
@@ -28,7 +28,7 @@ def test_the_watch_counts_the_orders_waiting_for_inventory(native_stack, setting
     wait_for(lambda: sample()[INVENTORY_ORDERS] == 0, 60, what="inventory_orders to be empty")
     native_stack.stop("inventory-service")
     try:
-        placed = Lab(settings).place_many(20, threads=4)
+        placed = Client(settings).place_many(20, threads=4)
         assert placed["statuses"] == [202] * 20
         wait_for(lambda: sample()[INVENTORY_ORDERS] == 20, 30, what="the 20 orders to wait in inventory_orders")
         banner, header, row = watch_once()

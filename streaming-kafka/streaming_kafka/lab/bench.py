@@ -27,7 +27,8 @@ from labkit.stack import NativeStack, wait_for
 from streaming_kafka.analytics_consumer.worker import FETCH, replay
 from streaming_kafka.events import iso_ms, now_ms, order_placed_bytes
 from streaming_kafka.kafka_io import TopicPartition, TopicSpec, make_producer, make_reader
-from streaming_kafka.lab.scenarios import Client, wait_caught_up
+from streaming_kafka.lab.client import Client
+from streaming_kafka.lab.scenarios import wait_caught_up
 from streaming_kafka.topology import EVENT_TOPICS, admin_client, replication
 
 SCRATCH = "bench-raw"

@@ -24,7 +24,8 @@ from labkit import chaos
 from labkit.chaos import ACCEPTED, REFUSED, REJECTED, UNKNOWN, Attempt, ChaosRun
 from labkit.stack import Stack, wait_for
 from streaming_kafka.kafka_io import TopicPartition, make_reader
-from streaming_kafka.lab.scenarios import Client, counts, delta, wait_caught_up
+from streaming_kafka.lab.client import Client
+from streaming_kafka.lab.scenarios import counts, delta, wait_caught_up
 from streaming_kafka.lag import consumer_lag, total_lag
 from streaming_kafka.topology import ANALYTICS_GROUP, DLQ_TOPIC, INVENTORY_GROUP, INVENTORY_TOPIC, ORDER_TOPIC
 

@@ -22,7 +22,8 @@ from labkit.stack import Stack, wait_for
 from streaming_kafka.analytics_consumer.worker import replay
 from streaming_kafka.kafka_io import KafkaError, TopicPartition, make_reader
 from streaming_kafka.lab.broker.native import service_name
-from streaming_kafka.lab.scenarios import Client, counts, delta, wait_caught_up
+from streaming_kafka.lab.client import Client
+from streaming_kafka.lab.scenarios import counts, delta, wait_caught_up
 from streaming_kafka.topology import ORDER_TOPIC, admin_client
 
 

@@ -16,54 +16,18 @@ from common.faults import fault_env
 from common.menu import ITEMS
 from common.settings import Settings
 from common.vocabulary import OrderStatus
-from labkit.client import StackClient
 from labkit.stack import Stack, run_steps, wait_for
 from streaming_kafka.analytics_consumer.worker import ReplayResult, replay
 from streaming_kafka.kafka_io import KafkaError
+from streaming_kafka.lab.client import Client
 from streaming_kafka.lag import LagRow, consumer_lag, format_table, total_lag
 from streaming_kafka.topology import ANALYTICS_GROUP, INVENTORY_GROUP
 
 INVENTORY, ANALYTICS, PRODUCER = "inventory-consumer", "analytics-consumer", "producer-order"
 INVENTORY_2 = "inventory-consumer-2"  # the scale-out instance (compose profile `scaleout`), port inventory + 10
-BIG_STOCK = {item: 10_000_000 for item in ITEMS}  # so reservations succeed and double-processing would show
 # Events per scenario: the evidence run's scale, and pytest's.
 FULL = {"first": 10_000, "second": 100_000, "lag": 50_000, "crash": 100_000, "scale": 100_000}
 QUICK = {"first": 5_000, "second": 10_000, "lag": 10_000, "crash": 20_000, "scale": 20_000}
-
-
-class Client(StackClient):
-    """HTTP access to the three services (analytics answers on the notification port)."""
-
-    timeout_s = 30.0
-    default_stock = BIG_STOCK
-
-    def __init__(self, settings: Settings):
-        super().__init__(settings)
-        self.analytics_url = self.notification_url
-
-    def bulk(self, count: int, fail_rate: float = 0.0, seed: int | None = None) -> dict:
-        t0 = time.perf_counter()
-        body = {"count": count, "fail_rate": fail_rate} | ({"seed": seed} if seed is not None else {})
-        resp = requests.post(f"{self.order_url}/bulk", json=body, timeout=600)
-        resp.raise_for_status()
-        return resp.json() | {"http_seconds": round(time.perf_counter() - t0, 3)}
-
-    def order(self, item: str = "pizza", quantity: int = 1) -> dict:
-        resp = self.http.post(f"{self.order_url}/order", json={"student_id": "scenario", "item": item,
-                                                                 "quantity": quantity}, timeout=30)
-        resp.raise_for_status()
-        return resp.json()
-
-    def metrics(self) -> dict:
-        return self.http.get(f"{self.analytics_url}/metrics", timeout=30).json()
-
-    def metrics_text(self) -> str:
-        return self.http.get(f"{self.analytics_url}/metrics", timeout=30).text
-
-    def order_status(self, order_id: str) -> dict | None:
-        resp = self.http.get(f"{self.analytics_url}/order/{order_id}", timeout=10)
-        return None if resp.status_code == 404 else resp.json()
-
 
 
 # ---------------------------------------------------------------------------------- lag helpers

@@ -13,7 +13,8 @@ import requests
 from common.settings import ROOT
 from labkit.stack import wait_for
 from streaming_kafka.kafka_io import TopicPartition, make_producer, make_reader
-from streaming_kafka.lab.scenarios import Client, wait_caught_up
+from streaming_kafka.lab.client import Client
+from streaming_kafka.lab.scenarios import wait_caught_up
 from streaming_kafka.topology import DLQ_TOPIC, ORDER_TOPIC
 
 pytestmark = pytest.mark.integration

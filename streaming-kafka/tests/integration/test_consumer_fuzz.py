@@ -25,7 +25,8 @@ from labkit.fuzz_messages import batches, realize
 from labkit.stack import wait_for
 from streaming_kafka.events import now_ms, order_placed
 from streaming_kafka.kafka_io import TopicPartition, make_producer, make_reader
-from streaming_kafka.lab.scenarios import Client, wait_caught_up
+from streaming_kafka.lab.client import Client
+from streaming_kafka.lab.scenarios import wait_caught_up
 from streaming_kafka.topology import DLQ_REASON_HEADER, DLQ_TOPIC, INVENTORY_TOPIC, ORDER_TOPIC
 
 pytestmark = pytest.mark.integration

@@ -5,7 +5,8 @@ import requests
 
 from common.menu import uniform_stock
 from labkit.stack import wait_for
-from streaming_kafka.lab.scenarios import Client, counts, delta, wait_caught_up
+from streaming_kafka.lab.client import Client
+from streaming_kafka.lab.scenarios import counts, delta, wait_caught_up
 
 pytestmark = pytest.mark.integration
 

@@ -13,7 +13,8 @@ from labkit.stack import wait_for
 from streaming_kafka.events import encode, now_ms, order_placed
 from streaming_kafka.inventory_consumer.worker import dead_letter_headers
 from streaming_kafka.kafka_io import TopicPartition, make_producer, make_reader
-from streaming_kafka.lab.scenarios import Client, wait_caught_up
+from streaming_kafka.lab.client import Client
+from streaming_kafka.lab.scenarios import wait_caught_up
 from streaming_kafka.topology import DLQ_TOPIC, ORDER_TOPIC, REDRIVE_GROUP
 
 pytestmark = pytest.mark.integration

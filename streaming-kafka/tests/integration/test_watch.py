@@ -9,7 +9,8 @@ import pytest
 
 from common.settings import ROOT
 from labkit.stack import wait_for
-from streaming_kafka.lab.scenarios import Client, wait_caught_up
+from streaming_kafka.lab.client import Client
+from streaming_kafka.lab.scenarios import wait_caught_up
 from streaming_kafka.lab.stack import backlog
 from streaming_kafka.topology import ANALYTICS_GROUP, INVENTORY_GROUP
 

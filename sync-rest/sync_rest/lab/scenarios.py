@@ -15,24 +15,11 @@ from common.faults import fault_env
 from common.menu import INITIAL_STOCK
 from common.settings import Settings
 from common.vocabulary import ReservationOutcome
-from labkit.client import StackClient
 from labkit.stack import Stack, run_steps, wait_for
 from labkit.stats import Summary, summarize
+from sync_rest.lab.client import Call, Client
 
 INVENTORY, ORDER = "inventory-service", "order-service"
-
-
-@dataclass
-class Call:
-    n: int
-    status: int
-    state: str
-    reason: str | None
-    ms: float
-    order_id: str | None = None
-    circuit: str | None = None
-    replayed: bool = False
-    notification: str | None = None
 
 
 @dataclass
@@ -49,24 +36,6 @@ class Result:
     @property
     def summary(self) -> Summary:
         return summarize([c.ms for c in self.calls])
-
-
-class Client(StackClient):
-    """What a student's script does: POST orders and read stock, timing each call."""
-
-    timeout_s = 5.0
-
-    def order(self, n: int, item: str = "pizza", quantity: int = 1, key: str | None = None,
-              session: requests.Session | None = None, student: str | None = None) -> Call:
-        headers = {"Idempotency-Key": key} if key else {}
-        t0 = time.perf_counter()
-        resp = (session or self.http).post(f"{self.order_url}/order", headers=headers, timeout=30,
-                                              json={"student_id": student or f"student-{n}", "item": item, "quantity": quantity})
-        ms = (time.perf_counter() - t0) * 1000
-        body = resp.json()
-        return Call(n, resp.status_code, body.get("status", body.get("error", "?")), body.get("reason"), ms,
-                    body.get("order_id"), resp.headers.get("X-Circuit-State") or body.get("circuit"),
-                    resp.headers.get("Idempotent-Replayed") == "true", body.get("notification"))
 
 
 def _fresh(stack: Stack, client: Client, inventory_env: dict | None = None, order_env: dict | None = None) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from async_rabbitmq.lab import chaos as ch
-from async_rabbitmq.lab.client import Lab
+from async_rabbitmq.lab.client import Client
 from labkit.chaos import script
 
 PART_DIR = Path(__file__).resolve().parents[2]  # the part's folder
@@ -21,4 +21,4 @@ TITLE = "Chaos: kill -9 a random service (RabbitMQ included) at random moments u
 def main(argv: list[str] | None = None) -> int:
     return script(argv, part=ch.PART, doc=__doc__, output=OUTPUT, title=TITLE,
                   part_title="Part B: asynchronous messaging with RabbitMQ",
-                  run=lambda stack, settings, **kw: ch.run(stack, Lab(settings), **kw))
+                  run=lambda stack, settings, **kw: ch.run(stack, Client(settings), **kw))

@@ -9,7 +9,7 @@ import argparse
 from pathlib import Path
 
 from async_rabbitmq.lab import failover as fo
-from async_rabbitmq.lab.client import Lab
+from async_rabbitmq.lab.client import Client
 from async_rabbitmq.messaging.nodes import nodes
 from common.settings import Settings, get_settings
 from labkit import evidence
@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         print("the failover scenarios need the cluster: BROKERS=3 make up PART=async-rabbitmq, and BROKERS=3 here")
         return 2
     stack = get_stack("async-rabbitmq", "native", settings)
-    results = fo.run_both(stack, Lab(settings), full=not args.small,
+    results = fo.run_both(stack, Client(settings), full=not args.small,
                           progress=lambda m: print(f"[async-rabbitmq] {m}", flush=True))
     evidence.write(args.output, render(results, stack.describe(), describe_cluster(settings)))
     plot(results)
