@@ -50,8 +50,9 @@ class OrderRequest(ItemQuantity):
         return data
 
 
-class ReserveRequest(ItemQuantity):
-    """Part A's call from order-service to inventory-service."""
+class ReserveBody(ItemQuantity):
+    """The body of Part A's call from order-service to inventory-service (`POST /reserve`); the stock core's own
+    request is `common.stock.ReserveRequest`."""
 
     order_id: str = Field(min_length=1, max_length=128)
 

@@ -209,14 +209,14 @@ def poison_messages(max_bytes: int) -> list[tuple[str, bytes]]:
 
 
 @dataclass(frozen=True)
-class Poison:
+class PoisonSent:
     expected: str  # the reason the message should be dead-lettered with
     bytes: int
 
 
 @dataclass(frozen=True)
 class DeadLetters:
-    sent: list[Poison]
+    sent: list[PoisonSent]
     dlq_depth: int
     dead_letters: list[dict]  # what orders_dlq held, in order (Client.take_dead_letters: reason, detail, bytes, body)
     good_orders: int
@@ -241,7 +241,7 @@ def dead_letters(stack: Stack, client: Client) -> DeadLetters:
     dlq_depth = client.depth(topology.ORDERS_DLQ)
     taken = client.take_dead_letters()
     queue = client.queue_info()
-    return DeadLetters(sent=[Poison(r, len(b)) for r, b in poison], dlq_depth=dlq_depth, dead_letters=taken,
+    return DeadLetters(sent=[PoisonSent(r, len(b)) for r, b in poison], dlq_depth=dlq_depth, dead_letters=taken,
                        good_orders=len(good), good_counts=counts, inventory_queue=queue,
                        queue_arguments=queue["arguments"])
 
@@ -380,12 +380,12 @@ class Delay:
 
 
 @dataclass(frozen=True)
-class Faults:
+class FaultEffects:
     force_failure: ForceFailure
     delay: Delay
 
 
-def faults(stack: Stack, client: Client, delay_ms: int = 500, n: int = 5) -> Faults:
+def faults(stack: Stack, client: Client, delay_ms: int = 500, n: int = 5) -> FaultEffects:
     """The fault switches: FORCE_FAILURE=true fails orders (service_error); INVENTORY_DELAY_MS slows the
     reservation but not the 202."""
     client.wait_idle()
@@ -405,7 +405,7 @@ def faults(stack: Stack, client: Client, delay_ms: int = 500, n: int = 5) -> Fau
                         seconds_to_all_final=round(time.monotonic() - t0, 2))
     finally:
         stack.start(INVENTORY)  # faults off again
-    return Faults(failed, delayed)
+    return FaultEffects(failed, delayed)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -418,7 +418,7 @@ class Results:
     dead_letters: DeadLetters
     broker_outage: BrokerOutage
     crash: Crash
-    faults: Faults
+    faults: FaultEffects
     seconds: dict[str, float]  # per scenario (field name), in run order
 
 

@@ -6,7 +6,6 @@ import logging
 from flask import g, jsonify, request
 
 from common.idempotency import IdempotencyStore, valid_key
-from common.logs import setup_logging
 from common.metrics import EVENTS_PRODUCED, add_collector, count_order
 from common.process import OnStop
 from common.schemas import InvalidInput, parse_order
@@ -41,7 +40,6 @@ def create_app(settings: Settings | None = None, publisher: OrderPublisher | Non
                lag=None):
     """`lag`: a scrape-time collector of the consumer groups' lag (`lag_figures.LagFigures`)."""
     settings = settings or get_settings()
-    setup_logging(NAME, settings.log_level, settings.log_format)
     publisher = publisher or OrderPublisher(settings)
     desk = desk or build_desk(settings, publisher)
     app = create_base_app(NAME, settings, health=lambda: {"kafka": settings.kafka_bootstrap})

@@ -9,9 +9,9 @@ import logging
 from flask import jsonify
 
 from common.faults import Faults
-from common.logs import bind, setup_logging
+from common.logs import bind
 from common.metrics import RESERVATIONS
-from common.schemas import ReserveRequest, validate
+from common.schemas import ReserveBody, validate
 from common.settings import Settings, get_settings
 from common.stock import StockStore
 from common.vocabulary import OrderStatus, ReservationOutcome
@@ -28,7 +28,6 @@ def build(settings: Settings | None = None, store: StockStore | None = None):
 
 def create_app(settings: Settings | None = None, store: StockStore | None = None, faults: Faults | None = None):
     settings = settings or get_settings()
-    setup_logging(NAME, settings.log_level, settings.log_format)
     store = store or StockStore(settings.data_path("inventory.db", "sync-rest"))
     faults = faults or Faults.from_settings(settings)
     faults.announce(log)
@@ -36,7 +35,7 @@ def create_app(settings: Settings | None = None, store: StockStore | None = None
 
     @app.post("/reserve")
     def reserve():
-        order = validate(ReserveRequest, json_body())
+        order = validate(ReserveBody, json_body())
         order_id = order.order_id
         with bind(order_id=order_id):
             if faults.inventory():  # the part's one place where faults apply: the delay, then FORCE_FAILURE

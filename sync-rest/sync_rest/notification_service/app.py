@@ -8,7 +8,7 @@ from flask import jsonify
 from pydantic import BaseModel, ConfigDict, Field
 
 from common.faults import Faults
-from common.logs import bind, setup_logging
+from common.logs import bind
 from common.schemas import validate
 from common.settings import Settings, get_settings
 from common.web import create_base_app, error, json_body
@@ -31,7 +31,6 @@ def build(settings: Settings | None = None):
 
 def create_app(settings: Settings | None = None, faults: Faults | None = None):
     settings = settings or get_settings()
-    setup_logging(NAME, settings.log_level, settings.log_format)
     faults = faults or Faults.from_settings(settings)
     sent = {"count": 0}
     lock = threading.Lock()

@@ -6,7 +6,6 @@ import logging
 from flask import g, jsonify, request
 
 from common.idempotency import IdempotencyStore, valid_key
-from common.logs import setup_logging
 from common.metrics import count_order
 from common.schemas import InvalidInput, parse_order
 from common.settings import Settings, get_settings
@@ -42,7 +41,6 @@ def build(settings: Settings | None = None, desk: OrderDesk | None = None):
 
 def create_app(settings: Settings | None = None, desk: OrderDesk | None = None):
     settings = settings or get_settings()
-    setup_logging(NAME, settings.log_level, settings.log_format)
     desk = desk or build_desk(settings)
     def health() -> dict:
         snap = desk.breaker.snapshot()  # ready (200) in every state; the breaker's state is reported, not hidden
