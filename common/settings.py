@@ -148,13 +148,23 @@ class Settings(BaseSettings):
             self.notification_url = f"http://{host}:{self.notification_port}"
         if self.rabbitmq_nodes:
             self.brokers = self.rabbitmq_nodes.count(",") + 1
-        if self.brokers > 1 and "," not in self.kafka_bootstrap:  # a cluster: clients know every broker
+        if self.brokers > 1 and len(self.kafka_servers) == 1:  # a cluster: clients know every broker
             self.kafka_bootstrap = ",".join(f"{h}:{p}" for h, p in self.kafka_nodes())
         return self
 
+    @property
+    def kafka_servers(self) -> list[str]:
+        """The Kafka bootstrap list, one `host:port` per broker (KAFKA_BOOTSTRAP, or derived above for a cluster)."""
+        return self.kafka_bootstrap.split(",")
+
+    def with_cluster_size(self, n: int) -> Settings:
+        """A copy for an n-node native cluster: `brokers` = n and the Kafka bootstrap list derived again."""
+        first = self.model_copy(update={"brokers": n, "kafka_bootstrap": self.kafka_servers[0]})
+        return first.model_copy(update={"kafka_bootstrap": ",".join(f"{h}:{p}" for h, p in first.kafka_nodes())})
+
     def kafka_nodes(self) -> list[tuple[str, int]]:
         """(host, port) of each native broker: node n (1-based) is at the first bootstrap port + 2(n-1)."""
-        host, _, port = self.kafka_bootstrap.split(",")[0].rpartition(":")
+        host, _, port = self.kafka_servers[0].rpartition(":")
         return [(host or "127.0.0.1", int(port) + 2 * i) for i in range(self.brokers)]
 
     def part_dir(self, part: str) -> Path:

@@ -32,7 +32,7 @@ def replication(settings) -> tuple[int, int]:
     """(replication factor, min.insync.replicas): 1 and 1 on one broker; 3 and 2 on a cluster of 3 or more, so
     an `acks=all` write is on two brokers before it is confirmed, and one broker may be down without a refusal.
     The cluster's size is the number of brokers the clients know (natively, BROKERS=3 lists all three)."""
-    factor = min(3, len(settings.kafka_bootstrap.split(",")))
+    factor = min(3, len(settings.kafka_servers))
     return factor, 2 if factor >= 3 else 1
 
 

@@ -92,3 +92,14 @@ def test_percentile_and_summary():
     assert (s.min, s.max, s.mean, s.median, s.n) == (1.0, 4.0, 2.5, 2.5, 4)
     with pytest.raises(ValueError):
         summarize([])
+
+
+def test_the_kafka_bootstrap_list_is_derived_once_in_settings():
+    one = Settings(kafka_bootstrap="10.0.0.5:29092")
+    assert one.kafka_servers == ["10.0.0.5:29092"]
+    three = Settings(kafka_bootstrap="10.0.0.5:29092", brokers=3)
+    assert three.kafka_servers == ["10.0.0.5:29092", "10.0.0.5:29094", "10.0.0.5:29096"]
+    assert one.with_cluster_size(3).kafka_servers == three.kafka_servers
+    assert three.with_cluster_size(1).kafka_servers == ["10.0.0.5:29092"]
+    named = Settings(kafka_bootstrap="kafka:9092,kafka-2:9092")  # compose names every broker: kept as given
+    assert named.kafka_servers == ["kafka:9092", "kafka-2:9092"]

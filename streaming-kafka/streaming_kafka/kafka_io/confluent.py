@@ -86,7 +86,7 @@ def _translate(overrides: dict) -> dict:
 
 
 def producer_config(settings, bulk: bool = True) -> dict:
-    cluster = "," in settings.kafka_bootstrap
+    cluster = len(settings.kafka_servers) > 1
     cfg = {
         "bootstrap.servers": settings.kafka_bootstrap,
         "client.id": f"{settings.service_name}-producer",

@@ -49,7 +49,7 @@ def producer_config(settings, bulk: bool = True) -> dict:
         "max_block_ms": 15_000,
         "client_id": f"{settings.service_name}-producer",
     }
-    if "," in settings.kafka_bootstrap:  # a cluster (natively or in compose): ride out a leader change:
+    if len(settings.kafka_servers) > 1:  # a cluster (natively or in compose): ride out a leader change:
         # retriable errors (NotLeader, NotEnoughReplicas) for ~5 s, batches wait 30 s for a leader
         cfg |= {"retries": 10, "retry_backoff_ms": 500, "request_timeout_ms": 30_000}
     if bulk:

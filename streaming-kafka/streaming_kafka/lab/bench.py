@@ -165,7 +165,7 @@ def run(progress=print, count: int | None = None, repeat: int = 2, latency_n: in
         "settings": {"client": settings.kafka_client,
                      "compression": settings.kafka_compression, "linger_ms": settings.kafka_linger_ms,
                      "batch_bytes": settings.kafka_batch_bytes, "partitions": settings.kafka_partitions,
-                     "brokers": len(settings.kafka_bootstrap.split(",")), "replication_factor": factor,
+                     "brokers": len(settings.kafka_servers), "replication_factor": factor,
                      "min_insync_replicas": min_isr},
         "notes": "Best of {} runs each; other processes share the 2 cores. Raw baselines use the same client "
                  "library and tuning without the service around it.".format(repeat),

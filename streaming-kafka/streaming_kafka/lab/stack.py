@@ -23,8 +23,7 @@ def cluster_size(settings) -> int:
 def with_brokers(settings, n: int):
     if n == settings.brokers:
         return settings
-    s = settings.model_copy(update={"brokers": n, "kafka_bootstrap": settings.kafka_bootstrap.split(",")[0]})
-    return s.model_copy(update={"kafka_bootstrap": ",".join(f"{h}:{p}" for h, p in s.kafka_nodes())})
+    return settings.with_cluster_size(n)
 
 
 def services(settings):
