@@ -19,6 +19,7 @@ import importlib
 import logging
 import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Sequence
@@ -95,6 +96,13 @@ class OnStop:
 # -- gunicorn: the same build(), its workers as threads of the gunicorn worker process ------------------------
 _running: list[tuple[Worker, threading.Thread]] = []
 _service: list[str] = []  # the NAME of the service wsgi built in this process
+
+
+def gunicorn_argv(module_name: str, host: str, port: int, workers: int, threads: int) -> list[str]:
+    """The one gunicorn command line every gunicorn-served service runs with (natively and by `python -m`):
+    gthread workers, `common.gunicorn_conf`, and `wsgi(module_name)` as the app factory."""
+    return [sys.executable, "-m", "gunicorn", "--config", "python:common.gunicorn_conf", "--bind", f"{host}:{port}",
+            "--workers", str(workers), "--threads", str(threads), f"common.process:wsgi({module_name!r})"]
 
 
 def wsgi(module_name: str):

@@ -205,3 +205,43 @@ def test_what_the_service_image_holds_imports_only_what_it_holds():
                 if parent not in held:  # `from pkg import name`: a name of a held module is fine
                     missing.setdefault(name, set()).add(module)
     assert missing == {}
+
+
+# ------------------------------------------------------------------------------------------ one wiring rule
+def calls_outside_runners(path: Path, function: str, runners: set[str]) -> list[int]:
+    """Lines where `function(...)` is called other than inside a function named in `runners`."""
+    lines = []
+
+    def visit(node, inside: bool):
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                visit(child, inside or child.name in runners)
+            else:
+                if (isinstance(child, ast.Call) and getattr(child.func, "id", getattr(child.func, "attr", None)) == function
+                        and not inside):
+                    lines.append(child.lineno)
+                visit(child, inside)
+    visit(ast.parse(path.read_text()), False)
+    return lines
+
+
+def test_logging_is_configured_by_the_runners_only():
+    """`setup_logging` runs in a service's `main` (python -m) or in `common.process` (serve, gunicorn's wsgi),
+    never in `create_app` or `build`, so an app built in a test configures nothing."""
+    wrong = {name: lines for name, path in service_modules().items() if name != "common.process"
+             and (lines := calls_outside_runners(path, "setup_logging", {"main"}))}
+    assert wrong == {}
+
+
+def test_every_service_main_has_one_shape():
+    """Each `python -m <service>` is `sys.exit(main())` over its app module's `main`; none hand-writes a gunicorn
+    command line (`common.process.gunicorn_argv` is the one)."""
+    mains = {name: path for name, path in service_modules().items() if name.endswith(".__main__")}
+    assert len(mains) >= 5
+    for name, path in mains.items():
+        package = name.removesuffix(".__main__")
+        expected = f"import sys\n\nfrom {package}.app import main\n\nsys.exit(main())\n"
+        assert path.read_text() == expected, name
+    hand_written = [name for name, path in service_modules().items() if name != "common.process"
+                    and any(isinstance(n, ast.Constant) and n.value == "gunicorn" for n in ast.walk(ast.parse(path.read_text())))]
+    assert hand_written == []

@@ -13,6 +13,7 @@ from typing import Callable
 
 import requests
 
+from common.process import gunicorn_argv
 from common.settings import Settings
 
 PARTS = ("sync-rest", "async-rabbitmq", "streaming-kafka")
@@ -63,14 +64,8 @@ def gunicorn_service(settings: Settings, name: str, module: str, port: int,
                      workers: int | None = None, threads: int | None = None, **kw) -> Service:
     """A Flask service served by gunicorn (gthread workers), as in the containers: `module`'s `build(settings)`
     through gunicorn's app factory `common.process:wsgi`."""
-    argv = [
-        sys.executable, "-m", "gunicorn",
-        "--config", "python:common.gunicorn_conf",
-        "--bind", f"{settings.bind_host}:{port}",
-        "--workers", str(workers or settings.web_workers),
-        "--threads", str(threads or settings.web_threads),
-        f"common.process:wsgi({module!r})",
-    ]
+    argv = gunicorn_argv(module, settings.bind_host, port, workers or settings.web_workers,
+                         threads or settings.web_threads)
     host = "127.0.0.1" if settings.bind_host in ("0.0.0.0", "::") else settings.bind_host
     kw.setdefault("multiprocess_metrics", True)
     return Service(name=name, argv=argv, port=port, health_url=f"http://{host}:{port}/health", **kw)

@@ -1,3 +1,5 @@
+import sys
+
 from async_rabbitmq.order_service.app import main
 
-main()
+sys.exit(main())

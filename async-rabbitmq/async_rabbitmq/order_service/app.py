@@ -27,6 +27,7 @@ from async_rabbitmq.order_service.store import MAX_LIST, OrderStore
 from common.ids import generate_order_id
 from common.logs import bind
 from common.metrics import add_collector, count_order, gauge, gauges
+from common.process import gunicorn_argv
 from common.schemas import InvalidInput, parse_order
 from common.settings import Settings, get_settings
 from common.vocabulary import OrderStatus
@@ -146,10 +147,7 @@ def store_figures(store: OrderStore):
                 max(0.0, time.time() - oldest) if oldest is not None else 0.0)
 
 
-def main() -> None:
+def main() -> int:
     """`python -m async_rabbitmq.order_service`: exec gunicorn, one worker (one relay, one status consumer), many threads."""
     settings = get_settings()
-    argv = [sys.executable, "-m", "gunicorn", "--config", "python:common.gunicorn_conf",
-            "--bind", f"{settings.bind_host}:{settings.order_port}", "--workers", "1",
-            "--threads", str(settings.web_threads), f"common.process:wsgi({__name__!r})"]
-    os.execv(sys.executable, argv)
+    os.execv(sys.executable, gunicorn_argv(__name__, settings.bind_host, settings.order_port, 1, settings.web_threads))

@@ -1,6 +1,5 @@
 import sys
 
-from common.errors import exit_status
 from streaming_kafka.inventory_consumer.app import main
 
-sys.exit(exit_status(main))
+sys.exit(main())

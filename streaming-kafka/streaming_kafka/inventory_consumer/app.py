@@ -8,7 +8,7 @@ import logging
 
 from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_fixed
 
-from common.errors import StackError
+from common.errors import StackError, exit_status
 from common.faults import Faults
 from common.logs import setup_logging
 from common.menu import uniform_stock
@@ -53,8 +53,13 @@ def create_app(settings, store: StockStore, worker=None):
 
 
 def main() -> int:
+    """`python -m streaming_kafka.inventory_consumer`; a topology that cannot work is one line on stderr, exit 1."""
     settings = get_settings()
     setup_logging(NAME, settings.log_level, settings.log_format)
+    return exit_status(_serve, settings)
+
+
+def _serve(settings: Settings) -> int:
     retry(retry=retry_if_exception_type(KafkaError), stop=stop_after_delay(60), wait=wait_fixed(1),
           reraise=True)(ensure_topics)(settings)
     try:
