@@ -245,3 +245,24 @@ def test_every_service_main_has_one_shape():
     hand_written = [name for name, path in service_modules().items() if name != "common.process"
                     and any(isinstance(n, ast.Constant) and n.value == "gunicorn" for n in ast.walk(ast.parse(path.read_text())))]
     assert hand_written == []
+
+
+def test_create_app_takes_its_collaborators_ready_made():
+    """`build(settings)` is the one place that constructs a service's collaborators: `create_app` has no default
+    settings, reads none, and builds nothing as a fallback (`x or Store(...)`)."""
+    wrong = {}
+    for name, path in service_modules().items():
+        for fn in ast.walk(ast.parse(path.read_text())):
+            if not (isinstance(fn, ast.FunctionDef) and fn.name == "create_app"):
+                continue
+            defaulted = [a.arg for a in fn.args.args[len(fn.args.args) - len(fn.args.defaults):]]
+            problems = [f"{a} has a default" for a in defaulted if a == "settings"]
+            for node in ast.walk(fn):
+                if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "get_settings":
+                    problems.append("calls get_settings")
+                if isinstance(node, ast.BoolOp) and isinstance(node.op, ast.Or) and isinstance(node.values[-1], ast.Call):
+                    problems.append(f"builds a fallback on line {node.lineno}")
+            if problems:
+                wrong[name] = problems
+    assert len([n for n in service_modules() if n.endswith(".app")]) == 9
+    assert wrong == {}

@@ -35,7 +35,7 @@ def build(settings: Settings | None = None, store: StockStore | None = None):
 
 
 def create_app(settings: Settings, store: StockStore, handler: InventoryHandler | None = None, consumer=None):
-    faults = (handler.faults if handler else Faults.from_settings(settings)).as_dict()
+    faults = handler.faults.as_dict() if handler else {}
 
     def health():
         if consumer is not None and not consumer.consuming.is_set() and not consumer.processed:

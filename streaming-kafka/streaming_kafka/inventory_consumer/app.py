@@ -36,7 +36,7 @@ def build(settings: Settings | None = None, store: StockStore | None = None):
 
 
 def create_app(settings, store: StockStore, worker=None):
-    faults = (worker.handler.faults if worker is not None else Faults.from_settings(settings)).as_dict()
+    faults = worker.handler.faults.as_dict() if worker is not None else {}
 
     def health() -> dict:
         if worker is not None and not worker.joined.is_set():

@@ -33,15 +33,12 @@ def build(settings: Settings | None = None, publisher: OrderPublisher | None = N
     producer (flushing what it holds) when the process stops."""
     settings = settings or get_settings()
     publisher = publisher or OrderPublisher(settings)
-    return create_app(settings, publisher, lag=LagFigures(settings)), [OnStop("kafka-producer", publisher.close)]
+    app = create_app(settings, publisher, build_desk(settings, publisher), lag=LagFigures(settings))
+    return app, [OnStop("kafka-producer", publisher.close)]
 
 
-def create_app(settings: Settings | None = None, publisher: OrderPublisher | None = None, desk: OrderDesk | None = None,
-               lag=None):
+def create_app(settings: Settings, publisher: OrderPublisher, desk: OrderDesk, lag=None):
     """`lag`: a scrape-time collector of the consumer groups' lag (`lag_figures.LagFigures`)."""
-    settings = settings or get_settings()
-    publisher = publisher or OrderPublisher(settings)
-    desk = desk or build_desk(settings, publisher)
     app = create_base_app(NAME, settings, health=lambda: {"kafka": settings.kafka_bootstrap})
     if lag is not None:
         add_collector(app, lag)

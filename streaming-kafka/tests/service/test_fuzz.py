@@ -24,7 +24,7 @@ from labkit.fuzz_http import (
 from streaming_kafka.analytics_consumer.app import create_app as analytics_app
 from streaming_kafka.analytics_consumer.metrics import MetricsState, render
 from streaming_kafka.inventory_consumer.app import create_app as inventory_app
-from streaming_kafka.producer_order.app import create_app
+from streaming_kafka.producer_order.app import build_desk, create_app
 from streaming_kafka.producer_order.publisher import OrderPublisher
 
 pytestmark = pytest.mark.service
@@ -61,7 +61,8 @@ class NullProducer:
 @pytest.fixture(scope="module")
 def client(tmp_path_factory):
     s = Settings(data_dir=tmp_path_factory.mktemp("fuzz"), log_level="ERROR", bulk_max=2000)
-    return create_app(s, OrderPublisher(s, factory=lambda bulk: NullProducer())).test_client()
+    publisher = OrderPublisher(s, factory=lambda bulk: NullProducer())
+    return create_app(s, publisher, build_desk(s, publisher)).test_client()
 
 
 def check(resp, ok_status):

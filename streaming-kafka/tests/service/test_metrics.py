@@ -13,9 +13,15 @@ from streaming_kafka.events import encode, order_placed
 from streaming_kafka.inventory_consumer.app import create_app as inventory_app
 from streaming_kafka.inventory_consumer.handler import InventoryHandler
 from streaming_kafka.inventory_consumer.worker import count
-from streaming_kafka.producer_order.app import create_app as producer_app
+from streaming_kafka.producer_order.app import build_desk, create_app
 from streaming_kafka.producer_order.publisher import OrderPublisher
 from streaming_kafka.topology import INVENTORY_GROUP, ORDER_TOPIC
+
+
+def producer_app(settings, publisher, lag=None):
+    """producer-order's app over a given publisher, its desk built as `build` builds it."""
+    return create_app(settings, publisher, build_desk(settings, publisher), lag=lag)
+
 
 pytestmark = pytest.mark.service
 N = 5

@@ -21,15 +21,16 @@ NAME = "inventory-service"
 log = logging.getLogger(NAME)
 
 
-def build(settings: Settings | None = None, store: StockStore | None = None):
-    """The composition root (the same shape in every part): the HTTP app, and no background workers."""
-    return create_app(settings, store), []
-
-
-def create_app(settings: Settings | None = None, store: StockStore | None = None, faults: Faults | None = None):
+def build(settings: Settings | None = None, store: StockStore | None = None, faults: Faults | None = None):
+    """The composition root (the same shape in every part): the store, the fault switches and the HTTP app over
+    them, and no background workers. Tests pass their own collaborators."""
     settings = settings or get_settings()
     store = store or StockStore(settings.data_path("inventory.db", "sync-rest"))
     faults = faults or Faults.from_settings(settings)
+    return create_app(settings, store, faults), []
+
+
+def create_app(settings: Settings, store: StockStore, faults: Faults):
     faults.announce(log)
     app = create_base_app(NAME, settings, health=lambda: {"faults": faults.as_dict()})
 

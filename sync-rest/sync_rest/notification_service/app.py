@@ -24,14 +24,14 @@ class Notification(BaseModel):
     message: str = Field(min_length=1, max_length=1000)
 
 
-def build(settings: Settings | None = None):
-    """The composition root (the same shape in every part): the HTTP app, and no background workers."""
-    return create_app(settings), []
-
-
-def create_app(settings: Settings | None = None, faults: Faults | None = None):
+def build(settings: Settings | None = None, faults: Faults | None = None):
+    """The composition root (the same shape in every part): the HTTP app over the fault switches, and no
+    background workers."""
     settings = settings or get_settings()
-    faults = faults or Faults.from_settings(settings)
+    return create_app(settings, faults or Faults.from_settings(settings)), []
+
+
+def create_app(settings: Settings, faults: Faults):
     sent = {"count": 0}
     lock = threading.Lock()
     app = create_base_app(NAME, settings, health=lambda: {"sent": sent["count"]})

@@ -35,13 +35,13 @@ def build_desk(settings: Settings) -> OrderDesk:
 
 
 def build(settings: Settings | None = None, desk: OrderDesk | None = None):
-    """The composition root (the same shape in every part): the HTTP app, and no background workers."""
-    return create_app(settings, desk), []
-
-
-def create_app(settings: Settings | None = None, desk: OrderDesk | None = None):
+    """The composition root (the same shape in every part): the order desk (clients, breaker, idempotency store)
+    and the HTTP app over it, and no background workers."""
     settings = settings or get_settings()
-    desk = desk or build_desk(settings)
+    return create_app(settings, desk or build_desk(settings)), []
+
+
+def create_app(settings: Settings, desk: OrderDesk):
     def health() -> dict:
         snap = desk.breaker.snapshot()  # ready (200) in every state; the breaker's state is reported, not hidden
         return {"circuit": snap.state, "circuit_failures": snap.failures, "circuit_retry_after_s": snap.retry_after_s}

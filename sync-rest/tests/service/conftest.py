@@ -4,8 +4,8 @@ from common.idempotency import IdempotencyStore
 from common.settings import Settings
 from common.stock import StockStore
 from common.vocabulary import ReservationOutcome
-from sync_rest.inventory_service.app import create_app as inventory_app
-from sync_rest.notification_service.app import create_app as notification_app
+from sync_rest.inventory_service.app import build as build_inventory
+from sync_rest.notification_service.app import build as build_notification
 from sync_rest.order_service import clients
 from sync_rest.order_service.app import create_app as order_app
 from sync_rest.order_service.breaker import CircuitBreaker
@@ -35,12 +35,12 @@ def make_settings(tmp_path, **kw) -> Settings:
 
 @pytest.fixture
 def inventory(tmp_path):
-    return inventory_app(make_settings(tmp_path, admin_api=True)).test_client()
+    return build_inventory(make_settings(tmp_path, admin_api=True))[0].test_client()
 
 
 @pytest.fixture
 def notification(tmp_path):
-    return notification_app(make_settings(tmp_path)).test_client()
+    return build_notification(make_settings(tmp_path))[0].test_client()
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@ import time
 
 import pytest
 
-from sync_rest.inventory_service.app import create_app as inventory_app
+from sync_rest.inventory_service.app import build as build_inventory
 
 from .conftest import make_settings
 
@@ -73,7 +73,7 @@ def test_inventory_reset(inventory):
 
 
 def test_inventory_admin_is_off_by_default_and_answers_404_json(tmp_path):
-    c = inventory_app(make_settings(tmp_path)).test_client()
+    c = build_inventory(make_settings(tmp_path))[0].test_client()
     for r in (c.post("/admin/reset", json={}), c.get("/admin/status")):
         assert r.status_code == 404 and r.get_json()["error"] == "not_found"
     assert c.get("/stock").get_json()["soda"] == 200  # nothing was reset
@@ -84,14 +84,14 @@ def test_inventory_admin_when_enabled(inventory):
 
 
 def test_inventory_forced_failure_is_500_json(tmp_path):
-    c = inventory_app(make_settings(tmp_path, force_failure=True)).test_client()
+    c = build_inventory(make_settings(tmp_path, force_failure=True))[0].test_client()
     r = c.post("/reserve", json={"order_id": "o1", "item": "soda", "quantity": 1})
     assert r.status_code == 500 and r.get_json()["error"] == "forced_failure"
     assert c.get("/health").get_json()["faults"]["force_failure"] is True
 
 
 def test_inventory_delay_is_applied(tmp_path):
-    c = inventory_app(make_settings(tmp_path, inventory_delay_ms=150)).test_client()
+    c = build_inventory(make_settings(tmp_path, inventory_delay_ms=150))[0].test_client()
     t0 = time.perf_counter()
     assert c.post("/reserve", json={"order_id": "o1", "item": "soda", "quantity": 1}).status_code == 200
     assert time.perf_counter() - t0 >= 0.15
