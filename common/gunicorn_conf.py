@@ -18,7 +18,9 @@ def worker_exit(server, worker):
     """The service's background workers (common.process.wsgi) finish what they hold and disconnect."""
     from common.process import stop_workers
 
-    stop_workers()
+    app = getattr(worker, "wsgi", None)  # the app this worker loaded (common.process.wsgi); none if loading failed
+    if app is not None:
+        stop_workers(app)
 
 
 _made: list[str] = []  # a metrics directory this server made for itself (removed when it exits)

@@ -94,8 +94,7 @@ class OnStop:
 
 
 # -- gunicorn: the same build(), its workers as threads of the gunicorn worker process ------------------------
-_running: list[tuple[Worker, threading.Thread]] = []
-_service: list[str] = []  # the NAME of the service wsgi built in this process
+WORKERS = "foodlab.workers"  # the app's `extensions` key: the name of its service and its (worker, thread) pairs
 
 
 def gunicorn_argv(module_name: str, host: str, port: int, workers: int, threads: int) -> list[str]:
@@ -116,7 +115,8 @@ def wsgi(module_name: str):
     setup_logging(module.NAME, settings.log_level, settings.log_format)
     app, workers = module.build(settings)
     log = logging.getLogger(module.NAME)
-    _service[:] = [module.NAME]
+    running: list[tuple[Worker, threading.Thread]] = []
+    app.extensions[WORKERS] = (module.NAME, running)
 
     def guard(worker: Worker) -> None:
         try:
@@ -128,17 +128,18 @@ def wsgi(module_name: str):
     for worker in workers:
         thread = threading.Thread(target=guard, args=(worker,), name=worker.name, daemon=True)
         thread.start()
-        _running.append((worker, thread))
+        running.append((worker, thread))
     return app
 
 
-def stop_workers(timeout_s: float = 2.5) -> None:
-    """gunicorn's `worker_exit` hook (common.gunicorn_conf): the workers `wsgi` started finish and disconnect."""
-    for worker, _ in _running:
+def stop_workers(app, timeout_s: float = 2.5) -> None:
+    """gunicorn's `worker_exit` hook (common.gunicorn_conf), with the app `wsgi` built in this gunicorn worker:
+    the workers it started finish and disconnect."""
+    name, running = app.extensions.pop(WORKERS, ("", []))
+    for worker, _ in running:
         worker.stop()
     deadline = time.monotonic() + timeout_s
-    for _, thread in _running:
+    for _, thread in running:
         thread.join(max(0.0, deadline - time.monotonic()))
-    if _running and _service:
-        logging.getLogger(_service[0]).info("%s stopped", _service[0])
-    _running.clear()
+    if running:
+        logging.getLogger(name).info("%s stopped", name)

@@ -266,3 +266,17 @@ def test_create_app_takes_its_collaborators_ready_made():
                 wrong[name] = problems
     assert len([n for n in service_modules() if n.endswith(".app")]) == 9
     assert wrong == {}
+
+
+def test_no_service_module_keeps_a_global_list():
+    """A gunicorn worker's background workers hang off its app (`common.process.wsgi`), not off a module: no service
+    module starts with an empty list to fill at run time (the gunicorn master's own scratch folder aside)."""
+    allowed = {("common.gunicorn_conf", "_made")}
+    found = set()
+    for name, path in service_modules().items():
+        for node in ast.parse(path.read_text()).body:
+            target, value = ((node.target, node.value) if isinstance(node, ast.AnnAssign) else
+                             (node.targets[0], node.value) if isinstance(node, ast.Assign) else (None, None))
+            if isinstance(value, ast.List) and not value.elts and isinstance(target, ast.Name):
+                found.add((name, target.id))
+    assert found - allowed == set()

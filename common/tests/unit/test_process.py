@@ -5,6 +5,7 @@ import threading
 
 import pytest
 import requests
+from flask import Flask
 
 from common.process import serve
 from common.settings import Settings
@@ -120,11 +121,12 @@ def test_wsgi_builds_the_module_and_runs_its_workers_until_worker_exit(monkeypat
     from sync_rest.notification_service import app as notification
 
     loop = Loop()
-    monkeypatch.setattr(notification, "build", lambda settings: (app, [loop]))
-    assert process.wsgi("sync_rest.notification_service.app") is app
+    web = Flask("probe")
+    monkeypatch.setattr(notification, "build", lambda settings: (web, [loop]))
+    assert process.wsgi("sync_rest.notification_service.app") is web
     assert loop.running.wait(5)
-    process.stop_workers()  # gunicorn's worker_exit hook
-    assert loop.stopped.is_set() and process._running == []
+    process.stop_workers(web)  # gunicorn's worker_exit hook
+    assert loop.stopped.is_set() and process.WORKERS not in web.extensions
 
 
 def test_a_crashed_wsgi_worker_restarts_its_gunicorn_worker(monkeypatch):
@@ -135,10 +137,11 @@ def test_a_crashed_wsgi_worker_restarts_its_gunicorn_worker(monkeypatch):
     monkeypatch.setattr(process.os, "kill", lambda pid, sig: killed.set() if sig == signal.SIGTERM else None)
     at_once = threading.Event()
     at_once.set()
-    monkeypatch.setattr(notification, "build", lambda settings: (app, [Crashing(at_once)]))
+    web = Flask("probe")
+    monkeypatch.setattr(notification, "build", lambda settings: (web, [Crashing(at_once)]))
     process.wsgi("sync_rest.notification_service.app")
     assert killed.wait(5)
-    process.stop_workers()
+    process.stop_workers(web)
 
 
 def test_on_stop_releases_its_resource_only_when_stopped():
