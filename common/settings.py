@@ -116,9 +116,10 @@ class Settings(BaseSettings):
     kafka_partitions: int = Field(6, ge=1)
     service_name: str = "lab"  # set by the runtime for each process (SERVICE_NAME); names Kafka clients
     kafka_version: str = "3.9.1"  # broker jars fetched from Maven Central; the compose image uses the same version
-    # Producer compression; unset: the client's fastest here (measured): gzip for kafka-python-ng (fewer bytes per
-    # batch, twice its send rate; its other codecs need extra packages), lz4 for confluent-kafka (built into
-    # librdkafka; gzip there costs more CPU than the bytes it saves).
+    # Producer compression; unset: the client's fastest here of what both clients can read (measured): gzip for
+    # kafka-python-ng (fewer bytes per batch, twice its send rate), none for confluent-kafka (gzip costs librdkafka
+    # more CPU than the bytes it saves). lz4, snappy, zstd: kafka-python-ng reads them only with extra packages
+    # (not installed), so a log written with one is unreadable when the client is switched.
     kafka_compression: str = Field("", pattern="^(|none|gzip|lz4|snappy|zstd)$")
     kafka_linger_ms: int = Field(20, ge=0)  # bulk producer: wait this long to fill a batch
     kafka_batch_bytes: int = Field(1024 * 1024, ge=1024)
@@ -152,7 +153,7 @@ class Settings(BaseSettings):
         if self.rabbitmq_nodes:
             self.brokers = self.rabbitmq_nodes.count(",") + 1
         if not self.kafka_compression:
-            self.kafka_compression = "lz4" if self.kafka_client == "confluent" else "gzip"
+            self.kafka_compression = "none" if self.kafka_client == "confluent" else "gzip"
         if self.brokers > 1 and "," not in self.kafka_bootstrap:  # a cluster: clients know every broker
             self.kafka_bootstrap = ",".join(f"{h}:{p}" for h, p in self.kafka_nodes())
         return self
