@@ -1,6 +1,8 @@
 """`make bench`: each part's benchmark against its native stack, one part at a time, each figure with a
 baseline measured in the same run and the ratio; peak resident memory of each whole stack (brokers included).
-Writes docs/benchmarks.json and docs/benchmarks.md. `python -m comparison.bench [part ...]`."""
+Part C runs under both Kafka clients (kafka-python-ng, then `streaming-kafka-confluent`: KAFKA_CLIENT=confluent),
+each against raw baselines of its own client, and the two are compared. Writes docs/benchmarks.json and
+docs/benchmarks.md. `python -m comparison.bench [part ...]`."""
 from __future__ import annotations
 
 import importlib
@@ -21,7 +23,9 @@ from labkit.runtime.spec import PARTS, package
 def run_part(part: str, out: Path) -> int:
     """In a process of its own, so its peak memory is measured alone: run `<package>.bench` of the part."""
     module = importlib.import_module(f"{package(part)}.lab.bench")
-    label = part + (" BROKERS=3" if get_settings().brokers > 1 else "")
+    settings = get_settings()
+    label = part + (" BROKERS=3" if settings.brokers > 1 else "") + (
+        " KAFKA_CLIENT=confluent" if part == "streaming-kafka" and settings.kafka_client == "confluent" else "")
     result = module.run(progress=lambda m: print(f"[{label}] {m}", flush=True))
     out.write_text(json.dumps(result, indent=1, default=str))
     return 0
@@ -67,25 +71,85 @@ def _part_b(b: dict) -> list[str]:
               if drain.get("like_for_like_baseline") else [])]
 
 
+CLIENT_NAMES = {"kafka-python-ng": "kafka-python-ng", "kafka-python": "kafka-python-ng", "confluent": "confluent-kafka"}
+# The aims of Part C's figures under each client (the ratio column's; /bulk's also an absolute rate).
+KAFKA_AIMS = {"kafka-python-ng": {"bulk": ">= 0.7, >= 50,000/s", "end_to_end": "<= 1.2", "replay": ">= 0.8"},
+              "confluent-kafka": {"bulk": ">= 0.7, >= 200,000/s", "end_to_end": "<= 1.5, <= 3 s", "replay": ">= 0.8"}}
+
+
+def _client(c: dict) -> str:
+    return CLIENT_NAMES.get((c.get("settings") or {}).get("client", "kafka-python-ng"), "kafka-python-ng")
+
+
+def _e2e_baseline(e2e: dict):
+    """The end-to-end baseline's seconds: raw clients doing the same broker work (older results files: raw
+    produce + raw consume, which produced no results)."""
+    return e2e.get("raw_pipeline_seconds", e2e.get("raw_produce_plus_consume_seconds"))
+
+
 def _part_c(c: dict) -> list[str]:
     bulk, e2e, rep = c["bulk"], c["end_to_end"], c["replay"]
-    rows = [("`/bulk` (events/s) vs raw kafka-python-ng producer, same tuning", bulk["events_per_s"],
-             bulk["raw_producer_events_per_s"], bulk["ratio"], ">= 0.7, >= 50,000/s"),
-            (f"{e2e['events']:,} events end to end to lag 0 in both groups (s) vs raw produce + raw consume",
-             e2e["seconds_to_lag0_both_groups"], e2e["raw_produce_plus_consume_seconds"], e2e["ratio"], ""),
-            (f"replay (events/s, {rep['events']:,} events) vs raw consumer reading the same partitions",
-             rep["events_per_s"], rep["raw_consumer_events_per_s"], rep["ratio"], ">= 0.7, >= 50,000/s")]
+    client = _client(c)
+    aims = KAFKA_AIMS[client]
+    like = ("raw clients doing the same broker work (below)" if "raw_pipeline_seconds" in e2e
+            else "raw produce + raw consume")
+    rows = [(f"`/bulk` (events/s) vs raw {client} producer, same tuning", bulk["events_per_s"],
+             bulk["raw_producer_events_per_s"], bulk["ratio"], aims["bulk"]),
+            (f"{e2e['events']:,} events end to end to lag 0 in both groups (s) vs {like}",
+             e2e["seconds_to_lag0_both_groups"], _e2e_baseline(e2e), e2e["ratio"], aims["end_to_end"]),
+            (f"replay (events/s, {rep['events']:,} events) vs raw {client} consumer reading the same partitions",
+             rep["events_per_s"], rep["raw_consumer_events_per_s"], rep["ratio"], aims["replay"])]
     if c.get("latency_202_ms"):  # older results files lack it
         lat = c["latency_202_ms"]
         rows = [("202 latency p50 (ms) vs a bare Flask echo", lat["p50"], lat["baseline_echo_p50"], lat["ratio_p50"], ""),
                 ("202 latency p99 (ms) vs a bare Flask echo", lat["p99"], lat["baseline_echo_p99"],
                  ratio(lat["p99"], lat["baseline_echo_p99"]), ""), *rows]
     st = c["settings"]
-    return ["## Part C: streaming Kafka", "", *_table(rows), "",
-            f"Producer settings: compression {st['compression']}, linger {st['linger_ms']} ms, batch "
-            f"{st['batch_bytes']:,} bytes, {st['partitions']} partitions. A raw producer with the library's "
+    pipeline = ("The end-to-end baseline: the same events produced by a raw producer while a raw group reads each "
+                "one, produces one result each (same key and partition, acks=all, awaited) and commits per poll "
+                f"({st.get('poll_records', 500)} records, as the inventory consumer), and a second raw group reads "
+                "both topics and commits (5,000 per poll, as analytics); each member in a process of its own, "
+                "timed to lag 0 in both groups like the stack. " if "raw_pipeline_seconds" in e2e else "")
+    return [f"## Part C: streaming Kafka, {client}", "", *_table(rows), "",
+            f"Client: {client}. Producer settings: compression {st['compression']}, linger {st['linger_ms']} ms, "
+            f"batch {st['batch_bytes']:,} bytes, {st['partitions']} partitions. A raw producer with the library's "
             f"defaults (no linger, no compression) managed {bulk['raw_producer_library_defaults_events_per_s']:,} "
-           "events/s. " + c.get("notes", ""), ""]
+            "events/s. " + pipeline + c.get("notes", ""), ""]
+
+
+CONFLUENT = "streaming-kafka-confluent"  # Part C's benchmark again under KAFKA_CLIENT=confluent, same run
+# Each variant benchmark: the part whose benchmark it runs again, and the environment that makes the difference.
+VARIANTS = {CONFLUENT: ("streaming-kafka", {"KAFKA_CLIENT": "confluent"})}
+CLIENT_FIGURES = [("`POST /order` 202 latency p50 (ms)", "latency_202_ms", "p50"),
+                  ("`/bulk` (events/s)", "bulk", "events_per_s"),
+                  ("raw producer, acks=all (events/s)", "bulk", "raw_producer_events_per_s"),
+                  ("end to end to lag 0 in both groups (s)", "end_to_end", "seconds_to_lag0_both_groups"),
+                  ("raw clients doing the same broker work (s)", "end_to_end", "raw_pipeline_seconds"),
+                  ("replay (events/s)", "replay", "events_per_s"),
+                  ("raw consumer reading the same partitions (events/s)", "replay", "raw_consumer_events_per_s")]
+
+
+def _clients(ng: dict, cf: dict, memory: dict) -> list[str]:
+    """Part C under confluent-kafka against the same benchmark under kafka-python-ng, figure by figure."""
+    def cell(d, key, sub):
+        return (d.get(key) or {}).get(sub, "")
+
+    def rel(a, b):
+        return ratio(a, b) if isinstance(a, (int, float)) and isinstance(b, (int, float)) and b else ""
+
+    rows = [(label, cell(ng, key, sub), cell(cf, key, sub), rel(cell(cf, key, sub), cell(ng, key, sub)))
+            for label, key, sub in CLIENT_FIGURES]
+    rows += [("peak memory of the whole stack (MiB)", memory.get("streaming-kafka", ""), memory.get(CONFLUENT, ""),
+              rel(memory.get(CONFLUENT), memory.get("streaming-kafka"))),
+             ("CPU time of the whole stack during its benchmark (s)", ng.get("stack_cpu_seconds", ""),
+              cf.get("stack_cpu_seconds", ""), rel(cf.get("stack_cpu_seconds"), ng.get("stack_cpu_seconds")))]
+    return ["## Part C: confluent-kafka vs kafka-python-ng", "",
+            "| figure | kafka-python-ng | confluent-kafka | ratio (confluent / kafka-python-ng) |", "|---|---|---|---|",
+            *["| " + " | ".join(str(c) for c in r) + " |" for r in rows], "",
+            "The same benchmark, run twice in the same `make bench` on one broker: under the default client, then "
+            "with `KAFKA_CLIENT=confluent` (each with its own raw baselines, above). Each client's compression is "
+            f"its default: {ng.get('settings', {}).get('compression', '?')} and "
+            f"{cf.get('settings', {}).get('compression', '?')}.", ""]
 
 
 CLUSTER = "async-rabbitmq-cluster"  # Part B's benchmark again on BROKERS=3 (quorum queues): the cluster's cost
@@ -158,9 +222,12 @@ def markdown(results: dict, memory: dict, started: str, commit_id: str) -> str:
              "Every figure comes with a baseline measured in the same run on the same machine, and the ratio "
              "between them (ours / baseline; for latencies and durations a higher ratio means slower). "
              "Raw data: [benchmarks.json](benchmarks.json).", ""]
-    for part, render in (("sync-rest", _part_a), ("async-rabbitmq", _part_b), ("streaming-kafka", _part_c)):
+    for part, render in (("sync-rest", _part_a), ("async-rabbitmq", _part_b), ("streaming-kafka", _part_c),
+                         (CONFLUENT, _part_c)):
         if results.get(part):
             lines += render(results[part])
+    if results.get("streaming-kafka") and results.get(CONFLUENT):
+        lines += _clients(results["streaming-kafka"], results[CONFLUENT], memory)
     for name, part in CLUSTERS.items():
         if results.get(part) and results.get(name):
             lines += _cluster(results[part], results[name], memory, name)
@@ -174,7 +241,7 @@ def markdown(results: dict, memory: dict, started: str, commit_id: str) -> str:
 def readme_block(results: dict, memory: dict, started: str) -> str:
     """The headline figures for the README's results section, rendered from the same data as benchmarks.md."""
     rows = []
-    a, b, c = results.get("sync-rest"), results.get("async-rabbitmq"), results.get("streaming-kafka")
+    a, b = results.get("sync-rest"), results.get("async-rabbitmq")
     if a:
         lat = a["latency_ms"]
         rows.append(("A: order chain latency p50", f"{lat['order_chain']['median']} ms",
@@ -190,14 +257,17 @@ def readme_block(results: dict, memory: dict, started: str) -> str:
                  ("B: drain, one consumer, orders/s", b["drain_rate"]["inventory"],
                   f"raw pika publish+confirm+ack {b['drain_rate']['raw_pika_publish_confirm_ack']}",
                   b["drain_rate"]["ratio_like_for_like"])]
-    if c:
-        rows += [("C: `/bulk` events/s", c["bulk"]["events_per_s"],
-                  f"raw producer {c['bulk']['raw_producer_events_per_s']}", c["bulk"]["ratio"]),
-                 (f"C: {c['end_to_end']['events']:,} events to lag 0, s", c["end_to_end"]["seconds_to_lag0_both_groups"],
-                  f"raw produce+consume {c['end_to_end']['raw_produce_plus_consume_seconds']}",
-                  c["end_to_end"]["ratio"]),
-                 ("C: replay events/s", c["replay"]["events_per_s"],
-                  f"raw consumer {c['replay']['raw_consumer_events_per_s']}", c["replay"]["ratio"])]
+    for c in (results.get("streaming-kafka"), results.get(CONFLUENT)):
+        if c:
+            name = _client(c)
+            rows += [(f"C ({name}): `/bulk` events/s", c["bulk"]["events_per_s"],
+                      f"raw producer {c['bulk']['raw_producer_events_per_s']}", c["bulk"]["ratio"]),
+                     (f"C ({name}): {c['end_to_end']['events']:,} events to lag 0, s",
+                      c["end_to_end"]["seconds_to_lag0_both_groups"],
+                      ("raw clients, same broker work " if "raw_pipeline_seconds" in c["end_to_end"]
+                       else "raw produce+consume ") + str(_e2e_baseline(c["end_to_end"])), c["end_to_end"]["ratio"]),
+                     (f"C ({name}): replay events/s", c["replay"]["events_per_s"],
+                      f"raw consumer {c['replay']['raw_consumer_events_per_s']}", c["replay"]["ratio"])]
     lines = [f"From the last `make bench` ({started}, [docs/benchmarks.md](docs/benchmarks.md)):", "",
              "| figure | ours | baseline, same run | ratio |", "|---|---|---|---|"]
     lines += ["| " + " | ".join(str(x) for x in row) + " |" for row in rows]
@@ -218,15 +288,17 @@ def main() -> int:
     os.environ.setdefault("METRICS_DIR", str(out / "metrics"))
     # `python -m comparison.bench sync-rest` benchmarks one part; a cluster's table needs its single part too
     # (`python -m comparison.bench streaming-kafka streaming-kafka-cluster`).
-    parts = sys.argv[1:] or [*PARTS, *CLUSTERS]
-    unknown = [p for p in parts if p not in PARTS and p not in CLUSTERS]
+    known = [*PARTS, *VARIANTS, *CLUSTERS]
+    parts = sys.argv[1:] or known
+    unknown = [p for p in parts if p not in known]
     if unknown:
-        print(f"unknown part(s) {unknown}: choose from {[*PARTS, *CLUSTERS]}", file=sys.stderr)
+        print(f"unknown part(s) {unknown}: choose from {known}", file=sys.stderr)
         return 2
     for part in parts:
         print(f"\n== {part}: benchmark ==", flush=True)
         result_file = out / f"{part}.json"
-        real, env = (CLUSTERS[part], {"BROKERS": "3"}) if part in CLUSTERS else (part, None)
+        real, env = ((CLUSTERS[part], {"BROKERS": "3"}) if part in CLUSTERS else VARIANTS[part] if part in VARIANTS
+                     else (part, None))
         try:
             results[part], memory[part] = run_part_measured(
                 real, [sys.executable, "-m", "comparison.bench", "--one", real, str(result_file)], result_file, env=env)

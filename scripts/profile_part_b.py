@@ -27,10 +27,10 @@ from common.settings import get_settings
 from labkit.stack import NativeStack, wait_for
 
 
-def record(pid: int, out: Path) -> subprocess.Popen:
+def record(pid: int, out: Path, *options: str) -> subprocess.Popen:
     pyspy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     proc = subprocess.Popen([pyspy, "record", "--pid", str(pid), "--rate", "250", "--threads", "--format", "raw",
-                             "--output", str(out), "--nonblocking"], stdout=subprocess.DEVNULL,
+                             "--output", str(out), "--nonblocking", *options], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     time.sleep(0.5)  # py-spy attaches
     return proc

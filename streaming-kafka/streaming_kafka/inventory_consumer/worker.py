@@ -22,6 +22,7 @@ from streaming_kafka.kafka_io import (
     client_broken,
     make_consumer,
     make_producer,
+    new_batch,
     wait_sent,
 )
 from streaming_kafka.topology import DLQ_REASON_HEADER, DLQ_TOPIC, INVENTORY_GROUP, INVENTORY_TOPIC, ORDER_TOPIC
@@ -110,9 +111,10 @@ class InventoryWorker:
         records = [r for recs in batch.values() for r in recs]
         actions = self._actions(records)
         try:
-            futures = [self._send_or_dead_letter(producer, r, a) for r, a in zip(records, actions, strict=True)]
+            results, dead = self._send_all(producer, records, actions)
             producer.flush(timeout=SEND_TIMEOUT_S)
-            wait_sent(futures, SEND_TIMEOUT_S)
+            results.wait(SEND_TIMEOUT_S)
+            wait_sent(dead, SEND_TIMEOUT_S)
         except KafkaError as exc:
             # Not acknowledged: rewind to the batch's start and try again; idempotency makes the retry safe.
             log.error("producing results failed, retrying the batch: %s", exc)
@@ -146,6 +148,31 @@ class InventoryWorker:
         log.error("handler failed on %d records (%s: %s); %s", len(values), type(exc).__name__, exc,
                   "retried within the budget" if is_transient(exc) else "isolating the failing one")
 
+    def _send_all(self, producer, records, actions) -> tuple:
+        """Send each record's result (one seam batch: confluent-kafka counts its reports, no future per result) or
+        dead letter (a future each; they are rare). Returns the batch and the dead letters' futures."""
+        results = new_batch(producer, INVENTORY_TOPIC)
+        dead: list = []
+        by_partition: dict[int, list] = {}
+        for record, action in zip(records, actions, strict=True):
+            if action.kind == "result":
+                by_partition.setdefault(record.partition, []).append((record, action))
+            else:
+                dead.append(self._send(producer, record, action))
+        for partition, items in by_partition.items():
+            # Co-partitioned topics (same key, same partition count, checked at start-up): the default
+            # partitioner would pick the order's own partition number anyway; passing it saves a pure-Python
+            # murmur2 per event under kafka-python-ng.
+            before = results.sent
+            try:
+                results.send_all([(a.key, a.value) for _, a in items], partition=partition)
+            except KafkaError:
+                raise
+            except Exception:  # noqa: BLE001 - refused before Kafka: the rest one by one, each refusal dead-lettered
+                for record, action in items[results.sent - before:]:
+                    dead.append(self._send_or_dead_letter(producer, record, action))
+        return results, dead
+
     def _send_or_dead_letter(self, producer, record, action):
         """A send that fails before reaching Kafka (not a KafkaError, e.g. the producer's assertion on a partition
         that does not exist) dead-letters that one record, so the loop still commits the batch."""
@@ -160,10 +187,7 @@ class InventoryWorker:
             return self._send(producer, record, Action("dead", reason=PRODUCE_ERROR, detail=detail))
 
     def _send(self, producer, record, action):
-        if action.kind == "result":
-            # Co-partitioned topics (same key, same partition count, checked at start-up): the default
-            # partitioner would pick the order's own partition number anyway; passing it saves a pure-Python
-            # murmur2 per event.
+        if action.kind == "result":  # the order's own partition, as in `_send_all`
             return producer.send(INVENTORY_TOPIC, key=action.key, value=action.value, partition=record.partition)
         log.warning("poison event to the DLQ", extra={"reason": action.reason, "detail": action.detail,
                                                       "partition": record.partition, "offset": record.offset})

@@ -4,6 +4,8 @@ Four clients, one small interface, two implementations chosen by the `kafka_clie
 kafka-python-ng (`kafka_python.py`, the default) and confluent-kafka on librdkafka (`confluent.py`).
 - `make_producer`: `send(topic, value, key=, partition=, headers=)` returns a future whose `get(timeout)` waits
   for the broker's `acks=all`; `flush()`, `close()`.
+- `new_batch(producer, topic)`: many sends to one topic awaited together (`send_all`, `sent`, `acked()`,
+  `wait(timeout)`): confluent-kafka counts their delivery reports with one callback, no future per record.
 - `make_consumer`: a group consumer, `subscribe(topics, on_assign=, on_revoke=)` (`on_assign` may return a start
   offset per partition, else the group's committed offset is where it resumes), `poll(timeout_ms, max_records)`
   -> `{TopicPartition: [Record]}`, synchronous `commit({tp: next offset})`, `seek`, `close()` (leaves the group).
@@ -22,6 +24,7 @@ from streaming_kafka.kafka_io.base import (  # noqa: F401 - the seam's names
     GROUP_STALL_S,
     CommitFailedError,
     Committed,
+    FutureBatch,
     KafkaError,
     KafkaTimeoutError,
     NoBrokersAvailable,
@@ -50,6 +53,12 @@ def make_producer(settings, bulk: bool = True, **overrides):
     """`bulk`: linger and large batches (for `/bulk` and the consumers' results); else each send goes at once.
     `overrides` use kafka-python-ng's option names (`linger_ms`, `batch_size`, ...), translated for librdkafka."""
     return implementation(settings).make_producer(settings, bulk, **overrides)
+
+
+def new_batch(producer, topic: str):
+    """A batch of sends to `topic` on `producer`: the producer's own (`batch`), else one future per record."""
+    make = getattr(producer, "batch", None)
+    return make(topic) if make is not None else FutureBatch(producer, topic)
 
 
 def make_consumer(settings, group: str | None, **overrides):

@@ -73,6 +73,33 @@ def wait_sent(futures: Iterable, timeout_s: float = 30.0) -> None:
         f.get(timeout=timeout_s)
 
 
+class FutureBatch:
+    """Sends to one topic made one by one with the producer's own `send`, each with its future: the generic way to
+    send a batch (kafka-python-ng, and any producer without a `batch` method of its own, fakes included).
+    `sent` counts the records the producer took; `acked()` those acknowledged so far; `wait` blocks until every
+    one is acknowledged and raises the first delivery error."""
+
+    def __init__(self, producer, topic: str):
+        self.producer, self.topic = producer, topic
+        self.futures: list = []
+
+    @property
+    def sent(self) -> int:
+        return len(self.futures)
+
+    def send_all(self, records: Iterable[tuple[bytes | None, bytes | None]], partition: int | None = None) -> None:
+        """Send every (key, value) of `records`, to `partition` when given (else the key's partition)."""
+        send, topic, futures = self.producer.send, self.topic, self.futures
+        for key, value in records:
+            futures.append(send(topic, key=key, value=value, partition=partition))
+
+    def acked(self) -> int:
+        return sum(1 for f in self.futures if getattr(f, "is_done", False) and f.succeeded())
+
+    def wait(self, timeout_s: float = 30.0) -> None:
+        wait_sent(self.futures, timeout_s)
+
+
 def client_broken(exc: BaseException) -> bool:
     """The consumer is unusable and the caller replaces it with a new one, which rejoins the group and resumes from
     the committed offsets: a commit or a group that did not complete within its deadline (KafkaTimeoutError, the

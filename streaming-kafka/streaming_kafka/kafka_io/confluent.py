@@ -109,7 +109,7 @@ def producer_config(settings, bulk: bool = True) -> dict:
                 "message.max.bytes": 8 * 1024 * 1024}
     else:  # one event per HTTP request: send at once
         cfg["linger.ms"] = 0
-    cfg["compression.type"] = settings.kafka_compression  # "none" or "gzip": librdkafka's names too
+    cfg["compression.type"] = settings.kafka_compression  # none, gzip, lz4, snappy, zstd: librdkafka's names too
     return cfg
 
 
@@ -161,6 +161,61 @@ class Delivery:
         return self
 
 
+class Batch:
+    """Sends to one topic awaited together: one callback counts their delivery reports, instead of a `Delivery`
+    per record (what `/bulk` and the raw benchmark producer use). `sent`: records the producer took; `acked()`:
+    acknowledged (acks=all) so far; `wait` serves reports until every record has one, raising the first error."""
+    __slots__ = ("_producer", "topic", "sent", "_acked", "failed", "error")
+
+    def __init__(self, producer: Producer, topic: str):
+        self._producer, self.topic = producer, topic
+        self.sent = self._acked = self.failed = 0
+        self.error: KafkaError | None = None
+
+    def __call__(self, err, msg) -> None:  # on_delivery of every record of the batch
+        if err is None:
+            self._acked += 1
+        else:
+            self.failed += 1
+            if self.error is None:
+                self.error = error(err, "delivery failed")
+
+    def acked(self) -> int:
+        return self._acked
+
+    def send_all(self, records, partition: int | None = None) -> None:
+        """Hand every (key, value) of `records` to the producer, for `partition` when given (else the key's);
+        `sent` counts them even when one is refused."""
+        producer, topic, n = self._producer, self.topic, 0
+        produce = producer._p.produce
+        part = -1 if partition is None else partition  # -1: librdkafka's RD_KAFKA_PARTITION_UA, the partitioner's
+        try:
+            for key, value in records:
+                try:
+                    produce(topic, value, key, part, self)  # positional: measured ~0.1 µs less per record
+                except BufferError:
+                    producer._produce_when_room(topic, value, key, self, partition=part)
+                n += 1
+        except KafkaException as exc:
+            if exc.args and exc.args[0].code() == _Err._UNKNOWN_PARTITION:
+                raise ValueError(f"Unrecognized partition {partition} of {topic}") from exc
+            raise error(exc, "send refused") from exc
+        finally:
+            self.sent += n
+            producer._p.poll(0)  # serve the reports already in, so their queue stays short
+
+    def wait(self, timeout_s: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while self.error is None and self._acked + self.failed < self.sent:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise KafkaTimeoutError(f"{self.sent - self._acked - self.failed} records without a delivery report "
+                                        f"within {timeout_s} s")
+            self._producer._p.poll(min(0.1, left))
+        if self.error is not None:
+            raise self.error
+
+
 class Producer:
     def __init__(self, settings, bulk: bool = True, **overrides):
         self.max_block_s = overrides.get("max_block_ms", 15_000) / 1000
@@ -175,16 +230,8 @@ class Producer:
             kw["headers"] = headers
         try:
             self._p.produce(topic, value, key, on_delivery=d, **kw)
-        except BufferError:  # the local queue is full: serve reports until there is room, as a bounded block
-            deadline = time.monotonic() + self.max_block_s
-            while True:
-                self._p.poll(0.05)
-                try:
-                    self._p.produce(topic, value, key, on_delivery=d, **kw)
-                    break
-                except BufferError:
-                    if time.monotonic() > deadline:
-                        raise KafkaTimeoutError(f"the producer's queue stayed full for {self.max_block_s} s") from None
+        except BufferError:
+            self._produce_when_room(topic, value, key, d, **kw)
         except KafkaException as exc:
             if exc.args and exc.args[0].code() == _Err._UNKNOWN_PARTITION:
                 # refused before reaching Kafka, like kafka-python-ng's AssertionError: not a broker failure
@@ -194,6 +241,21 @@ class Producer:
         if self._sends % 1000 == 0:  # reports are only served by poll: keep the queue of them short
             self._p.poll(0)
         return d
+
+    def _produce_when_room(self, topic: str, value, key, on_delivery, **kw) -> None:
+        """The local queue is full: serve reports until there is room, as a bounded block (KafkaTimeoutError)."""
+        deadline = time.monotonic() + self.max_block_s
+        while True:
+            self._p.poll(0.05)
+            try:
+                self._p.produce(topic, value, key, on_delivery=on_delivery, **kw)
+                return
+            except BufferError:
+                if time.monotonic() > deadline:
+                    raise KafkaTimeoutError(f"the producer's queue stayed full for {self.max_block_s} s") from None
+
+    def batch(self, topic: str) -> Batch:
+        return Batch(self, topic)
 
     def flush(self, timeout: float | None = None) -> None:
         """Like kafka-python-ng's: KafkaTimeoutError when records are still waiting for their report at `timeout`."""

@@ -55,6 +55,13 @@ def test_an_unknown_kafka_client_is_refused():
         Settings(kafka_client="aiokafka")
 
 
+def test_each_client_gets_its_own_default_compression_that_both_can_read():
+    assert Settings().kafka_compression == "gzip"
+    assert Settings(kafka_client="confluent").kafka_compression == "none"
+    assert kafka_io.producer_config(Settings(kafka_client="confluent"))["compression.type"] == "none"
+    assert Settings(kafka_client="confluent", kafka_compression="gzip").kafka_compression == "gzip"
+
+
 def test_confluent_producer_keeps_the_guarantees_in_its_configuration():
     cfg = kafka_io.producer_config(Settings(kafka_client="confluent"), bulk=True)
     assert cfg["partitioner"] == "murmur2_random"  # librdkafka's default (CRC32) would move keys
