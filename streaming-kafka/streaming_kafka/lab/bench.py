@@ -32,9 +32,9 @@ from labkit.stack import NativeStack, wait_for
 from streaming_kafka.analytics_consumer.worker import FETCH, replay
 from streaming_kafka.events import iso_ms, now_ms, order_placed_bytes
 from streaming_kafka.kafka_io import TopicPartition, TopicSpec, make_consumer, make_producer, make_reader, new_batch
-from streaming_kafka.lag import consumer_lag, total_lag
 from streaming_kafka.lab.client import Client
 from streaming_kafka.lab.scenarios import wait_caught_up
+from streaming_kafka.lag import consumer_lag, total_lag
 from streaming_kafka.topology import EVENT_TOPICS, admin_client, replication
 
 SCRATCH = "bench-raw"
