@@ -49,6 +49,8 @@ def services(settings):
         # (its Prometheus samples in multiprocess files, as every gunicorn service's).
         python_service(settings, "order-service", "async_rabbitmq.order_service", settings.order_port,
                        multiprocess_metrics=True),
+        # The live dashboard: samples the services above (common.dashboard).
+        python_service(settings, "dashboard", "async_rabbitmq.dashboard", settings.dashboard_port),
     ]
 
 
