@@ -339,3 +339,26 @@ def wait_for_metric(base_url: str, name: str, wanted: float, timeout_s: float = 
         if value >= wanted or time.monotonic() > deadline:
             return value
         time.sleep(0.3)
+
+
+# -- the browser ring --------------------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def browser():
+    """One headless Chromium for the session's browser rings (common.browser); skipped, with the reason, where
+    none is installed and none can be."""
+    from .browser import Browser, BrowserUnavailable
+
+    try:
+        b = Browser()
+        b.start()
+    except BrowserUnavailable as exc:
+        pytest.skip(f"browser ring: {exc}")
+    try:
+        yield b
+    finally:
+        b.close()
+
+
+def dashboard_url(settings: Settings) -> str:
+    host = "127.0.0.1" if settings.bind_host in ("0.0.0.0", "::") else settings.bind_host
+    return f"http://{host}:{settings.dashboard_port}/"

@@ -80,12 +80,15 @@ def parse(text: str) -> Samples:
 
 
 def total(samples: Samples | None, metric: str, match: tuple[Labels, ...]) -> float | None:
-    """The sum of `metric`'s samples that carry one of the `match` label sets; None when none is there."""
+    """The sum of `metric`'s samples that carry one of the `match` label sets; None when none is there, except
+    for a counter (`_total`) of a service that answered: a labelled counter has no sample until it first counts."""
     if samples is None:
         return None
     found = [v for labels, v in samples.get(metric, ())
              if any(m.items() <= labels.items() for m in match)]
-    return math.fsum(found) if found else None
+    if found:
+        return math.fsum(found)
+    return 0.0 if metric.endswith("_total") else None
 
 
 @dataclass
