@@ -6,6 +6,7 @@ beside the shared in-process HTTP server (`common.process.serve`: waitress, boun
 from __future__ import annotations
 
 import math
+from html import escape
 from importlib import resources
 
 import requests
@@ -32,7 +33,7 @@ def page(board: Board) -> str:
                            "words": {str(k): v for k, v in (f.words or {}).items()}} for f in board.figures],
               "charts": [{"title": c.title, "figures": list(c.figures)} for c in board.charts]}
     # the layout as a JSON island: `</` escaped so no value can close the script element
-    return (html.replace("{{title}}", board.title)
+    return (html.replace("{{title}}", escape(board.title))
                 .replace("{{layout}}", orjson.dumps(layout).decode().replace("</", "<\\/")))
 
 
