@@ -77,6 +77,9 @@ class Settings(BaseSettings):
     rabbitmq_user: str = "guest"
     rabbitmq_password: str = "guest"
     rabbitmq_mgmt_port: int = 15672
+    # RabbitMQ's own rabbitmq_prometheus plugin (loopback): not its usual 15692, which is node 3's management port
+    # in a three-node cluster (each node's ports add rabbitmq_node_step); node i listens on this + step * (i - 1).
+    rabbitmq_prometheus_port: int = 15679
     rabbitmq_dist_port: int = 25672
     rabbitmq_epmd_port: int = 4369
     rabbitmq_nodename: str = "foodlab@localhost"
