@@ -25,6 +25,7 @@ class Settings(BaseSettings):
     inventory_port: int = 6001
     notification_port: int = 6002
     dashboard_port: int = 6003  # the part's live dashboard (common.dashboard)
+    prometheus_port: int = 9090  # `make observe`: Debian's Prometheus, on loopback
     # URLs the services and scripts use to reach each other; default to the ports above on bind_host.
     order_url: str = ""
     inventory_url: str = ""
