@@ -176,6 +176,12 @@ class Browser:
         self.send("Page.navigate", {"url": url})
         self.wait_for("document.readyState === 'complete'")
 
+    def blank(self) -> None:
+        """Leave the page (its script stops polling) and forget what it logged and asked for."""
+        self.open("about:blank")
+        self.errors.clear()
+        self.requests.clear()
+
     def evaluate(self, expression: str) -> Any:
         result = self.send("Runtime.evaluate", {"expression": expression, "returnByValue": True})
         if "exceptionDetails" in result:

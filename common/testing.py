@@ -343,7 +343,7 @@ def wait_for_metric(base_url: str, name: str, wanted: float, timeout_s: float = 
 
 # -- the browser ring --------------------------------------------------------------------------------------------
 @pytest.fixture(scope="session")
-def browser():
+def chromium():
     """One headless Chromium for the session's browser rings (common.browser); skipped, with the reason, where
     none is installed and none can be."""
     from .browser import Browser, BrowserUnavailable
@@ -357,6 +357,15 @@ def browser():
         yield b
     finally:
         b.close()
+
+
+@pytest.fixture
+def browser(chromium):
+    """The session's Chromium on a blank page, its errors and requests forgotten; left blank after the test (a
+    page left open would keep polling a stack that is stopped next)."""
+    chromium.blank()
+    yield chromium
+    chromium.blank()
 
 
 def dashboard_url(settings: Settings) -> str:
