@@ -194,7 +194,8 @@ def test_every_port_is_published_on_loopback_unless_publish_host_says_otherwise(
         for env, expected in (({}, "127.0.0.1"), ({"PUBLISH_HOST": "0.0.0.0"}, "0.0.0.0")):
             for svc, sc in compose_config_env(name, env, overrides=overrides)["services"].items():
                 for port in sc.get("ports", []):
-                    want = "127.0.0.1" if int(port["target"]) == 15672 else expected  # management: loopback only
+                    # management and rabbitmq_prometheus: loopback only
+                    want = "127.0.0.1" if int(port["target"]) in (15672, 15692) else expected
                     assert port.get("host_ip") == want, f"{name}/{svc} publishes {port} with {env} {overrides}"
 
 
