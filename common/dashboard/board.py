@@ -234,13 +234,11 @@ class Sampler:
         while not self._stop.is_set():
             t0 = time.monotonic()
             self.sample()
-            pause = self.interval_s if self.watched() else self.idle_s
-            # wake early when a client starts polling an idle board
-            deadline = t0 + pause
-            while not self._stop.is_set() and time.monotonic() < deadline:
-                if pause > self.interval_s and self.watched() and time.monotonic() >= t0 + self.interval_s:
+            # the next sample: interval_s after this one while watched, idle_s otherwise (a page that starts
+            # polling an idle board wakes it within a tick)
+            while not self._stop.wait(min(0.2, self.interval_s)):
+                if time.monotonic() - t0 >= (self.interval_s if self.watched() else self.idle_s):
                     break
-                self._stop.wait(min(0.2, max(0.0, deadline - time.monotonic())))
         self._pool.shutdown(wait=False)
 
     def stop(self) -> None:

@@ -163,3 +163,27 @@ def test_each_part_shows_the_contracts_figures(module, names):
     board = importlib.import_module(module).BOARD
     assert names <= {f.name for f in board.figures}
     assert set(board.sources.values()) <= set(Settings.model_fields)
+
+
+@pytest.mark.unit
+def test_the_sampler_samples_often_only_while_polled():
+    import threading
+    import time
+
+    sampler = Sampler(BOARD, FakeServices(front=exposition(1), back=QUEUES), interval_s=0.05, idle_s=30)
+    thread = threading.Thread(target=sampler.run)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 5
+        while not sampler._history and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.3)  # six intervals
+        assert len(sampler.state()["history"]["t"]) == 1  # unwatched: one sample, then idle
+        deadline = time.monotonic() + 5
+        while len(sampler.state()["history"]["t"]) < 4 and time.monotonic() < deadline:
+            time.sleep(0.05)  # polled now: it wakes and samples every interval_s
+        assert len(sampler.state()["history"]["t"]) >= 4
+    finally:
+        sampler.stop()
+        thread.join(timeout=5)
+    assert not thread.is_alive()
