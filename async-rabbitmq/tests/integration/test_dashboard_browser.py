@@ -3,7 +3,7 @@ confirmed orders, and shows the backlog growing in `inventory_orders` while inve
 once it is back."""
 import pytest
 
-from common.testing import dashboard_url, place_orders
+from common.testing import dashboard_url, place_orders, reset_stock
 
 pytestmark = pytest.mark.integration
 N = 5
@@ -12,6 +12,7 @@ BACKLOG = 20
 
 def test_the_page_follows_the_orders_and_shows_the_backlog(native_stack, settings, browser):
     url = dashboard_url(settings)
+    reset_stock(settings)
     browser.open(url)
     start = int(browser.wait_metric("orders_confirmed", "/^\\d+$/.test(v)"))
     browser.wait_metric("queue_depth", "v === '0'", timeout_s=60)

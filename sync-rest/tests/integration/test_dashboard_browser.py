@@ -3,7 +3,7 @@ confirmed orders as they are placed, and shows the breaker open while inventory 
 import pytest
 import requests
 
-from common.testing import dashboard_url
+from common.testing import dashboard_url, reset_stock
 
 pytestmark = pytest.mark.integration
 N = 5
@@ -16,6 +16,7 @@ def order(settings) -> int:
 
 def test_the_page_follows_the_orders_and_shows_the_breaker_open(native_stack, settings, browser):
     url = dashboard_url(settings)
+    reset_stock(settings)
     browser.open(url)
     start = int(browser.wait_metric("orders_confirmed", "/^\\d+$/.test(v)"))
     assert browser.metric("breaker_state") == "closed"
