@@ -26,6 +26,7 @@ help:
 	@echo "make ps | make logs PART=<part> [SERVICE=<service>] [FOLLOW=1] | make replay"
 	@echo "make reset PART=<part>          forget a part's native data (stock, orders, broker); refused while it runs"
 	@echo "make watch PART=async-rabbitmq|streaming-kafka [INTERVAL=1]   queue depths / consumer lag until Ctrl-C"
+	@echo "make observe PART=<part>        Prometheus (Debian's, installed if missing) on 127.0.0.1:9090 scraping the running part"
 	@echo "make redrive PART=async-rabbitmq|streaming-kafka [ALL=1]   re-publish retryable dead letters"
 	@echo "make docker-engine              start a Docker engine (root, Debian) and install the compose v2 plugin"
 	@echo "make docker-images              build the local images of docker/offline.env (no registry needed)"
@@ -115,6 +116,10 @@ reset: install
 watch: install
 	$(need_part)
 	@$(PY) -m labkit.runtime watch $(PART) $(if $(INTERVAL),--interval $(INTERVAL))
+
+observe: install
+	$(need_part)
+	@$(PY) -m labkit.observe $(PART)
 
 replay: install
 	@$(PY) -m streaming_kafka.analytics_consumer.replay

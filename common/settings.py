@@ -24,6 +24,8 @@ class Settings(BaseSettings):
     order_port: int = 6000
     inventory_port: int = 6001
     notification_port: int = 6002
+    dashboard_port: int = 6003  # the part's live dashboard (common.dashboard)
+    prometheus_port: int = 9090  # `make observe`: Debian's Prometheus, on loopback
     # URLs the services and scripts use to reach each other; default to the ports above on bind_host.
     order_url: str = ""
     inventory_url: str = ""
@@ -50,6 +52,11 @@ class Settings(BaseSettings):
     # gunicorn services (common/gunicorn_worker.py): a request's head and body must arrive within this.
     http_request_timeout_s: float = Field(10.0, gt=0)
     health_timeout_s: float = 60.0
+    # The dashboard samples every service's /metrics and /health this often while a page (or client) polls it,
+    # and every dashboard_idle_s otherwise, keeping dashboard_history_s of history for its charts.
+    dashboard_interval_s: float = Field(1.0, gt=0)
+    dashboard_idle_s: float = Field(5.0, gt=0)
+    dashboard_history_s: float = Field(300.0, gt=0)
     chaos_seed: int | None = None  # the chaos ring's RNG seed (CHAOS_SEED): replays a run's kill schedule
 
     # --- Part A: timeouts, faults, resilience ---
@@ -71,6 +78,9 @@ class Settings(BaseSettings):
     rabbitmq_user: str = "guest"
     rabbitmq_password: str = "guest"
     rabbitmq_mgmt_port: int = 15672
+    # RabbitMQ's own rabbitmq_prometheus plugin (loopback): not its usual 15692, which is node 3's management port
+    # in a three-node cluster (each node's ports add rabbitmq_node_step); node i listens on this + step * (i - 1).
+    rabbitmq_prometheus_port: int = 15679
     rabbitmq_dist_port: int = 25672
     rabbitmq_epmd_port: int = 4369
     rabbitmq_nodename: str = "foodlab@localhost"

@@ -207,6 +207,22 @@ def readme_block(results: dict) -> str:
     return "\n".join(lines)
 
 
+DASHBOARDS = (("sync-rest", "Part A: inventory stopped, the breaker open"),
+              ("async-rabbitmq", "Part B: the backlog in inventory_orders"),
+              ("streaming-kafka", "Part C: the inventory group's lag"))
+
+
+def dashboards(root: Path) -> list[str]:
+    """The live dashboards at each part's outage peak (`make demo`'s screenshots), where they have been taken."""
+    shots = [(part, caption) for part, caption in DASHBOARDS
+             if (root / "docs" / "img" / f"dashboard_{part}.png").exists()]
+    if not shots:
+        return []
+    return ["The live dashboards (port 6003) during each part's outage, taken by `make demo` "
+            "(`.venv/bin/python -m labkit.dashboard_shots`):", "",
+            *[f"![{caption}](img/dashboard_{part}.png)\n" for part, caption in shots]]
+
+
 def write(results: dict, root: Path, memory: dict | None = None) -> list[Path]:
     docs, img = root / "docs", root / "docs" / "img"
     img.mkdir(parents=True, exist_ok=True)
@@ -244,6 +260,7 @@ def write(results: dict, root: Path, memory: dict | None = None) -> list[Path]:
         "",
         "![Kafka consumer lag](img/consumer_lag.png)",
         "",
+        *dashboards(root),
         "## How to reproduce",
         "",
         "`make demo` runs this after the three parts' scenario scripts; `.venv/bin/python scripts/compare.py` runs "

@@ -22,6 +22,19 @@ def client_settings(docker_stack):
     return docker_stack.settings
 
 
+def test_the_dashboard_reads_every_service_over_the_compose_network(client_settings):
+    """The compose service `dashboard` on 127.0.0.1:6003: its page, and every service up in its state."""
+    base = f"http://127.0.0.1:{client_settings.dashboard_port}"
+    assert requests.get(f"{base}/", timeout=10).headers["Content-Type"].startswith("text/html")
+
+    def all_up() -> bool:
+        state = requests.get(f"{base}/api/state", timeout=10).json()
+        return bool(state["services"]) and all(s["up"] and s["metrics"] for s in state["services"]) \
+            and state["text"]["orders_confirmed"].isdigit()
+
+    wait_for(all_up, 30, interval=1.0, what="the dashboard to see every service up")
+
+
 def test_ports_are_published_on_loopback_only(docker_stack):
     published = dc.published(docker_stack)
     ports = {port for bindings in published.values() for _, port in bindings}

@@ -339,3 +339,43 @@ def wait_for_metric(base_url: str, name: str, wanted: float, timeout_s: float = 
         if value >= wanted or time.monotonic() > deadline:
             return value
         time.sleep(0.3)
+
+
+# -- the browser ring --------------------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def chromium():
+    """One headless Chromium for the session's browser rings (labkit.browser); skipped, with the reason, where
+    none is installed and none can be."""
+    from .browser import Browser, BrowserUnavailable
+
+    try:
+        b = Browser()
+        b.start()
+    except BrowserUnavailable as exc:
+        pytest.skip(f"browser ring: {exc}")
+    try:
+        yield b
+    finally:
+        b.close()
+
+
+@pytest.fixture
+def browser(chromium):
+    """The session's Chromium on a blank page, its errors and requests forgotten; left blank after the test (a
+    page left open would keep polling a stack that is stopped next)."""
+    chromium.blank()
+    yield chromium
+    chromium.blank()
+
+
+def reset_stock(settings: Settings) -> None:
+    """Full stock again (the admin API of the tests' stacks): a ring that counts confirmed orders must not meet an
+    item sold out by the rings before it."""
+    import requests
+
+    requests.post(f"{settings.inventory_url.rstrip('/')}/admin/reset", json={}, timeout=10).raise_for_status()
+
+
+def dashboard_url(settings: Settings) -> str:
+    host = "127.0.0.1" if settings.bind_host in ("0.0.0.0", "::") else settings.bind_host
+    return f"http://{host}:{settings.dashboard_port}/"

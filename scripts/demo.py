@@ -28,8 +28,12 @@ STEPS = [
     # Part C on three brokers: the script starts the cluster itself (BROKERS=3) on empty brokers.
     ("streaming-kafka", ["-m", "streaming_kafka.lab.evidence", "failover", "--fresh"],
      ["streaming-kafka/tests/failover_evidence.txt", "docs/img/kafka_failover.png"]),
+    # Each part's dashboard in headless Chromium at its outage's peak (the script starts each part itself).
+    ("sync-rest", ["-m", "labkit.dashboard_shots"],
+     ["docs/img/dashboard_sync-rest.png", "docs/img/dashboard_async-rabbitmq.png",
+      "docs/img/dashboard_streaming-kafka.png"]),
 ]
-STARTS_ITSELF = {"streaming_kafka.lab.evidence failover"}
+STARTS_ITSELF = {"streaming_kafka.lab.evidence failover", "labkit.dashboard_shots"}
 # Part C's chaos run keeps its analytics file out of the committed metrics evidence.
 STEP_ENV = {"streaming_kafka.lab.evidence chaos": {"METRICS_DIR": str(ROOT / ".run" / "streaming-kafka" /
                                                                        "chaos-metrics")}}

@@ -26,11 +26,12 @@ COMPOSE_BIN = Path(sys.prefix) / "lib" / f"python{sys.version_info.major}.{sys.v
     "site-packages" / "compose" / "docker-compose"
 
 CONTRACT = {
-    "sync-rest": {"order-service": [6000], "inventory-service": [6001], "notification-service": [6002]},
+    "sync-rest": {"order-service": [6000], "inventory-service": [6001], "notification-service": [6002],
+                  "dashboard": [6003]},
     "async-rabbitmq": {"rabbitmq": [5672, 15672], "order-service": [6000], "inventory-service": [6001],
-                       "notification-service": [6002]},
+                       "notification-service": [6002], "dashboard": [6003]},
     "streaming-kafka": {"kafka": [29092], "producer-order": [6000], "inventory-consumer": [6001],
-                        "analytics-consumer": [6002]},
+                        "analytics-consumer": [6002], "dashboard": [6003]},
 }
 BROKER_IMAGES = {"rabbitmq": r"^rabbitmq:3\.\d+(\.\d+)?-management(-alpine)?$", "kafka": r"^apache/kafka:3\.9\.\d+$"}
 FAULT_VARS = {"INVENTORY_DELAY_MS", "FORCE_FAILURE"}
@@ -198,7 +199,8 @@ def test_every_port_is_published_on_loopback_unless_publish_host_says_otherwise(
         for env, expected in (({}, "127.0.0.1"), ({"PUBLISH_HOST": "0.0.0.0"}, "0.0.0.0")):
             for svc, sc in compose_config_env(name, env, overrides=overrides)["services"].items():
                 for port in sc.get("ports", []):
-                    want = "127.0.0.1" if int(port["target"]) == 15672 else expected  # management: loopback only
+                    # management and rabbitmq_prometheus: loopback only
+                    want = "127.0.0.1" if int(port["target"]) in (15672, 15692) else expected
                     assert port.get("host_ip") == want, f"{name}/{svc} publishes {port} with {env} {overrides}"
 
 
@@ -269,7 +271,8 @@ def test_every_broker_client_knows_every_node_of_the_cluster(part_name):
     service built from the project's image, whatever its name or profile (inventory-consumer-2), so a service
     added later is covered; the nodes are read from the broker services themselves."""
     services = _cluster_services(part_name)
-    clients = {name: s for name, s in services.items() if "build" in s}
+    # the dashboard reads the services over HTTP, never a broker
+    clients = {name: s for name, s in services.items() if "build" in s and name != "dashboard"}
     if part_name == "streaming-kafka":
         brokers = {name: s for name, s in services.items() if "KAFKA_NODE_ID" in (s.get("environment") or {})}
         internal = [re.search(r"INTERNAL://([^,]+)", s["environment"]["KAFKA_ADVERTISED_LISTENERS"]).group(1)

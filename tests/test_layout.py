@@ -264,7 +264,7 @@ def test_create_app_takes_its_collaborators_ready_made():
                     problems.append(f"builds a fallback on line {node.lineno}")
             if problems:
                 wrong[name] = problems
-    assert len([n for n in service_modules() if n.endswith(".app")]) == 9
+    assert len([n for n in service_modules() if n.endswith(".app")]) == 10
     assert wrong == {}
 
 

@@ -4,7 +4,7 @@ BROKERS=1 (the default): one RabbitMQ node, service `rabbitmq`. BROKERS=3: three
 `rabbitmq` (node 1, the one the others join), `rabbitmq-2` and `rabbitmq-3`, each stopped, started or killed
 on its own.
 """
-from async_rabbitmq.lab.broker.native import NativeBroker
+from async_rabbitmq.lab.broker.native import NativeBroker, prometheus_port
 from async_rabbitmq.messaging.nodes import nodes
 from labkit.runtime.spec import Service, python_service
 
@@ -36,7 +36,7 @@ def services(settings):
         brokers.append(Service(
             name=node.service, argv=broker.argv(), port=node.amqp_port, env=broker.env(),
             ready=broker.ready, prepare=broker.prepare, cleanup=broker.cleanup,
-            extra_ports=(node.mgmt_port, node.dist_port), stop_wait_s=60, startup_timeout_s=120,
+            extra_ports=(node.mgmt_port, node.dist_port, prometheus_port(settings, node)), stop_wait_s=60, startup_timeout_s=120,
             # started together: a node waits at boot for the one that stopped last, whichever it is
             start_group="rabbitmq",
         ))
@@ -49,6 +49,8 @@ def services(settings):
         # (its Prometheus samples in multiprocess files, as every gunicorn service's).
         python_service(settings, "order-service", "async_rabbitmq.order_service", settings.order_port,
                        multiprocess_metrics=True),
+        # The live dashboard: samples the services above (common.dashboard).
+        python_service(settings, "dashboard", "async_rabbitmq.dashboard", settings.dashboard_port),
     ]
 
 

@@ -44,3 +44,10 @@ def test_management_ui_is_on_loopback(docker_stack, client_settings):
     assert dc.published(docker_stack)["rabbitmq"] and all(
         ip == "127.0.0.1" for ip, _ in dc.published(docker_stack)["rabbitmq"])
     assert dc.listeners(client_settings.rabbitmq_mgmt_port) == {"127.0.0.1"}
+
+
+def test_rabbitmqs_own_prometheus_plugin_answers_on_loopback(docker_stack, client_settings):
+    port = client_settings.rabbitmq_prometheus_port
+    assert dc.listeners(port) == {"127.0.0.1"}
+    r = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=10)
+    assert r.status_code == 200 and "rabbitmq_identity_info" in r.text

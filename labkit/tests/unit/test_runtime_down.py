@@ -106,7 +106,7 @@ def test_down_with_another_brokers_stops_the_running_cluster_in_its_own_layout(t
     """`make down BROKERS=1` while a three-broker KRaft cluster runs: node 1 was stopped alone and nodes 2 and 3
     were left to supervisord's shutdown, one by one (the last hangs without a quorum until SIGKILL)."""
     programs = ["kafka", "kafka-2", "kafka-3", "inventory-consumer", "inventory-consumer-2", "analytics-consumer",
-                "producer-order"]
+                "producer-order", "dashboard"]
     rpc = Supervisor(programs)
     rpc.states["inventory-consumer-2"] = "STOPPED"  # the scale-out profile: not started by up
     p = Part("streaming-kafka", Settings(run_dir=tmp_path / "run", brokers=1))

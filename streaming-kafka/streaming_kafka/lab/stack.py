@@ -43,6 +43,8 @@ def services(settings):
         # One process: one bulk producer batches every request's events together.
         gunicorn_service(settings, "producer-order", "streaming_kafka.producer_order.app",
                          settings.order_port, workers=1, threads=16, env=brokers),
+        # The live dashboard: samples the services above (common.dashboard).
+        python_service(settings, "dashboard", "streaming_kafka.dashboard", settings.dashboard_port),
     ]
 
 

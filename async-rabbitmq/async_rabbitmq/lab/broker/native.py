@@ -57,6 +57,11 @@ def ensure_installed(settings: Settings) -> None:
             raise BrokerSetupError(f"`{' '.join(cmd)}` failed; install rabbitmq-server by hand and retry")
 
 
+def prometheus_port(settings: Settings, node: Node) -> int:
+    """Where a node's rabbitmq_prometheus plugin listens (loopback): RABBITMQ_PROMETHEUS_PORT, plus the node step."""
+    return settings.rabbitmq_prometheus_port + (node.index - 1) * settings.rabbitmq_node_step
+
+
 def closed_ancestors(run_dir: Path, checkout: Path) -> list[Path]:
     """The folders inside the checkout above `run_dir` that other users cannot pass through, outermost first. The
     runtime makes a nested RUN_DIR's missing parents owner-only (e.g. `.run/tests/<x>`); each would stop the
@@ -122,6 +127,8 @@ class NativeBroker:
             "loopback_users.guest = true",
             "management.tcp.ip = 127.0.0.1",
             f"management.tcp.port = {self.node.mgmt_port}",
+            "prometheus.tcp.ip = 127.0.0.1",
+            f"prometheus.tcp.port = {prometheus_port(s, self.node)}",
             # Fresher queue figures in the management API (default 5 s) for the scenarios' depth samples.
             "collect_statistics_interval = 1000",
             f"heartbeat = {s.rabbitmq_heartbeat_s}",
@@ -142,7 +149,7 @@ class NativeBroker:
         # The node's folder is the rabbitmq user's: never write through a link it planted (write_private
         # replaces the name, and refuses a folder swapped for a link).
         for name, text in (("rabbitmq-env.conf", ""), ("rabbitmq.conf", self.config()),
-                           ("advanced.config", "[].\n"), ("enabled_plugins", "[rabbitmq_management].\n")):
+                           ("advanced.config", "[].\n"), ("enabled_plugins", "[rabbitmq_management,rabbitmq_prometheus].\n")):
             write_private(self.conf_dir / name, text, mode=0o644)
         self.pid_file.unlink(missing_ok=True)
         if self.cluster:  # clustered nodes must share the Erlang cookie (the server and the CLI read it from HOME)
