@@ -21,7 +21,7 @@ from labkit.runtime.spec import PARTS, package
 def run_part(part: str, out: Path) -> int:
     """In a process of its own, so its peak memory is measured alone: run `<package>.bench` of the part."""
     module = importlib.import_module(f"{package(part)}.lab.bench")
-    label = part + (" BROKERS=3" if get_settings().brokers > 1 else "")
+    label = part + (" BROKERS=3" if get_settings().cluster_size > 1 else "")
     result = module.run(progress=lambda m: print(f"[{label}] {m}", flush=True))
     out.write_text(json.dumps(result, indent=1, default=str))
     return 0

@@ -20,7 +20,7 @@ from collections import Counter
 from async_rabbitmq.messaging import topology
 from async_rabbitmq.messaging.amqp import Outgoing
 from async_rabbitmq.messaging.consumer import Delivery, Result, dead_letter
-from async_rabbitmq.messaging.messages import InventoryEvent, Poison, parse_order_placed, result_seed
+from async_rabbitmq.messaging.messages import InventoryResult, Poison, parse_order_placed, result_seed
 from common.faults import Faults
 from common.logs import bind
 from common.metrics import MESSAGES_DUPLICATE, RESERVATIONS
@@ -60,7 +60,7 @@ class InventoryHandler:
         counts = {"reserved": 0, "failed": 0, "duplicates": 0, "poison": len(deliveries) - len(good)}
         outcomes: Counter[str] = Counter()
         for (d, order), res in zip(good, self.store.reserve_many(requests) if requests else [], strict=True):
-            event = InventoryEvent.for_reservation(order.event_id, res)
+            event = InventoryResult.for_reservation(order.event_id, res)
             key = topology.RESERVED_KEY if res.outcome == ReservationOutcome.RESERVED else topology.FAILED_KEY
             counts[self._log(order, res, event)] += 1
             if not res.duplicate:

@@ -26,7 +26,7 @@ import pika
 from async_rabbitmq.lab.client import Client
 from async_rabbitmq.messaging import topology
 from async_rabbitmq.messaging.amqp import blocking_connection, parameters, pop_confirmed
-from async_rabbitmq.messaging.messages import INVENTORY_RESERVED, InventoryEvent, OrderPlaced
+from async_rabbitmq.messaging.messages import INVENTORY_RESERVED, InventoryResult, OrderPlaced
 from async_rabbitmq.messaging.nodes import queue_type
 from async_rabbitmq.order_service.relay import OutboxRelay
 from async_rabbitmq.order_service.store import OrderStore
@@ -132,7 +132,7 @@ def raw_consume(settings: Settings, queue: str, n: int, prefetch: int, ack_every
 
 def _result_body() -> bytes:
     """A result the size of the inventory consumer's (an InventoryReserved event, encoded as it encodes it)."""
-    return InventoryEvent(event_type=INVENTORY_RESERVED, event_id=generate_event_id(), order_id="ORD-bench-0",
+    return InventoryResult(event_type=INVENTORY_RESERVED, event_id=generate_event_id(), order_id="ORD-bench-0",
                           causation_id=generate_event_id(), student_id="s-0", item=ITEMS[0], quantity=1,
                           timestamp=time.time(), remaining=9_999_999).to_bytes()
 

@@ -16,7 +16,7 @@ from async_rabbitmq.messaging.nodes import Node, nodes, queue_type
 from common.settings import Settings
 
 if TYPE_CHECKING:
-    from async_rabbitmq.messaging.messages import InventoryEvent
+    from async_rabbitmq.messaging.messages import InventoryResult
 
 # How long one attempt on one node may take, so a client moves on to a live node within seconds. A live node
 # accepts a TCP connection in milliseconds; a dead container's address may answer nothing at all (no refusal),
@@ -100,7 +100,7 @@ class Outgoing:
     headers: dict = field(default_factory=dict, hash=False)
 
     @classmethod
-    def event(cls, exchange: str, routing_key: str, event: InventoryEvent) -> Outgoing:
+    def event(cls, exchange: str, routing_key: str, event: InventoryResult) -> Outgoing:
         # the message id is the event's own id (the consumers' dedupe key)
         return cls(exchange, routing_key, event.to_bytes(), event.event_id, event.event_type)
 

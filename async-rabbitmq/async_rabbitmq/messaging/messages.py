@@ -1,4 +1,4 @@
-"""The messages of Part B, as data: one model per event (`OrderPlaced`, `InventoryEvent`) that both builds
+"""The messages of Part B, as data: one model per event (`OrderPlaced`, `InventoryResult`) that both builds
 (`Model.new(...)`/`.to_bytes()`) and parses (`parse_...`) it; poison raises `Poison` with a reason.
 
 Pure: no pika here, so every rule is unit-tested without a broker.
@@ -64,7 +64,7 @@ class OrderPlaced(ItemQuantity):
         return json.dumps(self.to_dict()).encode()
 
 
-class InventoryEvent(BaseModel):
+class InventoryResult(BaseModel):
     """`InventoryReserved` (with `remaining`) or `InventoryFailed` (with `reason`): the outcome of one order."""
 
     model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
@@ -84,7 +84,7 @@ class InventoryEvent(BaseModel):
         return OrderStatus.CONFIRMED if self.event_type == INVENTORY_RESERVED else OrderStatus.FAILED
 
     @classmethod
-    def for_reservation(cls, order_event_id: str, res: Reservation) -> InventoryEvent:
+    def for_reservation(cls, order_event_id: str, res: Reservation) -> InventoryResult:
         """The result event of a reservation; its id, order and time come from `res.payload` (the `result_seed`
         stored with the reservation), so a redelivery re-publishes the very same event."""
         seed = res.payload
@@ -144,8 +144,8 @@ def parse_order_placed(body: bytes, max_bytes: int | None = None) -> OrderPlaced
     return _validate(OrderPlaced, decode_json(body, max_bytes))
 
 
-def parse_inventory_event(body: bytes, max_bytes: int | None = None) -> InventoryEvent:
-    return _validate(InventoryEvent, decode_json(body, max_bytes))
+def parse_inventory_result(body: bytes, max_bytes: int | None = None) -> InventoryResult:
+    return _validate(InventoryResult, decode_json(body, max_bytes))
 
 
 def result_seed(order: OrderPlaced) -> dict:

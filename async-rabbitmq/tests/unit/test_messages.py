@@ -6,10 +6,10 @@ import pytest
 from async_rabbitmq.messaging.messages import (
     INVENTORY_FAILED,
     INVENTORY_RESERVED,
-    InventoryEvent,
+    InventoryResult,
     OrderPlaced,
     Poison,
-    parse_inventory_event,
+    parse_inventory_result,
     parse_order_placed,
     result_seed,
 )
@@ -80,9 +80,9 @@ def test_result_event_is_rebuilt_identically_from_its_seed():
     order = parse_order_placed(body())
     seed = result_seed(order)
 
-    def result(ok: bool, payload: dict) -> InventoryEvent:
+    def result(ok: bool, payload: dict) -> InventoryResult:
         outcome = ReservationOutcome.RESERVED if ok else ReservationOutcome.OUT_OF_STOCK
-        return InventoryEvent.for_reservation(order.event_id, Reservation(
+        return InventoryResult.for_reservation(order.event_id, Reservation(
             order.event_id, "pizza", 2, outcome, 98 if ok else 1, None if ok else outcome, payload=payload))
 
     a = result(True, seed)
@@ -94,15 +94,15 @@ def test_result_event_is_rebuilt_identically_from_its_seed():
     assert failed.event_type == INVENTORY_FAILED and json.loads(failed.to_bytes())["reason"] == "out_of_stock"
     assert "remaining" not in json.loads(failed.to_bytes())
     for event in (a, failed):  # the model that writes the event reads it back
-        assert parse_inventory_event(event.to_bytes()) == event
+        assert parse_inventory_result(event.to_bytes()) == event
 
 
 def test_inventory_event_parsing():
-    e = parse_inventory_event(json.dumps({"event_type": "InventoryFailed", "event_id": "x", "order_id": "o",
+    e = parse_inventory_result(json.dumps({"event_type": "InventoryFailed", "event_id": "x", "order_id": "o",
                                           "reason": "out_of_stock"}).encode())
     assert e.status == "failed"
     with pytest.raises(Poison):
-        parse_inventory_event(b'{"event_type": "Other", "event_id": "x", "order_id": "o"}')
+        parse_inventory_result(b'{"event_type": "Other", "event_id": "x", "order_id": "o"}')
 
 
 @pytest.mark.parametrize("raw", [b"[" * 30_000 + b"]" * 30_000,
@@ -113,7 +113,7 @@ def test_json_nested_deeper_than_the_parser_is_poison_not_a_crash(raw):
         parse_order_placed(raw)
     assert err.value.reason == "too_deep"
     with pytest.raises(Poison):
-        parse_inventory_event(raw)
+        parse_inventory_result(raw)
 
 
 @pytest.mark.parametrize("depth", [33, 1000])  # just over the shared limit (32); under orjson's own (1024)
