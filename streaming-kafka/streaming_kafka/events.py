@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Literal
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
 from common.menu import MAX_QUANTITY
@@ -59,6 +60,17 @@ def encode(event: dict) -> bytes:
     return _COMPACT.encode(event).encode()
 
 
+def _encode_fields(event: dict) -> bytes:
+    """`encode` of an event's fields (strings, ints, booleans, None), a tenth of its cost: orjson's bytes are
+    json's whenever they are ASCII without DEL (json escapes every other character as \\uXXXX, orjson writes it
+    as UTF-8 or, DEL, raw)."""
+    try:
+        raw = orjson.dumps(event)
+    except orjson.JSONEncodeError:  # e.g. a lone surrogate, which json escapes
+        return encode(event)
+    return raw if raw.isascii() and b"\x7f" not in raw else encode(event)
+
+
 def order_placed_bytes(order_id: str, event_id: str, student_json: str, item: str, quantity: int, stamp: str,
                        force_fail: bool) -> bytes:
     """`OrderPlaced(...).to_bytes()` for `/bulk`'s hot loop, byte for byte (student_json is json.dumps(student_id))."""
@@ -93,7 +105,7 @@ class OrderPlaced(ItemQuantity):
                 "timestamp": self.timestamp, "force_fail": self.force_fail}
 
     def to_bytes(self) -> bytes:
-        return encode(self.to_dict())
+        return _encode_fields(self.to_dict())
 
 
 def parse_order_placed(raw: bytes | None, max_bytes: int | None = None) -> OrderPlaced:
@@ -157,7 +169,7 @@ class InventoryResult(BaseModel):
         return event
 
     def to_bytes(self) -> bytes:
-        return encode(self.to_dict())
+        return _encode_fields(self.to_dict())
 
 
 def parse_inventory_result(raw: bytes | None, max_bytes: int | None = None) -> InventoryResult:

@@ -112,3 +112,15 @@ def test_inventory_result_is_written_and_read_by_one_model(outcome, remaining, r
     assert wire[last] == (remaining if reason is None else reason)
     assert (wire["source_event_id"], wire["timestamp"]) == (order.event_id, "2026-11-25T07:03:01.000Z")
     assert parse_inventory_result(result.to_bytes()) == result
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.text(max_size=64), remaining=st.integers(0, 10**12), ok=st.booleans())
+def test_a_result_encodes_as_json_does_whatever_its_text(text, remaining, ok):
+    # the models encode through orjson when its bytes are json's: any text must come out as json.dumps writes it
+    result = InventoryResult(event_type="InventoryReserved" if ok else "InventoryFailed", event_id="r" * 32,
+                             order_id=f"ORD-1-{text}"[:128], source_event_id="s" * 32, student_id=text, item="pizza",
+                             quantity=1, timestamp="2026-11-25T07:03:01.000Z",
+                             remaining=remaining if ok else None, reason=None if ok else text)
+    assert result.to_bytes() == json.dumps(result.to_dict(), separators=(",", ":")).encode()
+    assert parse_inventory_result(result.to_bytes()) == result
