@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore", populate_by_name=True)
 
     # --- where things listen (all parts) ---
     bind_host: str = "127.0.0.1"
@@ -93,17 +93,18 @@ class Settings(BaseSettings):
     outbox_max_inflight: int = Field(1000, ge=1)  # unconfirmed publishes the order-service relay allows
     outbox_retry_max_s: float = Field(30.0, gt=0)  # cap of the backoff between retries of an unroutable record
     max_message_bytes: int = Field(64 * 1024, ge=1)  # larger OrderPlaced messages are poison (DLQ)
-    # Cluster, Parts B and C natively: BROKERS=3 starts three clustered broker nodes instead of one.
+    # Cluster, Parts B and C: how many broker nodes, read from BROKERS (BROKERS=3 starts three clustered nodes
+    # instead of one). One name for both parts' nodes: RabbitMQ nodes in Part B, Kafka brokers in Part C.
     # Part B: node i listens on each port above + (i-1) * rabbitmq_node_step and is named <name><i>@<host>
     # (see async_rabbitmq.messaging.nodes). Part C: N combined broker+controller KRaft nodes; node n listens
     # on the bootstrap port + 2(n-1) and its controller on the next port.
-    brokers: int = Field(1, ge=1, le=5)
+    cluster_size: int = Field(1, ge=1, le=5, validation_alias="brokers")
     rabbitmq_node_step: int = Field(10, ge=1)
     # "" = quorum queues on a cluster, classic on one node; set to compare the two on the same cluster.
     rabbitmq_queue_type: str = Field("", pattern="^(|classic|quorum)$")
     # Part B, compose cluster (docker-compose.cluster.yml): the nodes named outright instead of derived, where each
     # node is its own host. Comma-separated `<nodename>[=<host>[:<amqp port>[:<mgmt port>]]]`; the host defaults
-    # to the node name's host part, the ports to the ones above. Sets `brokers` to the number of nodes.
+    # to the node name's host part, the ports to the ones above. Sets `cluster_size` to the number of nodes.
     rabbitmq_nodes: str = Field("", pattern=r"^(|[^,=@\s]+@[^,=@:\s]+(=[^,=:\s]+(:\d+){0,2})?"
                                            r"(,[^,=@\s]+@[^,=@:\s]+(=[^,=:\s]+(:\d+){0,2})?)*)$")
 
@@ -161,10 +162,10 @@ class Settings(BaseSettings):
         if not self.notification_url:
             self.notification_url = f"http://{host}:{self.notification_port}"
         if self.rabbitmq_nodes:
-            self.brokers = self.rabbitmq_nodes.count(",") + 1
+            self.cluster_size = self.rabbitmq_nodes.count(",") + 1
         if not self.kafka_compression:
             self.kafka_compression = "none" if self.kafka_client == "confluent" else "gzip"
-        if self.brokers > 1 and len(self.kafka_servers) == 1:  # a cluster: clients know every broker
+        if self.cluster_size > 1 and len(self.kafka_servers) == 1:  # a cluster: clients know every broker
             self.kafka_bootstrap = ",".join(f"{h}:{p}" for h, p in self.kafka_nodes())
         return self
 
@@ -174,14 +175,14 @@ class Settings(BaseSettings):
         return self.kafka_bootstrap.split(",")
 
     def with_cluster_size(self, n: int) -> Settings:
-        """A copy for an n-node native cluster: `brokers` = n and the Kafka bootstrap list derived again."""
-        first = self.model_copy(update={"brokers": n, "kafka_bootstrap": self.kafka_servers[0]})
+        """A copy for an n-node native cluster: `cluster_size` = n and the Kafka bootstrap list derived again."""
+        first = self.model_copy(update={"cluster_size": n, "kafka_bootstrap": self.kafka_servers[0]})
         return first.model_copy(update={"kafka_bootstrap": ",".join(f"{h}:{p}" for h, p in first.kafka_nodes())})
 
     def kafka_nodes(self) -> list[tuple[str, int]]:
         """(host, port) of each native broker: node n (1-based) is at the first bootstrap port + 2(n-1)."""
         host, _, port = self.kafka_servers[0].rpartition(":")
-        return [(host or "127.0.0.1", int(port) + 2 * i) for i in range(self.brokers)]
+        return [(host or "127.0.0.1", int(port) + 2 * i) for i in range(self.cluster_size)]
 
     def part_dir(self, part: str) -> Path:
         return self.run_dir / part
@@ -192,9 +193,15 @@ class Settings(BaseSettings):
         return base / name
 
 
+def env_names() -> dict[str, str]:
+    """Each setting's environment variable: its upper-case name, or its alias's (`cluster_size` is BROKERS)."""
+    return {name: (f.validation_alias if isinstance(f.validation_alias, str) else name).upper()
+            for name, f in Settings.model_fields.items()}
+
+
 def check_environment(env: dict[str, str]) -> None:
     """Raise ValueError naming each bad variable if `env` would not give valid settings."""
-    given: dict[str, Any] = {name: env[name.upper()] for name in Settings.model_fields if name.upper() in env}
+    given: dict[str, Any] = {var.lower(): env[var] for var in env_names().values() if var in env}
     try:
         Settings(**given)
     except ValidationError as err:

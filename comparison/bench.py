@@ -24,7 +24,7 @@ def run_part(part: str, out: Path) -> int:
     """In a process of its own, so its peak memory is measured alone: run `<package>.bench` of the part."""
     module = importlib.import_module(f"{package(part)}.lab.bench")
     settings = get_settings()
-    label = part + (" BROKERS=3" if settings.brokers > 1 else "") + (
+    label = part + (" BROKERS=3" if settings.cluster_size > 1 else "") + (
         " KAFKA_CLIENT=confluent" if part == "streaming-kafka" and settings.kafka_client == "confluent" else "")
     result = module.run(progress=lambda m: print(f"[{label}] {m}", flush=True))
     out.write_text(json.dumps(result, indent=1, default=str))

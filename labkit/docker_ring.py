@@ -60,6 +60,16 @@ def test_services_find_each_other_by_name(docker_stack, ring):
     assert all(seen[n] in own[n] for n in names), (seen, own)
 
 
+def test_the_service_image_holds_only_service_code(docker_stack, ring):
+    """In the built image, every service module and the kernel import; the lab kit and the part's lab do not."""
+    package = docker_stack.part.replace("-", "_")
+    lab = ["labkit", f"{package}.lab"]
+    seen = dc.imports(docker_stack, ring["built"][0], [package, "common"], lab)
+    assert not seen["failed"], seen["failed"]
+    assert {f"{package}.{svc.replace('-', '_')}" for svc in ring["built"]} <= set(seen["imported"]), seen["imported"]
+    assert seen["lab"] == {name: f"ModuleNotFoundError: {name}" for name in lab}, seen["lab"]
+
+
 def test_healthchecks_gate_depends_on(docker_stack):
     gates = dc.health_gates(docker_stack, docker_stack.up_events)
     assert gates, "no depends_on with condition service_healthy"

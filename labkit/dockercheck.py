@@ -76,6 +76,39 @@ def resolve_from(stack: DockerStack, service: str, names: list[str]) -> dict[str
     return json.loads(stack._run("exec", "-T", service, "python", "-c", code, *names, capture=True))
 
 
+# Run inside a service container: every module of the packages named first (their `__main__`s aside), then
+# whether each lab package imports. {"failed": {module: error}, "imported": [...], "lab": {package: outcome}}
+_IMPORTS = """
+import importlib, json, pkgutil, sys
+packages, lab = sys.argv[1].split(","), sys.argv[2].split(",")
+failed, imported, outcome = {}, [], {}
+for pkg in packages:
+    names = [pkg] + [m.name for m in pkgutil.walk_packages(importlib.import_module(pkg).__path__, pkg + ".")]
+    for name in names:
+        if name.endswith("__main__"):
+            continue
+        try:
+            importlib.import_module(name)
+            imported.append(name)
+        except Exception as exc:
+            failed[name] = f"{type(exc).__name__}: {exc}"
+for name in lab:
+    try:
+        importlib.import_module(name)
+        outcome[name] = "imported"
+    except ModuleNotFoundError as exc:
+        outcome[name] = f"ModuleNotFoundError: {exc.name}"
+print(json.dumps({"failed": failed, "imported": imported, "lab": outcome}))
+"""
+
+
+def imports(stack: DockerStack, service: str, packages: list[str], lab: list[str]) -> dict:
+    """Inside `service`'s container: import every module of `packages` (the services and the kernel) and try each
+    of `lab` (which the service image must not hold)."""
+    return json.loads(stack._run("exec", "-T", service, "python", "-c", _IMPORTS, ",".join(packages), ",".join(lab),
+                                 capture=True))
+
+
 def addresses(stack: DockerStack) -> dict[str, set[str]]:
     """Each container's addresses on its compose networks."""
     return {svc: {n["IPAddress"] for n in c["NetworkSettings"]["Networks"].values()}

@@ -143,7 +143,7 @@ COMPOSE_RABBITMQ_USER, COMPOSE_RABBITMQ_PASSWORD = "foodlab", "foodlab-local"
 # node i publishes AMQP 5672 + 10(i-1) and management 15672 + 10(i-1) (Part B), Kafka 29092 + 2(i-1) (Part C).
 CLUSTER_FILE = "docker-compose.cluster.yml"
 COMPOSE_CLUSTER = {
-    "brokers": 3,
+    "cluster_size": 3,
     "rabbitmq_nodes": ",".join(f"rabbit@{svc}=127.0.0.1:{5672 + 10 * i}:{15672 + 10 * i}"
                                for i, svc in enumerate(("rabbitmq", "rabbitmq-2", "rabbitmq-3"))),
     "kafka_bootstrap": ",".join(f"127.0.0.1:{29092 + 2 * i}" for i in range(3)),
@@ -183,7 +183,7 @@ def docker_client_settings(settings: Settings, cluster: bool = False) -> Setting
     host = "127.0.0.1"
     update: dict = dict(COMPOSE_PORTS, bind_host=host, rabbitmq_host=host, kafka_bootstrap=f"{host}:29092",
                         order_url=f"http://{host}:6000", inventory_url=f"http://{host}:6001",
-                        notification_url=f"http://{host}:6002", brokers=1, rabbitmq_nodes="")
+                        notification_url=f"http://{host}:6002", cluster_size=1, rabbitmq_nodes="")
     if cluster:
         update |= COMPOSE_CLUSTER
     if "rabbitmq_user" not in settings.model_fields_set:

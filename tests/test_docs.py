@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from common.settings import ROOT, Settings
+from common.settings import ROOT, Settings, env_names
 
 pytestmark = pytest.mark.unit
 README = (ROOT / "README.md").read_text()
@@ -34,15 +34,16 @@ def test_every_setting_has_exactly_one_row_in_the_configuration_table():
     names = [cells[0].strip("`") for cells in table_rows(CONFIGURATION.read_text())]
     twice = sorted({n for n in names if names.count(n) > 1})
     assert not twice, f"docs/configuration.md has more than one row for {twice}"
-    missing = sorted(name.upper() for name in Settings.model_fields if name.upper() not in names)
+    missing = sorted(var for var in env_names().values() if var not in names)
     assert not missing, f"docs/configuration.md does not document {missing}"
 
 
 def test_the_configuration_table_gives_each_settings_default():
     """A default written as one plain value (`6000`, `gzip`, `1.0`) is the settings object's own default."""
     checked = 0
+    by_var = {var: name for name, var in env_names().items()}
     for cells in table_rows(CONFIGURATION.read_text()):
-        name, default = cells[0].strip("`").lower(), cells[1]
+        name, default = by_var.get(cells[0].strip("`"), ""), cells[1]
         field = Settings.model_fields.get(name)
         value = re.fullmatch(r"`([^`<>]*)`", default)
         if field is None or value is None or field.default is None or isinstance(field.default, Path):

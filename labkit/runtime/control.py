@@ -403,7 +403,7 @@ class Part:
         if known == {s.name for s in self.services}:
             return self.services
         for n in range(1, 6):  # every BROKERS the settings allow
-            services = load_services(self.name, self.settings.model_copy(update={"brokers": n}))
+            services = load_services(self.name, self.settings.model_copy(update={"cluster_size": n}))
             if {s.name for s in services} == known:
                 return services
         return self.services

@@ -25,8 +25,8 @@ import pika
 
 from async_rabbitmq.lab.client import Client
 from async_rabbitmq.messaging import topology
-from async_rabbitmq.messaging.amqp import Outgoing, blocking_connection, parameters, pop_confirmed
-from async_rabbitmq.messaging.messages import inventory_result, order_placed
+from async_rabbitmq.messaging.amqp import blocking_connection, parameters, pop_confirmed
+from async_rabbitmq.messaging.messages import INVENTORY_RESERVED, InventoryResult, OrderPlaced
 from async_rabbitmq.messaging.nodes import queue_type
 from async_rabbitmq.order_service.relay import OutboxRelay
 from async_rabbitmq.order_service.store import OrderStore
@@ -46,8 +46,8 @@ PERSISTENT = pika.BasicProperties(delivery_mode=pika.DeliveryMode.Persistent, co
 
 
 def _bodies(n: int) -> list[bytes]:
-    return [json.dumps(order_placed(f"ORD-bench-{i}", f"s-{i % 97}", ITEMS[i % len(ITEMS)], 1)).encode()
-            for i in range(n)]
+    return [OrderPlaced.new(order_id=f"ORD-bench-{i}", student_id=f"s-{i % 97}", item=ITEMS[i % len(ITEMS)],
+                            quantity=1).to_bytes() for i in range(n)]
 
 
 def _fresh_queue(settings: Settings, queue: str, bind_key: str | None = None) -> None:
@@ -132,8 +132,9 @@ def raw_consume(settings: Settings, queue: str, n: int, prefetch: int, ack_every
 
 def _result_body() -> bytes:
     """A result the size of the inventory consumer's (an InventoryReserved event, encoded as it encodes it)."""
-    seed = {"event_id": generate_event_id(), "order_id": "ORD-bench-0", "student_id": "s-0", "timestamp": time.time()}
-    return Outgoing.event("", "", inventory_result(generate_event_id(), ITEMS[0], 1, True, None, 9_999_999, seed)).body
+    return InventoryResult(event_type=INVENTORY_RESERVED, event_id=generate_event_id(), order_id="ORD-bench-0",
+                          causation_id=generate_event_id(), student_id="s-0", item=ITEMS[0], quantity=1,
+                          timestamp=time.time(), remaining=9_999_999).to_bytes()
 
 
 def _fresh_results(settings: Settings) -> None:
@@ -237,9 +238,9 @@ def relay_publish(settings: Settings, n: int) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         store = OrderStore(Path(tmp) / "orders.db")
         for lo in range(0, n, 1000):
-            events = [order_placed(f"ORD-bench-{j}", f"s-{j % 97}", ITEMS[j % len(ITEMS)], 1)
-                      for j in range(lo, min(n, lo + 1000))]
-            store.enqueue([(ev["event_id"], BENCH_KEY, json.dumps(ev).encode()) for ev in events])
+            events = [OrderPlaced.new(order_id=f"ORD-bench-{j}", student_id=f"s-{j % 97}", item=ITEMS[j % len(ITEMS)],
+                                      quantity=1) for j in range(lo, min(n, lo + 1000))]
+            store.enqueue([(ev.event_id, BENCH_KEY, ev.to_bytes()) for ev in events])
         relay = _TimedRelay(settings, store, n)
         t = threading.Thread(target=relay.run, daemon=True)
         t.start()

@@ -115,7 +115,7 @@ class Client(StackClient):
         q = self.mgmt(f"queues/%2F/{queue}")
         info = {k: q.get(k) for k in ("name", "durable", "arguments", "messages", "messages_ready",
                                       "messages_unacknowledged", "consumers")}
-        if self.settings.brokers > 1:
+        if self.settings.cluster_size > 1:
             # by type: the statistics of a deleted queue of the same name can linger (a stale "leader")
             info |= {"type": q.get("type"), "leader": q.get("leader") if q.get("type") == "quorum" else q.get("node"),
                      "members": q.get("members"), "online": q.get("online"), "state": q.get("state")}

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from async_rabbitmq.lab.client import Client
 from async_rabbitmq.messaging import topology
+from async_rabbitmq.messaging.messages import OrderPlaced
 from common.faults import fault_env
 from common.ids import generate_event_id, generate_order_id
 from common.menu import INITIAL_STOCK, ITEMS
@@ -183,9 +184,9 @@ def _event_logs(stack: Stack, client: Client, event_id: str) -> list[str]:
 
 # ---------------------------------------------------------------------------------------------------------
 def _order_placed(**fields) -> dict:
-    base = {"event_type": "OrderPlaced", "event_id": generate_event_id(), "order_id": generate_order_id(),
-            "student_id": "s-poison", "item": "pizza", "quantity": 1, "timestamp": time.time()}
-    return {**base, **fields}
+    """A good OrderPlaced's fields with `fields` changed (a poison one, as the tests make it)."""
+    good = OrderPlaced.new(order_id=generate_order_id(), student_id="s-poison", item="pizza", quantity=1)
+    return {**good.to_dict(), **fields}
 
 
 def poison_messages(max_bytes: int) -> list[tuple[str, bytes]]:

@@ -19,17 +19,17 @@ DATA = ("data", "rabbitmq/mnesia", *(f"rabbitmq-{i}/mnesia" for i in range(1, MA
 def cluster_size(settings) -> int:
     """BROKERS when it is given; otherwise the size of the running stack, so that `make down` (and stop/start
     of a node) stops every node of a running cluster."""
-    if "brokers" in settings.model_fields_set:
-        return settings.brokers
+    if "cluster_size" in settings.model_fields_set:
+        return settings.cluster_size
     from labkit.runtime.control import Part  # at call time: the runtime imports this module
 
-    return Part(PART, settings).cluster_size(lambda n: f"rabbitmq-{n}", MAX_BROKERS) or settings.brokers
+    return Part(PART, settings).cluster_size(lambda n: f"rabbitmq-{n}", MAX_BROKERS) or settings.cluster_size
 
 
 def services(settings):
     size = cluster_size(settings)
-    if size != settings.brokers:
-        settings = settings.model_copy(update={"brokers": size})
+    if size != settings.cluster_size:
+        settings = settings.model_copy(update={"cluster_size": size})
     brokers = []
     for node in nodes(settings):
         broker = NativeBroker(settings, PART, node)

@@ -31,12 +31,12 @@ def nodes(settings: Settings) -> list[Node]:
     s = settings
     if s.rabbitmq_nodes:
         return named_nodes(s)
-    if s.brokers == 1:
+    if s.cluster_size == 1:
         return [Node(1, "rabbitmq", s.rabbitmq_nodename, s.rabbitmq_host, s.rabbitmq_port, s.rabbitmq_mgmt_port,
                      s.rabbitmq_dist_port, "rabbitmq")]
     name, _, host = s.rabbitmq_nodename.partition("@")
     out = []
-    for i in range(1, s.brokers + 1):
+    for i in range(1, s.cluster_size + 1):
         step = (i - 1) * s.rabbitmq_node_step
         out.append(Node(i, "rabbitmq" if i == 1 else f"rabbitmq-{i}", f"{name}{i}@{host or 'localhost'}",
                         s.rabbitmq_host, s.rabbitmq_port + step, s.rabbitmq_mgmt_port + step,
@@ -63,7 +63,7 @@ def by_nodename(settings: Settings, nodename: str) -> Node | None:
 
 def queue_type(settings: Settings) -> str:
     """Quorum queues on a cluster (replicated, Raft), classic on one node, unless RABBITMQ_QUEUE_TYPE says."""
-    return settings.rabbitmq_queue_type or ("quorum" if settings.brokers > 1 else "classic")
+    return settings.rabbitmq_queue_type or ("quorum" if settings.cluster_size > 1 else "classic")
 
 
 class NodeOrder:

@@ -14,7 +14,7 @@ import logging
 
 from async_rabbitmq.messaging import topology
 from async_rabbitmq.messaging.consumer import Delivery, Result, dead_letter
-from async_rabbitmq.messaging.messages import INVENTORY_RESERVED, Poison, parse_inventory_event
+from async_rabbitmq.messaging.messages import INVENTORY_RESERVED, Poison, parse_inventory_result
 from async_rabbitmq.notification_service.store import NotificationStore
 from common.logs import bind
 
@@ -37,7 +37,7 @@ class NotificationHandler:
         results, events = {}, []
         for d in deliveries:
             try:
-                events.append(parse_inventory_event(d.body, self.max_bytes))
+                events.append(parse_inventory_result(d.body, self.max_bytes))
             except Poison as p:
                 self.stats["poison"] += 1
                 log.warning("poison event dead-lettered: %s", p.reason, extra={"detail": p.detail})

@@ -19,7 +19,7 @@ from flask import jsonify, request
 
 from async_rabbitmq.messaging import topology
 from async_rabbitmq.messaging.consumer import BatchConsumer
-from async_rabbitmq.messaging.messages import order_placed
+from async_rabbitmq.messaging.messages import OrderPlaced
 from async_rabbitmq.order_service.broker_figures import queue_figures
 from async_rabbitmq.order_service.relay import OutboxRelay
 from async_rabbitmq.order_service.status import StatusHandler
@@ -70,14 +70,15 @@ def create_app(settings: Settings, store: OrderStore, relay=None, status=None, b
         order = parse_order(json_body())
         order_id = generate_order_id()
         with bind(order_id=order_id):
-            event = order_placed(order_id, order.student_id, order.item, order.quantity)
+            event = OrderPlaced.new(order_id=order_id, student_id=order.student_id, item=order.item,
+                                    quantity=order.quantity)
             store.place(event, topology.ORDER_PLACED_KEY)
-            log.info("order accepted", extra={"event_id": event["event_id"], "item": order.item,
+            log.info("order accepted", extra={"event_id": event.event_id, "item": order.item,
                                               "quantity": order.quantity})
         count_order(OrderStatus.PENDING)
         if relay is not None:
             relay.notify()
-        return jsonify({"order_id": order_id, "status": OrderStatus.PENDING, "event_id": event["event_id"],
+        return jsonify({"order_id": order_id, "status": OrderStatus.PENDING, "event_id": event.event_id,
                         "item": order.item, "quantity": order.quantity}), 202
 
     @app.get("/order/<path:order_id>")

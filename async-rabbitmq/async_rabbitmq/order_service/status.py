@@ -11,7 +11,7 @@ import logging
 
 from async_rabbitmq.messaging import topology
 from async_rabbitmq.messaging.consumer import Delivery, Result, dead_letter
-from async_rabbitmq.messaging.messages import Poison, parse_inventory_event
+from async_rabbitmq.messaging.messages import Poison, parse_inventory_result
 from async_rabbitmq.order_service.store import OrderStore
 
 log = logging.getLogger("order-service")
@@ -26,7 +26,7 @@ class StatusHandler:
         results, updates = {}, []
         for d in deliveries:
             try:
-                e = parse_inventory_event(d.body, self.max_bytes)
+                e = parse_inventory_result(d.body, self.max_bytes)
             except Poison as p:
                 log.warning("poison event dead-lettered: %s", p.reason, extra={"detail": p.detail})
                 results[d.tag] = Result(d.tag, [dead_letter(d, topology.EVENTS_DLX, topology.ORDER_STATUS_QUEUE,

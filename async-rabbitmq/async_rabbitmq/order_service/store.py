@@ -8,13 +8,13 @@ and the time of its next try (`retry_at`); `GET /order/<id>` shows that state.
 """
 from __future__ import annotations
 
-import json
 import random
 import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from async_rabbitmq.messaging.messages import OrderPlaced
 from common.sqlite import Database
 from common.vocabulary import OrderStatus
 
@@ -63,18 +63,17 @@ class OrderStore:
             return fn(db)
 
     # -- orders -------------------------------------------------------------
-    def place(self, event: dict, routing_key: str) -> None:
-        """Store the order an OrderPlaced event describes and the event as its outbox record, atomically (the
-        event itself is built by the caller, `messaging.messages.order_placed`)."""
+    def place(self, event: OrderPlaced, routing_key: str) -> None:
+        """Store the order an OrderPlaced event describes and the event as its outbox record, atomically."""
         now = time.time()
 
         def write(db):
             db.execute("INSERT INTO orders(order_id, student_id, item, quantity, status, event_id, created_at,"
                        " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                       (event["order_id"], event["student_id"], event["item"], event["quantity"], OrderStatus.PENDING,
-                        event["event_id"], now, now))
+                       (event.order_id, event.student_id, event.item, event.quantity, OrderStatus.PENDING,
+                        event.event_id, now, now))
             db.execute("INSERT INTO outbox(event_id, routing_key, body, created_at) VALUES (?, ?, ?, ?)",
-                       (event["event_id"], routing_key, json.dumps(event), now))
+                       (event.event_id, routing_key, event.to_bytes().decode(), now))
         self._tx(write)
 
     _FIELDS = ("order_id", "student_id", "item", "quantity", "status", "reason", "created_at", "updated_at")

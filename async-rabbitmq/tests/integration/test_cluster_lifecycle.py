@@ -63,14 +63,14 @@ def test_a_running_single_node_refuses_brokers_3_before_touching_any_state(run_d
         refused(cli(run_dir, "up", PART, brokers=3))
         assert not (part_dir / "rabbitmq-2").exists() and not (part_dir / "rabbitmq-cluster.cookie").exists()
         assert written(part_dir) == before  # no file written, no storage made, the running node not restarted
-        single = Settings(run_dir=run_dir, brokers=1)
+        single = Settings(run_dir=run_dir, cluster_size=1)
         assert running_members(single) == {nodes(single)[0].nodename}
     finally:
         assert cli(run_dir, "down").returncode == 0
 
 
 def test_a_killed_single_node_starts_again_with_up_and_after_down(run_dir):
-    single = Settings(run_dir=run_dir, brokers=1)
+    single = Settings(run_dir=run_dir, cluster_size=1)
     everything = {s.name for s in load_services(PART, single) if not s.profile}
     try:
         for down_first in (False, True):
@@ -90,7 +90,7 @@ def test_a_killed_single_node_starts_again_with_up_and_after_down(run_dir):
 def cluster(run_dir):
     out = cli(run_dir, "up", PART, brokers=3)
     assert out.returncode == 0, out.stdout + out.stderr
-    settings = Settings(run_dir=run_dir, brokers=3)
+    settings = Settings(run_dir=run_dir, cluster_size=3)
     assert len(running_members(settings)) == 3
     return settings
 

@@ -1,7 +1,6 @@
 """Routing against the real broker: `orders` is a fanout (routing key "" reaches inventory_orders), an `orders`
 exchange of the old type is replaced at start-up, and an unroutable OrderPlaced stays in the outbox, visible,
 until the topology is back."""
-import json
 
 import pytest
 import requests
@@ -9,7 +8,7 @@ import requests
 from async_rabbitmq.lab.client import Client
 from async_rabbitmq.messaging import topology
 from async_rabbitmq.messaging.amqp import blocking_connection, declare_topology
-from async_rabbitmq.messaging.messages import order_placed
+from async_rabbitmq.messaging.messages import OrderPlaced
 from labkit.stack import wait_for
 
 pytestmark = pytest.mark.integration
@@ -31,7 +30,8 @@ def exchange_type(lab: Client, name: str) -> str:
 def publish_with_empty_key_reaches_inventory(lab: Client, quantity: int) -> None:
     """What the original lab's clients do: publish to `orders` with routing key "", and inventory reserves it."""
     before = lab.stock()["fries"]
-    lab.publish_raw([json.dumps(order_placed("ORD-fanout-test", "s", "fries", quantity)).encode()], routing_key="")
+    lab.publish_raw([OrderPlaced.new(order_id="ORD-fanout-test", student_id="s",
+                                     item="fries", quantity=quantity).to_bytes()], routing_key="")
     wait_for(lambda: lab.stock()["fries"] == before - quantity, 30, what="inventory to reserve the fanout publish")
 
 

@@ -52,16 +52,15 @@ def test_admin_is_off_by_default(tmp_settings, tmp_path):
 
 def test_a_redelivery_after_admin_reset_is_not_processed_twice(tmp_settings, tmp_path):
     """/admin/reset sets the stock afresh but keeps the event ids already processed (the deduplication)."""
-    import json
 
     from async_rabbitmq.inventory_service.handler import InventoryHandler
     from async_rabbitmq.messaging.consumer import Delivery
-    from async_rabbitmq.messaging.messages import order_placed
+    from async_rabbitmq.messaging.messages import OrderPlaced
 
     store = StockStore(tmp_path / "inv.db")
     client = inventory_app(tmp_settings.model_copy(update={"admin_api": True}), store).test_client()
     handler = InventoryHandler(store, tmp_settings)
-    body = json.dumps(order_placed("ORD-1-reset", "s", "pizza", 3)).encode()
+    body = OrderPlaced.new(order_id="ORD-1-reset", student_id="s", item="pizza", quantity=3).to_bytes()
     (first,) = handler([Delivery(1, body)])
     assert client.post("/admin/reset", json={"stock": {"pizza": 10}}).get_json() == {"pizza": 10}
     (again,) = handler([Delivery(2, body, redelivered=True)])  # e.g. its ack was lost in the reset's instant

@@ -1,6 +1,5 @@
 """Part B's /metrics: parsed by prometheus_client; orders, the outbox, reservations and dead letters follow the
 traffic; no label carries an order id."""
-import json
 from types import SimpleNamespace
 
 import pytest
@@ -10,7 +9,7 @@ from async_rabbitmq.inventory_service.handler import InventoryHandler
 from async_rabbitmq.lab.testing import NoRelay
 from async_rabbitmq.messaging import topology
 from async_rabbitmq.messaging.consumer import Delivery
-from async_rabbitmq.messaging.messages import order_placed
+from async_rabbitmq.messaging.messages import OrderPlaced
 from async_rabbitmq.notification_service.app import create_app as notification_app
 from async_rabbitmq.notification_service.store import NotificationStore
 from async_rabbitmq.order_service.app import create_app as order_app
@@ -51,7 +50,7 @@ def test_inventory_counts_reservations_duplicates_and_dead_letters(tmp_settings,
     client = inventory_app(tmp_settings, store, None, consumer()).test_client()
     handler = InventoryHandler(store, tmp_settings)
     before = scrape(client)
-    bodies = [json.dumps(order_placed(f"ORD-1-{i:08x}", "s", "coffee", 1)).encode() for i in range(N)]
+    bodies = [OrderPlaced.new(order_id=f"ORD-1-{i:08x}", student_id="s", item="coffee", quantity=1).to_bytes() for i in range(N)]
     handler([Delivery(i, b) for i, b in enumerate(bodies)])
     handler([Delivery(100, bodies[0], redelivered=True), Delivery(101, b"not json")])
     after = scrape(client)

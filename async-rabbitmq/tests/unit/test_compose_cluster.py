@@ -94,7 +94,7 @@ def test_every_service_knows_all_three_nodes_and_declares_quorum_queues():
         env = services[name]["environment"]
         assert env["RABBITMQ_NODES"] == ",".join(NODES)
         assert {"rabbitmq", "rabbitmq-2", "rabbitmq-3"} <= set(services[name]["depends_on"])
-        inside = Settings(rabbitmq_nodes=env["RABBITMQ_NODES"], brokers=int(env["BROKERS"]))
+        inside = Settings(rabbitmq_nodes=env["RABBITMQ_NODES"], cluster_size=int(env["BROKERS"]))
         assert [(n.host, n.amqp_port, n.nodename) for n in nodes(inside)] == [
             (n.split("@")[1], 5672, n) for n in NODES]
         assert queue_type(inside) == "quorum"
@@ -105,9 +105,9 @@ def test_the_host_reaches_each_node_on_its_published_ports():
     published = {(int(p["published"]), int(p["target"])) for name in ("rabbitmq", "rabbitmq-2", "rabbitmq-3")
                  for p in services[name]["ports"] if int(p["target"]) != 15692}  # not a client's: Prometheus's
     client = docker_client_settings(Settings(), cluster=True)
-    assert client.brokers == 3 and client.rabbitmq_nodes == COMPOSE_CLUSTER["rabbitmq_nodes"]
+    assert client.cluster_size == 3 and client.rabbitmq_nodes == COMPOSE_CLUSTER["rabbitmq_nodes"]
     seen = nodes(client)
     assert [(n.service, n.nodename, n.host) for n in seen] == [
         ("rabbitmq", NODES[0], "127.0.0.1"), ("rabbitmq-2", NODES[1], "127.0.0.1"), ("rabbitmq-3", NODES[2], "127.0.0.1")]
     assert {(n.amqp_port, 5672) for n in seen} | {(n.mgmt_port, 15672) for n in seen} == published
-    assert len(nodes(docker_client_settings(Settings(brokers=3)))) == 1  # the single-node stack: one node
+    assert len(nodes(docker_client_settings(Settings(cluster_size=3)))) == 1  # the single-node stack: one node

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from async_rabbitmq.messaging.consumer import Delivery
-from async_rabbitmq.messaging.messages import REASON_HEADER, order_placed
+from async_rabbitmq.messaging.messages import REASON_HEADER, OrderPlaced
 from async_rabbitmq.notification_service.handler import NotificationHandler
 from async_rabbitmq.notification_service.store import NotificationStore
 from async_rabbitmq.order_service.status import StatusHandler
@@ -27,8 +27,8 @@ def ev(kind: str, order_id: str, event_id: str, reason=None) -> Delivery:
 
 def test_status_moves_pending_to_a_final_state_once(tmp_path):
     store = OrderStore(tmp_path / "o.db")
-    store.place(order_placed("A", "s", "pizza", 1), "order.placed")
-    store.place(order_placed("B", "s", "pizza", 1), "order.placed")
+    store.place(OrderPlaced.new(order_id="A", student_id="s", item="pizza", quantity=1), "order.placed")
+    store.place(OrderPlaced.new(order_id="B", student_id="s", item="pizza", quantity=1), "order.placed")
     h = StatusHandler(store)
     h([ev("InventoryReserved", "A", "e1"), ev("InventoryFailed", "B", "e2", "out_of_stock")])
     h([ev("InventoryReserved", "A", "e1"), ev("InventoryReserved", "B", "e3")])  # duplicate, then a late conflict

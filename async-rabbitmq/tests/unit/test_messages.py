@@ -6,29 +6,32 @@ import pytest
 from async_rabbitmq.messaging.messages import (
     INVENTORY_FAILED,
     INVENTORY_RESERVED,
+    InventoryResult,
     OrderPlaced,
     Poison,
-    inventory_result,
-    order_placed,
-    parse_inventory_event,
+    parse_inventory_result,
     parse_order_placed,
     result_seed,
 )
 from common.ids import is_event_id
+from common.stock import Reservation
+from common.vocabulary import ReservationOutcome
 
 pytestmark = pytest.mark.unit
 
 
 def body(**over) -> bytes:
-    event = order_placed("ORD-1-abc", "s1", "pizza", 2)
+    event = OrderPlaced.new(order_id="ORD-1-abc", student_id="s1", item="pizza", quantity=2).to_dict()
     event.update(over)
     return json.dumps({k: v for k, v in event.items() if v is not ...}).encode()
 
 
 def test_order_placed_has_the_contract_fields():
-    e = order_placed("ORD-1-abc", "s1", "pizza", 2)
-    assert set(e) == {"event_type", "event_id", "order_id", "student_id", "item", "quantity", "timestamp"}
-    assert e["event_type"] == "OrderPlaced" and is_event_id(e["event_id"])
+    e = OrderPlaced.new(order_id="ORD-1-abc", student_id="s1", item="pizza", quantity=2)
+    wire = json.loads(e.to_bytes())
+    assert list(wire) == ["event_type", "event_id", "order_id", "student_id", "item", "quantity", "timestamp"]
+    assert wire["event_type"] == "OrderPlaced" and is_event_id(wire["event_id"])
+    assert parse_order_placed(e.to_bytes()) == e  # the model that writes the event reads it back
 
 
 def test_valid_message_parses():
@@ -76,19 +79,30 @@ def test_oversized_is_poison_before_parsing():
 def test_result_event_is_rebuilt_identically_from_its_seed():
     order = parse_order_placed(body())
     seed = result_seed(order)
-    a = inventory_result(order.event_id, "pizza", 2, True, None, 98, seed)
-    b = inventory_result(order.event_id, "pizza", 2, True, None, 98, json.loads(json.dumps(seed)))
-    assert a == b and a["event_type"] == INVENTORY_RESERVED and a["causation_id"] == order.event_id
-    failed = inventory_result(order.event_id, "pizza", 2, False, "out_of_stock", 1, seed)
-    assert failed["event_type"] == INVENTORY_FAILED and failed["reason"] == "out_of_stock"
+
+    def result(ok: bool, payload: dict) -> InventoryResult:
+        outcome = ReservationOutcome.RESERVED if ok else ReservationOutcome.OUT_OF_STOCK
+        return InventoryResult.for_reservation(order.event_id, Reservation(
+            order.event_id, "pizza", 2, outcome, 98 if ok else 1, None if ok else outcome, payload=payload))
+
+    a = result(True, seed)
+    b = result(True, json.loads(json.dumps(seed)))  # as stored with the reservation and read back
+    assert a.to_bytes() == b.to_bytes()
+    assert a.event_type == INVENTORY_RESERVED and a.causation_id == order.event_id and a.remaining == 98
+    assert "reason" not in json.loads(a.to_bytes())
+    failed = result(False, seed)
+    assert failed.event_type == INVENTORY_FAILED and json.loads(failed.to_bytes())["reason"] == "out_of_stock"
+    assert "remaining" not in json.loads(failed.to_bytes())
+    for event in (a, failed):  # the model that writes the event reads it back
+        assert parse_inventory_result(event.to_bytes()) == event
 
 
 def test_inventory_event_parsing():
-    e = parse_inventory_event(json.dumps({"event_type": "InventoryFailed", "event_id": "x", "order_id": "o",
+    e = parse_inventory_result(json.dumps({"event_type": "InventoryFailed", "event_id": "x", "order_id": "o",
                                           "reason": "out_of_stock"}).encode())
     assert e.status == "failed"
     with pytest.raises(Poison):
-        parse_inventory_event(b'{"event_type": "Other", "event_id": "x", "order_id": "o"}')
+        parse_inventory_result(b'{"event_type": "Other", "event_id": "x", "order_id": "o"}')
 
 
 @pytest.mark.parametrize("raw", [b"[" * 30_000 + b"]" * 30_000,
@@ -99,7 +113,7 @@ def test_json_nested_deeper_than_the_parser_is_poison_not_a_crash(raw):
         parse_order_placed(raw)
     assert err.value.reason == "too_deep"
     with pytest.raises(Poison):
-        parse_inventory_event(raw)
+        parse_inventory_result(raw)
 
 
 @pytest.mark.parametrize("depth", [33, 1000])  # just over the shared limit (32); under orjson's own (1024)

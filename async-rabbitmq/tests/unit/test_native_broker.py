@@ -64,7 +64,7 @@ def prepared(tmp_path, monkeypatch):
     monkeypatch.setattr(pathlib.Path, "write_text", spy_write_text)
     old = os.umask(0)
     try:
-        s = Settings(run_dir=tmp_path / ".run", brokers=3)
+        s = Settings(run_dir=tmp_path / ".run", cluster_size=3)
         yield NativeBroker(s, node=nodes(s)[1]), writes
     finally:
         os.umask(old)
@@ -164,7 +164,7 @@ def test_a_fresh_node_joins_node_1_only_once_node_1_has_booted(tmp_path, monkeyp
     import async_rabbitmq.lab.broker.native as native
     from async_rabbitmq.messaging.nodes import nodes
 
-    s = Settings(run_dir=tmp_path, brokers=3)
+    s = Settings(run_dir=tmp_path, cluster_size=3)
     first, second = nodes(s)[:2]
     b = NativeBroker(s, node=second)
     booted = {second.nodename}
@@ -211,7 +211,7 @@ def test_a_nested_run_dir_is_reachable_by_the_rabbitmq_user(open_tmp, monkeypatc
     monkeypatch.setattr(native, "ROOT", checkout, raising=False)
     monkeypatch.setattr(native, "ensure_installed", lambda settings: None)
     monkeypatch.setattr(native, "_listening", lambda port, host="127.0.0.1": True)
-    s = Settings(run_dir=checkout / ".run" / "tests" / "lifecycle-1", brokers=1)
+    s = Settings(run_dir=checkout / ".run" / "tests" / "lifecycle-1", cluster_size=1)
     private_dir(s.run_dir)  # what the runtime's config writer does first (control.Part._write_config)
     broker = NativeBroker(s, node=nodes(s)[0])
     broker.prepare()

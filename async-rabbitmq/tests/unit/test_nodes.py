@@ -18,7 +18,7 @@ def test_one_node_by_default_keeps_the_single_node_names():
 
 
 def test_three_nodes_get_their_own_names_ports_and_folders(tmp_path):
-    s = Settings(run_dir=tmp_path, brokers=3, rabbitmq_port=7572, rabbitmq_mgmt_port=7573, rabbitmq_dist_port=7574,
+    s = Settings(run_dir=tmp_path, cluster_size=3, rabbitmq_port=7572, rabbitmq_mgmt_port=7573, rabbitmq_dist_port=7574,
                  rabbitmq_nodename="foodlab-k@localhost", rabbitmq_node_step=10)
     ns = nodes.nodes(s)
     assert [n.service for n in ns] == ["rabbitmq", "rabbitmq-2", "rabbitmq-3"]
@@ -37,7 +37,7 @@ def test_three_nodes_get_their_own_names_ports_and_folders(tmp_path):
 
 def test_named_nodes_each_on_its_own_host_or_on_given_ports():
     inside = Settings(rabbitmq_nodes="rabbit@rabbitmq,rabbit@rabbitmq-2,rabbit@rabbitmq-3")
-    assert inside.brokers == 3 and nodes.queue_type(inside) == "quorum"
+    assert inside.cluster_size == 3 and nodes.queue_type(inside) == "quorum"
     assert [(n.service, n.nodename, n.host, n.amqp_port, n.mgmt_port) for n in nodes.nodes(inside)] == [
         ("rabbitmq", "rabbit@rabbitmq", "rabbitmq", 5672, 15672),
         ("rabbitmq-2", "rabbit@rabbitmq-2", "rabbitmq-2", 5672, 15672),

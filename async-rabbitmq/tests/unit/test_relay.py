@@ -6,7 +6,7 @@ from types import SimpleNamespace
 import pytest
 
 from async_rabbitmq.lab.testing import FakeChannel, confirm
-from async_rabbitmq.messaging.messages import order_placed
+from async_rabbitmq.messaging.messages import OrderPlaced
 from async_rabbitmq.order_service.relay import OutboxRelay
 from async_rabbitmq.order_service.store import OrderStore
 from common.settings import Settings
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.unit
 def store(tmp_path):
     s = OrderStore(tmp_path / "orders.db")
     for i in range(5):
-        s.place(order_placed(f"ORD-{i}", "s", "pizza", 1), "order.placed")
+        s.place(OrderPlaced.new(order_id=f"ORD-{i}", student_id="s", item="pizza", quantity=1), "order.placed")
     return s
 
 
@@ -82,9 +82,10 @@ def test_inflight_is_bounded(store):
 
 def test_order_and_outbox_are_one_transaction(tmp_path):
     s = OrderStore(tmp_path / "orders.db")
-    s.place(order_placed("ORD-1", "s", "pizza", 1), "order.placed")
+    s.place(OrderPlaced.new(order_id="ORD-1", student_id="s", item="pizza", quantity=1), "order.placed")
     with pytest.raises(sqlite3.IntegrityError):
-        s.place(order_placed("ORD-1", "s", "pizza", 1), "order.placed")  # duplicate id: neither row is written
+        s.place(OrderPlaced.new(order_id="ORD-1", student_id="s",
+                                item="pizza", quantity=1), "order.placed")  # duplicate id: neither row is written
     assert s.outbox_backlog() == 1 and s.get("ORD-1")["status"] == "pending"
 
 
@@ -148,7 +149,8 @@ def test_a_routed_publish_releases_the_held_records_at_once(store):
         returned(r, i)
     r._on_confirm(confirm(5, multiple=True))
     assert store.outbox_backlog() == 5 and r.unroutable == 5
-    store.place(order_placed("ORD-new", "s", "pizza", 1), "order.placed")  # topology restored: the next publish is routed
+    store.place(OrderPlaced.new(order_id="ORD-new", student_id="s",
+                                item="pizza", quantity=1), "order.placed")  # topology restored: the next publish is routed
     r._pump()
     r._on_confirm(confirm(6))
     assert sorted(json.loads(p.body)["order_id"] for p in r.channel.published[6:]) == [f"ORD-{i}" for i in range(5)]
@@ -169,7 +171,7 @@ def test_unconfirmed_returns_are_forgotten_with_the_connection(store):
 
 def test_unroutable_backoff_grows_with_jitter_and_is_capped(tmp_path):
     s = OrderStore(tmp_path / "orders.db", retry_max_s=4.0)
-    s.place(order_placed("ORD-1", "s", "pizza", 1), "order.placed")
+    s.place(OrderPlaced.new(order_id="ORD-1", student_id="s", item="pizza", quantity=1), "order.placed")
     delays = []
     for _ in range(6):
         s.mark_unroutable([1], "312 NO_ROUTE", now=1000.0)

@@ -4,7 +4,7 @@ import pytest
 from pydantic import ValidationError
 
 from common.ids import generate_event_id, generate_order_id, is_event_id, is_order_id
-from common.settings import Settings
+from common.settings import Settings, check_environment
 from labkit.stats import percentile, summarize
 
 pytestmark = pytest.mark.unit
@@ -97,9 +97,18 @@ def test_percentile_and_summary():
 def test_the_kafka_bootstrap_list_is_derived_once_in_settings():
     one = Settings(kafka_bootstrap="10.0.0.5:29092")
     assert one.kafka_servers == ["10.0.0.5:29092"]
-    three = Settings(kafka_bootstrap="10.0.0.5:29092", brokers=3)
+    three = Settings(kafka_bootstrap="10.0.0.5:29092", cluster_size=3)
     assert three.kafka_servers == ["10.0.0.5:29092", "10.0.0.5:29094", "10.0.0.5:29096"]
     assert one.with_cluster_size(3).kafka_servers == three.kafka_servers
     assert three.with_cluster_size(1).kafka_servers == ["10.0.0.5:29092"]
     named = Settings(kafka_bootstrap="kafka:9092,kafka-2:9092")  # compose names every broker: kept as given
     assert named.kafka_servers == ["kafka:9092", "kafka-2:9092"]
+
+
+def test_the_cluster_size_is_read_from_brokers(monkeypatch):
+    monkeypatch.setenv("BROKERS", "3")
+    monkeypatch.setenv("CLUSTER_SIZE", "2")  # the field's own name is not an environment variable
+    assert Settings().cluster_size == 3
+    check_environment({"BROKERS": "3"})
+    with pytest.raises(ValueError, match="BROKERS='9'"):
+        check_environment({"BROKERS": "9"})

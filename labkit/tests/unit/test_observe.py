@@ -28,7 +28,7 @@ def test_the_jobs_of_each_part(tmp_path):
 
 
 def test_a_cluster_scrapes_every_nodes_plugin_and_ports_follow_the_settings(tmp_path):
-    s = Settings(run_dir=tmp_path, brokers=3, order_port=7000)
+    s = Settings(run_dir=tmp_path, cluster_size=3, order_port=7000)
     b = jobs("async-rabbitmq", s)
     assert b["rabbitmq"] == ["127.0.0.1:15679", "127.0.0.1:15689", "127.0.0.1:15699"]
     assert b["order-service"] == ["127.0.0.1:7000"]

@@ -109,7 +109,7 @@ def test_down_with_another_brokers_stops_the_running_cluster_in_its_own_layout(t
                 "producer-order", "dashboard"]
     rpc = Supervisor(programs)
     rpc.states["inventory-consumer-2"] = "STOPPED"  # the scale-out profile: not started by up
-    p = Part("streaming-kafka", Settings(run_dir=tmp_path / "run", brokers=1))
+    p = Part("streaming-kafka", Settings(run_dir=tmp_path / "run", cluster_size=1))
     monkeypatch.setattr(p, "_rpc", lambda: rpc)
     monkeypatch.setattr(p, "alive", lambda: True)
     monkeypatch.setattr(p, "_cleanup_all", lambda: None)

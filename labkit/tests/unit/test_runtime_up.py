@@ -133,11 +133,11 @@ def test_up_with_another_layout_is_refused_before_anything_is_prepared(tmp_path,
 @pytest.mark.parametrize("part", ["async-rabbitmq", "streaming-kafka"])
 def test_each_brokers_value_declares_its_own_programs(tmp_path, part):
     """What the refusal relies on: a part's programs differ with BROKERS (its nodes are services of their own)."""
-    layouts = {n: {s.name for s in load_services(part, Settings(run_dir=tmp_path, brokers=n))} for n in (1, 3)}
+    layouts = {n: {s.name for s in load_services(part, Settings(run_dir=tmp_path, cluster_size=n))} for n in (1, 3)}
     assert layouts[1] != layouts[3]
 
 
 def test_the_rabbitmq_nodes_are_one_start_group(tmp_path):
-    services = load_services("async-rabbitmq", Settings(run_dir=tmp_path, brokers=3))
+    services = load_services("async-rabbitmq", Settings(run_dir=tmp_path, cluster_size=3))
     groups = [[s.name for s in g] for g in start_groups(services)]
     assert list(NODES) in groups

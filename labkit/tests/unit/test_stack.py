@@ -161,7 +161,7 @@ def test_cluster_stack_names_both_files_and_execs_in_a_broker(monkeypatch):
     monkeypatch.setattr(subprocess, "run", lambda cmd, env=None, **kw: calls.append((cmd, kw)) or
                         subprocess.CompletedProcess(cmd, 3, stdout="", stderr="not running"))
     stack = DockerStack("async-rabbitmq", Settings(), env={}, cluster=True)
-    assert stack.settings.brokers == 3 and stack.settings.kafka_bootstrap.count(",") == 2
+    assert stack.settings.cluster_size == 3 and stack.settings.kafka_bootstrap.count(",") == 2
     assert stack.settings.rabbitmq_nodes.startswith("rabbit@rabbitmq=127.0.0.1:5672:15672,")
     out = stack.exec("rabbitmq-2", "rabbitmqctl", "list_queues", timeout=7)
     assert out.returncode == 3  # the caller reads it: exec never raises
@@ -171,8 +171,8 @@ def test_cluster_stack_names_both_files_and_execs_in_a_broker(monkeypatch):
                            "list_queues"]
     assert calls[0][1]["timeout"] == 7 and calls[0][1]["check"] is False
     assert "docker-compose.yml + async-rabbitmq/docker-compose.cluster.yml" in stack.describe()
-    single = DockerStack("async-rabbitmq", Settings(brokers=3), env={})
-    assert single.settings.brokers == 1 and single.files == [part / "docker-compose.yml"]
+    single = DockerStack("async-rabbitmq", Settings(cluster_size=3), env={})
+    assert single.settings.cluster_size == 1 and single.files == [part / "docker-compose.yml"]
 
 
 def test_evidence_commit_ignores_the_outputs_a_run_writes(tmp_path):

@@ -14,7 +14,7 @@ from common.ids import generate_event_id
 from common.schemas import InvalidInput
 from common.stock import ReserveRequest, StockStore
 from common.vocabulary import ReservationOutcome
-from streaming_kafka.events import encode, inventory_result, now_ms, parse_order_placed
+from streaming_kafka.events import InventoryResult, now_ms, parse_order_placed
 
 FORCED_FAILURE = ReservationOutcome.FORCED_FAILURE  # the reason of an order refused by force_fail or FORCE_FAILURE
 
@@ -68,12 +68,11 @@ class InventoryHandler:
                 continue
             order, res = next(done)
             assert res.payload is not None  # every request carries one, a duplicate the first one's
-            ok = res.outcome == ReservationOutcome.RESERVED
             if res.duplicate:  # the first event's result again, whatever this copy says (same event_id, other body)
                 order = order.model_copy(update={"item": res.item, "quantity": res.quantity,
                                                  "order_id": res.payload.get("order_id", order.order_id),
                                                  "student_id": res.payload.get("student_id", order.student_id)})
-            event = inventory_result(order, ok, res.reason, res.remaining, res.payload["event_id"], res.payload["ts_ms"])
-            actions.append(Action("result", key=order.order_id.encode(), value=encode(event),
+            actions.append(Action("result", key=order.order_id.encode(),
+                                  value=InventoryResult.for_reservation(order, res).to_bytes(),
                                   duplicate=res.duplicate, outcome=res.outcome))
         return actions

@@ -343,7 +343,7 @@ def refusal(settings: Settings, stack: Stack, orders: int = 3) -> Refusal:
     client = Client(settings)
     wait_caught_up(settings)
     order = {"student_id": "failover", "item": "pizza", "quantity": 1}
-    stopped = [service_name(n) for n in range(settings.brokers, 1, -1)][:2]
+    stopped = [service_name(n) for n in range(settings.cluster_size, 1, -1)][:2]
     for name in stopped:
         stack.stop(name)
     isr = wait_for(lambda: (p := try_partitions(settings)) and all(len(v["isr"]) == 1 for v in p.values()) and p,

@@ -13,22 +13,22 @@ DATA = ("data", "kafka/data", "cluster", "cluster-metrics")
 def cluster_size(settings) -> int:
     """BROKERS when it is given; otherwise the size of the running stack, so that `make stop SERVICE=kafka-2`
     and `make down` need no BROKERS=3 once a cluster is up."""
-    if "brokers" in settings.model_fields_set:
-        return settings.brokers
+    if "cluster_size" in settings.model_fields_set:
+        return settings.cluster_size
     from labkit.runtime.control import Part  # at call time: the runtime imports this module
 
-    return Part(PART, settings).cluster_size(service_name, MAX_BROKERS) or settings.brokers
+    return Part(PART, settings).cluster_size(service_name, MAX_BROKERS) or settings.cluster_size
 
 
 def with_brokers(settings, n: int):
-    if n == settings.brokers:
+    if n == settings.cluster_size:
         return settings
     return settings.with_cluster_size(n)
 
 
 def services(settings):
     settings = with_brokers(settings, cluster_size(settings))
-    brokers = {"BROKERS": str(settings.brokers)}  # every process knows every broker, whoever started it
+    brokers = {"BROKERS": str(settings.cluster_size)}  # every process knows every broker, whoever started it
     return [
         *kafka_services(settings),
         python_service(settings, "inventory-consumer", "streaming_kafka.inventory_consumer", settings.inventory_port,

@@ -17,7 +17,7 @@ from common.ids import generate_event_id, generate_order_id
 from common.logs import bind
 from common.schemas import OrderRequest
 from common.vocabulary import OrderStatus
-from streaming_kafka.events import now_ms, order_placed
+from streaming_kafka.events import OrderPlaced, now_ms
 from streaming_kafka.producer_order.publisher import DeliveryUnknown, NotSent, OrderPublisher
 
 log = logging.getLogger("producer-order")
@@ -46,7 +46,8 @@ class OrderDesk:
     def _place(self, order: OrderRequest, order_id: str, event_id: str, keyed: bool, retry: bool) -> Reply:
         base = {"order_id": order_id, "event_id": event_id, "item": order.item, "quantity": order.quantity,
                 "student_id": order.student_id}
-        event = order_placed(order_id, event_id, order.student_id, order.item, order.quantity, now_ms())
+        event = OrderPlaced.new(order_id=order_id, event_id=event_id, student_id=order.student_id, item=order.item,
+                                quantity=order.quantity, ts_ms=now_ms())
         how_to_retry = ("retry with the same Idempotency-Key: you get this order_id and no second order"
                         if keyed else "send an Idempotency-Key to retry safely; without one a retry is a new order")
         with bind(order_id=order_id, event_id=event_id):

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from common.menu import ITEMS
-from streaming_kafka.events import BulkRequest, encode, iso_ms, now_ms
+from streaming_kafka.events import BulkRequest, OrderPlaced, iso_ms, now_ms
 from streaming_kafka.kafka_io import KafkaError, make_producer, new_batch
 from streaming_kafka.topology import ORDER_TOPIC
 
@@ -111,10 +111,10 @@ class OrderPublisher:
                 self._producers[bulk] = self._factory(bulk)
             return self._producers[bulk]
 
-    def publish(self, event: dict, timeout_s: float = 10.0) -> None:
+    def publish(self, event: OrderPlaced, timeout_s: float = 10.0) -> None:
         """Send one event keyed by its order id and wait for the broker's acknowledgement (NotSent, DeliveryUnknown)."""
         try:
-            future = self.producer(False).send(ORDER_TOPIC, key=event["order_id"].encode(), value=encode(event))
+            future = self.producer(False).send(ORDER_TOPIC, key=event.order_id.encode(), value=event.to_bytes())
         except KafkaError as exc:
             raise NotSent(exc) from exc
         try:

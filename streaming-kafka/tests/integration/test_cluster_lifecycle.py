@@ -50,7 +50,7 @@ def test_a_running_single_broker_refuses_brokers_3_before_formatting_anything(ru
         refused(cli(run_dir, "up", PART, brokers=3))
         assert not (part_dir / "cluster").exists()  # no broker 2 storage formatted, no cluster id
         assert written(part_dir) == before
-        assert registered_brokers(Settings(run_dir=run_dir, brokers=1)) == {1}  # still running
+        assert registered_brokers(Settings(run_dir=run_dir, cluster_size=1)) == {1}  # still running
     finally:
         assert cli(run_dir, "down").returncode == 0
 
@@ -59,7 +59,7 @@ def test_a_running_single_broker_refuses_brokers_3_before_formatting_anything(ru
 def cluster(run_dir):
     out = cli(run_dir, "up", PART, brokers=3)
     assert out.returncode == 0, out.stdout + out.stderr
-    settings = Settings(run_dir=run_dir, brokers=3)
+    settings = Settings(run_dir=run_dir, cluster_size=3)
     assert registered_brokers(settings) == {1, 2, 3}
     return settings
 

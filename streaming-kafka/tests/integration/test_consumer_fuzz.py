@@ -23,7 +23,7 @@ from common.menu import ITEMS
 from common.settings import Settings
 from labkit.fuzz_messages import batches, realize
 from labkit.stack import wait_for
-from streaming_kafka.events import now_ms, order_placed
+from streaming_kafka.events import OrderPlaced, now_ms
 from streaming_kafka.kafka_io import TopicPartition, make_producer, make_reader
 from streaming_kafka.lab.client import Client
 from streaming_kafka.lab.scenarios import wait_caught_up
@@ -37,7 +37,8 @@ NUMBERS = itertools.count(RUN << 40)
 
 
 def template(order_id, event_id, item, quantity) -> dict:
-    return order_placed(order_id, event_id, "fuzz", item, quantity, now_ms())
+    return OrderPlaced.new(order_id=order_id, event_id=event_id, student_id="fuzz",
+                           item=item, quantity=quantity, ts_ms=now_ms()).to_dict()
 
 
 class Broker:

@@ -5,7 +5,7 @@ import pytest
 
 from common.ids import generate_event_id, generate_order_id
 from labkit.stack import wait_for
-from streaming_kafka.events import encode, now_ms, order_placed
+from streaming_kafka.events import OrderPlaced, now_ms
 from streaming_kafka.kafka_io import TopicPartition, make_producer, make_reader
 from streaming_kafka.lab.client import Client
 from streaming_kafka.lab.scenarios import wait_caught_up
@@ -39,7 +39,8 @@ def test_deeply_nested_records_cannot_wedge_the_inventory_consumer_at_start_up(n
         for _ in range(6):
             p.send(ORDER_TOPIC, key=b"deep", value=DEEP)
         p.send(ORDER_TOPIC, key=order_id.encode(),
-               value=encode(order_placed(order_id, generate_event_id(), "s", "soda", 1, now_ms()))).get(10)
+               value=OrderPlaced.new(order_id=order_id, event_id=generate_event_id(), student_id="s",
+                                     item="soda", quantity=1, ts_ms=now_ms()).to_bytes()).get(10)
         p.close()
     finally:
         native_stack.start("inventory-consumer")  # returns only when healthy: it used to exit here

@@ -10,7 +10,7 @@ import pytest
 from common.ids import generate_event_id, generate_order_id
 from common.settings import ROOT
 from labkit.stack import wait_for
-from streaming_kafka.events import encode, now_ms, order_placed
+from streaming_kafka.events import OrderPlaced, now_ms
 from streaming_kafka.inventory_consumer.worker import dead_letter_headers
 from streaming_kafka.kafka_io import TopicPartition, make_producer, make_reader
 from streaming_kafka.lab.client import Client
@@ -63,11 +63,13 @@ def test_redrive_brings_back_the_retryable_once_and_all_the_kept_ones_with_all(n
     # What the worker writes once the retry budget is spent, a poison record, and an order it refused for a
     # cause fixed since (a valid order today: say, a consumer that refused it by mistake).
     p.send(DLQ_TOPIC, key=retried.encode(), headers=dead_letter_headers(source, "retries_exhausted", "database is locked"),
-           value=encode(order_placed(retried, generate_event_id(), "s-redrive", "coffee", 3, now_ms()))).get(10)
+           value=OrderPlaced.new(order_id=retried, event_id=generate_event_id(), student_id="s-redrive",
+                                 item="coffee", quantity=3, ts_ms=now_ms()).to_bytes()).get(10)
     p.send(DLQ_TOPIC, key=b"poison", value=b"not json",
            headers=dead_letter_headers(source, "invalid_json", "the record value is not JSON")).get(10)
     p.send(DLQ_TOPIC, key=fixed.encode(), headers=dead_letter_headers(source, "too_deep", "refused by a bug, fixed"),
-           value=encode(order_placed(fixed, generate_event_id(), "s-redrive", "soda", 2, now_ms()))).get(10)
+           value=OrderPlaced.new(order_id=fixed, event_id=generate_event_id(), student_id="s-redrive",
+                                 item="soda", quantity=2, ts_ms=now_ms()).to_bytes()).get(10)
     p.close()
     stock = client.stock()
 

@@ -7,7 +7,7 @@ from common.ids import is_order_id
 from common.stock import StockStore
 from streaming_kafka.analytics_consumer.app import create_app as analytics_app
 from streaming_kafka.analytics_consumer.metrics import MetricsState
-from streaming_kafka.events import encode, order_placed
+from streaming_kafka.events import OrderPlaced
 from streaming_kafka.inventory_consumer.app import create_app as inventory_app
 from streaming_kafka.inventory_consumer.handler import InventoryHandler
 from streaming_kafka.kafka_io import KafkaTimeoutError, NoBrokersAvailable
@@ -171,7 +171,8 @@ def test_bulk_over_the_cap_is_400_json(tmp_settings, fake_producer):
 
 def test_analytics_http_side(tmp_settings, analytics_worker_class):
     state = MetricsState()
-    state.add(encode(order_placed("ORD-1", "a" * 32, "s", "pizza", 1, 1_795_590_180_000)))
+    state.add(OrderPlaced.new(order_id="ORD-1", event_id="a" * 32, student_id="s",
+                              item="pizza", quantity=1, ts_ms=1_795_590_180_000).to_bytes())
     worker = analytics_worker_class(state)
     client = analytics_app(tmp_settings, worker).test_client()
     assert client.get("/health").status_code == 503  # not yet in the group
@@ -187,13 +188,14 @@ def test_analytics_http_side(tmp_settings, analytics_worker_class):
 def test_a_redelivery_after_admin_reset_is_not_processed_twice(tmp_settings, tmp_path):
     """/admin/reset sets the stock afresh but keeps the event ids already processed (the deduplication): a
     record read again after a reset (a rebalance before its commit) reserves nothing a second time."""
-    from streaming_kafka.events import encode, order_placed
+    from streaming_kafka.events import OrderPlaced
     from streaming_kafka.inventory_consumer.handler import InventoryHandler
 
     store = StockStore(tmp_path / "inv.db")
     client = inventory_app(tmp_settings.model_copy(update={"admin_api": True}), store).test_client()
     handler = InventoryHandler(store)
-    raw = encode(order_placed("ORD-1795590180000-0000abcd", "e" * 32, "s", "pizza", 3, 1_795_590_180_000))
+    raw = OrderPlaced.new(order_id="ORD-1795590180000-0000abcd", event_id="e" * 32, student_id="s",
+                          item="pizza", quantity=3, ts_ms=1_795_590_180_000).to_bytes()
     (first,) = handler.handle([raw])
     assert client.post("/admin/reset", json={"stock": {"pizza": 10}}).get_json() == {"pizza": 10}
     (again,) = handler.handle([raw])

@@ -9,7 +9,7 @@ from common.stock import StockStore
 from labkit.testing import scrape
 from streaming_kafka.analytics_consumer.app import create_app as analytics_app
 from streaming_kafka.analytics_consumer.metrics import MetricsState
-from streaming_kafka.events import encode, order_placed
+from streaming_kafka.events import OrderPlaced
 from streaming_kafka.inventory_consumer.app import create_app as inventory_app
 from streaming_kafka.inventory_consumer.handler import InventoryHandler
 from streaming_kafka.inventory_consumer.worker import count
@@ -48,7 +48,8 @@ def test_inventory_counts_a_committed_batch(tmp_settings, tmp_path):
     store = StockStore(tmp_path / "inv.db")
     client = inventory_app(tmp_settings, store).test_client()
     handler = InventoryHandler(store)
-    values = [encode(order_placed(f"ORD-1-{i:08x}", f"{i:032x}", "s", "fries", 1, 1_795_590_180_000))
+    values = [OrderPlaced.new(order_id=f"ORD-1-{i:08x}", event_id=f"{i:032x}", student_id="s",
+                              item="fries", quantity=1, ts_ms=1_795_590_180_000).to_bytes()
               for i in range(N)]
     before = scrape(client)
     count(handler.handle(values))
@@ -69,7 +70,8 @@ def test_inventory_counts_a_committed_batch(tmp_settings, tmp_path):
 def test_analytics_keeps_its_json_and_gives_the_same_figures_to_prometheus(tmp_settings, analytics_worker_class):
     state = MetricsState()
     for i in range(N):
-        state.add(encode(order_placed(f"ORD-1-{i:08x}", f"{i:032x}", "s", "pizza", 1, 1_795_590_180_000 + i)))
+        state.add(OrderPlaced.new(order_id=f"ORD-1-{i:08x}", event_id=f"{i:032x}", student_id="s",
+                                  item="pizza", quantity=1, ts_ms=1_795_590_180_000 + i).to_bytes())
     client = analytics_app(tmp_settings, analytics_worker_class(state)).test_client()
     for accept in (None, "application/json", "*/*"):  # the lab's clients: JSON, exactly the file's text
         r = client.get("/metrics", headers={"Accept": accept} if accept else {})

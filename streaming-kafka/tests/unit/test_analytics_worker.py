@@ -7,7 +7,7 @@ import pytest
 
 from common.settings import Settings
 from streaming_kafka.analytics_consumer.worker import AnalyticsWorker
-from streaming_kafka.events import encode, order_placed
+from streaming_kafka.events import OrderPlaced
 from streaming_kafka.kafka_io import BEGINNING, CommitFailedError, TopicPartition
 
 pytestmark = pytest.mark.unit
@@ -45,7 +45,8 @@ class RebalancingConsumer:
 
 
 def test_a_rebalance_during_the_rebuild_never_skips_records(tmp_path):
-    log = [encode(order_placed(f"ORD-{n}", f"{n:032x}", "s", "pizza", 1, 1_795_590_180_000 + n)) for n in range(10)]
+    log = [OrderPlaced.new(order_id=f"ORD-{n}", event_id=f"{n:032x}", student_id="s",
+                           item="pizza", quantity=1, ts_ms=1_795_590_180_000 + n).to_bytes() for n in range(10)]
     worker = AnalyticsWorker(Settings(metrics_dir=tmp_path, metrics_interval_s=3600))
     # A restarted process: the group committed the end (10) before the kill; the new one rebuilds from 0.
     worker.consumer = RebalancingConsumer(log, committed=len(log), per_poll=3, worker=worker)
@@ -72,7 +73,8 @@ class BrokenSocketConsumer(RebalancingConsumer):
 
 
 def test_a_client_broken_by_kafka_python_ng_180_is_replaced_and_no_record_is_skipped(tmp_path, monkeypatch):
-    log = [encode(order_placed(f"ORD-{n}", f"{n:032x}", "s", "pizza", 1, 1_795_590_180_000 + n)) for n in range(10)]
+    log = [OrderPlaced.new(order_id=f"ORD-{n}", event_id=f"{n:032x}", student_id="s",
+                           item="pizza", quantity=1, ts_ms=1_795_590_180_000 + n).to_bytes() for n in range(10)]
     worker = AnalyticsWorker(Settings(metrics_dir=tmp_path, metrics_interval_s=3600))
     broken = BrokenSocketConsumer(log, committed=0, per_poll=3, worker=worker, fail_after=2)
     worker.consumer = broken

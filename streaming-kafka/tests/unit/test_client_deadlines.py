@@ -10,7 +10,7 @@ import pytest
 from common.settings import Settings
 from common.stock import StockStore
 from streaming_kafka.analytics_consumer.worker import AnalyticsWorker
-from streaming_kafka.events import encode, order_placed
+from streaming_kafka.events import OrderPlaced
 from streaming_kafka.inventory_consumer.handler import InventoryHandler
 from streaming_kafka.inventory_consumer.worker import InventoryWorker
 from streaming_kafka.kafka_io import (
@@ -27,7 +27,8 @@ TP = TopicPartition("OrderEvents", 0)
 
 
 def order(n: int) -> bytes:
-    return encode(order_placed(f"ORD-1795590180000-{n:08x}", f"{n:032x}", "s", "soda", 1, 1_795_590_180_000 + n))
+    return OrderPlaced.new(order_id=f"ORD-1795590180000-{n:08x}", event_id=f"{n:032x}", student_id="s",
+                           item="soda", quantity=1, ts_ms=1_795_590_180_000 + n).to_bytes()
 
 
 class Pending:

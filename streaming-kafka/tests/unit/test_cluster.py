@@ -12,16 +12,16 @@ pytestmark = pytest.mark.unit
 
 def test_one_broker_stays_the_default():
     s = Settings(kafka_bootstrap="127.0.0.1:7692")
-    assert s.brokers == 1 and s.kafka_bootstrap == "127.0.0.1:7692"
+    assert s.cluster_size == 1 and s.kafka_bootstrap == "127.0.0.1:7692"
     assert replication(s) == (1, 1)
     assert [svc.name for svc in kafka_services(s)] == ["kafka"]
     assert producer_config(s)["retries"] == 5
 
 
 def test_three_brokers_every_client_knows_every_broker():
-    s = Settings(brokers=3, kafka_bootstrap="127.0.0.1:7692", kafka_controller_port=7693)
+    s = Settings(cluster_size=3, kafka_bootstrap="127.0.0.1:7692", kafka_controller_port=7693)
     assert s.kafka_bootstrap == "127.0.0.1:7692,127.0.0.1:7694,127.0.0.1:7696"
-    assert Settings(brokers=3, kafka_bootstrap="a:1,b:2").kafka_bootstrap == "a:1,b:2"  # an explicit list stays
+    assert Settings(cluster_size=3, kafka_bootstrap="a:1,b:2").kafka_bootstrap == "a:1,b:2"  # an explicit list stays
     services = kafka_services(s)
     assert [svc.name for svc in services] == ["kafka", "kafka-2", "kafka-3"] == [service_name(n) for n in (1, 2, 3)]
     assert [(svc.port, svc.extra_ports) for svc in services] == [(7692, (7693,)), (7694, (7695,)), (7696, (7697,))]
@@ -31,7 +31,7 @@ def test_three_brokers_every_client_knows_every_broker():
 
 
 def test_cluster_node_config(tmp_path):
-    s = Settings(brokers=3, run_dir=tmp_path, kafka_bootstrap="127.0.0.1:7692", kafka_controller_port=7693)
+    s = Settings(cluster_size=3, run_dir=tmp_path, kafka_bootstrap="127.0.0.1:7692", kafka_controller_port=7693)
     b = Broker(s, 2)
     b.write_config()
     conf = dict(line.split("=", 1) for line in b.config.read_text().splitlines() if "=" in line and line[0] != "#")
@@ -45,10 +45,10 @@ def test_cluster_node_config(tmp_path):
 
 
 def test_topics_replicated_three_times_two_in_sync():
-    specs = topic_specs(Settings(brokers=3))
+    specs = topic_specs(Settings(cluster_size=3))
     assert {t.replication_factor for t in specs} == {3}
     assert {t.topic_configs["min.insync.replicas"] for t in specs} == {"2"}
-    cfg = producer_config(Settings(brokers=3))
+    cfg = producer_config(Settings(cluster_size=3))
     assert cfg["acks"] == "all" and cfg["retries"] > 5 and cfg["request_timeout_ms"] > 15_000
 
 
@@ -75,7 +75,7 @@ def test_the_cluster_size_comes_from_brokers_or_else_from_the_running_stack(tmp_
 
     s = Settings(run_dir=tmp_path)
     assert stack.cluster_size(s) == 1  # nothing running: the BROKERS default
-    assert stack.cluster_size(Settings(run_dir=tmp_path, brokers=3)) == 3
+    assert stack.cluster_size(Settings(run_dir=tmp_path, cluster_size=3)) == 3
     programs = {"kafka": "RUNNING", "kafka-2": "RUNNING", "kafka-3": "STOPPED"}  # a cluster of 3, one node down
     monkeypatch.setattr(Part, "alive", lambda self: True)
     monkeypatch.setattr(Part, "state", lambda self, name: programs.get(name, "UNKNOWN"))
@@ -199,7 +199,7 @@ def test_a_cluster_id_never_starts_with_a_dash(monkeypatch, tmp_path):
     monkeypatch.setattr(native.uuid, "uuid4", lambda: next(draws))
     ran = []
     monkeypatch.setattr(native.subprocess, "run", lambda argv, **kw: ran.append(argv))
-    broker = Broker(Settings(run_dir=tmp_path, data_dir=tmp_path, brokers=3, kafka_bootstrap="127.0.0.1:7692"), 1)
+    broker = Broker(Settings(run_dir=tmp_path, data_dir=tmp_path, cluster_size=3, kafka_bootstrap="127.0.0.1:7692"), 1)
     broker.format_storage()
     cluster_id = ran[0][ran[0].index("-t") + 1]
     assert not cluster_id.startswith("-") and broker.cluster_id_file.read_text() == cluster_id

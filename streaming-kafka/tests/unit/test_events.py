@@ -7,11 +7,24 @@ from hypothesis import strategies as st
 
 from common.menu import ITEMS
 from common.schemas import InvalidInput
-from streaming_kafka.events import encode, epoch_ms, iso_ms, order_placed, order_placed_bytes, parse_bulk, parse_order_placed
+from common.stock import Reservation
+from common.vocabulary import ReservationOutcome
+from streaming_kafka.events import (
+    InventoryResult,
+    OrderPlaced,
+    encode,
+    epoch_ms,
+    iso_ms,
+    order_placed_bytes,
+    parse_bulk,
+    parse_inventory_result,
+    parse_order_placed,
+)
 
 pytestmark = pytest.mark.unit
 
-GOOD = order_placed("ORD-1795590180000-abcdef12", "a" * 32, "s1", "pizza", 2, 1_795_590_180_123, False)
+GOOD = OrderPlaced.new(order_id="ORD-1795590180000-abcdef12", event_id="a" * 32, student_id="s1",
+                       item="pizza", quantity=2, ts_ms=1_795_590_180_123, force_fail=False).to_dict()
 
 
 def test_round_trip_and_timestamps():
@@ -57,11 +70,13 @@ def test_bulk_parsing():
 @settings(max_examples=300, deadline=None)
 @given(student=st.text(max_size=64), item=st.sampled_from(ITEMS), quantity=st.integers(1, 100),
        force_fail=st.booleans(), ts=st.integers(0, 4_102_444_800_000))
-def test_bulk_fast_path_is_encode_of_order_placed_byte_for_byte(student, item, quantity, force_fail, ts):
-    # /bulk's hot loop formats the JSON itself; the consumers parse what `encode(order_placed(...))` would give.
+def test_bulk_fast_path_is_the_order_placed_models_encoding_byte_for_byte(student, item, quantity, force_fail, ts):
+    # /bulk's hot loop formats the JSON itself: it must be what the model writes (`OrderPlaced.to_bytes()`) and reads.
     fast = order_placed_bytes("ORD-1-abcdef12", "b" * 32, json.dumps(student), item, quantity, iso_ms(ts), force_fail)
-    assert fast == encode(order_placed("ORD-1-abcdef12", "b" * 32, student, item, quantity, ts, force_fail))
-    assert parse_order_placed(fast).student_id == student
+    model = OrderPlaced.new(order_id="ORD-1-abcdef12", event_id="b" * 32, student_id=student, item=item,
+                            quantity=quantity, ts_ms=ts, force_fail=force_fail)
+    assert fast == model.to_bytes()
+    assert parse_order_placed(fast) == model
 
 
 def test_encoding_is_compact_and_keeps_field_order():
@@ -73,3 +88,40 @@ def test_oversized_is_poison_before_parsing():
     with pytest.raises(InvalidInput) as err:
         parse_order_placed(encode({**GOOD, "pad": "x" * 2000}), max_bytes=1024)
     assert err.value.code == "oversized"
+
+
+def test_order_placed_is_written_and_read_by_one_model():
+    order = OrderPlaced.new(order_id="ORD-1-abcdef12", event_id="c" * 32, student_id="s\u00e9", item="soda",
+                            quantity=3, ts_ms=1_795_590_180_007, force_fail=True)
+    raw = order.to_bytes()
+    assert list(json.loads(raw)) == ["event_type", "event_id", "order_id", "student_id", "item", "quantity",
+                                     "timestamp", "force_fail"]
+    assert b"\\u00e9" in raw and parse_order_placed(raw) == order
+
+
+@pytest.mark.parametrize("outcome,remaining,reason", [(ReservationOutcome.RESERVED, 4, None),
+                                                      (ReservationOutcome.OUT_OF_STOCK, 0, "out_of_stock")])
+def test_inventory_result_is_written_and_read_by_one_model(outcome, remaining, reason):
+    order = parse_order_placed(encode(GOOD))
+    res = Reservation(order.event_id, order.item, order.quantity, outcome, remaining, reason,
+                      payload={"event_id": "r" * 32, "ts_ms": 1_795_590_181_000})
+    result = InventoryResult.for_reservation(order, res)
+    wire = json.loads(result.to_bytes())
+    last = "remaining" if reason is None else "reason"
+    assert list(wire) == ["event_type", "event_id", "order_id", "source_event_id", "student_id", "item", "quantity",
+                          "timestamp", last]
+    assert wire[last] == (remaining if reason is None else reason)
+    assert (wire["source_event_id"], wire["timestamp"]) == (order.event_id, "2026-11-25T07:03:01.000Z")
+    assert parse_inventory_result(result.to_bytes()) == result
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.text(max_size=64), remaining=st.integers(0, 10**12), ok=st.booleans())
+def test_a_result_encodes_as_json_does_whatever_its_text(text, remaining, ok):
+    # the models encode through orjson when its bytes are json's: any text must come out as json.dumps writes it
+    result = InventoryResult(event_type="InventoryReserved" if ok else "InventoryFailed", event_id="r" * 32,
+                             order_id=f"ORD-1-{text}"[:128], source_event_id="s" * 32, student_id=text, item="pizza",
+                             quantity=1, timestamp="2026-11-25T07:03:01.000Z",
+                             remaining=remaining if ok else None, reason=None if ok else text)
+    assert result.to_bytes() == json.dumps(result.to_dict(), separators=(",", ":")).encode()
+    assert parse_inventory_result(result.to_bytes()) == result

@@ -6,14 +6,15 @@ import pytest
 
 from common.faults import Faults
 from common.stock import StockStore
-from streaming_kafka.events import encode, order_placed
+from streaming_kafka.events import OrderPlaced, encode
 from streaming_kafka.inventory_consumer.handler import InventoryHandler
 
 pytestmark = pytest.mark.unit
 
 
 def ev(n: int, item="pizza", qty=1, fail=False) -> bytes:
-    return encode(order_placed(f"ORD-1795590180000-{n:08x}", f"{n:032x}", "s", item, qty, 1_795_590_180_000, fail))
+    return OrderPlaced.new(order_id=f"ORD-1795590180000-{n:08x}", event_id=f"{n:032x}", student_id="s",
+                           item=item, quantity=qty, ts_ms=1_795_590_180_000, force_fail=fail).to_bytes()
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from labkit.fuzz_messages import bad_body, json_values
 from streaming_kafka.analytics_consumer.metrics import MetricsState, minute_of, render
-from streaming_kafka.events import encode, iso_ms, order_placed
+from streaming_kafka.events import OrderPlaced, encode, iso_ms
 
 pytestmark = pytest.mark.unit
 
@@ -16,7 +16,8 @@ T0 = 1_795_590_180_000  # a minute boundary, in ms
 
 
 def placed(n: int, ts_ms: int) -> bytes:
-    return encode(order_placed(f"ORD-{n}", f"{n:032x}", "s", "pizza", 1, ts_ms))
+    return OrderPlaced.new(order_id=f"ORD-{n}", event_id=f"{n:032x}", student_id="s",
+                           item="pizza", quantity=1, ts_ms=ts_ms).to_bytes()
 
 
 def result(n: int, ts_ms: int, ok: bool, reason: str = "out_of_stock", item: str = "pizza", qty: int = 1) -> bytes:
@@ -80,7 +81,8 @@ def test_pending_and_invalid():
                 b'"timestamp":"2026-11-25T07:00:00.000Z"}', b'{"event_type":"OrderPlaced","order_id":1,'
                 b'"timestamp":"2026-11-25T07:00:00.000Z"}'):
         assert s.add(bad) is False
-    unknown_item = encode(order_placed("ORD-9", "9" * 32, "s", "pizza", 1, T0)).replace(b'"pizza"', b'"caviar"')
+    unknown_item = OrderPlaced.new(order_id="ORD-9", event_id="9" * 32, student_id="s",
+                                   item="pizza", quantity=1, ts_ms=T0).to_bytes().replace(b'"pizza"', b'"caviar"')
     assert s.add(unknown_item) is False  # dead-lettered by inventory: not an order
     m = s.metrics()
     assert m["orders_pending"] == 1 and m["invalid_events_skipped"] == 7 and m["total_orders_seen"] == 1
@@ -143,7 +145,7 @@ def test_an_oversized_order_is_not_an_order_as_the_inventory_consumer_dead_lette
 
 
 def _template(order_id, event_id, item, quantity):
-    return order_placed(order_id, event_id, "s", item, quantity, T0)
+    return OrderPlaced.new(order_id=order_id, event_id=event_id, student_id="s", item=item, quantity=quantity, ts_ms=T0).to_dict()
 
 
 _fields = st.dictionaries(st.sampled_from(["event_id", "order_id", "student_id", "timestamp", "force_fail",
@@ -152,7 +154,8 @@ _fields = st.dictionaries(st.sampled_from(["event_id", "order_id", "student_id",
 
 @settings(max_examples=300, deadline=None)
 @given(st.one_of(bad_body(_template, 4096, timestamps=True).map(lambda kb: kb[1]),
-                 _fields.map(lambda f: encode(order_placed("ORD-1", "e" * 32, "s", "soda", 1, T0) | f))))
+                 _fields.map(lambda f: encode(OrderPlaced.new(order_id="ORD-1", event_id="e" * 32, student_id="s",
+                                                              item="soda", quantity=1, ts_ms=T0).to_dict() | f))))
 def test_analytics_counts_an_order_exactly_when_the_inventory_consumer_accepts_it(raw):
     from common.schemas import InvalidInput
     from streaming_kafka.events import parse_order_placed

@@ -6,12 +6,13 @@ import pytest
 from common.schemas import MAX_JSON_DEPTH
 from common.stock import StockStore
 from streaming_kafka.analytics_consumer.metrics import MetricsState
-from streaming_kafka.events import encode, order_placed
+from streaming_kafka.events import OrderPlaced, encode
 from streaming_kafka.inventory_consumer.handler import InventoryHandler
 
 pytestmark = pytest.mark.unit
 
-GOOD = order_placed("ORD-1795590180000-0000dee9", "d" * 32, "s", "pizza", 1, 1_795_590_180_000)
+GOOD = OrderPlaced.new(order_id="ORD-1795590180000-0000dee9", event_id="d" * 32, student_id="s",
+                       item="pizza", quantity=1, ts_ms=1_795_590_180_000).to_dict()
 
 
 def nested(depth: int) -> bytes:

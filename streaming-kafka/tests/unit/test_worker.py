@@ -5,7 +5,7 @@ from types import SimpleNamespace
 import pytest
 
 from common.stock import StockStore
-from streaming_kafka.events import encode, order_placed
+from streaming_kafka.events import OrderPlaced
 from streaming_kafka.inventory_consumer.handler import InventoryHandler
 from streaming_kafka.inventory_consumer.worker import InventoryWorker
 from streaming_kafka.kafka_io import TopicPartition
@@ -44,7 +44,8 @@ def records(values, partition=0):
 
 
 def good(n: int) -> bytes:
-    return encode(order_placed(f"ORD-1795590180000-{n:08x}", f"{n:032x}", "s", "soda", 1, 1_795_590_180_000))
+    return OrderPlaced.new(order_id=f"ORD-1795590180000-{n:08x}", event_id=f"{n:032x}", student_id="s",
+                           item="soda", quantity=1, ts_ms=1_795_590_180_000).to_bytes()
 
 
 @pytest.fixture

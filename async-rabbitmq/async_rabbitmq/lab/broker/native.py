@@ -75,7 +75,7 @@ class NativeBroker:
     def __init__(self, settings: Settings, part: str = "async-rabbitmq", node: Node | None = None):
         self.settings = settings
         self.node = node or nodes(settings)[0]
-        self.cluster = nodes(settings) if settings.brokers > 1 else []
+        self.cluster = nodes(settings) if settings.cluster_size > 1 else []
         self.base = settings.part_dir(part) / self.node.dir_name
         self.cookie_file = settings.part_dir(part) / "rabbitmq-cluster.cookie"
         self.home = self.base / "home"

@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--small", action="store_true", help="pytest's scale (300 orders) instead of 5,000")
     args = ap.parse_args(argv)
     settings = get_settings()
-    if settings.brokers < 3:
+    if settings.cluster_size < 3:
         print("the failover scenarios need the cluster: BROKERS=3 make up PART=async-rabbitmq, and BROKERS=3 here")
         return 2
     stack = get_stack("async-rabbitmq", "native", settings)

@@ -74,7 +74,7 @@ class Broker:
         self.libs = ROOT / ".cache" / f"kafka-{settings.kafka_version}" / "libs"
         part = settings.part_dir("streaming-kafka")
         # The cluster's nodes keep their own data: a single broker's log never meets a three-voter quorum.
-        self.home = part / "cluster" / f"kafka-{node}" if settings.brokers > 1 else part / "kafka"
+        self.home = part / "cluster" / f"kafka-{node}" if settings.cluster_size > 1 else part / "kafka"
         self.cluster_id_file = part / "cluster" / "cluster.id"
         self.data = self.home / "data"
         self.config = self.home / "server.properties"
@@ -89,7 +89,7 @@ class Broker:
 
     def argv(self) -> list[str]:
         # Three JVMs share this machine with everything else: 384m each unless KAFKA_HEAP says otherwise.
-        cluster_default = self.settings.brokers > 1 and "kafka_heap" not in self.settings.model_fields_set
+        cluster_default = self.settings.cluster_size > 1 and "kafka_heap" not in self.settings.model_fields_set
         return self.java(MAIN, str(self.config), heap="384m" if cluster_default else self.settings.kafka_heap)
 
     # -- prepare: jars, configuration, storage ------------------------------
@@ -114,7 +114,7 @@ class Broker:
     def write_config(self) -> None:
         self.home.mkdir(parents=True, exist_ok=True)
         voters = ",".join(f"{n}@127.0.0.1:{controller_port(self.settings, n)}"
-                          for n in range(1, self.settings.brokers + 1))
+                          for n in range(1, self.settings.cluster_size + 1))
         factor, min_isr = replication(self.settings)
         self.config.write_text(SERVER_PROPERTIES.format(
             node=self.node, voters=voters, host=self.host, port=self.port, controller_port=self.controller_port,
@@ -128,7 +128,7 @@ class Broker:
         cluster_id = "-"
         while cluster_id.startswith("-"):  # kafka-storage would read it as an option (Kafka's own ids skip these)
             cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-        if self.settings.brokers > 1:  # every node of the cluster is formatted with the same id
+        if self.settings.cluster_size > 1:  # every node of the cluster is formatted with the same id
             if not self.cluster_id_file.exists():
                 self.cluster_id_file.parent.mkdir(parents=True, exist_ok=True)
                 self.cluster_id_file.write_text(cluster_id)
@@ -147,15 +147,15 @@ class Broker:
         controller listens; once a majority of the voters listens (a quorum can form), it is also registered
         with the cluster; once every node listens, the topics exist too. Nodes start one after another, so
         the first ones cannot wait for a quorum that the later ones complete."""
-        if self.settings.brokers == 1:
+        if self.settings.cluster_size == 1:
             return listening(self.host, self.port) and self._topics()
         if not listening("127.0.0.1", self.controller_port):
             return False
         live = sum(listening("127.0.0.1", controller_port(self.settings, n))
-                   for n in range(1, self.settings.brokers + 1))
-        if live <= self.settings.brokers // 2:
+                   for n in range(1, self.settings.cluster_size + 1))
+        if live <= self.settings.cluster_size // 2:
             return True
-        return self.node in registered_brokers(self.settings) and (live < self.settings.brokers or self._topics())
+        return self.node in registered_brokers(self.settings) and (live < self.settings.cluster_size or self._topics())
 
     def _topics(self) -> bool:
         try:
@@ -197,11 +197,11 @@ def registered_brokers(settings: Settings) -> set[int]:
 def kafka_services(settings: Settings) -> list[Service]:
     """One service per broker node, in node order."""
     out = []
-    for node in range(1, settings.brokers + 1):
+    for node in range(1, settings.cluster_size + 1):
         broker = Broker(settings, node)
         out.append(Service(name=service_name(node), argv=broker.argv(), port=broker.port, ready=broker.ready,
                            prepare=broker.prepare, extra_ports=(broker.controller_port,), stop_wait_s=60,
-                           startup_timeout_s=120, env={"BROKERS": str(settings.brokers)}, stop_group="kafka"))
+                           startup_timeout_s=120, env={"BROKERS": str(settings.cluster_size)}, stop_group="kafka"))
     return out
 
 

@@ -151,7 +151,7 @@ def readme_block(f: fo.Failover, r: fo.Refusal) -> str:
 
 # ---------------------------------------------------------------- running it
 def cluster_settings() -> Settings:
-    return Settings(brokers=3)
+    return Settings(cluster_size=3)
 
 
 def start_cluster(settings: Settings, fresh: bool) -> NativeStack:
