@@ -99,6 +99,12 @@ def selects_marked(extra: list[str], marker: str) -> bool:
     return all(Expression.compile(m).evaluate(lambda name: name == marker) for m in marks)
 
 
+# $1 the images script, $2 the exit file (written atomically), $3... the command that installs chromium (its
+# failure is the browser rings' to report, not the engine's).
+PREP_LINE = ('"${@:3}" || echo "chromium: not installed (the browser rings say why)"; '
+             '"$1"; echo $? > "$2.tmp" && mv "$2.tmp" "$2"')
+
+
 def start_docker_prep(results, extra: list[str], env: dict[str, str]) -> tuple[dict[str, str], subprocess.Popen | None]:
     """The Docker engine, its compose plugin and the local images take minutes on a fresh machine (a Go build,
     debootstrap): `docker/images.sh` (which starts the engine first) runs in the background while the rings
@@ -113,9 +119,11 @@ def start_docker_prep(results, extra: list[str], env: dict[str, str]) -> tuple[d
     done.unlink(missing_ok=True)
     log = results / "docker-prep.log"
     with open(log, "wb") as out:
-        prep = subprocess.Popen(["bash", "-c", '"$1"; echo $? > "$2.tmp" && mv "$2.tmp" "$2"', "prep", str(script),
-                                 str(done)], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL)
+        # Chromium for the browser rings first (an apt install of its own, a minute on a fresh machine; a ring that
+        # starts before it is done waits for apt's lock and finds it installed), then the engine and the images.
+        chromium = [sys.executable, "-c", "from labkit.browser import find_chromium; find_chromium()"]
+        prep = subprocess.Popen(["bash", "-c", PREP_LINE, "prep", str(script), str(done), *chromium], cwd=ROOT,
+                                env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     print(f"docker engine and images: getting ready in the background (log: {log})", flush=True)
     return {"FOODLAB_DOCKER_PREP": str(done)}, prep
 

@@ -167,18 +167,21 @@ def test_the_engine_and_images_get_ready_in_the_background_only_when_docker_test
     assert env == {"FOODLAB_DOCKER_PREP": str(tmp_path / "docker-prep.exit")}
     assert not (tmp_path / "docker-prep.exit").exists()
     (cmd, kw), = started
-    assert str(ROOT / "docker" / "images.sh") in cmd and cmd[-1] == env["FOODLAB_DOCKER_PREP"]
+    assert cmd[:5] == ["bash", "-c", run_tests.PREP_LINE, "prep", str(ROOT / "docker" / "images.sh")]
+    assert cmd[5] == env["FOODLAB_DOCKER_PREP"] and "find_chromium()" in cmd[-1]
 
 
-def test_the_exit_file_is_written_when_the_background_run_ends(tmp_path):
-    """The shell line start_docker_prep runs: the script's exit code lands in the file, atomically."""
+def test_the_exit_file_is_written_when_the_background_run_ends(run_tests, tmp_path):
+    """The shell line start_docker_prep runs: chromium first (its failure does not stop the rest), then the
+    script, whose exit code lands in the file, atomically."""
     script = tmp_path / "images.sh"
     script.write_text("#!/bin/sh\nexit 3\n")
     script.chmod(0o755)
     done = tmp_path / "docker-prep.exit"
-    subprocess.run(["bash", "-c", '"$1"; echo $? > "$2.tmp" && mv "$2.tmp" "$2"', "prep", str(script), str(done)],
-                   check=True)
+    out = subprocess.run(["bash", "-c", run_tests.PREP_LINE, "prep", str(script), str(done), "sh", "-c", "exit 1"],
+                         check=True, capture_output=True, text=True).stdout
     assert done.read_text() == "3\n"
+    assert "chromium: not installed" in out
 
 
 def test_the_docker_ring_waits_for_the_background_run(monkeypatch, tmp_path):
