@@ -2,7 +2,7 @@
 
 - Partitioning: `murmur2_random`, the Java (and kafka-python-ng) partitioner, so one key lands on the same
   partition under both clients (librdkafka's own default, `consistent_random`, is CRC32-based).
-- Delivery: a send returns a `Delivery` whose `get` serves the producer's callbacks until its report came, so
+- Delivery: a send returns a `SendFuture` whose `get` serves the producer's callbacks until its report came, so
   a 202 or a commit still waits for `acks=all`. The producer is idempotent (`enable.idempotence`): a retry
   cannot write a record twice, nor reorder a partition.
 - Commit: synchronous (`asynchronous=False`), of the offsets the caller gives, after the effects it made durable.
@@ -130,7 +130,7 @@ def partition(key: bytes, count: int) -> int:
     return _murmur2_random()(None, key, len(key), count, None, None)
 
 
-class Delivery:
+class SendFuture:
     """The future of one send: librdkafka calls it with the delivery report, `get` waits for that report."""
     __slots__ = ("_producer", "is_done", "exception", "partition", "offset")
 
@@ -162,7 +162,7 @@ class Delivery:
 
 
 class Batch:
-    """Sends to one topic awaited together: one callback counts their delivery reports, instead of a `Delivery`
+    """Sends to one topic awaited together: one callback counts their delivery reports, instead of a `SendFuture`
     per record (what `/bulk` and the raw benchmark producer use). `sent`: records the producer took; `acked()`:
     acknowledged (acks=all) so far; `wait` serves reports until every record has one, raising the first error."""
     __slots__ = ("_producer", "topic", "sent", "_acked", "failed", "error")
@@ -223,8 +223,8 @@ class Producer:
         self._sends = 0
 
     def send(self, topic: str, value: bytes | None = None, key: bytes | None = None, partition: int | None = None,
-             headers: list | None = None) -> Delivery:
-        d = Delivery(self._p)
+             headers: list | None = None) -> SendFuture:
+        d = SendFuture(self._p)
         kw: dict[str, Any] = {"partition": partition} if partition is not None else {}
         if headers:
             kw["headers"] = headers
