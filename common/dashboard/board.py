@@ -196,6 +196,10 @@ class Sampler:
     _last: Reading | None = None
     _current: dict[str, Any] = field(default_factory=dict)
     _polled_at: float = float("-inf")
+    # A gauge its service answered without (Part C's lag is read from Kafka now and then, not at every scrape)
+    # keeps its last value this long; a service that does not answer shows none at once.
+    hold_s: float = 5.0
+    _seen: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     def __post_init__(self):
         self._history: deque[tuple[float, dict[str, float | None]]] = deque(
@@ -205,7 +209,7 @@ class Sampler:
     def sample(self) -> dict[str, Any]:
         """One round: read, compute, append to the history; returns the state."""
         reading = read(self.board, self.fetch, self.clock, self._pool)
-        figures = values(self.board, reading, self._last)
+        figures = self._held(values(self.board, reading, self._last), reading)
         services = [{"name": n, "up": reading.health[n] is not None, "metrics": reading.samples[n] is not None,
                      "faults": faults(reading.health[n])} for n in self.board.sources]
         state = {"part": self.board.part, "at": reading.at, "figures": figures,
@@ -215,6 +219,17 @@ class Sampler:
             self._current = state
             self._history.append((reading.at, figures))
         return state
+
+    def _held(self, figures: dict[str, float | None], reading: Reading) -> dict[str, float | None]:
+        for f in self.board.figures:
+            if f.kind != "gauge":
+                continue
+            value, seen = figures[f.name], self._seen.get(f.name)
+            if value is not None:
+                self._seen[f.name] = (reading.at, value)
+            elif seen and reading.samples.get(f.source) is not None and reading.at - seen[0] <= self.hold_s:
+                figures[f.name] = seen[1]
+        return figures
 
     def state(self, since: float | None = None) -> dict[str, Any]:
         """The latest state and the history after `since` (all of it when None); marks the board as watched."""

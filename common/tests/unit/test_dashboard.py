@@ -187,3 +187,22 @@ def test_the_sampler_samples_often_only_while_polled():
         sampler.stop()
         thread.join(timeout=5)
     assert not thread.is_alive()
+
+
+@pytest.mark.unit
+def test_a_gauge_missing_from_an_answer_keeps_its_last_value_a_few_seconds_and_none_when_its_service_is_down():
+    clock = Clock()
+    services = FakeServices(front=exposition(1, breaker=1), back=QUEUES)
+    sampler = Sampler(BOARD, services, hold_s=5, clock=clock)
+    assert sampler.sample()["figures"]["breaker_state"] == 1
+    services.answers["front"] = exposition(2).replace("circuit_breaker_state 0", "")  # answered, gauge absent
+    clock.t += 3
+    assert sampler.sample()["figures"]["breaker_state"] == 1
+    clock.t += 3  # six seconds since it was last read
+    assert sampler.sample()["figures"]["breaker_state"] is None
+    services.answers["front"] = exposition(3, breaker=1)
+    clock.t += 1
+    assert sampler.sample()["figures"]["breaker_state"] == 1
+    del services.answers["front"]  # down: nothing held
+    clock.t += 1
+    assert sampler.sample()["figures"]["breaker_state"] is None
