@@ -35,7 +35,7 @@ def test_three_nodes_one_cluster_quorum_queues_on_all(docker_cluster, lab):
 def test_every_port_on_loopback_and_guest_refused_on_every_node(docker_cluster, lab):
     published = dc.published(docker_cluster)
     assert {p for svc in ("rabbitmq", "rabbitmq-2", "rabbitmq-3") for _, p in published[svc]} == \
-        {5672, 5682, 5692, 15672, 15682, 15692}
+        {5672, 5682, 5692, 15672, 15682, 15692, 15679}  # 15679: node 1's rabbitmq_prometheus (the base file's)
     assert all(ip == "127.0.0.1" for bindings in published.values() for ip, _ in bindings), published
     for node in nodes(lab.settings):
         for user, password, ok in (("guest", "guest", False), (lab.settings.rabbitmq_user,
