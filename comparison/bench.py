@@ -42,6 +42,12 @@ def _part_a(a: dict) -> list[str]:
              lat["single_hop"]["median"], lat["ratio_p50"], ""),
             ("latency p99 (ms): order chain vs single hop", lat["order_chain"]["p99"], lat["single_hop"]["p99"],
              lat["ratio_p99"], "")]
+    if "three_bare_hops" in lat:
+        three = lat["three_bare_hops"]
+        rows += [("latency p50 (ms): order chain vs three bare hops", lat["order_chain"]["median"], three["median"],
+                  lat["ratio_p50_three_hops"], "<= 1.5"),
+                 ("latency p99 (ms): order chain vs three bare hops", lat["order_chain"]["p99"], three["p99"],
+                  lat["ratio_p99_three_hops"], "")]
     for t in a["throughput"]:
         clients = f"{t['clients']} concurrent client{'s' if t['clients'] > 1 else ''}"
         rows.append((f"orders/s, {clients}", t["orders_per_s"], t["single_hop_per_s"], t["ratio"], ""))
@@ -246,6 +252,9 @@ def readme_block(results: dict, memory: dict, started: str) -> str:
         lat = a["latency_ms"]
         rows.append(("A: order chain latency p50", f"{lat['order_chain']['median']} ms",
                      f"single Flask hop {lat['single_hop']['median']} ms", lat["ratio_p50"]))
+        if "three_bare_hops" in lat:
+            rows.append(("A: order chain latency p50", f"{lat['order_chain']['median']} ms",
+                         f"three bare Flask hops {lat['three_bare_hops']['median']} ms", lat["ratio_p50_three_hops"]))
         top = max(a["throughput"], key=lambda t: t["orders_per_s"])
         rows.append((f"A: orders/s, {top['clients']} clients", top["orders_per_s"],
                      f"single Flask hop {top['single_hop_per_s']}", top["ratio"]))

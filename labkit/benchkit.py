@@ -63,12 +63,14 @@ def throughput(call: Callable[[requests.Session], None], clients: int, total: in
 
 
 @contextmanager
-def echo_server(port: int, workers: int = 1, threads: int = 64) -> Iterator[str]:
-    """The minimal Flask app under the same gunicorn settings as the services, on 127.0.0.1:port."""
+def echo_server(port: int, workers: int = 1, threads: int = 64, app: str = "labkit.echo_app:create_app()",
+                env: dict[str, str] | None = None) -> Iterator[str]:
+    """A minimal Flask app (`app`, the bare echo by default) under the same gunicorn settings as the services, on
+    127.0.0.1:port."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "--config", str(ROOT / "common" / "gunicorn_conf.py"),
-         "--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--threads", str(threads),
-         "labkit.echo_app:create_app()"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+         "--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--threads", str(threads), app],
+        cwd=ROOT, env=os.environ | (env or {}), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
         wait_healthy(url, 30)
@@ -76,6 +78,16 @@ def echo_server(port: int, workers: int = 1, threads: int = 64) -> Iterator[str]
     finally:
         proc.terminate()
         proc.wait(15)
+
+
+@contextmanager
+def three_bare_hops(port: int) -> Iterator[str]:
+    """client -> relay -> echo, then relay -> a second echo: the order chain's three HTTP hops with no service
+    around them (`labkit.echo_app.relay_app`), each app under the same gunicorn settings. Yields the relay's
+    `/relay` URL; the two echoes listen on port + 1 and port + 2."""
+    with echo_server(port + 1) as first, echo_server(port + 2) as second, \
+            echo_server(port, app="labkit.echo_app:relay_app()", env={"ECHO_DOWNSTREAM": f"{first},{second}"}) as relay:
+        yield relay + "/relay"
 
 
 class PeakMemory:

@@ -62,7 +62,9 @@ def test_benchmark_tables_pair_every_figure_with_its_baseline_and_ratio(bench_sc
     summary = {"median": 4.0, "p99": 8.0}
     results = {
         "sync-rest": {"latency_ms": {"order_chain": summary, "single_hop": {"median": 1.0, "p99": 2.0},
-                                     "ratio_p50": 4.0, "ratio_p99": 4.0},
+                                     "ratio_p50": 4.0, "ratio_p99": 4.0,
+                                     "three_bare_hops": {"median": 3.2, "p99": 7.0},
+                                     "ratio_p50_three_hops": 1.25, "ratio_p99_three_hops": 1.143},
                       "throughput": [{"clients": 8, "orders_per_s": 300.0, "single_hop_per_s": 1000.0, "ratio": 0.3}]},
         "async-rabbitmq": {"n": 10_000, "prefetch": 500, "consumer_batch": 250, "outbox_max_inflight": 1000,
                            "latency_202_ms": {"p50": 2.5, "p99": 6.0, "baseline_echo_p50": 1.0, "baseline_echo_p99": 1.5,
@@ -81,6 +83,7 @@ def test_benchmark_tables_pair_every_figure_with_its_baseline_and_ratio(bench_sc
                                          "partitions": 6}}}
     md = bench.markdown(results, {"sync-rest": 300.0}, "now", "abc123")
     assert "| orders/s, 8 concurrent clients | 300.0 | 1000.0 | 0.3 |" in md
+    assert "| latency p50 (ms): order chain vs three bare hops | 4.0 | 3.2 | 1.25 | <= 1.5 |" in md
     assert "| 202 latency p99 (ms) vs a bare Flask echo | 6.0 | 1.5 | 4.0 |" in md  # ratio computed here
     assert "| 5000 | 12500 | 0.4 |" in md and "| 8000 | 10000 | 0.8 | >= 0.7 |" in md
     assert "| 12.0 | 4.0 | 3.0 |" in md and "| 100000 | 125000 | 0.8 | >= 0.8 |" in md
