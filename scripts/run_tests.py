@@ -84,11 +84,14 @@ def docker_down(run=None) -> None:
             env=os.environ | cluster_secrets(part))  # the cluster file interpolates them even to take it down
 
 
-# Run again under confluent-kafka: the scenario ring (replay equals live, scale-out, a crash mid-stream) and the
-# chaos ring (kills, the broker's included), at test scale. The seam's own guarantees under both clients are
-# streaming-kafka/tests/integration/test_kafka_clients.py's, in the first pass.
+# Run again under confluent-kafka: the scenario ring (replay equals live, scale-out, a crash mid-stream), the
+# chaos ring (kills, the broker's included) and the consumer fuzzing (fewer batches: the records' shapes are the
+# first pass's, what differs is the client under the consumers), at test scale. The seam's own guarantees under
+# both clients are streaming-kafka/tests/integration/test_kafka_clients.py's, in the first pass.
 SECOND_CLIENT = "confluent"
-SECOND_PASS = ["streaming-kafka/tests/test_streaming.py", "streaming-kafka/tests/test_chaos.py"]
+SECOND_PASS = ["streaming-kafka/tests/test_streaming.py", "streaming-kafka/tests/test_chaos.py",
+               "streaming-kafka/tests/integration/test_consumer_fuzz.py"]
+SECOND_PASS_ENV = {"KAFKA_CLIENT": SECOND_CLIENT, "FUZZ_EXAMPLES": "10"}
 # How lag grows while the inventory consumer is stopped or throttled is the service's, not the client's: once.
 SECOND_PASS_SKIPS = "not lag_grows"
 
@@ -144,7 +147,7 @@ def second_pass(results, env: dict[str, str], running_before: set[str]) -> int:
     try:
         code = subprocess.call([sys.executable, "-m", "pytest", f"--junitxml={results / 'confluent.xml'}",
                                 "-m", "integration and not docker", "-k", SECOND_PASS_SKIPS, *SECOND_PASS],
-                               cwd=ROOT, env=env | {"KAFKA_CLIENT": SECOND_CLIENT})
+                               cwd=ROOT, env=env | SECOND_PASS_ENV)
     finally:
         stop_native(native_to_stop(running_before, *native_state()))
     print(f"\nPart C under KAFKA_CLIENT={SECOND_CLIENT}: {time.monotonic() - t0:.0f}s (pytest exit code {code})")
