@@ -128,6 +128,25 @@ def classify_error(exc: requests.RequestException) -> str:
     return UNKNOWN
 
 
+def place_attempt(i: int, tag: str, item: str, qty: int, post: Callable[[dict], requests.Response]) -> Attempt:
+    """One order of the load, `post`ed (`POST /order` of an asynchronous part, which answers 202), as an Attempt:
+    ACCEPTED with its order id; a 4xx REJECTED; anything else (a 5xx, e.g. 503 after a send timeout, which may
+    still have been delivered; a broken connection; a timeout) UNKNOWN, or REFUSED when nothing reached the
+    service."""
+    try:
+        r = post({"student_id": tag, "item": item, "quantity": qty})
+    except requests.RequestException as exc:
+        return Attempt(i, tag, item, qty, classify_error(exc), detail=type(exc).__name__)
+    try:
+        body = r.json()
+    except ValueError:
+        body = {}
+    if r.status_code == 202 and body.get("order_id"):
+        return Attempt(i, tag, item, qty, ACCEPTED, body["order_id"], 202)
+    outcome = REJECTED if 400 <= r.status_code < 500 else UNKNOWN
+    return Attempt(i, tag, item, qty, outcome, body.get("order_id"), r.status_code, str(body.get("error")))
+
+
 def kill_plan(rng: random.Random, services: Sequence[str], rounds: int, must: str) -> list[str]:
     """Which service each round kills: a seeded shuffle of every service per cycle, so each is killed once per
     len(services) rounds; `must` (the broker) is in every run, even one shorter than a cycle."""

@@ -4,7 +4,9 @@ from __future__ import annotations
 import os
 import platform
 import subprocess
+import sys
 import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from common.settings import ROOT
@@ -70,3 +72,11 @@ def replace_block(path: Path, name: str, body: str) -> str:
     i, j = text.index(start), text.index(end) + len(end)
     path.write_text(text[:i] + block + text[j:])
     return block
+
+
+def run_writer(writers: Mapping[str, Callable[[list[str]], int]], argv: list[str] | None = None) -> int:
+    """A part's `python -m <part>.lab.evidence [writer] [options]`: the writer named first (the first of `writers`
+    when none is named) runs with the remaining arguments."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    name = argv.pop(0) if argv and argv[0] in writers else next(iter(writers))
+    return writers[name](argv)

@@ -35,18 +35,7 @@ DLQS = (topology.ORDERS_DLQ, topology.EVENTS_DLQ)
 
 def sender(lab: Client):
     def send(i: int, tag: str, item: str, qty: int) -> Attempt:
-        try:
-            r = lab.post_order({"student_id": tag, "item": item, "quantity": qty})
-        except requests.RequestException as exc:
-            return Attempt(i, tag, item, qty, chaos.classify_error(exc), detail=type(exc).__name__)
-        try:
-            body = r.json()
-        except ValueError:
-            body = {}
-        if r.status_code == 202 and body.get("order_id"):
-            return Attempt(i, tag, item, qty, ACCEPTED, body["order_id"], 202)
-        outcome = REJECTED if 400 <= r.status_code < 500 else UNKNOWN  # a 5xx may follow a commit
-        return Attempt(i, tag, item, qty, outcome, body.get("order_id"), r.status_code, str(body.get("error")))
+        return chaos.place_attempt(i, tag, item, qty, lab.post_order)
     return send
 
 

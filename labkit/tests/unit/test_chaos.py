@@ -74,3 +74,35 @@ def test_unknown_outcomes_are_resolved_by_tag():
 def test_render_shows_the_seed_rounds_and_failed_checks():
     text = chaos.render(_run(lost=2), "title", "header")
     assert "CHAOS_SEED=1" in text and "broker" in text and "RESULT: FAILED: lost" in text
+
+
+class _Answer:
+    def __init__(self, status: int, body=None):
+        self.status_code, self._body = status, body
+
+    def json(self):
+        if self._body is None:
+            raise ValueError("not JSON")
+        return self._body
+
+
+def _raise(exc):
+    def post(body):
+        raise exc
+    return post
+
+
+@pytest.mark.parametrize("post, outcome, order_id", [
+    (lambda b: _Answer(202, {"order_id": "ORD-1", "status": "pending"}), chaos.ACCEPTED, "ORD-1"),
+    (lambda b: _Answer(202, {}), chaos.UNKNOWN, None),  # a 202 without an id proves nothing
+    (lambda b: _Answer(400, {"error": "invalid_item"}), chaos.REJECTED, None),
+    (lambda b: _Answer(503, {"error": "broker_unavailable", "order_id": "ORD-2"}), chaos.UNKNOWN, "ORD-2"),
+    (lambda b: _Answer(502), chaos.UNKNOWN, None),  # not JSON
+    (_raise(requests.ConnectTimeout("connect timed out")), chaos.REFUSED, None),
+    (_raise(requests.ReadTimeout("read timed out")), chaos.UNKNOWN, None),
+])
+def test_an_attempt_is_classified_by_what_the_service_can_have_done(post, outcome, order_id):
+    seen = []
+    attempt = chaos.place_attempt(3, "chaos-t-3", "pizza", 2, lambda body: seen.append(body) or post(body))
+    assert (attempt.outcome, attempt.order_id) == (outcome, order_id)
+    assert seen == [{"student_id": "chaos-t-3", "item": "pizza", "quantity": 2}]

@@ -39,22 +39,12 @@ TOPICS = (ORDER_TOPIC, INVENTORY_TOPIC, DLQ_TOPIC)
 def sender(client: Client):
     local = threading.local()
 
-    def send(i: int, tag: str, item: str, qty: int) -> Attempt:
+    def post(body: dict) -> requests.Response:
         http = getattr(local, "http", None) or setattr(local, "http", requests.Session()) or local.http
-        try:
-            r = http.post(f"{client.order_url}/order", json={"student_id": tag, "item": item, "quantity": qty},
-                          timeout=30)
-        except requests.RequestException as exc:
-            return Attempt(i, tag, item, qty, chaos.classify_error(exc), detail=type(exc).__name__)
-        try:
-            body = r.json()
-        except ValueError:
-            body = {}
-        if r.status_code == 202 and body.get("order_id"):
-            return Attempt(i, tag, item, qty, ACCEPTED, body["order_id"], 202)
-        # A 5xx (e.g. 503 broker_unavailable after a send timeout) may still be delivered: its outcome is unknown.
-        outcome = REJECTED if 400 <= r.status_code < 500 else UNKNOWN
-        return Attempt(i, tag, item, qty, outcome, body.get("order_id"), r.status_code, str(body.get("error")))
+        return http.post(f"{client.order_url}/order", json=body, timeout=30)
+
+    def send(i: int, tag: str, item: str, qty: int) -> Attempt:
+        return chaos.place_attempt(i, tag, item, qty, post)
     return send
 
 

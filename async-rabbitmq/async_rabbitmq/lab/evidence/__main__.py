@@ -4,14 +4,13 @@ import sys
 
 from async_rabbitmq.lab.evidence import chaos, failover, scenarios
 from common.errors import exit_status
+from labkit.evidence import run_writer
 
 WRITERS = {"scenarios": scenarios.main, "chaos": chaos.main, "failover": failover.main}
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    name = argv.pop(0) if argv and argv[0] in WRITERS else "scenarios"
-    return WRITERS[name](argv)
+    return run_writer(WRITERS, argv)
 
 
 if __name__ == "__main__":

@@ -3,15 +3,14 @@
 import sys
 
 from common.errors import exit_status
+from labkit.evidence import run_writer
 from streaming_kafka.lab.evidence import chaos, failover, scenarios
 
 WRITERS = {"scenarios": scenarios.main, "chaos": chaos.main, "failover": failover.main}
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    name = argv.pop(0) if argv and argv[0] in WRITERS else "scenarios"
-    return WRITERS[name](argv)
+    return run_writer(WRITERS, argv)
 
 
 if __name__ == "__main__":
