@@ -23,7 +23,7 @@ INVENTORY, ORDER = "inventory-service", "order-service"
 
 
 @dataclass
-class Result:
+class ScenarioResult:
     key: str
     title: str
     calls: list[Call] = field(default_factory=list)
@@ -46,18 +46,18 @@ def _fresh(stack: Stack, client: Client, inventory_env: dict | None = None, orde
     client.reset_stock()
 
 
-def baseline(stack: Stack, client: Client, n: int = 20) -> Result:
+def baseline(stack: Stack, client: Client, n: int = 20) -> ScenarioResult:
     _fresh(stack, client)
-    return Result("baseline", f"Baseline latency ({n} requests, no delay)",
+    return ScenarioResult("baseline", f"Baseline latency ({n} requests, no delay)",
                   [client.order(i) for i in range(1, n + 1)])
 
 
-def inventory_delay(stack: Stack, client: Client, base: Result | None = None, delay_ms: int = 2000,
-                    n: int = 10) -> Result:
+def inventory_delay(stack: Stack, client: Client, base: ScenarioResult | None = None, delay_ms: int = 2000,
+                    n: int = 10) -> ScenarioResult:
     """The same requests with inventory slowed by `delay_ms`, compared with `base` (a baseline run first if none)."""
     base = base or baseline(stack, client)
     _fresh(stack, client, inventory_env=fault_env(inventory_delay_ms=delay_ms))
-    res = Result("delay", f"{delay_ms} ms inventory delay ({n} requests)",
+    res = ScenarioResult("delay", f"{delay_ms} ms inventory delay ({n} requests)",
                  [client.order(i) for i in range(1, n + 1)])
     b, d = base.summary, res.summary
     res.facts = {"delay_ms": delay_ms, "baseline": b.as_dict(), "delayed": d.as_dict(),
@@ -65,33 +65,33 @@ def inventory_delay(stack: Stack, client: Client, base: Result | None = None, de
     return res
 
 
-def forced_failure(stack: Stack, client: Client, n: int = 5) -> Result:
+def forced_failure(stack: Stack, client: Client, n: int = 5) -> ScenarioResult:
     _fresh(stack, client, inventory_env=fault_env(force_failure=True))
-    return Result("failure", f"Inventory forced failure, FORCE_FAILURE=true ({n} requests)",
+    return ScenarioResult("failure", f"Inventory forced failure, FORCE_FAILURE=true ({n} requests)",
                   [client.order(i) for i in range(1, n + 1)])
 
 
-def inventory_down(stack: Stack, client: Client, n: int = 3) -> Result:
+def inventory_down(stack: Stack, client: Client, n: int = 3) -> ScenarioResult:
     _fresh(stack, client)
     stack.stop(INVENTORY)
     try:
         calls = [client.order(i) for i in range(1, n + 1)]
     finally:
         stack.start(INVENTORY)
-    return Result("down", f"Inventory stopped ({n} requests)", calls)
+    return ScenarioResult("down", f"Inventory stopped ({n} requests)", calls)
 
 
-def inventory_timeout(stack: Stack, client: Client, delay_ms: int = 8000, n: int = 3) -> Result:
+def inventory_timeout(stack: Stack, client: Client, delay_ms: int = 8000, n: int = 3) -> ScenarioResult:
     settings = client.settings
     _fresh(stack, client, inventory_env=fault_env(inventory_delay_ms=delay_ms))
-    res = Result("timeout", f"Inventory slower ({delay_ms} ms) than the order service's timeout "
+    res = ScenarioResult("timeout", f"Inventory slower ({delay_ms} ms) than the order service's timeout "
                             f"({settings.inventory_timeout_s:g} s), {n} requests",
                  [client.order(i) for i in range(1, n + 1)])
     res.facts = {"inventory_delay_ms": delay_ms, "order_timeout_ms": settings.inventory_timeout_s * 1000}
     return res
 
 
-def concurrency(stack: Stack, client: Client, orders: int = 200, stock: int = 100, workers: int = 50) -> Result:
+def concurrency(stack: Stack, client: Client, orders: int = 200, stock: int = 100, workers: int = 50) -> ScenarioResult:
     _fresh(stack, client)
     client.reset_stock({**INITIAL_STOCK, "pizza": stock})
     sessions = [requests.Session() for _ in range(workers)]
@@ -103,7 +103,7 @@ def concurrency(stack: Stack, client: Client, orders: int = 200, stock: int = 10
     with ThreadPoolExecutor(workers) as pool:
         calls = list(pool.map(one, range(1, orders + 1)))
     elapsed = time.perf_counter() - t0
-    res = Result("concurrency", f"{orders} concurrent orders for {stock} pizzas ({workers} client threads)", calls)
+    res = ScenarioResult("concurrency", f"{orders} concurrent orders for {stock} pizzas ({workers} client threads)", calls)
     res.facts = {"confirmed": res.statuses.count(201),
                  "out_of_stock": sum(c.reason == ReservationOutcome.OUT_OF_STOCK for c in calls),
                  "other": sum(c.status not in (201, 409) for c in calls),
@@ -112,7 +112,7 @@ def concurrency(stack: Stack, client: Client, orders: int = 200, stock: int = 10
     return res
 
 
-def idempotency(stack: Stack, client: Client, retries: int = 5) -> Result:
+def idempotency(stack: Stack, client: Client, retries: int = 5) -> ScenarioResult:
     """Three cases: sequential retries, concurrent retries, and a retry after the first attempt timed out."""
     _fresh(stack, client)
     before = client.stock()["burger"]
@@ -136,7 +136,7 @@ def idempotency(stack: Stack, client: Client, retries: int = 5) -> Result:
     stack.start(INVENTORY)  # back to normal speed; the order service still has its short timeout
     retry = client.order(201, item="salad", quantity=4, key=key3, student="s-late")
     stack.start(ORDER)
-    res = Result("idempotency", f"Idempotency-Key: {retries} sequential retries, {retries} concurrent retries, "
+    res = ScenarioResult("idempotency", f"Idempotency-Key: {retries} sequential retries, {retries} concurrent retries, "
                                 "a retry after a timeout", calls + race + [first, retry])
     res.facts = {
         "sequential": {"key": key, "order_ids": sorted({c.order_id for c in calls}), "statuses": [c.status for c in calls],
@@ -152,7 +152,7 @@ def idempotency(stack: Stack, client: Client, retries: int = 5) -> Result:
 
 
 def circuit_breaker(stack: Stack, client: Client, threshold: int = 3, reset_s: float = 3.0,
-                    timeout_s: float = 1.0, open_calls: int = 5) -> Result:
+                    timeout_s: float = 1.0, open_calls: int = 5) -> ScenarioResult:
     """Inventory hangs (slower than the timeout): the first calls each wait out the timeout, then the breaker
     opens and calls fail at once; inventory recovers and, after the cool-down, a probe closes the breaker."""
     order_env = {"INVENTORY_TIMEOUT_S": str(timeout_s), "BREAKER_FAILURE_THRESHOLD": str(threshold),
@@ -171,7 +171,7 @@ def circuit_breaker(stack: Stack, client: Client, threshold: int = 3, reset_s: f
             break
     calls.append(client.order(len(calls) + 1))
     stack.start(ORDER)
-    res = Result("breaker", f"Circuit breaker (threshold {threshold}, cool-down {reset_s:g} s, "
+    res = ScenarioResult("breaker", f"Circuit breaker (threshold {threshold}, cool-down {reset_s:g} s, "
                             f"timeout {timeout_s:g} s)", calls)
     res.facts = {"threshold": threshold, "reset_s": reset_s, "timeout_s": timeout_s}
     return res
@@ -179,20 +179,20 @@ def circuit_breaker(stack: Stack, client: Client, threshold: int = 3, reset_s: f
 
 @dataclass(frozen=True)
 class Results:
-    """run_all's results, one field per scenario (named by its `Result.key`) in the evidence file's order, and
+    """run_all's results, one field per scenario (named by its `ScenarioResult.key`) in the evidence file's order, and
     each one's duration."""
-    baseline: Result
-    delay: Result
-    failure: Result
-    down: Result
-    timeout: Result
-    concurrency: Result
-    idempotency: Result
-    breaker: Result
+    baseline: ScenarioResult
+    delay: ScenarioResult
+    failure: ScenarioResult
+    down: ScenarioResult
+    timeout: ScenarioResult
+    concurrency: ScenarioResult
+    idempotency: ScenarioResult
+    breaker: ScenarioResult
     seconds: dict[str, float]  # per scenario (field name), in run order
 
     @property
-    def in_order(self) -> list[Result]:
+    def in_order(self) -> list[ScenarioResult]:
         return [getattr(self, f.name) for f in fields(self) if f.name != "seconds"]
 
 
@@ -221,7 +221,7 @@ def run_all(stack: Stack, settings: Settings, full: bool = True, progress=lambda
         ("idempotency", "idempotency keys", lambda: idempotency(stack, client)),
         ("breaker", "circuit breaker", lambda: circuit_breaker(stack, client)),
     ]
-    results: dict[str, Result] = {}  # filled as the steps run: the delay step reads the baseline's
+    results: dict[str, ScenarioResult] = {}  # filled as the steps run: the delay step reads the baseline's
     _, seconds = run_steps([(key, f"{i}/{len(steps)} {what}", fn) for i, (key, what, fn) in enumerate(steps, 1)],
                            progress, results=results)
     _fresh(stack, client)

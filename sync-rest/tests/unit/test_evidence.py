@@ -16,24 +16,24 @@ def _calls(*specs) -> list[sc.Call]:
 
 def _results(timeout_calls, breaker_calls, delayed_ms=(2008.0, 2010.0)) -> sc.Results:
     ok = _calls((201, None, "closed", 8.0), (201, None, "closed", 9.0))
-    base = sc.Result("baseline", "Baseline latency (2 requests, no delay)", ok)
-    delay = sc.Result("delay", "2000 ms inventory delay (2 requests)",
+    base = sc.ScenarioResult("baseline", "Baseline latency (2 requests, no delay)", ok)
+    delay = sc.ScenarioResult("delay", "2000 ms inventory delay (2 requests)",
                       _calls(*[(201, None, "closed", ms) for ms in delayed_ms]))
     b, d = base.summary, delay.summary
     delay.facts = {"delay_ms": 2000, "baseline": b.as_dict(), "delayed": d.as_dict(),
                    "delta_mean_ms": round(d.mean - b.mean, 1), "delta_median_ms": round(d.median - b.median, 1)}
-    timeout = sc.Result("timeout", "Inventory slower (8000 ms) than the order service's timeout (5 s), 3 requests",
+    timeout = sc.ScenarioResult("timeout", "Inventory slower (8000 ms) than the order service's timeout (5 s), 3 requests",
                         timeout_calls, {"inventory_delay_ms": 8000, "order_timeout_ms": 5000.0})
-    breaker = sc.Result("breaker", "Circuit breaker (threshold 3, cool-down 3 s, timeout 1 s)", breaker_calls,
+    breaker = sc.ScenarioResult("breaker", "Circuit breaker (threshold 3, cool-down 3 s, timeout 1 s)", breaker_calls,
                         {"threshold": 3, "reset_s": 3.0, "timeout_s": 1.0})
-    failure = sc.Result("failure", "Inventory forced failure, FORCE_FAILURE=true (2 requests)",
+    failure = sc.ScenarioResult("failure", "Inventory forced failure, FORCE_FAILURE=true (2 requests)",
                         _calls((422, "forced_failure", "closed", 5.0), (422, "forced_failure", "closed", 5.0)))
-    down = sc.Result("down", "Inventory stopped (2 requests)",
+    down = sc.ScenarioResult("down", "Inventory stopped (2 requests)",
                      _calls((503, "inventory_unavailable", "closed", 3.0), (503, "inventory_unavailable", "closed", 3.0)))
-    conc = sc.Result("concurrency", "2 concurrent orders for 1 pizzas (2 client threads)", ok,
+    conc = sc.ScenarioResult("concurrency", "2 concurrent orders for 1 pizzas (2 client threads)", ok,
                      {"confirmed": 2, "out_of_stock": 0, "other": 0, "stock_after": 0, "seconds": 0.1,
                       "distinct_order_ids": 2})
-    idem = sc.Result("idempotency", "Idempotency-Key", [], {
+    idem = sc.ScenarioResult("idempotency", "Idempotency-Key", [], {
         "sequential": {"statuses": [], "order_ids": ["a"], "replayed": 0, "stock_before": 1, "stock_after": 1,
                        "reserved_units": 0},
         "concurrent": {"statuses": [], "order_ids": ["b"], "reserved_units": 0},

@@ -30,7 +30,7 @@ def _call_line(c: sc.Call) -> str:
     return f"  req {c.n:>3}  | HTTP {c.status} | {c.state:<10} |{extra:<44} | {c.ms:>8.1f} ms"
 
 
-def _summary(r: sc.Result) -> list[str]:
+def _summary(r: sc.ScenarioResult) -> list[str]:
     s = r.summary
     return [f"  --- summary ({s.n} requests) ---",
             f"  min    = {s.min:8.1f} ms", f"  max    = {s.max:8.1f} ms", f"  mean   = {s.mean:8.1f} ms",
@@ -42,7 +42,7 @@ def _statuses(calls: list[sc.Call]) -> str:
     return ", ".join(f"{code} x{n}" for code, n in sorted(Counter(c.status for c in calls).items()))
 
 
-def _breaker(r: sc.Result) -> str:
+def _breaker(r: sc.ScenarioResult) -> str:
     f = r.facts
     waited = [c for c in r.calls if c.reason == ReservationOutcome.INVENTORY_TIMEOUT]
     fast = [c for c in r.calls if c.status == 503 and c.circuit == "open"]
