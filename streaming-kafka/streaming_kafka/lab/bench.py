@@ -92,7 +92,8 @@ def raw_produce(settings: Settings, events: list, **overrides) -> float:
 
 
 def raw_consume(settings: Settings, topics: tuple[str, ...]) -> tuple[int, float]:
-    """Records and seconds for a raw consumer reading `topics` from the start to their current end, no decoding."""
+    """Records and seconds for a raw consumer reading `topics` from the start to their current end, no decoding:
+    each record's value and offset, read the way the replay reads them (`poll_values`)."""
     consumer = make_reader(settings, max_poll_records=20_000, **FETCH)
     tps = [TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t) or ())]
     consumer.assign(tps)
@@ -101,8 +102,8 @@ def raw_consume(settings: Settings, topics: tuple[str, ...]) -> tuple[int, float
     end = consumer.end_offsets(tps)
     remaining, n = {tp for tp in tps if end[tp] > 0}, 0
     while remaining:
-        for tp, recs in consumer.poll(timeout_ms=1000).items():
-            n += sum(1 for r in recs if r.offset < end[tp])
+        for tp, got in consumer.poll_values(timeout_ms=1000).items():
+            n += len(got.values) if got.offsets[-1] < end[tp] else sum(1 for o in got.offsets if o < end[tp])
             if consumer.position(tp) >= end[tp]:
                 remaining.discard(tp)
                 consumer.pause(tp)
