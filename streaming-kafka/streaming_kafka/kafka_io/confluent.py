@@ -173,7 +173,7 @@ class Batch:
         self.sent = self._acked = self.failed = 0
         self.error: KafkaError | None = None
 
-    def __call__(self, err, msg) -> None:  # on_delivery of every record of the batch
+    def _report(self, err, msg) -> None:  # on_delivery of every record of the batch
         if err is None:
             self._acked += 1
         else:
@@ -188,14 +188,14 @@ class Batch:
         """Hand every (key, value) of `records` to the producer, for `partition` when given (else the key's);
         `sent` counts them even when one is refused."""
         producer, topic, n = self._producer, self.topic, 0
-        produce = producer._p.produce
+        produce, report = producer._p.produce, self._report  # a bound method: cheaper for librdkafka to call
         part = -1 if partition is None else partition  # -1: librdkafka's RD_KAFKA_PARTITION_UA, the partitioner's
         try:
             for key, value in records:
                 try:
-                    produce(topic, value, key, part, self)  # positional: measured ~0.1 µs less per record
+                    produce(topic, value, key, part, report)  # positional: measured ~0.1 µs less per record
                 except BufferError:
-                    producer._produce_when_room(topic, value, key, self, partition=part)
+                    producer._produce_when_room(topic, value, key, report, partition=part)
                 n += 1
         except KafkaException as exc:
             if exc.args and exc.args[0].code() == _Err._UNKNOWN_PARTITION:
