@@ -1,12 +1,12 @@
 """The seam's `poll_values`: the same records as `poll`, reduced to values and offsets per partition."""
 from types import SimpleNamespace
 
-import confluent_kafka as ck
 import pytest
 
 from streaming_kafka.kafka_io import TopicPartition, Values, confluent
 
 pytestmark = pytest.mark.unit
+ck = confluent.ck  # librdkafka's own message and error types, through the seam
 
 
 def reader(batches):
