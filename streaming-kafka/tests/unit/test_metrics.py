@@ -207,7 +207,7 @@ _records = st.lists(st.one_of(
     max_size=80)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(_records, st.lists(st.integers(1, 20), min_size=1, max_size=10))
 def test_the_kept_up_metrics_equal_a_count_over_the_whole_state_after_every_fold(records, chunks):
     state, i = MetricsState(), 0
