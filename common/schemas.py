@@ -124,6 +124,9 @@ def decode_json(raw: bytes | None, max_bytes: int | None = None, max_depth: int 
             raise InvalidInput("invalid_json", "the value is not JSON") from None
         except RecursionError:  # e.g. 60 KB of `[[[[...`: deeper than the parser's stack
             raise InvalidInput("too_deep", f"the value is JSON nested deeper than {max_depth} levels") from None
-    if _depth_exceeds(data, max_depth):
+    # Every container opens with a `{` or `[` byte (in each encoding JSON allows), so a value with at most one such
+    # byte is at most one level deep: the walk is needed only for the others (an event never nests).
+    if (max_depth < 1 or type(raw) is not bytes or raw.count(b"{") + raw.count(b"[") > 1) \
+            and _depth_exceeds(data, max_depth):
         raise InvalidInput("too_deep", f"the value is JSON nested deeper than {max_depth} levels")
     return data

@@ -8,8 +8,12 @@ byte-identical `metrics_output.json`, live or replayed.
 from __future__ import annotations
 
 import json
+import re
+import sys
 from collections import Counter
 from datetime import datetime
+
+import orjson
 
 from common.menu import ITEMS, MAX_QUANTITY
 from common.schemas import InvalidInput, decode_json
@@ -27,6 +31,20 @@ def _is_order(ev: dict) -> bool:
     except InvalidInput:
         return False
     return True
+
+
+# Our own timestamps (`iso_ms`): a minute (checked when it entered the memo), then seconds and milliseconds.
+_OWN_STAMP = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-5][0-9]\.[0-9]{3}Z")
+
+
+def _plainly_an_order(ev: dict, order_id: str, stamp) -> bool:
+    """True only for an `OrderPlaced` that `check_order_placed` accepts, shown without pydantic: ASCII ids and
+    student within their lengths, an optional boolean flag, and one of our own timestamps on a known minute (the
+    caller checked the type, item and quantity). False says nothing: the full check then decides."""
+    event_id, student, flag = ev["event_id"], ev.get("student_id", ""), ev.get("force_fail", False)
+    return (0 < len(event_id) <= 128 and event_id.isascii() and 0 < len(order_id) <= 128 and order_id.isascii()
+            and type(student) is str and len(student) <= 64 and student.isascii() and type(flag) is bool
+            and type(stamp) is str and stamp[:16] in _MINUTES and _OWN_STAMP.fullmatch(stamp) is not None)
 
 
 _MINUTES: dict[str, int] = {}  # "YYYY-MM-DDTHH:MM" -> minute start: our own timestamps repeat their minute
@@ -47,6 +65,10 @@ def minute_of(stamp: str) -> int:
 
 
 class MetricsState:
+    """The analytics state, keyed by order id, and the aggregates of the metrics kept up to date as it grows:
+    `metrics()` costs what was folded in since the last call plus the number of minute buckets, never a pass
+    over every order held (a live consumer renders it every METRICS_INTERVAL_S, with millions of orders)."""
+
     def __init__(self, max_bytes: int | None = None):
         self.max_bytes = max_bytes  # larger records are what the inventory consumer dead-letters (oversized)
         self.orders: dict[str, int] = {}  # order_id -> minute
@@ -54,6 +76,16 @@ class MetricsState:
         self.duplicates = 0
         self.invalid = 0
         self.version = 0  # bumps on every change: lets the writer skip unchanged state
+        self._matched = 0  # orders that have a result: pending and results without order follow from it
+        # What the fold added since the aggregates were last brought up to date (an append per event in the
+        # hot loop; the counting happens in `metrics()`).
+        self._new_minutes: list[int] = []
+        self._new_results: list[tuple] = []
+        self._per_minute: Counter[int] = Counter()
+        self._reserved: Counter[int] = Counter()
+        self._failures: Counter[int] = Counter()
+        self._reasons: Counter[str | None] = Counter()
+        self._units: Counter[str] = Counter()
 
     def add(self, raw: bytes | None) -> bool:
         """Fold one record value in; False when it was a duplicate or not a usable event."""
@@ -62,11 +94,22 @@ class MetricsState:
     def add_many(self, values) -> int:
         """Fold record values in, in order; returns how many changed the state (the hot loop of a replay)."""
         # The inventory consumer's own decoder (size and depth limits included): what it dead-letters is no event.
-        orders, results, memo, decode = self.orders, self.results, _MINUTES, decode_json
-        changed, limit = 0, self.max_bytes
+        orders, results, memo, decode, loads = self.orders, self.results, _MINUTES, decode_json, orjson.loads
+        new_minutes, new_results = self._new_minutes.append, self._new_results.append
+        changed = duplicates = invalid = matched = 0
+        limit = self.max_bytes
+        fast_limit = limit if limit is not None else sys.maxsize
         for raw in values:
             try:
-                ev = decode(raw, limit)
+                # decode_json's own path for a flat value within the limits (one opening brace, no bracket, so
+                # nothing to walk for depth), without its call; anything else, orjson's refusals too, goes to it.
+                if type(raw) is bytes and len(raw) <= fast_limit and raw.count(b"{") + raw.count(b"[") == 1:
+                    try:
+                        ev = loads(raw)
+                    except orjson.JSONDecodeError:
+                        ev = decode(raw, limit)
+                else:
+                    ev = decode(raw, limit)
                 kind, order_id, stamp = ev["event_type"], ev["order_id"], ev["timestamp"]
                 minute = memo.get(stamp[:16]) if len(stamp) == 24 and stamp[-1] == "Z" else None
                 if minute is None:
@@ -74,31 +117,38 @@ class MetricsState:
                 if type(order_id) is not str:
                     raise TypeError("order_id")
             except (TypeError, ValueError, KeyError, AttributeError):
-                self.invalid += 1
+                invalid += 1
                 continue
             if kind == ORDER_PLACED:
                 q, item = ev.get("quantity"), ev.get("item")
                 # What the inventory consumer would dead-letter is not an order (the cheap part of its checks).
                 if type(item) is not str or item not in _ITEMS or type(q) is not int or not 1 <= q <= MAX_QUANTITY \
                         or type(ev.get("event_id")) is not str:
-                    self.invalid += 1
+                    invalid += 1
                 elif order_id in orders:
-                    self.duplicates += 1
-                elif not _is_order(ev):  # the full check, once per new order
-                    self.invalid += 1
+                    duplicates += 1
+                elif not (_plainly_an_order(ev, order_id, stamp) or _is_order(ev)):  # the full check, if in doubt
+                    invalid += 1
                 else:
                     orders[order_id] = minute
+                    new_minutes(minute)
+                    matched += order_id in results
                     changed += 1
             elif kind == RESERVED or kind == FAILED:
                 if order_id in results:
-                    self.duplicates += 1
+                    duplicates += 1
                 else:
                     ok = kind == RESERVED
-                    results[order_id] = (ok, None if ok else str(ev.get("reason")), minute,
-                                         str(ev.get("item")), ev.get("quantity") if ok else 0)
+                    res = results[order_id] = (ok, None if ok else str(ev.get("reason")), minute,
+                                               str(ev.get("item")), ev.get("quantity") if ok else 0)
+                    new_results(res)
+                    matched += order_id in orders
                     changed += 1
             else:
-                self.invalid += 1
+                invalid += 1
+        self.duplicates += duplicates
+        self.invalid += invalid
+        self._matched += matched
         self.version += changed
         return changed
 
@@ -111,24 +161,28 @@ class MetricsState:
             return {"order_id": order_id, "status": OrderStatus.PENDING}
         return None
 
-    def metrics(self) -> dict:
-        per_minute = Counter(self.orders.values())
-        failures: Counter[int] = Counter()
-        reserved: Counter[int] = Counter()
-        reasons: Counter[str | None] = Counter()
-        units: Counter[str] = Counter()
-        for ok, reason, minute, item, qty in self.results.values():
+    def _catch_up(self) -> None:
+        """Count what the fold added since the last call into the aggregates."""
+        if self._new_minutes:
+            self._per_minute.update(self._new_minutes)
+            self._new_minutes.clear()
+        reserved, failures, reasons, units = self._reserved, self._failures, self._reasons, self._units
+        for ok, reason, minute, item, qty in self._new_results:
             if ok:
                 reserved[minute] += 1
                 units[item] += qty if isinstance(qty, int) else 0
             else:
                 failures[minute] += 1
                 reasons[reason] += 1
+        self._new_results.clear()
+
+    def metrics(self) -> dict:
+        self._catch_up()
+        per_minute, failures, reserved = self._per_minute, self._failures, self._reserved
         total = len(self.orders)
         n_ok, n_failed = sum(reserved.values()), sum(failures.values())
         buckets = sorted(per_minute)
         duration = (buckets[-1] - buckets[0]) // 60 + 1 if buckets else 0
-        pending = sum(1 for o in self.orders if o not in self.results)
         return {
             "total_orders_seen": total,
             "total_reserved": n_ok,
@@ -139,10 +193,10 @@ class MetricsState:
             "orders_per_minute_buckets": _keyed(per_minute),
             "failures_per_minute_buckets": _keyed(failures),
             "reserved_per_minute_buckets": _keyed(reserved),
-            "failure_reasons": dict(sorted(reasons.items())),
-            "reserved_units_by_item": dict(sorted(units.items())),
-            "orders_pending": pending,
-            "results_without_order": sum(1 for o in self.results if o not in self.orders),
+            "failure_reasons": dict(sorted(self._reasons.items())),
+            "reserved_units_by_item": dict(sorted(self._units.items())),
+            "orders_pending": total - self._matched,
+            "results_without_order": len(self.results) - self._matched,
             "first_minute": buckets[0] if buckets else None,
             "last_minute": buckets[-1] if buckets else None,
             "duplicate_events_ignored": self.duplicates,

@@ -14,6 +14,7 @@ import os
 import tempfile
 import threading
 import time
+from bisect import bisect_left
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -116,15 +117,15 @@ class AnalyticsWorker:
             log.info("analytics consumer stopped", extra={"orders": len(self.state.orders)})
 
     def _poll_once(self) -> None:
-        batch = self.consumer.poll(timeout_ms=500)
+        batch = self.consumer.poll_values(timeout_ms=500)
         if batch:
             with self.lock:
-                for tp, recs in batch.items():
-                    self.state.add_many([r.value for r in recs])
-                    self.folded[tp] = recs[-1].offset + 1
+                for tp, got in batch.items():
+                    self.state.add_many(got.values)
+                    self.folded[tp] = got.next_offset
             try:
                 # KafkaTimeoutError when the coordinator stays away past the deadline: run() replaces the client
-                self.consumer.commit({tp: recs[-1].offset + 1 for tp, recs in batch.items()})
+                self.consumer.commit({tp: got.next_offset for tp, got in batch.items()})
             except CommitFailedError as exc:  # rebalanced: keyed state absorbs the re-read
                 log.warning("commit failed after a rebalance: %s", exc)
 
@@ -168,11 +169,11 @@ def replay(settings, group: str | None = None, consumer=None) -> ReplayResult:
         remaining = {tp for tp in tps if end[tp] > consumer.position(tp)}
         events = 0
         while remaining:
-            for tp, recs in consumer.poll(timeout_ms=1000).items():
+            for tp, got in consumer.poll_values(timeout_ms=1000).items():
                 limit = end[tp]  # stop at the snapshot: later events are not part of this replay
-                batch = recs if recs[-1].offset < limit else [r for r in recs if r.offset < limit]
-                state.add_many([r.value for r in batch])
-                events += len(batch)
+                values = got.values if got.offsets[-1] < limit else got.values[:bisect_left(got.offsets, limit)]
+                state.add_many(values)
+                events += len(values)
                 if consumer.position(tp) >= limit:
                     remaining.discard(tp)
                     consumer.pause(tp)

@@ -8,11 +8,12 @@ kafka-python-ng (`kafka_python.py`, the default) and confluent-kafka on librdkaf
   `wait(timeout)`): confluent-kafka counts their delivery reports with one callback, no future per record.
 - `make_consumer`: a group consumer, `subscribe(topics, on_assign=, on_revoke=)` (`on_assign` may return a start
   offset per partition, else the group's committed offset is where it resumes), `poll(timeout_ms, max_records)`
-  -> `{TopicPartition: [Record]}`, synchronous `commit({tp: next offset})`, `seek`, `close()` (leaves the group).
+  -> `{TopicPartition: [Record]}`, `poll_values` (the same, as `{TopicPartition: Values}`: values and offsets
+  only, for a caller that folds the log), synchronous `commit({tp: next offset})`, `seek`, `close()` (leaves the group).
   A commit whose coordinator stays away past COMMIT_TIMEOUT_S, or a group left unjoined for GROUP_STALL_S, raises
   KafkaTimeoutError; `client_broken` says when the caller must replace the consumer with a new one.
 - `make_reader`: the same consumer used by assignment only: `assign`, `seek`, `seek_to_beginning`, `position`,
-  `end_offsets`, `partitions_for_topic`, `pause`, `poll`; with a group it starts from the group's offsets.
+  `end_offsets`, `partitions_for_topic`, `pause`, `poll`, `poll_values`; with a group it starts from the group's offsets.
 - `make_admin`: topics (list, create, delete, describe), broker ids, a group's committed offsets and members.
 Nothing outside this package imports `kafka` or `confluent_kafka` (a unit test keeps it so).
 """
@@ -33,6 +34,7 @@ from streaming_kafka.kafka_io.base import (  # noqa: F401 - the seam's names
     TopicAlreadyExistsError,
     TopicPartition,
     TopicSpec,
+    Values,
     client_broken,
     wait_sent,
 )

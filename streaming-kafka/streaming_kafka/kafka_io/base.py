@@ -45,6 +45,18 @@ class Record(NamedTuple):
     timestamp: int = 0
 
 
+class Values(NamedTuple):
+    """One partition's records of a poll, reduced to what a fold over the log needs: their values and offsets,
+    in order (`poll_values`: no record object is built per message)."""
+    values: list
+    offsets: list[int]
+
+    @property
+    def next_offset(self) -> int:
+        """The offset after the last record: what to commit, or where to resume."""
+        return self.offsets[-1] + 1
+
+
 class Committed(NamedTuple):
     """A group's committed position in one partition, with the metadata string its commit carried. `commit()`
     takes one in place of a bare offset to store that string with it (Kafka keeps it beside the offset)."""

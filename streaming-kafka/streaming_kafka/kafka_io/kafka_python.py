@@ -32,6 +32,7 @@ from streaming_kafka.kafka_io.base import (
     PartitionInfo,
     TopicPartition,
     TopicSpec,
+    Values,
 )
 
 NAME = "kafka-python-ng"
@@ -131,6 +132,11 @@ class Consumer(KafkaConsumer):
         if self._subscribed and not self._group_ready(timeout_ms):
             return {}
         return super().poll(timeout_ms=timeout_ms, max_records=max_records, update_offsets=update_offsets)
+
+    def poll_values(self, timeout_ms=0, max_records=None) -> dict[TopicPartition, Values]:
+        """`poll`, as the values and offsets of each partition's records (this library builds its records itself)."""
+        return {TopicPartition(*tp): Values([r.value for r in recs], [r.offset for r in recs])
+                for tp, recs in self.poll(timeout_ms=timeout_ms, max_records=max_records).items()}
 
     def _group_ready(self, timeout_ms: int) -> bool:
         """False (after waiting at most `timeout_ms` for a coordinator) while the coordinator is unknown, where the

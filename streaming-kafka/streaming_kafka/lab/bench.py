@@ -12,7 +12,9 @@ all by default); `run()` returns them.
   produces one result each and commits per batch, a second group that reads both topics and commits, timed to
   lag 0 in both groups the same way.
 - replay events/s (fresh group, decode, fold into the metrics) against a raw consumer that reads the same
-  partitions up to the same end offsets without decoding.
+  partitions up to the same end offsets without decoding: their values and offsets, as the replay reads them
+  (`ratio`); also against the same raw consumer building the seam's record object per message (`poll`), the
+  baseline of earlier runs (`ratio_vs_record_objects`).
 Each figure is the best of `repeat` runs: other processes share the machine's 2 cores. On a cluster (BROKERS=3)
 the raw baselines write to scratch topics replicated like the event topics, so they pay the same replication.
 KAFKA_BENCH_EVENTS sets the event count (100,000 by default).
@@ -91,8 +93,10 @@ def raw_produce(settings: Settings, events: list, **overrides) -> float:
     return seconds
 
 
-def raw_consume(settings: Settings, topics: tuple[str, ...]) -> tuple[int, float]:
-    """Records and seconds for a raw consumer reading `topics` from the start to their current end, no decoding."""
+def raw_consume(settings: Settings, topics: tuple[str, ...], records: bool = False) -> tuple[int, float]:
+    """Records and seconds for a raw consumer reading `topics` from the start to their current end, no decoding:
+    each record's value and offset, read the way the replay reads them (`poll_values`); `records`: as the seam's
+    record objects (`poll`), the way every consumer read before `poll_values` existed."""
     consumer = make_reader(settings, max_poll_records=20_000, **FETCH)
     tps = [TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t) or ())]
     consumer.assign(tps)
@@ -101,8 +105,15 @@ def raw_consume(settings: Settings, topics: tuple[str, ...]) -> tuple[int, float
     end = consumer.end_offsets(tps)
     remaining, n = {tp for tp in tps if end[tp] > 0}, 0
     while remaining:
-        for tp, recs in consumer.poll(timeout_ms=1000).items():
-            n += sum(1 for r in recs if r.offset < end[tp])
+        if records:
+            for tp, recs in consumer.poll(timeout_ms=1000).items():
+                n += sum(1 for r in recs if r.offset < end[tp])
+                if consumer.position(tp) >= end[tp]:
+                    remaining.discard(tp)
+                    consumer.pause(tp)
+            continue
+        for tp, got in consumer.poll_values(timeout_ms=1000).items():
+            n += len(got.values) if got.offsets[-1] < end[tp] else sum(1 for o in got.offsets if o < end[tp])
             if consumer.position(tp) >= end[tp]:
                 remaining.discard(tp)
                 consumer.pause(tp)
@@ -237,17 +248,20 @@ def end_to_end_figure(settings: Settings, progress, events: list, repeat: int) -
 
 def replay_figure(settings: Settings, progress, repeat: int) -> dict:
     progress("replay vs raw consumer (both event topics, same partitions)")
-    replays, raws = [], []
+    replays, raws, raw_records = [], [], []
     for _ in range(repeat):
-        n, s = raw_consume(settings, EVENT_TOPICS)
-        raws.append((n, s))
+        raws.append(raw_consume(settings, EVENT_TOPICS))
+        raw_records.append(raw_consume(settings, EVENT_TOPICS, records=True))
         r = replay(settings)
         replays.append((r.events, r.seconds))
         time.sleep(1.0)  # the next replay gets its own group name (one-second resolution)
     replay_rate = max(n / s for n, s in replays)
     raw_read_rate = max(n / s for n, s in raws)
+    records_rate = max(n / s for n, s in raw_records)
     return {"events": replays[0][0], "events_per_s": round(replay_rate),
-            "raw_consumer_events_per_s": round(raw_read_rate), "ratio": ratio(replay_rate, raw_read_rate)}
+            "raw_consumer_events_per_s": round(raw_read_rate), "ratio": ratio(replay_rate, raw_read_rate),
+            "raw_consumer_record_objects_events_per_s": round(records_rate),
+            "ratio_vs_record_objects": ratio(replay_rate, records_rate)}
 
 
 def run(progress=print, count: int | None = None, repeat: int = 2, latency_n: int = 300,

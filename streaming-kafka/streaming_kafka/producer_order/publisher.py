@@ -7,6 +7,7 @@ A failure is reported as what is known: `NotSent` (the producer never took the r
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 import random
@@ -51,8 +52,23 @@ class BulkIncomplete(Exception):
         self.seconds = seconds
 
 
-# A UUID4's variant digit (the 17th hex digit: 10xx in binary) from any hex digit, for event ids made from urandom.
-_VARIANT = {c: "89ab"[int(c, 16) & 3] for c in "0123456789abcdef"}
+_BLOCK = 1000  # events per timestamp: generated together, with one urandom call for their ids
+
+
+@functools.cache
+def _uuid4_masks(n: int) -> tuple[int, int]:
+    """The bits that make n concatenated random 16-byte blocks UUID4s: version 4 (byte 6), variant 10 (byte 8)."""
+    keep, force = bytearray(b"\xff" * 16), bytearray(16)
+    keep[6], force[6], keep[8], force[8] = 0x0F, 0x40, 0x3F, 0x80
+    return int.from_bytes(bytes(keep) * n, "big"), int.from_bytes(bytes(force) * n, "big")
+
+
+def event_ids(n: int) -> list[str]:
+    """`n` event ids for `/bulk`: the format of common.ids.generate_event_id (a UUID4's 32 hex digits), made from
+    one urandom call for all of them (the one place `/bulk`'s id format lives)."""
+    keep, force = _uuid4_masks(n)
+    hexes = ((int.from_bytes(os.urandom(16 * n), "big") & keep) | force).to_bytes(16 * n, "big").hex()
+    return [hexes[i:i + 32] for i in range(0, 32 * n, 32)]
 
 
 def generate_events(n: int, rng: random.Random, fail_rate: float, student_json: str) -> tuple[list, int]:
@@ -61,26 +77,24 @@ def generate_events(n: int, rng: random.Random, fail_rate: float, student_json: 
     (student, item, quantity, time, flag) is one of a few precomputed tails. rng draws per event: the flag, the
     item, the quantity, in that order (a seed gives the same events)."""
     rnd, n_items = rng.random, N_ITEMS
-    # One urandom call per chunk instead of two per event: 20 random bytes per event for its ids.
-    entropy = os.urandom(20 * n).hex()
     records: list = []
     append = records.append
     flagged = 0
-    for start in range(0, n, 1000):  # the events' own time, refreshed every 1,000 events
+    for start in range(0, n, _BLOCK):  # the events' own time, refreshed every block
         ms = now_ms()
         stamp = iso_ms(ms)
         prefix = f"ORD-{ms}-"  # the shape of common.ids.generate_order_id
+        ids = event_ids(_BLOCK)
+        suffixes = os.urandom(4 * _BLOCK).hex()  # the order ids' 8 random hex digits
         tails = [[[f'"student_id":{student_json},"item":"{item}","quantity":{q},"timestamp":"{stamp}",'
                    f'"force_fail":{flag}}}' for q in (1, 2, 3)] for item in ITEMS] for flag in ("false", "true")]
-        for i in range(start, min(n, start + 1000)):
-            r = entropy[40 * i:40 * i + 40]
-            order_id = prefix + r[:8]
+        for i in range(min(_BLOCK, n - start)):
+            order_id = prefix + suffixes[8 * i:8 * i + 8]
             fail = rnd() < fail_rate
             flagged += fail
             tail = tails[fail][int(rnd() * n_items)][int(rnd() * 3)]
-            # the event id: a UUID4's hex (version digit 4, variant 8-b), as common.ids.generate_event_id
-            append((order_id.encode(), f'{{"event_type":"OrderPlaced","event_id":"{r[8:20]}4{r[21:24]}'
-                                       f'{_VARIANT[r[24]]}{r[25:]}","order_id":"{order_id}",{tail}'.encode()))
+            append((order_id.encode(),
+                    f'{{"event_type":"OrderPlaced","event_id":"{ids[i]}","order_id":"{order_id}",{tail}'.encode()))
     return records, flagged
 
 

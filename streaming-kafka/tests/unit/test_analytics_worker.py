@@ -1,17 +1,14 @@
 """The live analytics loop across rebalances: its in-memory view is rebuilt from the log and must never skip a
 record, whatever the group's committed offsets say (found by the chaos ring: a rebalance in the middle of the
 rebuild after a restart resumed from the old process's committed offsets and left thousands of orders pending)."""
-from collections import namedtuple
-
 import pytest
 
 from common.settings import Settings
 from streaming_kafka.analytics_consumer.worker import AnalyticsWorker
 from streaming_kafka.events import OrderPlaced
-from streaming_kafka.kafka_io import BEGINNING, CommitFailedError, TopicPartition
+from streaming_kafka.kafka_io import BEGINNING, CommitFailedError, TopicPartition, Values
 
 pytestmark = pytest.mark.unit
-Record = namedtuple("Record", "offset value")
 ORDERS = TopicPartition("OrderEvents", 0)
 
 
@@ -26,13 +23,13 @@ class RebalancingConsumer:
     def subscribe(self, topics, on_assign=None, on_revoke=None):
         self.on_assign = on_assign
 
-    def poll(self, timeout_ms=0):
+    def poll_values(self, timeout_ms=0):
         starts = self.on_assign([ORDERS]) or {}
         start = {BEGINNING: 0}.get(starts.get(ORDERS), starts.get(ORDERS, self.committed))
-        recs = [Record(o, self.log[o]) for o in range(start, min(start + self.per_poll, len(self.log)))]
-        if not recs:
+        offsets = list(range(start, min(start + self.per_poll, len(self.log))))
+        if not offsets:
             self.worker.stop()
-        return {ORDERS: recs} if recs else {}
+        return {ORDERS: Values([self.log[o] for o in offsets], offsets)} if offsets else {}
 
     def commit(self, offsets):
         self.commits += 1
@@ -62,11 +59,11 @@ class BrokenSocketConsumer(RebalancingConsumer):
         super().__init__(*a, **kw)
         self.polls, self.fail_after, self.closed = 0, fail_after, False
 
-    def poll(self, timeout_ms=0):
+    def poll_values(self, timeout_ms=0):
         self.polls += 1
         if self.polls > self.fail_after:
             raise ValueError("Invalid file descriptor: -1")
-        return super().poll(timeout_ms)
+        return super().poll_values(timeout_ms)
 
     def close(self):
         self.closed = True
@@ -94,7 +91,7 @@ def test_other_value_errors_are_not_swallowed(tmp_path):
     worker = AnalyticsWorker(Settings(metrics_dir=tmp_path, metrics_interval_s=3600))
 
     class Odd(RebalancingConsumer):
-        def poll(self, timeout_ms=0):
+        def poll_values(self, timeout_ms=0):
             raise ValueError("something else")
 
     worker.consumer = Odd([], committed=0, per_poll=1, worker=worker)

@@ -18,6 +18,7 @@ from streaming_kafka.kafka_io import (
     KafkaError,
     KafkaTimeoutError,
     TopicPartition,
+    Values,
     client_broken,
     kafka_python,
 )
@@ -183,6 +184,10 @@ class GroupConsumer:
             return {}
         self.position = recs[-1].offset + 1
         return {TP: recs}
+
+    def poll_values(self, timeout_ms=0, max_records=None):
+        return {tp: Values([r.value for r in recs], [r.offset for r in recs])
+                for tp, recs in self.poll(timeout_ms, max_records).items()}
 
     def commit(self, offsets):
         if self.commit_fails:

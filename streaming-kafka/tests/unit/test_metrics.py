@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from common.menu import MAX_QUANTITY
 from labkit.fuzz_messages import bad_body, json_values
 from streaming_kafka.analytics_consumer.metrics import MetricsState, minute_of, render
 from streaming_kafka.events import OrderPlaced, encode, iso_ms
@@ -166,3 +167,75 @@ def test_analytics_counts_an_order_exactly_when_the_inventory_consumer_accepts_i
     except InvalidInput:
         accepted = False
     assert MetricsState(max_bytes=4096).add(raw) == accepted
+
+
+def recomputed(state: MetricsState) -> dict:
+    """The metrics counted afresh from every order and result the state holds (what `metrics()` keeps up to date
+    as the state grows, without a pass over them)."""
+    from collections import Counter
+    per_minute = Counter(state.orders.values())
+    reserved, failures, reasons, units = Counter(), Counter(), Counter(), Counter()
+    for ok, reason, minute, item, qty in state.results.values():
+        if ok:
+            reserved[minute] += 1
+            units[item] += qty if isinstance(qty, int) else 0
+        else:
+            failures[minute] += 1
+            reasons[reason] += 1
+    total, n_ok, n_failed = len(state.orders), sum(reserved.values()), sum(failures.values())
+    buckets = sorted(per_minute)
+    duration = (buckets[-1] - buckets[0]) // 60 + 1 if buckets else 0
+    return {"total_orders_seen": total, "total_reserved": n_ok, "total_failed": n_failed,
+            "duration_minutes": duration, "avg_orders_per_minute": round(total / duration, 2) if duration else 0.0,
+            "failure_rate_percent": round(100 * n_failed / (n_ok + n_failed), 2) if n_ok + n_failed else 0.0,
+            "orders_per_minute_buckets": {str(k): per_minute[k] for k in sorted(per_minute)},
+            "failures_per_minute_buckets": {str(k): failures[k] for k in sorted(failures)},
+            "reserved_per_minute_buckets": {str(k): reserved[k] for k in sorted(reserved)},
+            "failure_reasons": dict(sorted(reasons.items())), "reserved_units_by_item": dict(sorted(units.items())),
+            "orders_pending": sum(1 for o in state.orders if o not in state.results),
+            "results_without_order": sum(1 for o in state.results if o not in state.orders),
+            "first_minute": buckets[0] if buckets else None, "last_minute": buckets[-1] if buckets else None,
+            "duplicate_events_ignored": state.duplicates, "invalid_events_skipped": state.invalid}
+
+
+_records = st.lists(st.one_of(
+    st.tuples(st.integers(0, 20), st.integers(0, 4 * 60_000)).map(lambda t: placed(*t)),
+    st.tuples(st.integers(0, 20), st.integers(0, 4 * 60_000), st.booleans(), st.sampled_from(["out_of_stock", "x"]),
+              st.sampled_from(["pizza", "soda"]), st.one_of(st.integers(0, 3), st.booleans(), st.just("2")))
+    .map(lambda t: result(t[0], T0 + t[1], t[2], t[3], t[4], t[5])),
+    st.sampled_from([b"not json", b"{}", None, b'{"event_type":"X","order_id":"a","timestamp":"2026-11-25T07:00:00Z"}'])),
+    max_size=80)
+
+
+@settings(max_examples=40, deadline=None)
+@given(_records, st.lists(st.integers(1, 20), min_size=1, max_size=10))
+def test_the_kept_up_metrics_equal_a_count_over_the_whole_state_after_every_fold(records, chunks):
+    state, i = MetricsState(), 0
+    while i < len(records):
+        for size in chunks:
+            state.add_many(records[i:i + size])
+            i += size
+            assert state.metrics() == recomputed(state)
+    assert state.metrics() == recomputed(state)
+
+
+@pytest.mark.parametrize("field, value", [
+    ("timestamp", iso_ms(T0)[:17] + "60.000Z"), ("timestamp", iso_ms(T0)[:17] + "0a.000Z"),
+    ("timestamp", iso_ms(T0)[:19] + ".0000"), ("timestamp", iso_ms(T0).replace("Z", "+00:00")),
+    ("event_id", "e" * 128), ("event_id", "e" * 129), ("event_id", ""), ("event_id", "é" * 10),
+    ("order_id", "o" * 129), ("order_id", "ORD-é"), ("student_id", "s" * 64), ("student_id", "s" * 65),
+    ("student_id", None), ("student_id", "\udc80"), ("force_fail", 1), ("force_fail", None), ("force_fail", True),
+    ("event_type", "OrderPlaced\n"), ("quantity", True), ("quantity", MAX_QUANTITY), ("quantity", 1.0)])
+def test_an_order_on_a_known_minute_is_counted_exactly_when_the_inventory_consumer_accepts_it(field, value):
+    from common.schemas import InvalidInput
+    from streaming_kafka.events import parse_order_placed
+
+    state = MetricsState(max_bytes=4096)
+    assert state.add(placed(0, T0 + 1234))  # its minute is known from here on
+    raw = json.dumps(json.loads(placed(1, T0)) | {field: value}).encode()
+    try:
+        parse_order_placed(raw, 4096)
+        accepted = True
+    except InvalidInput:
+        accepted = False
+    assert state.add(raw) == accepted
