@@ -1,8 +1,8 @@
 """The contract's identifiers: order ids sortable by creation time, event ids for idempotency."""
+import os
 import re
 import secrets
 import time
-import uuid
 
 ORDER_ID_RE = re.compile(r"^ORD-\d{13}-[0-9a-f]{8}$")
 EVENT_ID_RE = re.compile(r"^[0-9a-f]{32}$")
@@ -14,8 +14,22 @@ def generate_order_id() -> str:
 
 
 def generate_event_id() -> str:
-    """A 32-char lowercase hex UUID4."""
-    return uuid.uuid4().hex
+    """A 32-char lowercase hex UUID, version 7 (RFC 9562): the Unix time in milliseconds, then 74 random bits.
+
+    Time-ordered on purpose: event ids are the keys of the consumers' idempotency records (an index in SQLite),
+    and ids made close in time land next to each other there, so a batch's inserts touch a few index pages
+    instead of one page each, which its commit would write to the WAL."""
+    return uuid7_hex(time.time_ns() // 1_000_000, int.from_bytes(os.urandom(10)))
+
+
+def uuid7_hex(unix_ms: int, entropy: int) -> str:
+    """The hex of a UUIDv7 for `unix_ms`, its random bits taken from the low 74 bits of `entropy`:
+    48 bits of time, version 7, 12 random bits, variant 10, 62 random bits."""
+    return f"{unix_ms & 0xFFFF_FFFF_FFFF:012x}7{(entropy >> 62) & 0xFFF:03x}{(entropy & _RAND_B) | _VARIANT:016x}"
+
+
+_RAND_B = (1 << 62) - 1
+_VARIANT = 1 << 63  # the variant bits 10, on top of rand_b's 62 bits
 
 
 def is_order_id(value: object) -> bool:

@@ -51,7 +51,7 @@ class BulkIncomplete(Exception):
         self.seconds = seconds
 
 
-# A UUID4's variant digit (the 17th hex digit: 10xx in binary) from any hex digit, for event ids made from urandom.
+# A UUID's variant digit (the 17th hex digit: 10xx in binary) from any hex digit, for event ids made from urandom.
 _VARIANT = {c: "89ab"[int(c, 16) & 3] for c in "0123456789abcdef"}
 
 
@@ -70,6 +70,7 @@ def generate_events(n: int, rng: random.Random, fail_rate: float, student_json: 
         ms = now_ms()
         stamp = iso_ms(ms)
         prefix = f"ORD-{ms}-"  # the shape of common.ids.generate_order_id
+        v7 = f"{ms:012x}7"  # the event ids: UUIDv7s of this time, as common.ids.generate_event_id (time-ordered)
         tails = [[[f'"student_id":{student_json},"item":"{item}","quantity":{q},"timestamp":"{stamp}",'
                    f'"force_fail":{flag}}}' for q in (1, 2, 3)] for item in ITEMS] for flag in ("false", "true")]
         for i in range(start, min(n, start + 1000)):
@@ -78,9 +79,9 @@ def generate_events(n: int, rng: random.Random, fail_rate: float, student_json: 
             fail = rnd() < fail_rate
             flagged += fail
             tail = tails[fail][int(rnd() * n_items)][int(rnd() * 3)]
-            # the event id: a UUID4's hex (version digit 4, variant 8-b), as common.ids.generate_event_id
-            append((order_id.encode(), f'{{"event_type":"OrderPlaced","event_id":"{r[8:20]}4{r[21:24]}'
-                                       f'{_VARIANT[r[24]]}{r[25:]}","order_id":"{order_id}",{tail}'.encode()))
+            # the event id: the chunk's UUIDv7 prefix, 3 random hex digits, the variant (8-b), 15 random hex digits
+            append((order_id.encode(), f'{{"event_type":"OrderPlaced","event_id":"{v7}{r[8:11]}'
+                                       f'{_VARIANT[r[11]]}{r[12:27]}","order_id":"{order_id}",{tail}'.encode()))
     return records, flagged
 
 
