@@ -22,6 +22,13 @@ def generate_event_id() -> str:
     return uuid7_hex(time.time_ns() // 1_000_000, int.from_bytes(os.urandom(10)))
 
 
+def generate_event_ids(n: int) -> list[str]:
+    """`n` event ids as `generate_event_id` makes them, with one clock read and one urandom call for all."""
+    unix_ms = time.time_ns() // 1_000_000
+    entropy = os.urandom(10 * n)
+    return [uuid7_hex(unix_ms, int.from_bytes(entropy[i:i + 10])) for i in range(0, 10 * n, 10)]
+
+
 def uuid7_hex(unix_ms: int, entropy: int) -> str:
     """The hex of a UUIDv7 for `unix_ms`, its random bits taken from the low 74 bits of `entropy`:
     48 bits of time, version 7, 12 random bits, variant 10, 62 random bits."""
