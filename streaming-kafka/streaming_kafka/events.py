@@ -207,14 +207,20 @@ class InventoryResult(BaseModel):
     def for_reservation(cls, order: OrderPlaced, res: Reservation) -> InventoryResult:
         """The result event for an order; its `event_id` and `ts_ms` come from the durable idempotency record
         (`res.payload`), so a redelivery yields the same bytes."""
+        return cls.of(order.order_id, order.event_id, order.student_id, order.item, order.quantity, res)
+
+    @classmethod
+    def of(cls, order_id: str, source_event_id: str, student_id: str, item: str, quantity: int,
+           res: Reservation) -> InventoryResult:
+        """`for_reservation` from the order's fields."""
         assert res.payload is not None
         ok = res.outcome == ReservationOutcome.RESERVED
-        # model_validate of a dict: the same checks as cls(...), without the keyword packing (a consumer's hot path)
+        # model_validate of a dict: the same checks as cls(...), without the keyword packing
         return cls.model_validate({
-            "event_type": RESERVED if ok else FAILED, "event_id": res.payload["event_id"], "order_id": order.order_id,
-            "source_event_id": order.event_id, "student_id": order.student_id, "item": order.item,
-            "quantity": order.quantity, "timestamp": iso_ms(res.payload["ts_ms"]),
-            "remaining": res.remaining if ok else None, "reason": None if ok else res.reason})
+            "event_type": RESERVED if ok else FAILED, "event_id": res.payload["event_id"], "order_id": order_id,
+            "source_event_id": source_event_id, "student_id": student_id, "item": item, "quantity": quantity,
+            "timestamp": iso_ms(res.payload["ts_ms"]), "remaining": res.remaining if ok else None,
+            "reason": None if ok else res.reason})
 
     def to_dict(self) -> dict:
         """The wire's fields, in the wire's order: `remaining` on a reservation, `reason` on a refusal."""

@@ -16,7 +16,6 @@ from common.stock import Reservation, ReserveRequest, StockStore
 from common.vocabulary import ReservationOutcome
 from streaming_kafka.events import (
     InventoryResult,
-    OrderPlaced,
     inventory_result_bytes,
     now_ms,
     parse_order_placed,
@@ -78,7 +77,7 @@ class InventoryHandler:
         done = iter(zip(orders, self.store.reserve_rows(requests) if requests else [], strict=True))
         actions = []
         for p in parsed:
-            if type(p) is not tuple:
+            if isinstance(p, InvalidInput):
                 actions.append(Action("dead", reason=p.code, detail=p.detail[:500]))
                 continue
             (event_id, order_id, student_id, item, quantity, _), row = next(done)
@@ -97,8 +96,7 @@ def _first_result(event_id: str, order_id: str, student_id: str, res: Reservatio
     """A duplicate's action: the first event's result again, whatever this copy says (same event_id, other body):
     its item and quantity as recorded, its order and student as stored with the record, through the model."""
     assert res.payload is not None  # every request carries one
-    order = OrderPlaced.model_construct(event_id=event_id, item=res.item, quantity=res.quantity,
-                                        order_id=res.payload.get("order_id", order_id),
-                                        student_id=res.payload.get("student_id", student_id))
-    return Action("result", key=order.order_id.encode(), value=InventoryResult.for_reservation(order, res).to_bytes(),
-                  duplicate=True, outcome=res.outcome)
+    order_id = res.payload.get("order_id", order_id)
+    result = InventoryResult.of(order_id, event_id, res.payload.get("student_id", student_id), res.item, res.quantity,
+                                res)
+    return Action("result", key=order_id.encode(), value=result.to_bytes(), duplicate=True, outcome=res.outcome)
