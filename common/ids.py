@@ -23,10 +23,16 @@ def generate_event_id() -> str:
 
 
 def generate_event_ids(n: int) -> list[str]:
-    """`n` event ids as `generate_event_id` makes them, with one clock read and one urandom call for all."""
-    unix_ms = time.time_ns() // 1_000_000
-    entropy = os.urandom(10 * n)
-    return [uuid7_hex(unix_ms, int.from_bytes(entropy[i:i + 10])) for i in range(0, 10 * n, 10)]
+    """`n` event ids as `generate_event_id` makes them, with one clock read and one urandom call for all: each is
+    the time's prefix, then 3 random hex digits, the variant digit, 15 random hex digits (74 random bits)."""
+    prefix = f"{(time.time_ns() // 1_000_000) & 0xFFFF_FFFF_FFFF:012x}7"
+    entropy = os.urandom(10 * n).hex()  # 20 hex digits per id, 19 used
+    return [f"{prefix}{entropy[i:i + 3]}{_VARIANT_DIGIT[entropy[i + 3]]}{entropy[i + 4:i + 19]}"
+            for i in range(0, 20 * n, 20)]
+
+
+# The variant digit (10xx in binary) from any hex digit's low two bits.
+_VARIANT_DIGIT = {c: "89ab"[int(c, 16) & 3] for c in "0123456789abcdef"}
 
 
 def uuid7_hex(unix_ms: int, entropy: int) -> str:

@@ -181,10 +181,14 @@ def inventory_result_bytes(event_id: str, order_id: str, source_event_id: str, s
     if outcome == ReservationOutcome.RESERVED:
         return _encode_fields({"event_type": RESERVED, "event_id": event_id, "order_id": order_id,
                                "source_event_id": source_event_id, "student_id": student_id, "item": item,
-                               "quantity": quantity, "timestamp": iso_ms(ts_ms), "remaining": remaining})
+                               "quantity": quantity, "timestamp": _iso_ms_recent(ts_ms), "remaining": remaining})
     return _encode_fields({"event_type": FAILED, "event_id": event_id, "order_id": order_id,
                            "source_event_id": source_event_id, "student_id": student_id, "item": item,
-                           "quantity": quantity, "timestamp": iso_ms(ts_ms), "reason": reason})
+                           "quantity": quantity, "timestamp": _iso_ms_recent(ts_ms), "reason": reason})
+
+
+# A consumer's batch is stamped within a few milliseconds: each is formatted once.
+_iso_ms_recent = lru_cache(maxsize=256)(iso_ms)
 
 
 class InventoryResult(BaseModel):

@@ -6,7 +6,7 @@ import uuid
 import pytest
 from pydantic import ValidationError
 
-from common.ids import generate_event_id, generate_order_id, is_event_id, is_order_id, uuid7_hex
+from common.ids import generate_event_id, generate_event_ids, generate_order_id, is_event_id, is_order_id, uuid7_hex
 from common.settings import Settings, check_environment
 from labkit.stats import percentile, summarize
 
@@ -35,6 +35,16 @@ def test_event_id_is_a_uuid7_of_the_clocks_millisecond(monkeypatch):
     assert [int(i[:12], 16) for i in ids] == [1_780_000_000_000 + 3 * n // 2 for n in range(200)]
     assert ids == sorted(ids)  # time-ordered as text too: what the idempotency index sees
     assert len({i[13:] for i in ids}) == 200  # the random part differs
+
+
+def test_event_ids_made_n_at_a_time_are_uuid7s_of_the_clocks_millisecond(monkeypatch):
+    monkeypatch.setattr(time, "time_ns", lambda: 1_780_000_000_123_456_789)
+    ids = generate_event_ids(300)
+    assert len(set(ids)) == 300 and all(is_event_id(i) for i in ids)
+    assert all(uuid.UUID(i).version == 7 and uuid.UUID(i).variant == uuid.RFC_4122 for i in ids)
+    assert {int(i[:12], 16) for i in ids} == {1_780_000_000_123}
+    assert {i[16] for i in ids} == set("89ab")  # the variant digit takes each of its values (2 random bits)
+    assert generate_event_ids(0) == []
 
 
 def test_uuid7_hex_places_time_version_variant_and_random_bits():
