@@ -114,14 +114,14 @@ class StockStore:
         statements per order were about a third of a consumer's CPU)."""
         return [Reservation(*row) for row in self.reserve_rows(requests)]
 
-    def reserve_rows(self, requests: Iterable[ReserveRequest]) -> list[tuple]:
-        """`reserve_many` with each outcome as a plain tuple of `Reservation`'s fields, in their order (no object
-        per order: Part C's consumer reserves tens of thousands a second)."""
+    def reserve_rows(self, requests: Iterable[tuple]) -> list[tuple]:
+        """`reserve_many` with plain tuples: each request `ReserveRequest`'s fields, each outcome `Reservation`'s,
+        in their order (no object per order: Part C's consumer reserves tens of thousands a second)."""
         requests = list(requests)
         with self.db.transaction() as db:
             return self._apply_many(db, requests)
 
-    def _apply_many(self, db: sqlite3.Connection, requests: list[ReserveRequest]) -> list[tuple]:
+    def _apply_many(self, db: sqlite3.Connection, requests: list[tuple]) -> list[tuple]:
         # The write lock is held (BEGIN IMMEDIATE): what is read here cannot change until the commit.
         seen = self._recorded(db, list(dict.fromkeys(r[0] for r in requests)))
         stock = dict(db.execute("SELECT item, qty FROM stock").fetchall())

@@ -12,7 +12,7 @@ from typing import NamedTuple
 from common.faults import Faults
 from common.ids import generate_event_ids
 from common.schemas import InvalidInput
-from common.stock import Reservation, ReserveRequest, StockStore
+from common.stock import Reservation, StockStore
 from common.vocabulary import ReservationOutcome
 from streaming_kafka.events import (
     InventoryResult,
@@ -68,9 +68,9 @@ class InventoryHandler:
         # the part's one place where faults apply: the injected delay per order, then FORCE_FAILURE
         forced = self.faults.inventory(len(orders))
         clock = self.clock
-        requests = [
-            ReserveRequest(event_id, item, quantity, FORCED_FAILURE if (force_fail or forced) else None,
-                           {"event_id": result_id, "ts_ms": clock(), "order_id": order_id, "student_id": student_id})
+        requests = [  # ReserveRequest's fields, as a plain tuple
+            (event_id, item, quantity, FORCED_FAILURE if (force_fail or forced) else None,
+             {"event_id": result_id, "ts_ms": clock(), "order_id": order_id, "student_id": student_id})
             for (event_id, order_id, student_id, item, quantity, force_fail), result_id
             in zip(orders, self.new_ids(len(orders)), strict=True)
         ]
@@ -85,10 +85,9 @@ class InventoryHandler:
             if duplicate:
                 actions.append(_first_result(event_id, order_id, student_id, Reservation(*row)))
                 continue
-            actions.append(Action("result", key=order_id.encode(), outcome=outcome,
-                                  value=inventory_result_bytes(payload["event_id"], order_id, event_id, student_id,
-                                                               item, quantity, payload["ts_ms"], outcome, remaining,
-                                                               reason)))
+            value = inventory_result_bytes(payload["event_id"], order_id, event_id, student_id, item, quantity,
+                                           payload["ts_ms"], outcome, remaining, reason)
+            actions.append(Action("result", order_id.encode(), value, None, None, False, outcome))  # positional: cheaper
         return actions
 
 
