@@ -22,10 +22,12 @@ def generate_event_id() -> str:
     return uuid7_hex(time.time_ns() // 1_000_000, int.from_bytes(os.urandom(10)))
 
 
-def generate_event_ids(n: int) -> list[str]:
-    """`n` event ids as `generate_event_id` makes them, with one clock read and one urandom call for all: each is
-    the time's prefix, then 3 random hex digits, the variant digit, 15 random hex digits (74 random bits)."""
-    prefix = f"{(time.time_ns() // 1_000_000) & 0xFFFF_FFFF_FFFF:012x}7"
+def generate_event_ids(n: int, unix_ms: int | None = None) -> list[str]:
+    """`n` event ids as `generate_event_id` makes them (of `unix_ms`, default now), with one clock read and one
+    urandom call for all: each is the time's prefix, 3 random hex digits, the variant digit, 15 random hex digits
+    (74 random bits)."""
+    unix_ms = time.time_ns() // 1_000_000 if unix_ms is None else unix_ms
+    prefix = f"{unix_ms & 0xFFFF_FFFF_FFFF:012x}7"
     entropy = os.urandom(10 * n).hex()  # 20 hex digits per id, 19 used
     return [f"{prefix}{entropy[i:i + 3]}{_VARIANT_DIGIT[entropy[i + 3]]}{entropy[i + 4:i + 19]}"
             for i in range(0, 20 * n, 20)]

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from common.ids import generate_event_ids
 from common.menu import ITEMS
 from streaming_kafka.events import BulkRequest, OrderPlaced, iso_ms, now_ms
 from streaming_kafka.kafka_io import KafkaError, make_producer, new_batch
@@ -51,18 +52,13 @@ class BulkIncomplete(Exception):
         self.seconds = seconds
 
 
-# A UUID's variant digit (the 17th hex digit: 10xx in binary) from any hex digit, for event ids made from urandom.
-_VARIANT = {c: "89ab"[int(c, 16) & 3] for c in "0123456789abcdef"}
-
-
 def generate_events(n: int, rng: random.Random, fail_rate: float, student_json: str) -> tuple[list, int]:
     """`n` `OrderPlaced` events as (key, value) records, and how many are flagged `force_fail`. Each value is
     `order_placed_bytes(...)` byte for byte, built from a template: per event only the ids are formatted; the rest
     (student, item, quantity, time, flag) is one of a few precomputed tails. rng draws per event: the flag, the
     item, the quantity, in that order (a seed gives the same events)."""
     rnd, n_items = rng.random, N_ITEMS
-    # One urandom call per chunk instead of two per event: 20 random bytes per event for its ids.
-    entropy = os.urandom(20 * n).hex()
+    suffixes = os.urandom(4 * n).hex()  # the order ids' 8 random hex digits, one urandom call for all
     records: list = []
     append = records.append
     flagged = 0
@@ -70,18 +66,16 @@ def generate_events(n: int, rng: random.Random, fail_rate: float, student_json: 
         ms = now_ms()
         stamp = iso_ms(ms)
         prefix = f"ORD-{ms}-"  # the shape of common.ids.generate_order_id
-        v7 = f"{ms:012x}7"  # the event ids: UUIDv7s of this time, as common.ids.generate_event_id (time-ordered)
+        ids = generate_event_ids(min(n, start + 1000) - start, ms)  # UUIDv7s of the events' own time
         tails = [[[f'"student_id":{student_json},"item":"{item}","quantity":{q},"timestamp":"{stamp}",'
                    f'"force_fail":{flag}}}' for q in (1, 2, 3)] for item in ITEMS] for flag in ("false", "true")]
         for i in range(start, min(n, start + 1000)):
-            r = entropy[40 * i:40 * i + 40]
-            order_id = prefix + r[:8]
+            order_id = prefix + suffixes[8 * i:8 * i + 8]
             fail = rnd() < fail_rate
             flagged += fail
             tail = tails[fail][int(rnd() * n_items)][int(rnd() * 3)]
-            # the event id: the chunk's UUIDv7 prefix, 3 random hex digits, the variant (8-b), 15 random hex digits
-            append((order_id.encode(), f'{{"event_type":"OrderPlaced","event_id":"{v7}{r[8:11]}'
-                                       f'{_VARIANT[r[11]]}{r[12:27]}","order_id":"{order_id}",{tail}'.encode()))
+            append((order_id.encode(), f'{{"event_type":"OrderPlaced","event_id":"{ids[i - start]}",'
+                                       f'"order_id":"{order_id}",{tail}'.encode()))
     return records, flagged
 
 
