@@ -15,7 +15,7 @@ from typing import Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
-from common.menu import MAX_QUANTITY
+from common.menu import ITEMS, MAX_QUANTITY
 from common.schemas import InvalidInput, ItemQuantity, decode_json, validate
 from common.stock import Reservation
 from common.vocabulary import ReservationOutcome
@@ -128,6 +128,69 @@ def check_order_placed(data) -> OrderPlaced:
     return event
 
 
+_ITEMS = frozenset(ITEMS)
+# The fields `plain_order_placed` reads: a record with any other key takes the full path (its depth is checked there).
+_ORDER_KEYS = frozenset(("event_type", "event_id", "order_id", "student_id", "item", "quantity", "timestamp",
+                         "force_fail"))
+
+
+def plain_order_placed(raw: bytes | None, max_bytes: int | None = None) -> tuple | None:
+    """The fields `(event_id, order_id, student_id, item, quantity, force_fail)` of an `OrderPlaced` that is
+    plainly valid, or None: then `parse_order_placed` decides (and says why a poison event is poison).
+
+    The inventory consumer's hot path, about a fifth of the full one: what it accepts is a subset of what
+    `parse_order_placed` accepts, with the same values (decoded by orjson, as `decode_json` does first; only
+    the event's own keys, so its depth is 1; each value of the exact type and within the bounds that
+    `OrderPlaced` checks); anything else, even valid, goes the full way."""
+    if raw is None or (max_bytes is not None and len(raw) > max_bytes):
+        return None
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    if type(data) is not dict or not _ORDER_KEYS.issuperset(data):
+        return None
+    get = data.get
+    event_id, order_id, student_id = get("event_id"), get("order_id"), get("student_id", "")
+    item, quantity, stamp, force_fail = get("item"), get("quantity"), get("timestamp"), get("force_fail", False)
+    if (get("event_type") == ORDER_PLACED and type(event_id) is str and 0 < len(event_id) <= 128
+            and type(order_id) is str and 0 < len(order_id) <= 128 and type(student_id) is str
+            and len(student_id) <= 64 and type(item) is str and item in _ITEMS and type(quantity) is int
+            and 1 <= quantity <= MAX_QUANTITY and type(stamp) is str and _good_stamp(stamp)
+            and type(force_fail) is bool):
+        return event_id, order_id, student_id, item, quantity, force_fail
+    return None
+
+
+@lru_cache(maxsize=1024)
+def _good_stamp(stamp: str) -> bool:
+    # cached: a producer stamps many events with the same time (/bulk refreshes it every 1,000 events)
+    if not 0 < len(stamp) <= 64:
+        return False
+    try:
+        epoch_ms(stamp)
+    except ValueError:
+        return False
+    return True
+
+
+def inventory_result_bytes(event_id: str, order_id: str, source_event_id: str, student_id: str, item: str,
+                           quantity: int, ts_ms: int, outcome: str, remaining: int | None, reason: str | None) -> bytes:
+    """`InventoryResult.for_reservation(...).to_bytes()` without the model, byte for byte, for fields that are
+    already valid (an order `plain_order_placed` accepted, the consumer's own event id and time)."""
+    if outcome == ReservationOutcome.RESERVED:
+        return _encode_fields({"event_type": RESERVED, "event_id": event_id, "order_id": order_id,
+                               "source_event_id": source_event_id, "student_id": student_id, "item": item,
+                               "quantity": quantity, "timestamp": _iso_ms_recent(ts_ms), "remaining": remaining})
+    return _encode_fields({"event_type": FAILED, "event_id": event_id, "order_id": order_id,
+                           "source_event_id": source_event_id, "student_id": student_id, "item": item,
+                           "quantity": quantity, "timestamp": _iso_ms_recent(ts_ms), "reason": reason})
+
+
+# A consumer's batch is stamped within a few milliseconds: each is formatted once.
+_iso_ms_recent = lru_cache(maxsize=256)(iso_ms)
+
+
 class InventoryResult(BaseModel):
     """`InventoryReserved` (with `remaining`) or `InventoryFailed` (with `reason`): the outcome of one order."""
 
@@ -148,14 +211,20 @@ class InventoryResult(BaseModel):
     def for_reservation(cls, order: OrderPlaced, res: Reservation) -> InventoryResult:
         """The result event for an order; its `event_id` and `ts_ms` come from the durable idempotency record
         (`res.payload`), so a redelivery yields the same bytes."""
+        return cls.of(order.order_id, order.event_id, order.student_id, order.item, order.quantity, res)
+
+    @classmethod
+    def of(cls, order_id: str, source_event_id: str, student_id: str, item: str, quantity: int,
+           res: Reservation) -> InventoryResult:
+        """`for_reservation` from the order's fields."""
         assert res.payload is not None
         ok = res.outcome == ReservationOutcome.RESERVED
-        # model_validate of a dict: the same checks as cls(...), without the keyword packing (a consumer's hot path)
+        # model_validate of a dict: the same checks as cls(...), without the keyword packing
         return cls.model_validate({
-            "event_type": RESERVED if ok else FAILED, "event_id": res.payload["event_id"], "order_id": order.order_id,
-            "source_event_id": order.event_id, "student_id": order.student_id, "item": order.item,
-            "quantity": order.quantity, "timestamp": iso_ms(res.payload["ts_ms"]),
-            "remaining": res.remaining if ok else None, "reason": None if ok else res.reason})
+            "event_type": RESERVED if ok else FAILED, "event_id": res.payload["event_id"], "order_id": order_id,
+            "source_event_id": source_event_id, "student_id": student_id, "item": item, "quantity": quantity,
+            "timestamp": iso_ms(res.payload["ts_ms"]), "remaining": res.remaining if ok else None,
+            "reason": None if ok else res.reason})
 
     def to_dict(self) -> dict:
         """The wire's fields, in the wire's order: `remaining` on a reservation, `reason` on a refusal."""

@@ -1,9 +1,12 @@
+import itertools
 import re
+import time
+import uuid
 
 import pytest
 from pydantic import ValidationError
 
-from common.ids import generate_event_id, generate_order_id, is_event_id, is_order_id
+from common.ids import generate_event_id, generate_event_ids, generate_order_id, is_event_id, is_order_id, uuid7_hex
 from common.settings import Settings, check_environment
 from labkit.stats import percentile, summarize
 
@@ -22,6 +25,34 @@ def test_event_id_is_32_lowercase_hex():
     ids = {generate_event_id() for _ in range(200)}
     assert len(ids) == 200 and all(is_event_id(i) for i in ids)
     assert not is_event_id("A" * 32) and not is_event_id(12)
+
+
+def test_event_id_is_a_uuid7_of_the_clocks_millisecond(monkeypatch):
+    clock = itertools.count(1_780_000_000_000_000_000, 1_500_000)  # ns, 1.5 ms apart
+    monkeypatch.setattr(time, "time_ns", lambda: next(clock))
+    ids = [generate_event_id() for _ in range(200)]
+    assert all(uuid.UUID(i).version == 7 and uuid.UUID(i).variant == uuid.RFC_4122 for i in ids)
+    assert [int(i[:12], 16) for i in ids] == [1_780_000_000_000 + 3 * n // 2 for n in range(200)]
+    assert ids == sorted(ids)  # time-ordered as text too: what the idempotency index sees
+    assert len({i[13:] for i in ids}) == 200  # the random part differs
+
+
+def test_event_ids_made_n_at_a_time_are_uuid7s_of_the_clocks_millisecond(monkeypatch):
+    monkeypatch.setattr(time, "time_ns", lambda: 1_780_000_000_123_456_789)
+    ids = generate_event_ids(300)
+    assert len(set(ids)) == 300 and all(is_event_id(i) for i in ids)
+    assert all(uuid.UUID(i).version == 7 and uuid.UUID(i).variant == uuid.RFC_4122 for i in ids)
+    assert {int(i[:12], 16) for i in ids} == {1_780_000_000_123}
+    assert {i[16] for i in ids} == set("89ab")  # the variant digit takes each of its values (2 random bits)
+    assert generate_event_ids(0) == []
+
+
+def test_uuid7_hex_places_time_version_variant_and_random_bits():
+    low = uuid7_hex(0x0123_4567_89AB, 0)
+    high = uuid7_hex(0x0123_4567_89AB, (1 << 80) - 1)  # bits above the 74 random ones are ignored
+    assert low == "0123456789ab" + "7000" + "8000000000000000"
+    assert high == "0123456789ab" + "7fff" + "bfffffffffffffff"
+    assert uuid.UUID(high).version == 7 and uuid.UUID(high).variant == uuid.RFC_4122
 
 
 def test_settings_defaults_are_the_contract(monkeypatch):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import Counter
 
 from common.metrics import DEAD_LETTERS, EVENTS_PRODUCED, MESSAGES_CONSUMED, MESSAGES_DUPLICATE, RESERVATIONS
 from common.retry import PRODUCE_ERROR, Failed, RetryPolicy, is_transient, run_isolated
@@ -131,10 +132,8 @@ class InventoryWorker:
             log.warning("commit failed after a rebalance (the batch will be redelivered): %s", exc)
         self.stats["batches"] += 1
         self.stats["processed"] += len(records)
-        self.stats["results"] += sum(a.kind == "result" for a in actions)
-        self.stats["duplicates"] += sum(a.duplicate for a in actions)
-        self.stats["dead_letters"] += sum(a.kind == "dead" for a in actions)
-        count(actions)
+        for name, n in count(actions).items():
+            self.stats[name] += n
 
     def _actions(self, records) -> list[Action]:
         """One action per record. Any handler error is a value here (common.retry): transient ones are backed
@@ -195,18 +194,26 @@ class InventoryWorker:
                              headers=dead_letter_headers(record, action.reason, action.detail))
 
 
-def count(actions: list[Action]) -> None:
-    """A committed batch in the Prometheus metrics: consumed, duplicates, dead letters by reason, reservations."""
+def count(actions: list[Action]) -> dict[str, int]:
+    """A committed batch in the Prometheus metrics: consumed, duplicates, dead letters by reason, reservations.
+    Tallied first, then one increment per label (a labelled increment per record cost as much as its reservation).
+    Returns the batch's results, duplicates and dead letters (the worker's stats)."""
     MESSAGES_CONSUMED.labels(INVENTORY_GROUP).inc(len(actions))
-    for a in actions:
-        if a.kind == "dead":
-            DEAD_LETTERS.labels(INVENTORY_GROUP, a.reason or "unknown").inc()
+    figures = {"results": 0, "duplicates": 0, "dead_letters": 0}
+    tally = Counter(("dead", a.reason or "unknown") if a.kind == "dead" else (a.duplicate, a.outcome) for a in actions)
+    for (first, second), n in tally.items():
+        if first == "dead":
+            DEAD_LETTERS.labels(INVENTORY_GROUP, second).inc(n)
+            figures["dead_letters"] += n
             continue
-        EVENTS_PRODUCED.labels(INVENTORY_TOPIC).inc()
-        if a.duplicate:
-            MESSAGES_DUPLICATE.labels(INVENTORY_GROUP).inc()
-        elif a.outcome:
-            RESERVATIONS.labels(ReservationOutcome(a.outcome).value).inc()
+        EVENTS_PRODUCED.labels(INVENTORY_TOPIC).inc(n)
+        figures["results"] += n
+        if first:  # a duplicate
+            MESSAGES_DUPLICATE.labels(INVENTORY_GROUP).inc(n)
+            figures["duplicates"] += n
+        elif second:
+            RESERVATIONS.labels(ReservationOutcome(second).value).inc(n)
+    return figures
 
 
 def dead_letter_headers(record, reason: str, detail: str | None) -> list[tuple[str, bytes]]:

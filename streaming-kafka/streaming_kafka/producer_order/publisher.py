@@ -7,7 +7,6 @@ A failure is reported as what is known: `NotSent` (the producer never took the r
 """
 from __future__ import annotations
 
-import functools
 import json
 import os
 import random
@@ -17,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from common.ids import generate_event_ids
 from common.menu import ITEMS
 from streaming_kafka.events import BulkRequest, OrderPlaced, iso_ms, now_ms
 from streaming_kafka.kafka_io import KafkaError, make_producer, new_batch
@@ -55,22 +55,6 @@ class BulkIncomplete(Exception):
 _BLOCK = 1000  # events per timestamp: generated together, with one urandom call for their ids
 
 
-@functools.cache
-def _uuid4_masks(n: int) -> tuple[int, int]:
-    """The bits that make n concatenated random 16-byte blocks UUID4s: version 4 (byte 6), variant 10 (byte 8)."""
-    keep, force = bytearray(b"\xff" * 16), bytearray(16)
-    keep[6], force[6], keep[8], force[8] = 0x0F, 0x40, 0x3F, 0x80
-    return int.from_bytes(bytes(keep) * n, "big"), int.from_bytes(bytes(force) * n, "big")
-
-
-def event_ids(n: int) -> list[str]:
-    """`n` event ids for `/bulk`: the format of common.ids.generate_event_id (a UUID4's 32 hex digits), made from
-    one urandom call for all of them (the one place `/bulk`'s id format lives)."""
-    keep, force = _uuid4_masks(n)
-    hexes = ((int.from_bytes(os.urandom(16 * n), "big") & keep) | force).to_bytes(16 * n, "big").hex()
-    return [hexes[i:i + 32] for i in range(0, 32 * n, 32)]
-
-
 def generate_events(n: int, rng: random.Random, fail_rate: float, student_json: str) -> tuple[list, int]:
     """`n` `OrderPlaced` events as (key, value) records, and how many are flagged `force_fail`. Each value is
     `order_placed_bytes(...)` byte for byte, built from a template: per event only the ids are formatted; the rest
@@ -84,11 +68,14 @@ def generate_events(n: int, rng: random.Random, fail_rate: float, student_json: 
         ms = now_ms()
         stamp = iso_ms(ms)
         prefix = f"ORD-{ms}-"  # the shape of common.ids.generate_order_id
-        ids = event_ids(_BLOCK)
-        suffixes = os.urandom(4 * _BLOCK).hex()  # the order ids' 8 random hex digits
+        count = min(_BLOCK, n - start)
+        # UUIDv7s of the events' own millisecond (time-ordered: the consumers' idempotency records append), made
+        # together from one urandom call
+        ids = generate_event_ids(count, ms)
+        suffixes = os.urandom(4 * count).hex()  # the order ids' 8 random hex digits
         tails = [[[f'"student_id":{student_json},"item":"{item}","quantity":{q},"timestamp":"{stamp}",'
                    f'"force_fail":{flag}}}' for q in (1, 2, 3)] for item in ITEMS] for flag in ("false", "true")]
-        for i in range(min(_BLOCK, n - start)):
+        for i in range(count):
             order_id = prefix + suffixes[8 * i:8 * i + 8]
             fail = rnd() < fail_rate
             flagged += fail

@@ -8,7 +8,7 @@ import pytest
 
 from common.settings import Settings
 from streaming_kafka import kafka_io
-from streaming_kafka.events import BulkRequest, order_placed_bytes
+from streaming_kafka.events import BulkRequest, epoch_ms, order_placed_bytes
 from streaming_kafka.kafka_io import confluent
 from streaming_kafka.producer_order.publisher import BulkIncomplete, OrderPublisher, generate_events
 
@@ -65,7 +65,9 @@ def test_template_events_are_the_events_own_encoding_byte_for_byte():
         assert value == order_placed_bytes(e["order_id"], e["event_id"], '"s-1"', e["item"], e["quantity"],
                                            e["timestamp"], e["force_fail"])
         assert key == e["order_id"].encode()
-        assert uuid.UUID(e["event_id"]).version == 4 and uuid.UUID(e["event_id"]).variant == uuid.RFC_4122
+        # a UUIDv7 (time-ordered, as common.ids.generate_event_id) of the event's own time
+        assert uuid.UUID(e["event_id"]).version == 7 and uuid.UUID(e["event_id"]).variant == uuid.RFC_4122
+        assert int(e["event_id"][:12], 16) == epoch_ms(e["timestamp"])
         ids.add(e["event_id"])
     assert len(ids) == 2500 and sum(json.loads(v)["force_fail"] for _, v in records) == flagged
 

@@ -9,16 +9,19 @@ from common.menu import ITEMS
 from common.schemas import InvalidInput
 from common.stock import Reservation
 from common.vocabulary import ReservationOutcome
+from labkit.fuzz_messages import bad_body, bad_timestamps, json_values
 from streaming_kafka.events import (
     InventoryResult,
     OrderPlaced,
     encode,
     epoch_ms,
+    inventory_result_bytes,
     iso_ms,
     order_placed_bytes,
     parse_bulk,
     parse_inventory_result,
     parse_order_placed,
+    plain_order_placed,
 )
 
 pytestmark = pytest.mark.unit
@@ -125,3 +128,69 @@ def test_a_result_encodes_as_json_does_whatever_its_text(text, remaining, ok):
                              remaining=remaining if ok else None, reason=None if ok else text)
     assert result.to_bytes() == json.dumps(result.to_dict(), separators=(",", ":")).encode()
     assert parse_inventory_result(result.to_bytes()) == result
+
+
+def _template(order_id, event_id, item, quantity):
+    return {**GOOD, "order_id": order_id, "event_id": event_id, "item": item, "quantity": quantity}
+
+
+# Any value for any of the order's own keys (or a key of its own), on top of a good order; and the fuzz rings' bad
+# bodies: the plain path must never accept what the full path refuses, nor read a value differently.
+_edits = st.dictionaries(st.sampled_from(["event_type", "event_id", "order_id", "student_id", "item", "quantity",
+                                          "timestamp", "force_fail", "extra"]),
+                         st.one_of(json_values, st.sampled_from(ITEMS), st.integers(-2, 102),
+                                   st.text(min_size=60, max_size=140), bad_timestamps,
+                                   st.sampled_from(["", "x" * 64, "x" * 65, "x" * 128, "x" * 129]),
+                                   st.sampled_from(["OrderPlaced", "OrderPlaced\n", "orderplaced"])),
+                         max_size=3)
+
+
+@settings(max_examples=400, deadline=None)
+@given(raw=st.one_of(bad_body(_template, 1024, timestamps=True).map(lambda kb: kb[1]),
+                     _edits.map(lambda e: json.dumps({**GOOD, **e}).encode()),
+                     _edits.map(lambda e: json.dumps({k: v for k, v in GOOD.items() if k not in e}).encode())))
+def test_the_plain_path_accepts_only_what_the_model_accepts_with_the_same_values(raw):
+    check_plain_path(raw)
+
+
+def check_plain_path(raw: bytes) -> None:
+    plain = plain_order_placed(raw, 1024)
+    try:
+        full = parse_order_placed(raw, 1024)
+    except InvalidInput:
+        assert plain is None
+        return
+    if plain is not None:
+        assert plain == (full.event_id, full.order_id, full.student_id, full.item, full.quantity, full.force_fail)
+
+
+@pytest.mark.parametrize("edit", [
+    {"student_id": "x" * 64}, {"student_id": "x" * 65}, {"student_id": ""}, {"order_id": "x" * 128},
+    {"order_id": "x" * 129}, {"event_id": "x" * 128}, {"event_id": "x" * 129}, {"event_id": ""}, {"order_id": ""},
+    {"quantity": 0}, {"quantity": 1}, {"quantity": 100}, {"quantity": 101}, {"quantity": True}, {"quantity": 2.0},
+    {"force_fail": 1}, {"force_fail": None}, {"item": "Pizza"}, {"event_type": "OrderPlaced "},
+    {"timestamp": "2026-11-25T07:03:00"}, {"timestamp": ""}, {"timestamp": "2026-11-25T07:03:00.123+00:00" + " " * 40},
+])
+def test_the_plain_path_at_each_bound(edit):
+    check_plain_path(json.dumps({**GOOD, **edit}).encode())
+
+
+def test_the_plain_path_takes_the_events_producers_write():
+    assert plain_order_placed(encode(GOOD)) == (GOOD["event_id"], GOOD["order_id"], "s1", "pizza", 2, False)
+    lean = {k: v for k, v in GOOD.items() if k not in ("student_id", "force_fail")}  # both have defaults
+    assert plain_order_placed(encode(lean)) == (GOOD["event_id"], GOOD["order_id"], "", "pizza", 2, False)
+    assert plain_order_placed(encode({**GOOD, "note": 1})) is None  # valid, but for the full path (depth)
+    assert plain_order_placed(encode(GOOD), max_bytes=10) is None
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.text(max_size=64), ids=st.text(min_size=1, max_size=128), item=st.sampled_from(ITEMS),
+       quantity=st.integers(1, 100), remaining=st.integers(0, 10**12), ts=st.integers(0, 4_102_444_800_000),
+       outcome=st.sampled_from(list(ReservationOutcome)))
+def test_result_bytes_are_the_models_byte_for_byte(text, ids, item, quantity, remaining, ts, outcome):
+    order = OrderPlaced.new(order_id=ids, event_id=ids[::-1], student_id=text, item=item, quantity=quantity, ts_ms=0)
+    reason = None if outcome == ReservationOutcome.RESERVED else outcome
+    res = Reservation(order.event_id, item, quantity, outcome, remaining if reason is None else None, reason,
+                      payload={"event_id": "r" * 32, "ts_ms": ts})
+    assert inventory_result_bytes("r" * 32, ids, ids[::-1], text, item, quantity, ts, outcome, res.remaining,
+                                  reason) == InventoryResult.for_reservation(order, res).to_bytes()
