@@ -223,3 +223,34 @@ def test_a_nested_run_dir_is_reachable_by_the_rabbitmq_user(open_tmp, monkeypatc
         st = os.stat(d)
         assert (st.st_gid, stat.S_IMODE(st.st_mode)) == (rabbit.pw_gid, 0o710), d  # passable, not listable
     assert stat.S_IMODE(os.stat(checkout).st_mode) == 0o755  # the checkout itself is left as it was
+
+
+def test_clustered_nodes_enable_only_the_brokers_own_feature_flags(tmp_path):
+    """A cluster's nodes boot together after a `kill -9` of each: none may have a plugin's flag enabled, which a
+    peer still loading its plugins does not know yet. A single node keeps the broker's defaults."""
+    from async_rabbitmq.lab.broker.native import CORE_FEATURE_FLAGS
+
+    s = Settings(run_dir=tmp_path, cluster_size=3)
+    for node in nodes(s):
+        assert NativeBroker(s, node=node).env()["RABBITMQ_FEATURE_FLAGS"].split(",") == list(CORE_FEATURE_FLAGS)
+    assert "RABBITMQ_FEATURE_FLAGS" not in NativeBroker(Settings(run_dir=tmp_path)).env()
+
+
+RABBIT_EBIN = sorted(pathlib.Path("/usr/lib/rabbitmq/lib").glob("rabbitmq_server-*/plugins/rabbit-*/ebin"))
+
+
+@pytest.mark.skipif(not RABBIT_EBIN or not shutil.which("erl"), reason="RabbitMQ is not installed")
+def test_the_core_feature_flags_are_every_flag_the_installed_broker_itself_declares():
+    """Read from the installed server's own modules (their `rabbit_feature_flag` attributes): a newer broker with
+    a flag of its own missing from CORE_FEATURE_FLAGS would leave it disabled on a new cluster."""
+    import subprocess
+
+    from async_rabbitmq.lab.broker.native import CORE_FEATURE_FLAGS
+
+    script = ('[Dir] = init:get_plain_arguments(), '
+              '[io:format("~s~n", [Name]) || F <- filelib:wildcard(filename:join(Dir, "*.beam")), '
+              '{ok, {_, [{attributes, As}]}} <- [beam_lib:chunks(F, [attributes])], '
+              '{rabbit_feature_flag, Flags} <- As, {Name, _} <- Flags], halt().')
+    out = subprocess.run(["erl", "-noshell", "-eval", script, "-extra", str(RABBIT_EBIN[-1])],
+                         capture_output=True, text=True, timeout=60, check=True)
+    assert sorted(out.stdout.split()) == sorted(CORE_FEATURE_FLAGS)

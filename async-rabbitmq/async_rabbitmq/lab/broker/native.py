@@ -9,7 +9,8 @@ pid only when no other node is registered in it.
 With BROKERS=N each node gets its own folder (`rabbitmq-<i>/`), name and ports
 (`messaging/nodes.py`), and all of them one cookie; nodes 2..N join node 1
 (`rabbitmqctl stop_app`, `join_cluster`, `start_app`) the first time they start.
-Later starts rejoin by themselves: the membership is stored in their data.
+Later starts rejoin by themselves: the membership is stored in their data. A clustered node enables only the
+feature flags of the broker itself (CORE_FEATURE_FLAGS), never a plugin's.
 """
 from __future__ import annotations
 
@@ -31,6 +32,16 @@ from labkit.runtime.safefs import chown_tree, ensure_secret, private_dir, write_
 
 RABBIT_BIN = Path("/usr/lib/rabbitmq/bin")
 USER = "rabbitmq"
+# The feature flags RabbitMQ 3.10.8 declares in its own `rabbit` application: a node knows them from the start
+# of its boot. A clustered node enables these and no other on its first boot (RABBITMQ_FEATURE_FLAGS); left to
+# itself it would enable the management agent's drop_unroutable_metric and empty_basic_get_metric too. A plugin's
+# flags are known to a node only once it has loaded its plugins, which it does after its Mnesia has started and
+# peers reach it. Nodes booting at the same moment (all of them after a `kill -9` of each) sync their flags with a
+# random running member, asking it to enable every flag they have enabled: a member still loading its plugins
+# crashes on a flag it does not know yet, and the asking node refuses to boot (`incompatible_feature_flags`).
+# Those two flags only add the `drop_unroutable` and `get_empty` counters to the management API's message stats.
+CORE_FEATURE_FLAGS = ("classic_mirrored_queue_version", "implicit_default_bindings", "maintenance_mode_status",
+                      "quorum_queue", "stream_queue", "user_limits", "virtual_host_metadata")
 
 
 class BrokerSetupError(StackError):
@@ -101,7 +112,8 @@ class NativeBroker:
 
     def env(self) -> dict[str, str]:
         s = self.settings
-        return {
+        flags = {"RABBITMQ_FEATURE_FLAGS": ",".join(CORE_FEATURE_FLAGS)} if self.cluster else {}
+        return flags | {
             "HOME": str(self.home),  # the Erlang cookie lives here
             "RABBITMQ_CONF_ENV_FILE": str(self.conf_dir / "rabbitmq-env.conf"),  # empty: skip the system env file
             "RABBITMQ_CONFIG_FILE": str(self.conf_dir / "rabbitmq"),
