@@ -118,12 +118,12 @@ def test_volumes_survive_down_and_up_and_go_with_down_v(docker_stack, client_set
     assert names
     docker_stack.down(volumes=False)
     assert sorted(dc.volumes(docker_stack)) == sorted(names) and not dc.containers(docker_stack)
-    docker_stack.up()
+    docker_stack.up(build=False)  # the image this session built
     kept = requests.get(f"{url}/stock", timeout=10).json()
     assert {k: kept.get(k) for k in marker} == marker  # the store lives on its volume
     docker_stack.down(volumes=True)
     assert dc.volumes(docker_stack) == []
-    docker_stack.up()
+    docker_stack.up(build=False)  # the image this session built
     fresh = requests.get(f"{url}/stock", timeout=10).json()
     assert {k: fresh.get(k) for k in marker} != marker
     assert requests.post(f"{url}/admin/reset", json={}, timeout=10).json() == fresh  # the initial stock

@@ -134,6 +134,22 @@ def health_gates(stack: DockerStack, events: list[dict]) -> list[dict]:
     return gates
 
 
+def mapped(stack: DockerStack, service: str, fragment: str) -> set[str]:
+    """The files whose path holds `fragment` that a process of `service`'s container has mapped (its shared
+    libraries: librdkafka once confluent-kafka is in use), read from the host's /proc; every process of the
+    container counts (gunicorn's workers, the process a wrapper starts)."""
+    pid = stack.pid(service)
+    assert pid, f"{service} is not running"
+    root = psutil.Process(pid)
+    found = set()
+    for proc in [root, *root.children(recursive=True)]:
+        try:
+            found |= {m.path for m in proc.memory_maps() if fragment in m.path}
+        except psutil.NoSuchProcess:
+            continue
+    return found
+
+
 def volumes(stack: DockerStack) -> list[str]:
     return _docker("volume", "ls", "-q", "--filter", f"label=com.docker.compose.project={stack.project}").split()
 

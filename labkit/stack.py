@@ -284,8 +284,9 @@ class DockerStack(_Admin):
                                f"engine with the compose plugin up? `make docker-engine` starts one") from err
         return out.stdout or ""
 
-    def up(self) -> None:
-        self._run("up", "-d", "--build", "--wait")
+    def up(self, build: bool = True) -> None:
+        """`build=False`: the image as it is (a stack taken down and up again in one session)."""
+        self._run("up", "-d", *(["--build"] if build else []), "--wait")
 
     def running_services(self) -> list[str]:
         return self._run("ps", "--services", "--status", "running", capture=True).split()

@@ -69,7 +69,7 @@ def covered(path) -> bool:
 
 def test_the_service_packages_are_found():
     found = service_packages()
-    assert len(found) == 9 and "sync-rest/sync_rest/order_service" in found  # three services per part
+    assert len(found) == 12 and "sync-rest/sync_rest/order_service" in found  # three services and a dashboard per part
 
 
 def test_every_listed_path_exists():

@@ -290,6 +290,19 @@ def test_every_broker_client_knows_every_node_of_the_cluster(part_name):
         assert set(brokers) <= set(s.get("depends_on") or {}), f"{part_name}/{name} does not wait for every node"
 
 
+@pytest.mark.parametrize("overrides", [[], ["docker-compose.cluster.yml"]], ids=["one-broker", "cluster"])
+def test_the_kafka_client_reaches_every_service_of_part_c(overrides):
+    """`KAFKA_CLIENT=confluent docker compose up` runs every service built from the project's image on
+    confluent-kafka (the replay too: `docker compose run analytics-consumer ...`), the cluster file's included;
+    unset, each runs on the default."""
+    files = [ROOT / "streaming-kafka" / f for f in overrides]
+    for env, want in (({}, "kafka-python-ng"), ({"KAFKA_CLIENT": "confluent"}, "confluent")):
+        services = compose_config_env("streaming-kafka", env, overrides=files)["services"]
+        built = {name: s["environment"].get("KAFKA_CLIENT") for name, s in services.items() if "build" in s}
+        assert {"producer-order", "inventory-consumer", "inventory-consumer-2", "analytics-consumer"} <= set(built)
+        assert set(built.values()) == {want}, (env, built)
+
+
 # ---------------------------------------------------------------------------------------- documented commands
 def documented_commands() -> list[tuple[str, str, list[str]]]:
     """Every `docker compose ...` command the compose files' comments give: (part, file name, argv)."""

@@ -233,15 +233,26 @@ def test_logging_is_configured_by_the_runners_only():
     assert wrong == {}
 
 
+# Commands that run once and exit (with a one-line reason when the broker is away), not services: run as scripts.
+ONE_SHOT_COMMANDS = {"streaming_kafka.analytics_consumer.replay"}  # `make replay`
+
+
 def test_every_service_main_has_one_shape():
-    """Each `python -m <service>` is `sys.exit(main())` over its app module's `main`; none hand-writes a gunicorn
-    command line (`common.process.gunicorn_argv` is the one)."""
+    """Each `python -m <service>` (each part's dashboard too) is `sys.exit(main())` over its app module's `main`,
+    and no service module is run as a script any other way (an `if __name__ == "__main__"` block); none
+    hand-writes a gunicorn command line (`common.process.gunicorn_argv` is the one)."""
     mains = {name: path for name, path in service_modules().items() if name.endswith(".__main__")}
     assert len(mains) >= 5
+    assert {f"{pkg}.dashboard.__main__" for pkg in PARTS.values()} <= set(mains)
     for name, path in mains.items():
         package = name.removesuffix(".__main__")
         expected = f"import sys\n\nfrom {package}.app import main\n\nsys.exit(main())\n"
         assert path.read_text() == expected, name
+    scripts = [name for name, path in service_modules().items() if any(
+        isinstance(n, ast.Compare) and getattr(n.left, "id", None) == "__name__"
+        and any(isinstance(c, ast.Constant) and c.value == "__main__" for c in n.comparators)
+        for n in ast.walk(ast.parse(path.read_text())))]
+    assert set(scripts) == ONE_SHOT_COMMANDS
     hand_written = [name for name, path in service_modules().items() if name != "common.process"
                     and any(isinstance(n, ast.Constant) and n.value == "gunicorn" for n in ast.walk(ast.parse(path.read_text())))]
     assert hand_written == []
@@ -264,7 +275,7 @@ def test_create_app_takes_its_collaborators_ready_made():
                     problems.append(f"builds a fallback on line {node.lineno}")
             if problems:
                 wrong[name] = problems
-    assert len([n for n in service_modules() if n.endswith(".app")]) == 10
+    assert len([n for n in service_modules() if n.endswith(".app")]) == 13
     assert wrong == {}
 
 

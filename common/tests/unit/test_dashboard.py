@@ -153,9 +153,9 @@ def test_the_state_endpoint(client):
 
 @pytest.mark.unit
 @pytest.mark.parametrize("module, names", [
-    ("sync_rest.dashboard", {"orders_confirmed", "orders_failed", "breaker_state"}),
-    ("async_rabbitmq.dashboard", {"orders_confirmed", "orders_failed", "queue_depth", "dlq_depth"}),
-    ("streaming_kafka.dashboard", {"orders_confirmed", "orders_failed", "lag_inventory", "lag_analytics"}),
+    ("sync_rest.dashboard.app", {"orders_confirmed", "orders_failed", "breaker_state"}),
+    ("async_rabbitmq.dashboard.app", {"orders_confirmed", "orders_failed", "queue_depth", "dlq_depth"}),
+    ("streaming_kafka.dashboard.app", {"orders_confirmed", "orders_failed", "lag_inventory", "lag_analytics"}),
 ])
 def test_each_part_shows_the_contracts_figures(module, names):
     import importlib

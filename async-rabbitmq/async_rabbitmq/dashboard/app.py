@@ -1,6 +1,6 @@
-"""Part B's live dashboard (port 6003): orders by status, the queue depths (read by the order service from the
-broker's management API), the outbox backlog and the dead letters. `python -m async_rabbitmq.dashboard`."""
+"""Part B's dashboard: the figures and charts it shows (`BOARD`), served by `main` on port 6003."""
 from async_rabbitmq.messaging.topology import EVENTS_DLQ, INVENTORY_ORDERS, ORDERS_DLQ
+from common.dashboard.app import main as serve
 from common.dashboard.board import Board, Chart, Figure
 
 SOURCES = {"order-service": "order_url", "inventory-service": "inventory_url",
@@ -30,7 +30,6 @@ BOARD = Board(
     ),
 )
 
-if __name__ == "__main__":
-    from common.dashboard.app import main
 
-    raise SystemExit(main(BOARD))
+def main() -> int:
+    return serve(BOARD)

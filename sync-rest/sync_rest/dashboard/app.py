@@ -1,5 +1,5 @@
-"""Part A's live dashboard (port 6003): orders by outcome, the circuit breaker and the inventory's latency.
-`python -m sync_rest.dashboard`."""
+"""Part A's dashboard: the figures and charts it shows (`BOARD`), served by `main` on port 6003."""
+from common.dashboard.app import main as serve
 from common.dashboard.board import Board, Chart, Figure
 
 SOURCES = {"order-service": "order_url", "inventory-service": "inventory_url",
@@ -29,7 +29,6 @@ BOARD = Board(
     ),
 )
 
-if __name__ == "__main__":
-    from common.dashboard.app import main
 
-    raise SystemExit(main(BOARD))
+def main() -> int:
+    return serve(BOARD)

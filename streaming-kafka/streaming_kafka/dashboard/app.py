@@ -1,6 +1,5 @@
-"""Part C's live dashboard (port 6003): orders by outcome (as the analytics consumer has read them), each consumer
-group's lag (read by the producer from Kafka), events per second and the dead letters.
-`python -m streaming_kafka.dashboard`."""
+"""Part C's dashboard: the figures and charts it shows (`BOARD`), served by `main` on port 6003."""
+from common.dashboard.app import main as serve
 from common.dashboard.board import Board, Chart, Figure
 from streaming_kafka.topology import ANALYTICS_GROUP, INVENTORY_GROUP, ORDER_TOPIC
 
@@ -29,7 +28,6 @@ BOARD = Board(
     ),
 )
 
-if __name__ == "__main__":
-    from common.dashboard.app import main
 
-    raise SystemExit(main(BOARD))
+def main() -> int:
+    return serve(BOARD)

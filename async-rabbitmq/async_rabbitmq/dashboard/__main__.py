@@ -1,0 +1,5 @@
+import sys
+
+from async_rabbitmq.dashboard.app import main
+
+sys.exit(main())

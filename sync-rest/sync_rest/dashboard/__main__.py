@@ -1,0 +1,5 @@
+import sys
+
+from sync_rest.dashboard.app import main
+
+sys.exit(main())
