@@ -14,6 +14,7 @@ from common.metrics import add_collector, gauge, metrics_response, wants_exposit
 from common.process import serve
 from common.settings import Settings, get_settings
 from common.web import create_base_app, error
+from streaming_kafka.analytics_consumer.gc_tuning import tune_gc
 from streaming_kafka.analytics_consumer.worker import AnalyticsWorker
 from streaming_kafka.kafka_io import KafkaError
 from streaming_kafka.topology import ensure_topics
@@ -80,5 +81,6 @@ def main() -> int:
     retry(retry=retry_if_exception_type(KafkaError), stop=stop_after_delay(60), wait=wait_fixed(1),
           reraise=True)(ensure_topics)(settings)
     app, workers = build(settings)
+    tune_gc()  # start-up is done: the modules, the app and the (empty) state are frozen
     # None: the loop writes the metrics file once more on its way out, however long that takes (30 s allowed)
     return serve(NAME, app, workers, settings, settings.notification_port, stop_timeout_s=None)

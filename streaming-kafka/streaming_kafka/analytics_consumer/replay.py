@@ -7,11 +7,13 @@ import sys
 from pathlib import Path
 
 from common.settings import get_settings
+from streaming_kafka.analytics_consumer.gc_tuning import tune_gc
 from streaming_kafka.analytics_consumer.worker import REPLAY_FILE, replay, write_atomic
 
 
 def main() -> int:
     settings = get_settings()
+    tune_gc()
     result = replay(settings)
     out = Path(settings.metrics_dir) / REPLAY_FILE
     write_atomic(out, result.text)
