@@ -56,6 +56,11 @@ class _Rewind:
         # partition nobody seeks) skipped records when a rebalance came in the middle of a rebuild.
         folded = self.worker.folded
         starts = {tp: folded.get(tp, BEGINNING) for tp in assigned}
+        # The group's committed offsets must say where this state resumes: a batch folded whose commit failed
+        # (CommitFailedError: the group rebalanced meanwhile) is not read again, so nothing else would commit it,
+        # and with no new record on that partition its lag would stay above 0 for ever. Committed after the poll
+        # that runs this callback (never inside it).
+        self.worker.pending_commit = {tp: folded[tp] for tp in assigned if tp in folded}
         self.worker.joined.set()
         log.info("partitions assigned", extra={"partitions": [f"{tp.topic}-{tp.partition}" for tp in assigned],
                                                "rewound": sum(tp not in folded for tp in assigned)})
@@ -75,6 +80,7 @@ class AnalyticsWorker:
         self.stopping = threading.Event()
         self.joined = threading.Event()
         self.folded: dict[TopicPartition, int] = {}  # partition -> next offset this state has not folded
+        self.pending_commit: dict[TopicPartition, int] = {}  # folded offsets of assigned partitions, to commit
         self.lock = threading.Lock()  # the HTTP thread reads the state while the loop folds records in
         self.path = Path(settings.metrics_dir) / METRICS_FILE
         self._written_version = -1
@@ -123,11 +129,16 @@ class AnalyticsWorker:
                 for tp, got in batch.items():
                     self.state.add_many(got.values)
                     self.folded[tp] = got.next_offset
-            try:
-                # KafkaTimeoutError when the coordinator stays away past the deadline: run() replaces the client
-                self.consumer.commit({tp: got.next_offset for tp, got in batch.items()})
-            except CommitFailedError as exc:  # rebalanced: keyed state absorbs the re-read
-                log.warning("commit failed after a rebalance: %s", exc)
+            self.pending_commit.update({tp: got.next_offset for tp, got in batch.items()})
+        if not self.pending_commit:
+            return
+        offsets, self.pending_commit = self.pending_commit, {}
+        try:
+            # KafkaTimeoutError when the coordinator stays away past the deadline: run() replaces the client
+            self.consumer.commit(offsets)
+        except CommitFailedError as exc:
+            # The group rebalanced: the next assignment resumes from this state's folded offsets and commits them.
+            log.warning("commit failed after a rebalance: %s", exc)
 
     def _rejoin(self, exc: BaseException) -> None:
         """The client is unusable (`client_broken`: a commit or a rejoin past its deadline, a closed socket): a new

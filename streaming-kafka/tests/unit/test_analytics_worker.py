@@ -97,3 +97,49 @@ def test_other_value_errors_are_not_swallowed(tmp_path):
     worker.consumer = Odd([], committed=0, per_poll=1, worker=worker)
     with pytest.raises(ValueError, match="something else"):
         worker.run()
+
+
+class LastCommitFailsConsumer:
+    """The chaos ring's stall: the batch's commit fails (the group rebalanced meanwhile), the same member gets the
+    partition back and resumes where its state stopped (the end of the log), and no record arrives after that."""
+
+    def __init__(self, log: list[bytes], worker: AnalyticsWorker):
+        self.log, self.worker = log, worker
+        self.committed, self.position, self.polls, self.commits, self.rebalance = 0, 0, 0, 0, True
+
+    def subscribe(self, topics, on_assign=None, on_revoke=None):
+        self.on_assign = on_assign
+
+    def poll_values(self, timeout_ms=0):
+        self.polls += 1
+        if self.polls > 5:
+            self.worker.stop()
+        if self.rebalance:
+            self.rebalance = False
+            start = (self.on_assign([ORDERS]) or {}).get(ORDERS)
+            self.position = self.committed if start is None else 0 if start == BEGINNING else start
+        offsets = list(range(self.position, len(self.log)))
+        self.position = len(self.log)
+        return {ORDERS: Values([self.log[o] for o in offsets], offsets)} if offsets else {}
+
+    def commit(self, offsets):
+        self.commits += 1
+        if self.commits == 1:
+            self.rebalance = True
+            raise CommitFailedError("rebalanced")
+        self.committed = offsets[ORDERS]
+
+    def close(self):
+        pass
+
+
+def test_a_failed_commit_is_made_good_after_the_rebalance_even_when_no_record_follows(tmp_path):
+    log = [OrderPlaced.new(order_id=f"ORD-{n}", event_id=f"{n:032x}", student_id="s",
+                           item="pizza", quantity=1, ts_ms=1_795_590_180_000 + n).to_bytes() for n in range(10)]
+    worker = AnalyticsWorker(Settings(metrics_dir=tmp_path, metrics_interval_s=3600))
+    consumer = LastCommitFailsConsumer(log, worker)
+    worker.consumer = consumer
+    worker.run()
+    assert len(worker.state.orders) == len(log)
+    assert consumer.committed == len(log)  # lag 0: the group's offset says what the state holds
+    assert consumer.commits == 2  # and nothing is committed again once it does
