@@ -86,6 +86,8 @@ def test_benchmark_tables_pair_every_figure_with_its_baseline_and_ratio(bench_sc
     assert "| latency p50 (ms): order chain vs three bare hops | 4.0 | 3.2 | 1.25 | <= 1.5 |" in md
     assert "| 202 latency p99 (ms) vs a bare Flask echo | 6.0 | 1.5 | 4.0 |" in md  # ratio computed here
     assert "| 5000 | 12500 | 0.4 |" in md and "| 8000 | 10000 | 0.8 | >= 0.7 |" in md
+    # Part B's drain aim is the like-for-like ratio of the consumer draining alone; the ack-only row an absolute rate
+    assert "| 5000 | 40000 | 0.125 | >= 2,000/s |" in md and "| 6000 | 12500 | 0.48 | >= 0.7 |" in md
     assert "| 12.0 | 4.0 | 3.0 |" in md and "| 100000 | 125000 | 0.8 | >= 0.8 |" in md
     assert "| sync-rest | 300.0 |" in md and "commit abc123" in md
 
