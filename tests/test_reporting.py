@@ -88,6 +88,8 @@ def test_benchmark_tables_pair_every_figure_with_its_baseline_and_ratio(bench_sc
     assert "| 5000 | 12500 | 0.4 |" in md and "| 8000 | 10000 | 0.8 | >= 0.7 |" in md
     # Part B's drain aim is the like-for-like ratio of the consumer draining alone; the ack-only row an absolute rate
     assert "| 5000 | 40000 | 0.125 | >= 2,000/s |" in md and "| 6000 | 12500 | 0.48 | >= 0.7 |" in md
+    block = bench.readme_block(results, {}, "now")
+    assert "| B: drain, inventory consumer alone, orders/s | 6000 | the same raw consumer 12500 | 0.48 |" in block
     assert "| 12.0 | 4.0 | 3.0 |" in md and "| 100000 | 125000 | 0.8 | >= 0.8 |" in md
     assert "| sync-rest | 300.0 |" in md and "commit abc123" in md
 
