@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     _Item = str
 else:
     _Item = Literal[ITEMS]  # on the menu (names are case-sensitive)
+# orjson reads an integer beyond 64 bits as a float, msgspec as an int: such a value takes the full path.
+_Int64 = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
 _Id = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
 
 
@@ -38,7 +40,7 @@ class _PlainResult(msgspec.Struct, tag_field="event_type", forbid_unknown_fields
     # timestamp and reason.
     order_id: str
     item: str
-    quantity: int
+    quantity: _Int64
     timestamp: str  # trusted only once the fold's memo of our own timestamps holds it
     event_id: str = ""
     source_event_id: str = ""
