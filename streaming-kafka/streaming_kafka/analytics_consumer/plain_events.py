@@ -1,6 +1,7 @@
 """The analytics fold's fast path: a record value decoded by msgspec straight into one of these structs when it is
 plainly a well-formed event of our own shape (every field of its exact type and within `OrderPlaced`'s bounds, no
-other key, one of our own timestamps). A value msgspec refuses is not thereby refused: the fold's full path decides.
+other key; the fold then asks for one of our own timestamps). A value msgspec refuses is not thereby refused: the
+fold's full path decides.
 
 What these accept is a subset of what the full path accepts, with the same values, for values that are ASCII without
 a backslash (the caller checks): no escape, so each string is the value's own bytes, as orjson reads them too.
