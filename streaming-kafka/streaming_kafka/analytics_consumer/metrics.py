@@ -13,11 +13,10 @@ import sys
 from collections import Counter
 from datetime import datetime
 
-import orjson
-
 from common.menu import ITEMS, MAX_QUANTITY
 from common.schemas import InvalidInput, decode_json
 from common.vocabulary import OrderStatus
+from streaming_kafka.analytics_consumer.plain_events import PlainOrder, PlainRefused, PlainReserved, decode_plain
 from streaming_kafka.events import FAILED, ORDER_PLACED, RESERVED, check_order_placed, epoch_ms
 
 _ITEMS = frozenset(ITEMS)
@@ -48,6 +47,9 @@ def _plainly_an_order(ev: dict, order_id: str, stamp) -> bool:
 
 
 _MINUTES: dict[str, int] = {}  # "YYYY-MM-DDTHH:MM" -> minute start: our own timestamps repeat their minute
+# Our own timestamps seen, each a valid time, -> their minute: a producer stamps many events alike (/bulk a thousand at
+# a time, the inventory consumer a batch's results), so the plain path checks a timestamp with one lookup.
+_STAMPS: dict[str, int] = {}
 
 
 def minute_of(stamp: str) -> int:
@@ -93,64 +95,101 @@ class MetricsState:
 
     def add_many(self, values) -> int:
         """Fold record values in, in order; returns how many changed the state (the hot loop of a replay)."""
-        # The inventory consumer's own decoder (size and depth limits included): what it dead-letters is no event.
-        orders, results, memo, decode, loads = self.orders, self.results, _MINUTES, decode_json, orjson.loads
+        if type(values) is not list and type(values) is not tuple:
+            values = list(values)  # read twice below
+        orders, results, stamps, decode = self.orders, self.results, _STAMPS, decode_plain
         new_minutes, new_results = self._new_minutes.append, self._new_results.append
-        changed = duplicates = invalid = matched = 0
-        limit = self.max_bytes
-        fast_limit = limit if limit is not None else sys.maxsize
+        duplicates = matched = 0
+        before = len(orders) + len(results)  # every change adds an order or a result
+        limit = self.max_bytes if self.max_bytes is not None else sys.maxsize
+        full = self._add_full
+        # The plain path takes a value of our own shape (`plain_events`), ASCII without escapes (so each string is
+        # the value's own bytes), within the size limit, with one of our own timestamps already seen; the full path
+        # decides anything else, one value at a time. The byte checks are made once for the whole batch when they
+        # hold for all of it (a tombstone fails the join), else value by value.
+        try:
+            joined = b"".join(values)
+            check = not (joined.isascii() and b"\\" not in joined and (not values or max(map(len, values)) <= limit))
+        except TypeError:
+            check = True
         for raw in values:
-            try:
-                # decode_json's own path for a flat value within the limits (one opening brace, no bracket, so
-                # nothing to walk for depth), without its call; anything else, orjson's refusals too, goes to it.
-                if type(raw) is bytes and len(raw) <= fast_limit and raw.count(b"{") + raw.count(b"[") == 1:
-                    try:
-                        ev = loads(raw)
-                    except orjson.JSONDecodeError:
-                        ev = decode(raw, limit)
-                else:
-                    ev = decode(raw, limit)
-                kind, order_id, stamp = ev["event_type"], ev["order_id"], ev["timestamp"]
-                minute = memo.get(stamp[:16]) if len(stamp) == 24 and stamp[-1] == "Z" else None
-                if minute is None:
-                    minute = minute_of(stamp)
-                if type(order_id) is not str:
-                    raise TypeError("order_id")
-            except (TypeError, ValueError, KeyError, AttributeError):
-                invalid += 1
+            if check and (type(raw) is not bytes or len(raw) > limit or not raw.isascii() or b"\\" in raw):
+                full(raw)
                 continue
-            if kind == ORDER_PLACED:
-                q, item = ev.get("quantity"), ev.get("item")
-                # What the inventory consumer would dead-letter is not an order (the cheap part of its checks).
-                if type(item) is not str or item not in _ITEMS or type(q) is not int or not 1 <= q <= MAX_QUANTITY \
-                        or type(ev.get("event_id")) is not str:
-                    invalid += 1
-                elif order_id in orders:
+            try:
+                ev = decode(raw)
+            except PlainRefused:
+                full(raw)
+                continue
+            minute = stamps.get(ev.timestamp)
+            if minute is None:
+                full(raw)
+                continue
+            order_id = ev.order_id
+            if type(ev) is PlainOrder:
+                if order_id in orders:
                     duplicates += 1
-                elif not (_plainly_an_order(ev, order_id, stamp) or _is_order(ev)):  # the full check, if in doubt
-                    invalid += 1
                 else:
                     orders[order_id] = minute
                     new_minutes(minute)
                     matched += order_id in results
-                    changed += 1
-            elif kind == RESERVED or kind == FAILED:
-                if order_id in results:
-                    duplicates += 1
-                else:
-                    ok = kind == RESERVED
-                    res = results[order_id] = (ok, None if ok else str(ev.get("reason")), minute,
-                                               str(ev.get("item")), ev.get("quantity") if ok else 0)
-                    new_results(res)
-                    matched += order_id in orders
-                    changed += 1
+            elif order_id in results:
+                duplicates += 1
             else:
-                invalid += 1
+                ok = type(ev) is PlainReserved
+                res = results[order_id] = (ok, None if ok else str(ev.reason), minute, ev.item,
+                                           ev.quantity if ok else 0)
+                new_results(res)
+                matched += order_id in orders
         self.duplicates += duplicates
-        self.invalid += invalid
         self._matched += matched
+        changed = len(orders) + len(results) - before
         self.version += changed
         return changed
+
+    def _add_full(self, raw) -> None:
+        """Fold one value the plain path left to it, with every check the inventory consumer makes. Counts its own
+        duplicates and invalid values; the caller counts a change (an order or a result added) into `version`."""
+        orders, results = self.orders, self.results
+        try:
+            # The inventory consumer's own decoder (size and depth limits included): what it dead-letters is no event.
+            ev = decode_json(raw, self.max_bytes)
+            kind, order_id, stamp = ev["event_type"], ev["order_id"], ev["timestamp"]
+            minute = minute_of(stamp)
+            if len(stamp) == 24 and _OWN_STAMP.fullmatch(stamp) is not None:
+                if len(_STAMPS) > 100_000:
+                    _STAMPS.clear()
+                _STAMPS[stamp] = minute
+            if type(order_id) is not str:
+                raise TypeError("order_id")
+        except (TypeError, ValueError, KeyError, AttributeError):
+            self.invalid += 1
+            return
+        if kind == ORDER_PLACED:
+            q, item = ev.get("quantity"), ev.get("item")
+            # What the inventory consumer would dead-letter is not an order (the cheap part of its checks).
+            if type(item) is not str or item not in _ITEMS or type(q) is not int or not 1 <= q <= MAX_QUANTITY \
+                    or type(ev.get("event_id")) is not str:
+                self.invalid += 1
+            elif order_id in orders:
+                self.duplicates += 1
+            elif not (_plainly_an_order(ev, order_id, stamp) or _is_order(ev)):  # the full check, if in doubt
+                self.invalid += 1
+            else:
+                orders[order_id] = minute
+                self._new_minutes.append(minute)
+                self._matched += order_id in results
+        elif kind == RESERVED or kind == FAILED:
+            if order_id in results:
+                self.duplicates += 1
+            else:
+                ok = kind == RESERVED
+                res = results[order_id] = (ok, None if ok else str(ev.get("reason")), minute,
+                                           str(ev.get("item")), ev.get("quantity") if ok else 0)
+                self._new_results.append(res)
+                self._matched += order_id in orders
+        else:
+            self.invalid += 1
 
     def order_status(self, order_id: str) -> dict | None:
         res = self.results.get(order_id)
