@@ -72,15 +72,16 @@ def _tails(student_json: str, stamp: str) -> tuple[list[str], set[str]]:
     return tails["false"] + tails["true"], set(tails["true"])
 
 
-def generate_events(n: int, rng: random.Random, fail_rate: float, student_json: str) -> tuple[list, int]:
-    """`n` `OrderPlaced` events as (key, value) records, and how many are flagged `force_fail`. Each value is
+def generate_events(n: int, rng: random.Random, fail_rate: float, student_json: str) -> tuple[list, list, int]:
+    """`n` `OrderPlaced` events: their keys, their values, and how many are flagged `force_fail`. Each value is
     `order_placed_bytes(...)` byte for byte. Per block the work is done by a few calls over all its events, not by
     Python code per event: one rng draw per event picks its flag, item and quantity together (a seed gives the same
     events); the values are texts of a line per event (ids, order ids and tails interleaved), encoded and split;
     the keys likewise. student_json is a JSON string (so without a raw newline)."""
     cum = _cum_weights(fail_rate)
     choices = rng.choices
-    records: list = []
+    keys: list = []
+    values: list = []
     flagged = 0
     for start in range(0, n, _BLOCK):  # the events' own time, refreshed every block
         ms = now_ms()
@@ -96,12 +97,11 @@ def generate_events(n: int, rng: random.Random, fail_rate: float, student_json: 
         parts[1::5] = generate_event_ids(count, ms)
         parts[3::5] = order_ids.split("\n")
         parts[4::5] = chosen
-        values: list = []
         for i in range(0, 5 * count, 5 * _JOIN):
             values += "".join(parts[i:i + 5 * _JOIN]).encode().split(b"\n")
             values.pop()  # after the last line's newline
-        records += zip(order_ids.encode().split(b"\n"), values, strict=True)
-    return records, flagged
+        keys += order_ids.encode().split(b"\n")
+    return keys, values, flagged
 
 
 @dataclass
@@ -163,19 +163,20 @@ class OrderPublisher:
         pending = None
         t0 = time.perf_counter()
         while published < req.count:
-            records, fails = generate_events(min(chunk, req.count - published), rng, req.fail_rate, student)
+            keys, values, fails = generate_events(min(chunk, req.count - published), rng, req.fail_rate, student)
             flagged += fails
-            first = first or records[0][0].decode()
-            last = records[-1][0].decode()
+            first = first or keys[0].decode()
+            last = keys[-1].decode()
             batch = new_batch(producer, ORDER_TOPIC)
             state.in_hand = (pending, batch) if pending else (batch,)
-            batch.send_all(records)
+            # the pairs made as they are sent: zip reuses its one tuple, so none is left to the garbage collector
+            batch.send_all(zip(keys, values, strict=True))
             if pending:
                 pending.wait()  # the previous chunk is confirmed by now, or we fail loudly
                 state.confirmed += pending.sent
                 state.in_hand = (batch,)
             pending = batch
-            published += len(records)
+            published += len(keys)
         if pending:
             producer.flush()
             pending.wait()
