@@ -53,7 +53,7 @@ class BulkIncomplete(Exception):
 
 
 _BLOCK = 1000  # events per timestamp: generated together, with one urandom call for their ids
-_JOIN = 100  # events per joined text: a few kB, so the allocator reuses its memory instead of mapping new pages
+_JOIN = 100  # events per joined text: a few kB each measured faster than one text of a whole block
 _HEAD, _MID = '{"event_type":"OrderPlaced","event_id":"', '","order_id":"'
 
 
