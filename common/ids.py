@@ -32,8 +32,7 @@ def generate_event_ids(n: int, unix_ms: int | None = None) -> list[str]:
     unix_ms = time.time_ns() // 1_000_000 if unix_ms is None else unix_ms
     keep, force, ones = _uuid7_masks(n)
     blocks = (int.from_bytes(os.urandom(16 * n)) & keep) | force | (((unix_ms & 0xFFFF_FFFF_FFFF) << 80) * ones)
-    hexes = blocks.to_bytes(16 * n).hex()
-    return [hexes[i:i + 32] for i in range(0, 32 * n, 32)]
+    return blocks.to_bytes(16 * n).hex(" ", 16).split(" ")  # a separator every 16 bytes: split in one call
 
 
 @functools.cache

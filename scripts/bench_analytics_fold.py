@@ -35,7 +35,7 @@ def build_values(orders: int, seed: int = 1) -> list[bytes]:
     from streaming_kafka.producer_order.publisher import generate_events
 
     rng = random.Random(seed)
-    placed = [v for _, v in generate_events(orders, rng, 0.1, '"bulk"')[0]]
+    placed = generate_events(orders, rng, 0.1, '"bulk"')[1]
     results = []
     for raw in placed:
         ev = orjson.loads(raw)

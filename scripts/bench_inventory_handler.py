@@ -59,7 +59,7 @@ def one_round(base: Path, batches: int, size: int, seed: int) -> tuple[float, fl
     store = StockStore(db, uniform_stock(10**9))
     handler = InventoryHandler(store)
     rng = random.Random(seed)
-    values = [[v for _, v in generate_events(size, rng, 0.1, '"bulk"')[0]] for _ in range(batches)]
+    values = [generate_events(size, rng, 0.1, '"bulk"')[1] for _ in range(batches)]
     handler.handle(values[0])  # warm: connection, statements
     wall, cpu = [], []
     for batch in values[1:]:

@@ -7,6 +7,8 @@ A failure is reported as what is known: `NotSent` (the producer never took the r
 """
 from __future__ import annotations
 
+import functools
+import itertools
 import json
 import os
 import random
@@ -21,8 +23,6 @@ from common.menu import ITEMS
 from streaming_kafka.events import BulkRequest, OrderPlaced, iso_ms, now_ms
 from streaming_kafka.kafka_io import KafkaError, make_producer, new_batch
 from streaming_kafka.topology import ORDER_TOPIC
-
-N_ITEMS = len(ITEMS)
 
 
 class NotSent(Exception):
@@ -53,36 +53,55 @@ class BulkIncomplete(Exception):
 
 
 _BLOCK = 1000  # events per timestamp: generated together, with one urandom call for their ids
+_JOIN = 100  # events per joined text: a few kB each measured faster than one text of a whole block
+_HEAD, _MID = '{"event_type":"OrderPlaced","event_id":"', '","order_id":"'
 
 
-def generate_events(n: int, rng: random.Random, fail_rate: float, student_json: str) -> tuple[list, int]:
-    """`n` `OrderPlaced` events as (key, value) records, and how many are flagged `force_fail`. Each value is
-    `order_placed_bytes(...)` byte for byte, built from a template: per event only the ids are formatted; the rest
-    (student, item, quantity, time, flag) is one of a few precomputed tails. rng draws per event: the flag, the
-    item, the quantity, in that order (a seed gives the same events)."""
-    rnd, n_items = rng.random, N_ITEMS
-    records: list = []
-    append = records.append
+@functools.lru_cache(maxsize=64)
+def _cum_weights(fail_rate: float) -> tuple[float, ...]:
+    """The cumulative weights of the tails of `_tails`: not flagged, then flagged, each item and quantity uniform."""
+    share = len(ITEMS) * 3
+    return tuple(itertools.accumulate([(1 - fail_rate) / share] * share + [fail_rate / share] * share))
+
+
+def _tails(student_json: str, stamp: str) -> tuple[list[str], set[str]]:
+    """Every way an event of one block can end after its order id (a line each), in `_cum_weights`' order, and
+    the flagged ones."""
+    tails = {flag: [f'","student_id":{student_json},"item":"{item}","quantity":{q},"timestamp":"{stamp}",'
+                    f'"force_fail":{flag}}}\n' for item in ITEMS for q in (1, 2, 3)] for flag in ("false", "true")}
+    return tails["false"] + tails["true"], set(tails["true"])
+
+
+def generate_events(n: int, rng: random.Random, fail_rate: float, student_json: str) -> tuple[list, list, int]:
+    """`n` `OrderPlaced` events: their keys, their values, and how many are flagged `force_fail`. Each value is
+    `order_placed_bytes(...)` byte for byte. Per block the work is done by a few calls over all its events, not by
+    Python code per event: one rng draw per event picks its flag, item and quantity together (a seed gives the same
+    events); the values are texts of a line per event (ids, order ids and tails interleaved), encoded and split;
+    the keys likewise. student_json is a JSON string (so without a raw newline)."""
+    cum = _cum_weights(fail_rate)
+    choices = rng.choices
+    keys: list = []
+    values: list = []
     flagged = 0
     for start in range(0, n, _BLOCK):  # the events' own time, refreshed every block
         ms = now_ms()
-        stamp = iso_ms(ms)
-        prefix = f"ORD-{ms}-"  # the shape of common.ids.generate_order_id
         count = min(_BLOCK, n - start)
+        tails, flagged_tails = _tails(student_json, iso_ms(ms))
+        chosen = choices(tails, cum_weights=cum, k=count)
+        flagged += sum(map(flagged_tails.__contains__, chosen))
+        prefix = f"ORD-{ms}-"  # the shape of common.ids.generate_order_id: 8 random hex digits after it
+        order_ids = prefix + os.urandom(4 * count).hex("\n", 4).replace("\n", "\n" + prefix)
+        parts = [_HEAD, "", _MID, "", ""] * count
         # UUIDv7s of the events' own millisecond (time-ordered: the consumers' idempotency records append), made
         # together from one urandom call
-        ids = generate_event_ids(count, ms)
-        suffixes = os.urandom(4 * count).hex()  # the order ids' 8 random hex digits
-        tails = [[[f'"student_id":{student_json},"item":"{item}","quantity":{q},"timestamp":"{stamp}",'
-                   f'"force_fail":{flag}}}' for q in (1, 2, 3)] for item in ITEMS] for flag in ("false", "true")]
-        for i in range(count):
-            order_id = prefix + suffixes[8 * i:8 * i + 8]
-            fail = rnd() < fail_rate
-            flagged += fail
-            tail = tails[fail][int(rnd() * n_items)][int(rnd() * 3)]
-            append((order_id.encode(),
-                    f'{{"event_type":"OrderPlaced","event_id":"{ids[i]}","order_id":"{order_id}",{tail}'.encode()))
-    return records, flagged
+        parts[1::5] = generate_event_ids(count, ms)
+        parts[3::5] = order_ids.split("\n")
+        parts[4::5] = chosen
+        for i in range(0, 5 * count, 5 * _JOIN):
+            values += "".join(parts[i:i + 5 * _JOIN]).encode().split(b"\n")
+            values.pop()  # after the last line's newline
+        keys += order_ids.encode().split(b"\n")
+    return keys, values, flagged
 
 
 @dataclass
@@ -144,19 +163,20 @@ class OrderPublisher:
         pending = None
         t0 = time.perf_counter()
         while published < req.count:
-            records, fails = generate_events(min(chunk, req.count - published), rng, req.fail_rate, student)
+            keys, values, fails = generate_events(min(chunk, req.count - published), rng, req.fail_rate, student)
             flagged += fails
-            first = first or records[0][0].decode()
-            last = records[-1][0].decode()
+            first = first or keys[0].decode()
+            last = keys[-1].decode()
             batch = new_batch(producer, ORDER_TOPIC)
             state.in_hand = (pending, batch) if pending else (batch,)
-            batch.send_all(records)
+            # the pairs made as they are sent: zip reuses its one tuple, so none is left to the garbage collector
+            batch.send_all(zip(keys, values, strict=True))
             if pending:
                 pending.wait()  # the previous chunk is confirmed by now, or we fail loudly
                 state.confirmed += pending.sent
                 state.in_hand = (batch,)
             pending = batch
-            published += len(records)
+            published += len(keys)
         if pending:
             producer.flush()
             pending.wait()

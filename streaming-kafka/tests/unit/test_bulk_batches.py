@@ -2,10 +2,13 @@
 sends (confluent-kafka: one callback counts the delivery reports), with a fake librdkafka producer, so the counts
 of a BulkIncomplete stay exact without a future per record."""
 import json
+import math
 import uuid
+from collections import Counter
 
 import pytest
 
+from common.menu import ITEMS
 from common.settings import Settings
 from streaming_kafka import kafka_io
 from streaming_kafka.events import BulkRequest, epoch_ms, order_placed_bytes
@@ -57,10 +60,10 @@ def producer(lib: FakeLibrdkafka) -> confluent.Producer:
 
 def test_template_events_are_the_events_own_encoding_byte_for_byte():
     import random
-    records, flagged = generate_events(2500, random.Random(7), 0.3, json.dumps("s-1"))
-    assert len(records) == 2500 and 0 < flagged < 2500
+    keys, values, flagged = generate_events(2500, random.Random(7), 0.3, json.dumps("s-1"))
+    assert len(keys) == len(values) == 2500 and 0 < flagged < 2500
     ids = set()
-    for key, value in records:
+    for key, value in zip(keys, values, strict=True):
         e = json.loads(value)
         assert value == order_placed_bytes(e["order_id"], e["event_id"], '"s-1"', e["item"], e["quantity"],
                                            e["timestamp"], e["force_fail"])
@@ -69,7 +72,24 @@ def test_template_events_are_the_events_own_encoding_byte_for_byte():
         assert uuid.UUID(e["event_id"]).version == 7 and uuid.UUID(e["event_id"]).variant == uuid.RFC_4122
         assert int(e["event_id"][:12], 16) == epoch_ms(e["timestamp"])
         ids.add(e["event_id"])
-    assert len(ids) == 2500 and sum(json.loads(v)["force_fail"] for _, v in records) == flagged
+    assert len(ids) == 2500 and sum(json.loads(v)["force_fail"] for v in values) == flagged
+
+
+@pytest.mark.parametrize("fail_rate", [0.0, 0.25, 1.0])
+def test_generated_events_draw_items_quantities_and_flags_uniformly_and_independently(fail_rate):
+    import random
+    n = 1234 * 12  # blocks and joined texts of every length, the last ones partial
+    _, values, flagged = generate_events(n, random.Random(11), fail_rate, json.dumps("s-1"))
+    events = [json.loads(v) for v in values]
+    assert len(events) == n and sum(e["force_fail"] for e in events) == flagged
+    combos = Counter((e["force_fail"], e["item"], e["quantity"]) for e in events)
+    # each (flag, item, quantity) with its share of the draws; 5 standard deviations of a binomial count apart at most
+    for flag, share in ((False, 1 - fail_rate), (True, fail_rate)):
+        for item in ITEMS:
+            for quantity in (1, 2, 3):
+                p = share / (len(ITEMS) * 3)
+                assert abs(combos[(flag, item, quantity)] - n * p) <= 5 * math.sqrt(n * p * (1 - p)) + 1e-9
+    assert set(combos) <= {(f, i, q) for f in (False, True) for i in ITEMS for q in (1, 2, 3)}
 
 
 def test_a_confluent_batch_counts_acks_with_one_callback_and_raises_the_first_failure():
