@@ -283,33 +283,34 @@ def source(message, logs: dict) -> tuple:
 TP0, TP1 = TopicPartition(ORDER_TOPIC, 0), TopicPartition(ORDER_TOPIC, 1)
 
 
-def test_the_next_batch_is_reserved_while_the_previous_waits_and_commits_follow_acks_in_order(worker):
+def test_the_next_batches_are_reserved_while_the_previous_wait_and_commits_follow_acks_in_order(worker):
     producer = LazyProducer()
-    logs = {TP0: [good(n) for n in range(8)], TP1: [good(100 + n) for n in range(4)] + [b"not json"]}
+    logs = {TP0: [good(n) for n in range(12)], TP1: [good(100 + n) for n in range(4)] + [b"not json"]}
     consumer = LogConsumer(worker, producer, logs, stop_early=True)
     worker._consumer, worker._producer = consumer, producer
     worker.run()
-    assert [e[0] for e in consumer.events] == ["poll", "poll", "commit", "poll", "commit", "commit"]
-    assert [e[1] for e in consumer.events if e[0] == "commit"] == [{TP0: 3, TP1: 3}, {TP0: 6, TP1: 5}, {TP0: 8}]
+    # COMMIT_EVERY (2) batches in one commit once a third is sent; the stop drains the last two
+    assert [e[0] for e in consumer.events] == ["poll", "poll", "poll", "commit", "poll", "commit"]
+    assert [e[1] for e in consumer.events if e[0] == "commit"] == [{TP0: 6, TP1: 5}, {TP0: 12}]
     assert consumer.closed and all(m.acked for m in producer.sent)
-    assert worker.stats["processed"] == 13 and worker.stats["dead_letters"] == 1
-    assert worker.store.reserved_units() == {"soda": 12}
+    assert worker.stats["processed"] == 17 and worker.stats["dead_letters"] == 1
+    assert worker.store.reserved_units() == {"soda": 16}
 
 
 def test_a_failed_ack_rewinds_to_the_oldest_uncommitted_batch_and_the_retry_is_identical(worker, monkeypatch):
     monkeypatch.setattr("streaming_kafka.inventory_consumer.worker.time.sleep", lambda s: None)
     producer = LazyProducer(fail=1)
-    logs = {TP0: [good(n) for n in range(6)]}
+    logs = {TP0: [good(n) for n in range(9)]}
     consumer = LogConsumer(worker, producer, logs)
     worker._consumer, worker._producer = consumer, producer
     worker.run()
-    # the second batch was reserved and sent when the first one's ack failed: both are delivered again
-    assert consumer.events[:4] == [("poll", {TP0: (0, 3)}), ("poll", {TP0: (3, 6)}), ("seek", TP0, 0),
-                                   ("poll", {TP0: (0, 3)})]
-    assert consumer.committed == {TP0: 6}
-    first, again = producer.sent[:6], producer.sent[6:]
+    # the later batches were reserved and sent when the first one's ack failed: all are delivered again
+    assert consumer.events[:5] == [("poll", {TP0: (0, 3)}), ("poll", {TP0: (3, 6)}), ("poll", {TP0: (6, 9)}),
+                                   ("seek", TP0, 0), ("poll", {TP0: (0, 3)})]
+    assert consumer.committed == {TP0: 9}
+    first, again = producer.sent[:9], producer.sent[9:]
     assert [(m.key, m.value) for m in first] == [(m.key, m.value) for m in again]
-    assert worker.store.reserved_units() == {"soda": 6}
+    assert worker.store.reserved_units() == {"soda": 9}
 
 
 def test_a_revoke_commits_the_batch_in_flight_before_the_partitions_move(worker):
