@@ -49,7 +49,7 @@ class _Assignments:
         self.worker = worker
 
     def on_partitions_revoked(self, revoked):
-        # Runs inside poll(), before the partitions move: the batch in flight is committed now or never.
+        # Runs inside poll(), before the partitions move: the batches in flight are committed now or never.
         log.info("partitions revoked", extra={"partitions": sorted(tp.partition for tp in revoked)})
         self.worker.finish_in_flight()
 
@@ -206,8 +206,8 @@ class InventoryWorker:
         time.sleep(1.0)
 
     def finish_in_flight(self) -> None:
-        """Before a rebalance moves the partitions, or at a stop: commit the batch in flight once acknowledged,
-        or abandon it (its records are delivered again from the committed offsets, to whoever gets the
+        """Before a rebalance moves the partitions, or at a stop: commit the batches in flight once acknowledged,
+        or abandon them (their records are delivered again from the committed offsets, to whoever gets the
         partitions: the event_id records make that safe)."""
         consumer, producer = self._clients
         if not self.in_flight or consumer is None:
@@ -215,7 +215,7 @@ class InventoryWorker:
         try:
             self._settle(consumer, producer, keep=0, rewind=False)
         except KafkaError as exc:
-            log.warning("the batch in flight is abandoned (it will be redelivered): %s", exc)
+            log.warning("the batches in flight are abandoned (they will be redelivered): %s", exc)
         self.in_flight.clear()
 
     def _actions(self, records) -> list[Action]:
