@@ -1,10 +1,17 @@
 """The inventory consumer's poll loop: `OrderEvents` in, `InventoryEvents` (or the DLQ) out.
 
 Delivery guarantee: at-least-once in, effectively-once out. For each polled batch we reserve (one
-durable transaction), produce every result and wait for the broker's `acks=all`, and only then commit
-the batch's offsets. A crash anywhere before the commit means the batch is delivered again; the
-durable `event_id` records turn the second pass into byte-identical results and no stock change, and
-analytics counts one result per order. Several instances in `inventory-group` share the partitions.
+durable transaction) and produce every result; the batch's offsets are committed only once the broker
+has acknowledged (`acks=all`) all of its results and dead letters and those of every batch before it.
+A crash anywhere before the commit means the batch is delivered again; the durable `event_id` records
+turn the second pass into byte-identical results and no stock change, and analytics counts one result
+per order. Several instances in `inventory-group` share the partitions.
+
+Pipelined: while a batch's results wait for their acknowledgements, the next batches are polled, reserved
+and sent; once COMMIT_EVERY batches are in flight behind the one in hand, they are awaited and committed
+in one commit, oldest first, and when a poll finds nothing new all of them are. A failed send rewinds to
+the oldest uncommitted batch; a revoke (rebalance) finishes the batches in flight (acks, then commit) or
+abandons them before the partitions move; a stop drains them.
 """
 from __future__ import annotations
 
@@ -12,6 +19,7 @@ import logging
 import threading
 import time
 from collections import Counter
+from typing import Any, NamedTuple
 
 from common.metrics import DEAD_LETTERS, EVENTS_PRODUCED, MESSAGES_CONSUMED, MESSAGES_DUPLICATE, RESERVATIONS
 from common.retry import PRODUCE_ERROR, Failed, RetryPolicy, is_transient, run_isolated
@@ -31,6 +39,9 @@ from streaming_kafka.topology import DLQ_REASON_HEADER, DLQ_TOPIC, INVENTORY_GRO
 log = logging.getLogger("inventory-consumer")
 # How long a batch's results may take to be acknowledged (acks=all) before the batch is rewound and retried.
 SEND_TIMEOUT_S = 30.0
+# How many batches in flight one commit covers while records keep coming (a synchronous commit is a broker
+# round trip, a few milliseconds, against about 10 ms of work per batch of 500).
+COMMIT_EVERY = 2
 
 
 class _Assignments:
@@ -38,8 +49,9 @@ class _Assignments:
         self.worker = worker
 
     def on_partitions_revoked(self, revoked):
-        # Nothing to flush: every batch is committed before the next poll, the only place a rebalance runs.
+        # Runs inside poll(), before the partitions move: the batches in flight are committed now or never.
         log.info("partitions revoked", extra={"partitions": sorted(tp.partition for tp in revoked)})
+        self.worker.finish_in_flight()
 
     def on_partitions_assigned(self, assigned):
         # No start offsets: each partition resumes from the group's committed offset.
@@ -49,6 +61,17 @@ class _Assignments:
 
     def subscribe(self, consumer) -> None:
         consumer.subscribe([ORDER_TOPIC], on_assign=self.on_partitions_assigned, on_revoke=self.on_partitions_revoked)
+
+
+class InFlight(NamedTuple):
+    """A batch reserved and sent, not yet committed: where it starts and ends, and what must be acknowledged."""
+
+    starts: dict  # partition -> the batch's first offset there (where a rewind goes)
+    offsets: dict  # partition -> the next offset to read (what its commit says)
+    results: Any  # the seam's batch of results
+    dead: list  # the dead letters' futures
+    records: int
+    actions: list[Action]
 
 
 class InventoryWorker:
@@ -63,6 +86,8 @@ class InventoryWorker:
         self.stopping = threading.Event()
         self.joined = threading.Event()
         self.assigned: list[int] = []
+        self.in_flight: list[InFlight] = []  # oldest first; committed in this order
+        self._clients: tuple = (None, None)  # the consumer and producer run() uses (the revoke callback's)
         self.stats = {"processed": 0, "results": 0, "duplicates": 0, "dead_letters": 0, "batches": 0}
         delay = handler.faults.delay_ms
         # A slow consumer takes smaller batches so one batch never outlives max.poll.interval.ms.
@@ -74,20 +99,27 @@ class InventoryWorker:
     def run(self) -> None:
         consumer = self._consumer or self._new_consumer()
         producer = self._producer or make_producer(self.settings, bulk=True, linger_ms=5)
+        self._clients = (consumer, producer)
         _Assignments(self).subscribe(consumer)
         try:
             while not self.stopping.is_set():
                 try:
-                    batch = consumer.poll(timeout_ms=500, max_records=self.max_records)
+                    # With a batch in flight, only what is already fetched: when nothing is, the batch is
+                    # committed now rather than after the poll's wait.
+                    batch = consumer.poll(timeout_ms=0 if self.in_flight else 500, max_records=self.max_records)
                     if batch:
-                        self._process(consumer, producer, batch)
+                        self._submit(consumer, producer, batch)
+                    if not batch or len(self.in_flight) > COMMIT_EVERY:
+                        self._settle(consumer, producer, keep=1 if batch else 0)
                 except (ValueError, KafkaError) as exc:
                     if not client_broken(exc):
                         raise
                     consumer = self._rejoin(consumer, exc)
+                    self._clients = (consumer, producer)
+            self.finish_in_flight()  # the stop: drain what is in flight
         finally:
             # Leave the group at once so the partitions move to the other instances without waiting
-            # for the session timeout; everything processed is already committed.
+            # for the session timeout; what was not committed (an error above) is delivered again.
             consumer.close()
             producer.close(timeout=10)
             log.info("inventory consumer stopped", extra=self.stats)
@@ -100,6 +132,7 @@ class InventoryWorker:
         replaced; the new one rejoins and resumes from the committed offsets: a batch processed but not committed
         is processed again, which the event_id records make a no-op."""
         log.warning("Kafka client failed (%s: %s); rejoining with a new consumer", type(exc).__name__, exc)
+        self.in_flight.clear()  # its offsets belong to the old member; the new one resumes before them
         try:
             consumer.close()
         except Exception as close_exc:  # noqa: BLE001 - the broken client may fail to close; dropped
@@ -109,31 +142,81 @@ class InventoryWorker:
         return consumer
 
     def _process(self, consumer, producer, batch: dict) -> None:
+        """One batch on its own: reserved, sent, acknowledged and committed before this returns."""
+        self._submit(consumer, producer, batch)
+        self._settle(consumer, producer, keep=0)
+
+    def _submit(self, consumer, producer, batch: dict) -> None:
+        """Reserve the batch and send its results and dead letters, without waiting for them: it joins `in_flight`."""
         records = [r for recs in batch.values() for r in recs]
         actions = self._actions(records)
+        starts = {tp: recs[0].offset for tp, recs in batch.items()}
         try:
             results, dead = self._send_all(producer, records, actions)
-            producer.flush(timeout=SEND_TIMEOUT_S)
-            results.wait(SEND_TIMEOUT_S)
-            wait_sent(dead, SEND_TIMEOUT_S)
         except KafkaError as exc:
-            # Not acknowledged: rewind to the batch's start and try again; idempotency makes the retry safe.
-            log.error("producing results failed, retrying the batch: %s", exc)
-            for tp, recs in batch.items():
-                consumer.seek(tp, recs[0].offset)
-            time.sleep(1.0)
+            self._rewind(consumer, starts, exc)
             return
         offsets = {tp: recs[-1].offset + 1 for tp, recs in batch.items()}
+        self.in_flight.append(InFlight(starts, offsets, results, dead, len(records), actions))
+
+    def _settle(self, consumer, producer, keep: int, rewind: bool = True) -> None:
+        """Wait for the acknowledgements of all but the newest `keep` batches in flight, then commit them in
+        one commit (the newest one's offsets win). A failed send rewinds to the oldest (else raises)."""
+        done = self.in_flight[:len(self.in_flight) - keep]
+        if not done:
+            return
+        try:
+            if not keep:  # nothing left to overlap with: send what lingers now
+                producer.flush(timeout=SEND_TIMEOUT_S)
+            for b in done:
+                b.results.wait(SEND_TIMEOUT_S)
+                wait_sent(b.dead, SEND_TIMEOUT_S)
+        except KafkaError as exc:
+            if not rewind:
+                raise
+            self._rewind(consumer, {}, exc)
+            return
+        del self.in_flight[:len(done)]
+        offsets: dict = {}
+        for b in done:
+            offsets.update(b.offsets)
         try:
             # Raises KafkaTimeoutError when the coordinator stays away past the deadline: run() replaces the client.
             consumer.commit(offsets)
         except CommitFailedError as exc:
-            # The group rebalanced under us: the new owner re-delivers this batch and gets identical results.
+            # The group rebalanced under us: the new owner re-delivers these batches and gets identical results.
             log.warning("commit failed after a rebalance (the batch will be redelivered): %s", exc)
-        self.stats["batches"] += 1
-        self.stats["processed"] += len(records)
-        for name, n in count(actions).items():
-            self.stats[name] += n
+        for b in done:
+            self.stats["batches"] += 1
+            self.stats["processed"] += b.records
+            for name, n in count(b.actions).items():
+                self.stats[name] += n
+
+    def _rewind(self, consumer, starts: dict, exc: BaseException) -> None:
+        """Not acknowledged: back to the start of the oldest uncommitted batch (`starts`: one not in flight yet)
+        and try again; idempotency makes the retry safe."""
+        log.error("producing results failed, retrying from the oldest uncommitted batch: %s", exc)
+        first: dict = {}
+        for b in [*self.in_flight, InFlight(starts, {}, None, [], 0, [])]:
+            for tp, offset in b.starts.items():
+                first[tp] = min(offset, first.get(tp, offset))
+        self.in_flight.clear()
+        for tp, offset in first.items():
+            consumer.seek(tp, offset)
+        time.sleep(1.0)
+
+    def finish_in_flight(self) -> None:
+        """Before a rebalance moves the partitions, or at a stop: commit the batches in flight once acknowledged,
+        or abandon them (their records are delivered again from the committed offsets, to whoever gets the
+        partitions: the event_id records make that safe)."""
+        consumer, producer = self._clients
+        if not self.in_flight or consumer is None:
+            return
+        try:
+            self._settle(consumer, producer, keep=0, rewind=False)
+        except KafkaError as exc:
+            log.warning("the batches in flight are abandoned (they will be redelivered): %s", exc)
+        self.in_flight.clear()
 
     def _actions(self, records) -> list[Action]:
         """One action per record. Any handler error is a value here (common.retry): transient ones are backed

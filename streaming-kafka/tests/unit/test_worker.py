@@ -2,13 +2,14 @@
 committed; the co-partitioning of the two event topics is checked at start-up."""
 from types import SimpleNamespace
 
+import orjson
 import pytest
 
 from common.stock import StockStore
 from streaming_kafka.events import OrderPlaced
 from streaming_kafka.inventory_consumer.handler import InventoryHandler
 from streaming_kafka.inventory_consumer.worker import InventoryWorker
-from streaming_kafka.kafka_io import TopicPartition
+from streaming_kafka.kafka_io import KafkaError, TopicPartition
 from streaming_kafka.topology import DLQ_TOPIC, INVENTORY_TOPIC, ORDER_TOPIC, TopologyError, check_copartitioned
 
 pytestmark = pytest.mark.unit
@@ -170,3 +171,167 @@ def test_other_value_errors_still_stop_the_worker(worker):
     worker._consumer, worker._producer = Polling(worker, [], fail=ValueError("something else")), Producer()
     with pytest.raises(ValueError, match="something else"):
         worker.run()
+
+
+# --- the pipelined loop: a batch is committed only after its results are acknowledged, in order
+
+
+class LazyProducer(Producer):
+    """Acknowledges a send only when it is awaited (`get`) or flushed, as a broker's acks=all reply comes later:
+    a commit made before its batch's results were awaited finds them unacknowledged. `fail` (an order number):
+    that result's acknowledgement fails once."""
+
+    def __init__(self, fail: int | None = None):
+        super().__init__()
+        self.fail = None if fail is None else order_id(fail).encode()
+
+    def send(self, topic, key=None, value=None, headers=None, partition=None):
+        super().send(topic, key, value, headers, partition)
+        m = self.sent[-1]
+        m.acked = False
+
+        def get(timeout=None):
+            if key is not None and key == self.fail:
+                self.fail = None
+                raise KafkaError("delivery failed")
+            m.acked = True
+
+        return SimpleNamespace(get=get)
+
+    def flush(self, timeout=None):
+        for m in self.sent:
+            m.acked = m.acked or m.key != self.fail
+
+
+class LogConsumer:
+    """A group member over in-memory partition logs: each poll serves up to `per_poll` records of every partition
+    and stops the worker with the last ones (`stop_early`: the stop must drain what is in flight), else on the
+    first poll that finds nothing. Its commit checks that the
+    offsets only move forward and that every result of a record below them was acknowledged before. `revoke_at`:
+    the poll that first revokes the partitions (then resumes from the committed offsets, as a rejoin does)."""
+
+    def __init__(self, worker, producer, logs: dict, per_poll: int = 3, revoke_at: int | None = None,
+                 stop_early: bool = False):
+        self.worker, self.producer, self.logs, self.per_poll, self.revoke_at = worker, producer, logs, per_poll, revoke_at
+        self.stop_early = stop_early
+        self.position = dict.fromkeys(logs, 0)
+        self.committed: dict = {}
+        self.events: list = []
+        self.polls = 0
+        self.closed = False
+        self.on_revoke = None
+
+    def subscribe(self, topics, on_assign=None, on_revoke=None):
+        self.on_revoke = on_revoke
+
+    def poll(self, timeout_ms=0, max_records=None):
+        self.polls += 1
+        if self.polls == self.revoke_at:
+            self.events.append("revoke")
+            self.on_revoke(list(self.logs))
+            self.events.append(("after revoke", dict(self.committed), len(self.worker.in_flight)))
+            self.position = {tp: self.committed.get(tp, 0) for tp in self.logs}
+        out = {}
+        for tp, log in self.logs.items():
+            at = self.position[tp]
+            if at < len(log):
+                out[tp] = records(log[at:at + self.per_poll], partition=tp.partition)[:]
+                for i, r in enumerate(out[tp]):
+                    r.offset = at + i
+                self.position[tp] = at + len(out[tp])
+        if not out or (self.stop_early and all(self.position[tp] >= len(log) for tp, log in self.logs.items())):
+            self.worker.stop()
+        self.events.append(("poll", {tp: (recs[0].offset, recs[-1].offset + 1) for tp, recs in out.items()}))
+        return out
+
+    def commit(self, offsets):
+        assert not self.closed
+        for tp, offset in offsets.items():
+            assert offset >= self.committed.get(tp, 0), "offsets committed out of order"
+        acked: dict = {}  # each record answered: whether one of the sends answering it is acknowledged
+        for m in self.producer.sent:
+            acked[source(m, self.logs)] = acked.get(source(m, self.logs)) or m.acked
+        for (tp, offset), ok in acked.items():
+            assert offset >= offsets.get(tp, 0) or ok, f"offset {offset} of {tp} committed before its ack"
+        self.committed.update(offsets)
+        self.events.append(("commit", dict(offsets)))
+
+    def seek(self, tp, offset):
+        self.events.append(("seek", tp, offset))
+        self.position[tp] = offset
+
+    def close(self):
+        self.closed = True
+
+
+def order_id(n: int) -> str:
+    return f"ORD-1795590180000-{n:08x}"
+
+
+def source(message, logs: dict) -> tuple:
+    """The partition and offset of the record a sent result or dead letter answers."""
+    if message.topic == DLQ_TOPIC:
+        return TopicPartition(ORDER_TOPIC, int(message.headers["source_partition"])), int(
+            message.headers["source_offset"])
+    for tp, log in logs.items():
+        for offset, value in enumerate(log):
+            if value.startswith(b"{") and orjson.loads(value)["order_id"].encode() == message.key:
+                return tp, offset
+    raise AssertionError(f"no record for {message.key}")
+
+
+TP0, TP1 = TopicPartition(ORDER_TOPIC, 0), TopicPartition(ORDER_TOPIC, 1)
+
+
+def test_the_next_batches_are_reserved_while_the_previous_wait_and_commits_follow_acks_in_order(worker):
+    producer = LazyProducer()
+    logs = {TP0: [good(n) for n in range(12)], TP1: [good(100 + n) for n in range(4)] + [b"not json"]}
+    consumer = LogConsumer(worker, producer, logs, stop_early=True)
+    worker._consumer, worker._producer = consumer, producer
+    worker.run()
+    # COMMIT_EVERY (2) batches in one commit once a third is sent; the stop drains the last two
+    assert [e[0] for e in consumer.events] == ["poll", "poll", "poll", "commit", "poll", "commit"]
+    assert [e[1] for e in consumer.events if e[0] == "commit"] == [{TP0: 6, TP1: 5}, {TP0: 12}]
+    assert consumer.closed and all(m.acked for m in producer.sent)
+    assert worker.stats["processed"] == 17 and worker.stats["dead_letters"] == 1
+    assert worker.store.reserved_units() == {"soda": 16}
+
+
+def test_a_failed_ack_rewinds_to_the_oldest_uncommitted_batch_and_the_retry_is_identical(worker, monkeypatch):
+    monkeypatch.setattr("streaming_kafka.inventory_consumer.worker.time.sleep", lambda s: None)
+    producer = LazyProducer(fail=1)
+    logs = {TP0: [good(n) for n in range(9)]}
+    consumer = LogConsumer(worker, producer, logs)
+    worker._consumer, worker._producer = consumer, producer
+    worker.run()
+    # the later batches were reserved and sent when the first one's ack failed: all are delivered again
+    assert consumer.events[:5] == [("poll", {TP0: (0, 3)}), ("poll", {TP0: (3, 6)}), ("poll", {TP0: (6, 9)}),
+                                   ("seek", TP0, 0), ("poll", {TP0: (0, 3)})]
+    assert consumer.committed == {TP0: 9}
+    first, again = producer.sent[:9], producer.sent[9:]
+    assert [(m.key, m.value) for m in first] == [(m.key, m.value) for m in again]
+    assert worker.store.reserved_units() == {"soda": 9}
+
+
+def test_a_revoke_commits_the_batch_in_flight_before_the_partitions_move(worker):
+    producer = LazyProducer()
+    logs = {TP0: [good(n) for n in range(6)]}
+    consumer = LogConsumer(worker, producer, logs, revoke_at=2)
+    worker._consumer, worker._producer = consumer, producer
+    worker.run()
+    assert consumer.events[:3] == [("poll", {TP0: (0, 3)}), "revoke", ("commit", {TP0: 3})]
+    assert consumer.events[3] == ("after revoke", {TP0: 3}, 0)
+    assert consumer.committed == {TP0: 6} and worker.store.reserved_units() == {"soda": 6}
+
+
+def test_a_revoke_abandons_a_batch_in_flight_whose_ack_fails_and_the_new_owner_redelivers_it(worker):
+    producer = LazyProducer(fail=0)
+    logs = {TP0: [good(n) for n in range(6)]}
+    consumer = LogConsumer(worker, producer, logs, revoke_at=2)
+    worker._consumer, worker._producer = consumer, producer
+    worker.run()
+    assert consumer.events[:3] == [("poll", {TP0: (0, 3)}), "revoke", ("after revoke", {}, 0)]
+    assert consumer.events[3] == ("poll", {TP0: (0, 3)}), "resumed from the committed offset"
+    assert not any(e[0] == "seek" for e in consumer.events)
+    assert consumer.committed == {TP0: 6} and worker.store.reserved_units() == {"soda": 6}
+    assert [m.value for m in producer.sent[:3]] == [m.value for m in producer.sent[3:6]]
