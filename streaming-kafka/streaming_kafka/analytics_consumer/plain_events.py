@@ -59,4 +59,6 @@ class PlainFailed(_PlainResult, tag=FAILED):
 
 
 decode_plain = msgspec.json.Decoder(PlainOrder | PlainReserved | PlainFailed).decode
-PlainRefused = msgspec.DecodeError  # a ValidationError too: not of the plain shape, the full path decides
+# Not of the plain shape, the full path decides: a DecodeError (a ValidationError too), or a RecursionError when
+# nesting deeper than msgspec's limit comes before the tag it looks ahead for (the full path's depth limit answers).
+PlainRefused = (msgspec.DecodeError, RecursionError)

@@ -106,6 +106,9 @@ _RAW_EDGES = [
     encode(result()).replace(b'"quantity":2', b'"quantity":' + b"9" * 30),
     encode(order()).replace(b"false", b"NaN"),
     b"", b"{}", b"null", None, b"\xff", b"[" * 200 + b"]" * 200,
+    # nesting deeper than msgspec's limit before the tag (it looks ahead for the tag): a RecursionError, not a refusal
+    b'{"x":' + b"[" * 1500 + b"]" * 1500 + b',"event_type":"OrderPlaced"}',
+    b'{"x":{"y":' + b"[" * 1500 + b"]" * 1500 + b'},"event_type":"InventoryReserved"}',
     encode(order() | {"pad": "x" * 5000}),  # over max_bytes
 ]
 
