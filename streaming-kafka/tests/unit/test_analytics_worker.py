@@ -12,6 +12,12 @@ pytestmark = pytest.mark.unit
 ORDERS = TopicPartition("OrderEvents", 0)
 
 
+
+def orders(n: int) -> list[bytes]:
+    """The values of n plain OrderPlaced events, one a millisecond."""
+    return [OrderPlaced.new(order_id=f"ORD-{k}", event_id=f"{k:032x}", student_id="s",
+                            item="pizza", quantity=1, ts_ms=1_795_590_180_000 + k).to_bytes() for k in range(n)]
+
 class RebalancingConsumer:
     """Enough of KafkaConsumer: a rebalance before every poll; a partition nobody seeks in the rebalance callback
     resumes from the group's committed offset, as kafka-python does; the first commit fails (rebalance)."""
@@ -42,8 +48,7 @@ class RebalancingConsumer:
 
 
 def test_a_rebalance_during_the_rebuild_never_skips_records(tmp_path):
-    log = [OrderPlaced.new(order_id=f"ORD-{n}", event_id=f"{n:032x}", student_id="s",
-                           item="pizza", quantity=1, ts_ms=1_795_590_180_000 + n).to_bytes() for n in range(10)]
+    log = orders(10)
     worker = AnalyticsWorker(Settings(metrics_dir=tmp_path, metrics_interval_s=3600))
     # A restarted process: the group committed the end (10) before the kill; the new one rebuilds from 0.
     worker.consumer = RebalancingConsumer(log, committed=len(log), per_poll=3, worker=worker)
@@ -70,8 +75,7 @@ class BrokenSocketConsumer(RebalancingConsumer):
 
 
 def test_a_client_broken_by_kafka_python_ng_180_is_replaced_and_no_record_is_skipped(tmp_path, monkeypatch):
-    log = [OrderPlaced.new(order_id=f"ORD-{n}", event_id=f"{n:032x}", student_id="s",
-                           item="pizza", quantity=1, ts_ms=1_795_590_180_000 + n).to_bytes() for n in range(10)]
+    log = orders(10)
     worker = AnalyticsWorker(Settings(metrics_dir=tmp_path, metrics_interval_s=3600))
     broken = BrokenSocketConsumer(log, committed=0, per_poll=3, worker=worker, fail_after=2)
     worker.consumer = broken
@@ -134,8 +138,7 @@ class LastCommitFailsConsumer:
 
 
 def test_a_failed_commit_is_made_good_after_the_rebalance_even_when_no_record_follows(tmp_path):
-    log = [OrderPlaced.new(order_id=f"ORD-{n}", event_id=f"{n:032x}", student_id="s",
-                           item="pizza", quantity=1, ts_ms=1_795_590_180_000 + n).to_bytes() for n in range(10)]
+    log = orders(10)
     worker = AnalyticsWorker(Settings(metrics_dir=tmp_path, metrics_interval_s=3600))
     consumer = LastCommitFailsConsumer(log, worker)
     worker.consumer = consumer
