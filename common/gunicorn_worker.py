@@ -17,7 +17,11 @@ before the client reads it. So a connection that closes after an answer lingers:
 (the client sees the end of the answer) and what the client still sends is read and discarded, without
 waiting in a thread (the connection sits on gunicorn's poller between reads), until the client closes, or
 LINGER_MAX_BYTES or HTTP_REQUEST_TIMEOUT_S run out.
-Relies on gthread internals (`_DEFER`, TConn, `_keepalive_after`): gunicorn is pinned in pyproject.toml (and
+A stopping worker keeps its idle kept-alive connections open for STOP_KEEPALIVE_LINGER_S (gthread's own is 2 s),
+for a request a client was already sending: every service keeps such a connection from the dashboard's session
+and the other services', so with gthread's 2 s every stop and restart waited them out, about 2 s each.
+
+Relies on gthread internals (`_DEFER`, TConn, `_keepalive_after`, `_cap_keepalive`): gunicorn is pinned in pyproject.toml (and
 the locks).
 """
 from __future__ import annotations
@@ -39,6 +43,9 @@ LINGER_MAX_BYTES = 16 * 1024 * 1024  # of a refused body, read and discarded so 
 _LENGTH = re.compile(rb"^content-length:[ \t]*(\d{1,12})[ \t]*\r?$", re.I | re.M)
 _NO_WAIT = re.compile(rb"^(transfer-encoding:.*chunked|expect:[ \t]*100-continue)", re.I | re.M)
 WAIT, READY, EXPIRED = "wait", "ready", "expired"
+# How long a stopping worker keeps an idle kept-alive connection open for a request already on its way (one
+# sent later finds it closed, as it would find the stopped service). gthread's own STOP_KEEPALIVE_LINGER is 2 s.
+STOP_KEEPALIVE_LINGER_S = 0.25
 
 
 def request_state(data: bytes, eof: bool, age_s: float, limit_s: float, max_body: int) -> str:
@@ -120,6 +127,10 @@ class DeadlineThreadWorker(ThreadWorker):
         self.max_body = settings.max_body_bytes
         gunicorn_util.write_error = write_json_error  # the one function gunicorn's error answers go through
         super().init_process()  # runs the worker loop
+
+    def _cap_keepalive(self, deadline: float) -> None:
+        """On stop: idle kept-alive connections close within STOP_KEEPALIVE_LINGER_S, not gthread's 2 s."""
+        super()._cap_keepalive(min(deadline, time.monotonic() + STOP_KEEPALIVE_LINGER_S))
 
     def _peek(self, conn) -> str:
         if conn.parser is not None and conn.parser.unreader.buf.getvalue():

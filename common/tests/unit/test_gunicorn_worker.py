@@ -1,11 +1,14 @@
 """When the hardened gthread worker lets a request reach a thread: only once it has fully arrived, or never."""
 import select
 import socket
+import time
+from collections import deque
+from types import SimpleNamespace
 
 import pytest
 from gunicorn.workers.gthread import _DEFER
 
-from common.gunicorn_worker import EXPIRED, PEEK_MAX, READY, WAIT, request_state
+from common.gunicorn_worker import EXPIRED, PEEK_MAX, READY, STOP_KEEPALIVE_LINGER_S, WAIT, DeadlineThreadWorker, request_state
 
 pytestmark = pytest.mark.unit
 
@@ -70,3 +73,15 @@ def test_what_was_taken_while_waiting_reaches_gunicorns_parser():
         worker._hand_over(conn)
         req = next(conn.parser)
         assert (req.method, req.path, req.body.read()) == ("POST", "/echo", b'{"a":1}')
+
+
+def test_a_stopping_worker_keeps_idle_kept_alive_connections_briefly_not_gthreads_two_seconds():
+    """Every service holds kept-alive connections (the dashboard's session, the other services'): with gthread's
+    own 2 s, every stop and restart of a service waited them out."""
+    worker = object.__new__(DeadlineThreadWorker)  # the cap reads only the connections
+    now = time.monotonic()
+    soon, later = SimpleNamespace(timeout=now + STOP_KEEPALIVE_LINGER_S / 10), SimpleNamespace(timeout=now + 30)
+    worker.keepalived_conns = deque([soon, later])
+    worker._cap_keepalive(now + 2.0)  # what gthread's run() asks for on stop
+    assert soon.timeout == now + STOP_KEEPALIVE_LINGER_S / 10  # an earlier expiry stays
+    assert later.timeout <= time.monotonic() + STOP_KEEPALIVE_LINGER_S < now + 2.0
