@@ -87,25 +87,38 @@ def tmp_settings(tmp_path) -> Settings:
 
 
 class Stacks:
-    """The one stack this session keeps running, by (part, runtime), and how to stop it."""
+    """The one stack this session keeps running, by (part, runtime), and how to stop it; and how long each start
+    and stop took (`timings`: (verb, part, runtime, seconds)), in the session's summary."""
 
     def __init__(self):
         self.key: tuple[str, str] | None = None
         self.stack: Stack | None = None
         self._stop: Callable[[], None] | None = None
+        self.timings: list[tuple[str, str, str, float]] = []
 
     def get(self, part: str, runtime: str, start: Callable[[], tuple[Stack, Callable[[], None]]]) -> Stack:
         """The (part, runtime) stack, started by `start()` (which returns it and its stop) after stopping any other."""
         if self.key != (part, runtime):
             self.release()
+            t0 = time.monotonic()
             self.stack, self._stop = start()
+            self.timings.append(("start", part, runtime, time.monotonic() - t0))
             self.key = (part, runtime)
         return self.stack
 
     def release(self) -> None:
-        stop, self.key, self.stack, self._stop = self._stop, None, None, None
+        key, stop, self.key, self.stack, self._stop = self.key, self._stop, None, None, None
         if stop is not None:
+            t0 = time.monotonic()
             stop()
+            self.timings.append(("stop", *(key or ("?", "?")), time.monotonic() - t0))
+
+    def summary(self) -> list[str]:
+        """One line per (verb, part, runtime): how many times, how many seconds in all."""
+        sums: dict[tuple[str, str, str], list[float]] = {}
+        for verb, part, runtime, seconds in self.timings:
+            sums.setdefault((verb, part, runtime), []).append(seconds)
+        return [f"{verb} {part} ({runtime}): {len(s)} x, {sum(s):.0f} s" for (verb, part, runtime), s in sums.items()]
 
 
 STACKS = Stacks()
@@ -115,6 +128,15 @@ STACKS = Stacks()
 def _no_stack_outlives_the_session():
     yield
     STACKS.release()
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """Where the rings' time went on starting and stopping the shared stacks (a part's cluster, started by its own
+    module, is not among them)."""
+    if STACKS.timings:
+        terminalreporter.section("stacks started and stopped")
+        for line in STACKS.summary():
+            terminalreporter.write_line(line)
 
 
 def native_stack_fixture(part: str):
