@@ -14,8 +14,10 @@ volumes). A user's `make up` or `make docker-up` stack and its data are left alo
 ports are skipped, with the reason (`make down` / `make docker-down PART=<part>` first to run them).
 
 Extra pytest arguments come from PYTEST_ARGS (e.g. PYTEST_ARGS="-m unit" make test, or -m "not docker").
-Then a second pass runs Part C's scenario ring, chaos rounds and consumer fuzzing natively again under the other
-Kafka client (`KAFKA_CLIENT=confluent`), when the first pass's marker expression selects integration tests.
+A second pass runs Part C's scenario ring, chaos rounds and consumer fuzzing natively again under the other
+Kafka client (`KAFKA_CLIENT=confluent`), when the first pass's marker expression selects integration tests. It
+runs beside the first pass, from the start, on ports and a run directory of its own (SECOND_PASS_PORTS,
+`.run/second-pass/`), so neither waits for the other; its output is printed after the first pass's.
 """
 from __future__ import annotations
 
@@ -94,6 +96,12 @@ SECOND_PASS = ["streaming-kafka/tests/test_streaming.py", "streaming-kafka/tests
 SECOND_PASS_ENV = {"KAFKA_CLIENT": SECOND_CLIENT, "FUZZ_EXAMPLES": "10"}
 # How lag grows while the inventory consumer is stopped or throttled is the service's, not the client's: once.
 SECOND_PASS_SKIPS = "not lag_grows"
+# Where the second pass's Part C listens and keeps its state: apart from the first pass's stacks (the default ports,
+# native or published by compose) and from a user's `make up` (.run/), so the two passes run side by side.
+SECOND_PASS_PORTS = {"ORDER_PORT": "16000", "INVENTORY_PORT": "16001", "NOTIFICATION_PORT": "16002",
+                     "DASHBOARD_PORT": "16003", "PROMETHEUS_PORT": "19090", "KAFKA_BOOTSTRAP": "127.0.0.1:39092",
+                     "KAFKA_CONTROLLER_PORT": "39093"}
+SECOND_PASS_DIR = ROOT / ".run" / "second-pass"
 
 
 def selects_marked(extra: list[str], marker: str) -> bool:
@@ -141,16 +149,41 @@ def end_docker_prep(prep: subprocess.Popen | None) -> None:
             prep.kill()
 
 
-def second_pass(results, env: dict[str, str], running_before: set[str]) -> int:
-    """The second client's pass; like the first, it stops only the native parts the tests started."""
-    t0 = time.monotonic()
+def second_pass_env(env: dict[str, str]) -> dict[str, str]:
+    """The second pass's environment: the other client, its own ports, run directory and analytics output."""
+    return env | SECOND_PASS_ENV | SECOND_PASS_PORTS | {"RUN_DIR": str(SECOND_PASS_DIR),
+                                                        "METRICS_DIR": str(SECOND_PASS_DIR / "metrics")}
+
+
+def stop_second_pass_stack(env: dict[str, str]) -> None:
+    """Part C in the second pass's run directory (only ever the tests'): a crashed run's leftovers, or this run's."""
+    subprocess.run([sys.executable, "-m", "labkit.runtime", "down", "streaming-kafka"], cwd=ROOT,
+                   env=second_pass_env(env), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def start_second_pass(results, env: dict[str, str]) -> subprocess.Popen:
+    """The second client's pass, in the background (its output to `confluent.log`, printed at the end). It stays in
+    make's process group: Ctrl-C stops it with everything else."""
+    stop_second_pass_stack(env)
+    with open(results / "confluent.log", "wb") as out:
+        return subprocess.Popen([sys.executable, "-m", "pytest", f"--junitxml={results / 'confluent.xml'}",
+                                 "-m", "integration and not docker", "-k", SECOND_PASS_SKIPS, *SECOND_PASS],
+                                cwd=ROOT, env=second_pass_env(env), stdout=out, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL)
+
+
+def end_second_pass(proc: subprocess.Popen, results, env: dict[str, str], t0: float, interrupted: bool) -> int:
+    """Wait for the second pass (stopped at once if the first pass was interrupted), stop its stack, print its
+    output; its pytest exit code."""
     try:
-        code = subprocess.call([sys.executable, "-m", "pytest", f"--junitxml={results / 'confluent.xml'}",
-                                "-m", "integration and not docker", "-k", SECOND_PASS_SKIPS, *SECOND_PASS],
-                               cwd=ROOT, env=env | SECOND_PASS_ENV)
+        if interrupted and proc.poll() is None:
+            proc.terminate()
+        code = proc.wait()
     finally:
-        stop_native(native_to_stop(running_before, *native_state()))
-    print(f"\nPart C under KAFKA_CLIENT={SECOND_CLIENT}: {time.monotonic() - t0:.0f}s (pytest exit code {code})")
+        stop_second_pass_stack(env)
+    sys.stdout.write((results / "confluent.log").read_text(errors="replace"))
+    print(f"\nPart C under KAFKA_CLIENT={SECOND_CLIENT} (beside the first pass): done {time.monotonic() - t0:.0f}s "
+          f"after the start (pytest exit code {code})", flush=True)
     return code
 
 
@@ -167,17 +200,23 @@ def main() -> int:
     prep_env, prep = start_docker_prep(results, extra, env)
     env |= prep_env
     running_before = native_state()[0]
+    paths = [a for a in extra if not a.startswith("-") and (ROOT / a.split("::")[0]).exists()]
+    second = None
+    if env.get("KAFKA_CLIENT") != SECOND_CLIENT and selects_marked(extra, "integration") and not paths:
+        second = start_second_pass(results, env)
+    code, interrupted = 1, True
     try:
         code = subprocess.call([sys.executable, "-m", "pytest", f"--junitxml={results / 'all.xml'}", *extra],
                                cwd=ROOT, env=env)
+        interrupted = False
     finally:
         end_docker_prep(prep)
         stop_native(native_to_stop(running_before, *native_state()))
         docker_down()
-    paths = [a for a in extra if not a.startswith("-") and (ROOT / a.split("::")[0]).exists()]
-    if env.get("KAFKA_CLIENT") != SECOND_CLIENT and selects_marked(extra, "integration") and not paths:
-        second = second_pass(results, env, running_before)
-        code = code if second in (0, 5) else second
+        if second is not None:
+            print(f"\nfirst pass done in {time.monotonic() - t0:.0f}s; the second pass's output:", flush=True)
+            second_code = end_second_pass(second, results, env, t0, interrupted)
+            code = code if second_code in (0, 5) else second_code
     print(f"\nmake test finished in {time.monotonic() - t0:.0f}s (pytest exit code {code})")
     return 0 if code in (0, 5) else code  # 5: no tests selected (e.g. filtered out by -m): not a failure
 

@@ -77,17 +77,15 @@ def written(part_dir) -> dict[str, int]:
 
 
 def test_a_running_single_node_refuses_brokers_3_before_touching_any_state(run_dir):
+    """The single node stays up for the next test (a node start saved); the cluster's fixture takes it down."""
     part_dir = run_dir / PART
-    try:
-        assert cli(run_dir, "up", PART, brokers=1).returncode == 0
-        before = written(part_dir)
-        refused(cli(run_dir, "up", PART, brokers=3))
-        assert not (part_dir / "rabbitmq-2").exists() and not (part_dir / "rabbitmq-cluster.cookie").exists()
-        assert written(part_dir) == before  # no file written, no storage made, the running node not restarted
-        single = Settings(run_dir=run_dir, cluster_size=1)
-        assert running_members(single) == {nodes(single)[0].nodename}
-    finally:
-        assert cli(run_dir, "down").returncode == 0
+    assert cli(run_dir, "up", PART, brokers=1).returncode == 0
+    before = written(part_dir)
+    refused(cli(run_dir, "up", PART, brokers=3))
+    assert not (part_dir / "rabbitmq-2").exists() and not (part_dir / "rabbitmq-cluster.cookie").exists()
+    assert written(part_dir) == before  # no file written, no storage made, the running node not restarted
+    single = Settings(run_dir=run_dir, cluster_size=1)
+    assert running_members(single) == {nodes(single)[0].nodename}
 
 
 def test_a_killed_single_node_starts_again_with_up_and_after_down(run_dir):
@@ -95,7 +93,7 @@ def test_a_killed_single_node_starts_again_with_up_and_after_down(run_dir):
     everything = {s.name for s in load_services(PART, single) if not s.profile}
     try:
         for down_first in (False, True):
-            assert cli(run_dir, "up", PART, brokers=1).returncode == 0  # (already up: a no-op)
+            assert cli(run_dir, "up", PART, brokers=1).returncode == 0  # (the first time, already up: a no-op)
             assert cli(run_dir, "kill", PART, "rabbitmq").returncode == 0
             if down_first:
                 assert cli(run_dir, "down").returncode == 0
@@ -109,6 +107,7 @@ def test_a_killed_single_node_starts_again_with_up_and_after_down(run_dir):
 
 @pytest.fixture(scope="module")
 def cluster(run_dir):
+    assert cli(run_dir, "down").returncode == 0  # a single node the tests above left up (a no-op otherwise)
     out = cli(run_dir, "up", PART, brokers=3)
     assert out.returncode == 0, out.stdout + out.stderr
     settings = Settings(run_dir=run_dir, cluster_size=3)

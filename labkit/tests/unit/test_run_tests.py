@@ -225,3 +225,28 @@ def test_a_background_run_still_going_at_the_end_is_stopped(run_tests):
     run_tests.end_docker_prep(prep)
     assert prep.poll() is not None
     run_tests.end_docker_prep(None)  # none started: nothing to do
+
+
+def _ports(settings: Settings) -> set[int]:
+    """Every port native Part C of these settings listens on: services, the scale-out instance, dashboard,
+    Prometheus, the broker and its controller."""
+    s = settings
+    return {s.order_port, s.inventory_port, s.inventory_port + 10, s.notification_port, s.dashboard_port,
+            s.prometheus_port, s.kafka_controller_port, *(int(b.rpartition(":")[2]) for b in s.kafka_servers)}
+
+
+def test_the_second_pass_shares_no_port_and_no_folder_with_the_first(run_tests, monkeypatch):
+    """It runs beside the first pass: a shared port would be taken twice, a shared run directory one supervisor."""
+    from labkit.stack import COMPOSE_PORTS
+
+    first = Settings()
+    env = run_tests.second_pass_env({})
+    assert env["KAFKA_CLIENT"] == "confluent"
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    second = Settings()
+    assert second.kafka_client == "confluent"
+    published = set(COMPOSE_PORTS.values()) | {6003, 6011} | {29092 + 2 * i for i in range(3)}  # compose's, clusters'
+    assert not _ports(second) & (_ports(first) | published)
+    assert second.run_dir == run_tests.SECOND_PASS_DIR and second.metrics_dir.is_relative_to(second.run_dir)
+    assert not second.run_dir.is_relative_to(first.run_dir / "streaming-kafka")  # not inside the first's part

@@ -10,6 +10,7 @@ quorum voters.
 from __future__ import annotations
 
 import base64
+import fcntl
 import shutil
 import socket
 import subprocess
@@ -94,9 +95,17 @@ class Broker:
 
     # -- prepare: jars, configuration, storage ------------------------------
     def fetch_jars(self) -> None:
-        """Resolve the broker with Maven once; a partial download never looks complete (atomic rename)."""
+        """Resolve the broker with Maven once; a partial download never looks complete (atomic rename). One fetch at
+        a time: `make test` starts a stack while `docker/images.sh` fetches the same jars for the Kafka image."""
         if (self.libs / ".complete").exists():
             return
+        self.libs.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.libs.parent / "fetch.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not (self.libs / ".complete").exists():  # the other fetch may have finished meanwhile
+                self._fetch_jars()
+
+    def _fetch_jars(self) -> None:
         if not shutil.which("mvn") or not shutil.which("java"):
             raise StackError("the native Kafka broker needs Java 17+ and Maven (apt-get install openjdk-17-jre maven)")
         tmp = self.libs.with_name("libs.partial")
