@@ -12,7 +12,7 @@ from async_rabbitmq.lab import chaos as ch
 from async_rabbitmq.lab.client import Client
 from labkit.chaos import script
 
-PART_DIR = Path(__file__).resolve().parents[2]  # the part's folder
+PART_DIR = Path(__file__).resolve().parents[3]  # the part's folder (this file is <part>/<package>/lab/evidence/)
 
 OUTPUT = PART_DIR / "tests" / "chaos_evidence.txt"
 TITLE = "Chaos: kill -9 a random service (RabbitMQ included) at random moments under load, then account exactly"

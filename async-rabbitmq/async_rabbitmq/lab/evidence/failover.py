@@ -15,7 +15,7 @@ from common.settings import Settings, get_settings
 from labkit import evidence
 from labkit.stack import get_stack
 
-PART_DIR = Path(__file__).resolve().parents[2]  # the part's folder
+PART_DIR = Path(__file__).resolve().parents[3]  # the part's folder (this file is <part>/<package>/lab/evidence/)
 ROOT = PART_DIR.parent
 
 OUTPUT = PART_DIR / "tests" / "failover_evidence.txt"

@@ -11,7 +11,7 @@ from pathlib import Path
 from labkit.chaos import script
 from streaming_kafka.lab import chaos as ch
 
-PART_DIR = Path(__file__).resolve().parents[2]  # the part's folder
+PART_DIR = Path(__file__).resolve().parents[3]  # the part's folder (this file is <part>/<package>/lab/evidence/)
 
 OUTPUT = PART_DIR / "tests" / "chaos_evidence.txt"
 TITLE = "Chaos: kill -9 a random service (Kafka included) at random moments under load, then account exactly"

@@ -19,7 +19,7 @@ from labkit import evidence
 from labkit.stack import NativeStack
 from streaming_kafka.lab import failover as fo
 
-PART_DIR = Path(__file__).resolve().parents[2]  # the part's folder
+PART_DIR = Path(__file__).resolve().parents[3]  # the part's folder (this file is <part>/<package>/lab/evidence/)
 ROOT = PART_DIR.parent
 
 PART = "streaming-kafka"

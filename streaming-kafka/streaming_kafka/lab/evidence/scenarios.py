@@ -24,7 +24,7 @@ from streaming_kafka.lab import scenarios as sc
 from streaming_kafka.lag import format_table
 from streaming_kafka.topology import ANALYTICS_GROUP, INVENTORY_GROUP
 
-PART_DIR = Path(__file__).resolve().parents[2]  # the part's folder
+PART_DIR = Path(__file__).resolve().parents[3]  # the part's folder (this file is <part>/<package>/lab/evidence/)
 ROOT = PART_DIR.parent
 
 OUTPUT = PART_DIR / "tests" / "test_output.txt"

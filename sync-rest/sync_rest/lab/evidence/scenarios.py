@@ -16,7 +16,7 @@ from labkit import evidence
 from labkit.stack import get_stack
 from sync_rest.lab import scenarios as sc
 
-PART_DIR = Path(__file__).resolve().parents[2]  # the part's folder
+PART_DIR = Path(__file__).resolve().parents[3]  # the part's folder (this file is <part>/<package>/lab/evidence/)
 
 OUTPUT = PART_DIR / "tests" / "test_output.txt"
 DOCKER_OUTPUT = PART_DIR / "tests" / "docker" / "test_output.txt"
