@@ -52,9 +52,11 @@ def native_to_stop(running_before: set[str], running_now: set[str], marked: set[
     return [p for p in PARTS if p in running_now and (p in marked or p not in running_before)]
 
 
-def stop_native(parts: list[str]) -> None:
+def stop_native(parts: list[str], env: dict[str, str] | None = None) -> None:
+    """`labkit.runtime down` for each part, in the run directory `env` names (RUN_DIR; this process's by default)."""
     for part in parts:
-        subprocess.run([sys.executable, "-m", "labkit.runtime", "down", part], cwd=ROOT, stdout=subprocess.DEVNULL)
+        subprocess.run([sys.executable, "-m", "labkit.runtime", "down", part], cwd=ROOT, stdout=subprocess.DEVNULL,
+                       env=env)
 
 
 def projects_of_tests(run=None) -> list[str]:
@@ -155,16 +157,10 @@ def second_pass_env(env: dict[str, str]) -> dict[str, str]:
                                                         "METRICS_DIR": str(SECOND_PASS_DIR / "metrics")}
 
 
-def stop_second_pass_stack(env: dict[str, str]) -> None:
-    """Part C in the second pass's run directory (only ever the tests'): a crashed run's leftovers, or this run's."""
-    subprocess.run([sys.executable, "-m", "labkit.runtime", "down", "streaming-kafka"], cwd=ROOT,
-                   env=second_pass_env(env), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-
 def start_second_pass(results, env: dict[str, str]) -> subprocess.Popen:
     """The second client's pass, in the background (its output to `confluent.log`, printed at the end). It stays in
     make's process group: Ctrl-C stops it with everything else."""
-    stop_second_pass_stack(env)
+    stop_native(["streaming-kafka"], second_pass_env(env))  # a crashed run's leftovers (only ever the tests')
     with open(results / "confluent.log", "wb") as out:
         return subprocess.Popen([sys.executable, "-m", "pytest", f"--junitxml={results / 'confluent.xml'}",
                                  "-m", "integration and not docker", "-k", SECOND_PASS_SKIPS, *SECOND_PASS],
@@ -180,7 +176,7 @@ def end_second_pass(proc: subprocess.Popen, results, env: dict[str, str], t0: fl
             proc.terminate()
         code = proc.wait()
     finally:
-        stop_second_pass_stack(env)
+        stop_native(["streaming-kafka"], second_pass_env(env))
     sys.stdout.write((results / "confluent.log").read_text(errors="replace"))
     print(f"\nPart C under KAFKA_CLIENT={SECOND_CLIENT} (beside the first pass): done {time.monotonic() - t0:.0f}s "
           f"after the start (pytest exit code {code})", flush=True)

@@ -237,7 +237,7 @@ def _ports(settings: Settings) -> set[int]:
 
 def test_the_second_pass_shares_no_port_and_no_folder_with_the_first(run_tests, monkeypatch):
     """It runs beside the first pass: a shared port would be taken twice, a shared run directory one supervisor."""
-    from labkit.stack import COMPOSE_PORTS
+    from labkit.stack import COMPOSE_CLUSTER, COMPOSE_PORTS
 
     first = Settings()
     env = run_tests.second_pass_env({})
@@ -246,7 +246,8 @@ def test_the_second_pass_shares_no_port_and_no_folder_with_the_first(run_tests, 
         monkeypatch.setenv(name, value)
     second = Settings()
     assert second.kafka_client == "confluent"
-    published = set(COMPOSE_PORTS.values()) | {6003, 6011} | {29092 + 2 * i for i in range(3)}  # compose's, clusters'
+    cluster = {int(b.rpartition(":")[2]) for b in COMPOSE_CLUSTER["kafka_bootstrap"].split(",")}
+    published = set(COMPOSE_PORTS.values()) | {6003, 6011} | cluster  # what the compose stacks publish
     assert not _ports(second) & (_ports(first) | published)
     assert second.run_dir == run_tests.SECOND_PASS_DIR and second.metrics_dir.is_relative_to(second.run_dir)
     assert not second.run_dir.is_relative_to(first.run_dir / "streaming-kafka")  # not inside the first's part

@@ -6,13 +6,12 @@ CHAOS_SEED=<seed> replays a run's schedule (the seed is printed and written in t
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 from async_rabbitmq.lab import chaos as ch
 from async_rabbitmq.lab.client import Client
+from common.settings import ROOT
 from labkit.chaos import script
 
-PART_DIR = Path(__file__).resolve().parents[3]  # the part's folder (this file is <part>/<package>/lab/evidence/)
+PART_DIR = ROOT / "async-rabbitmq"  # the part's folder
 
 OUTPUT = PART_DIR / "tests" / "chaos_evidence.txt"
 TITLE = "Chaos: kill -9 a random service (RabbitMQ included) at random moments under load, then account exactly"

@@ -11,12 +11,11 @@ from pathlib import Path
 from async_rabbitmq.lab import failover as fo
 from async_rabbitmq.lab.client import Client
 from async_rabbitmq.messaging.nodes import nodes
-from common.settings import Settings, get_settings
+from common.settings import ROOT, Settings, get_settings
 from labkit import evidence
 from labkit.stack import get_stack
 
-PART_DIR = Path(__file__).resolve().parents[3]  # the part's folder (this file is <part>/<package>/lab/evidence/)
-ROOT = PART_DIR.parent
+PART_DIR = ROOT / "async-rabbitmq"  # the part's folder
 
 OUTPUT = PART_DIR / "tests" / "failover_evidence.txt"
 PLOT = ROOT / "docs" / "img" / "rabbitmq_failover.png"

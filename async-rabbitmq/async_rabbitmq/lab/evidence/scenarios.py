@@ -10,13 +10,13 @@ import argparse
 from pathlib import Path
 
 from async_rabbitmq.lab import scenarios as sc
-from common.settings import get_settings
+from common.settings import ROOT, get_settings
 from common.vocabulary import OrderStatus
 from labkit import evidence
 from labkit.stack import get_stack
 from labkit.stats import Summary
 
-PART_DIR = Path(__file__).resolve().parents[3]  # the part's folder (this file is <part>/<package>/lab/evidence/)
+PART_DIR = ROOT / "async-rabbitmq"  # the part's folder
 
 OUTPUT = PART_DIR / "tests" / "test_output.txt"
 DOCKER_OUTPUT = PART_DIR / "tests" / "docker" / "test_output.txt"

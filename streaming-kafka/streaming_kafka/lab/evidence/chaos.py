@@ -6,12 +6,11 @@ CHAOS_SEED=<seed> replays a run's schedule (the seed is printed and written in t
 """
 from __future__ import annotations
 
-from pathlib import Path
-
+from common.settings import ROOT
 from labkit.chaos import script
 from streaming_kafka.lab import chaos as ch
 
-PART_DIR = Path(__file__).resolve().parents[3]  # the part's folder (this file is <part>/<package>/lab/evidence/)
+PART_DIR = ROOT / "streaming-kafka"  # the part's folder
 
 OUTPUT = PART_DIR / "tests" / "chaos_evidence.txt"
 TITLE = "Chaos: kill -9 a random service (Kafka included) at random moments under load, then account exactly"

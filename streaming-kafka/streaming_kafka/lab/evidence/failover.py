@@ -14,13 +14,12 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from common.settings import Settings
+from common.settings import ROOT, Settings
 from labkit import evidence
 from labkit.stack import NativeStack
 from streaming_kafka.lab import failover as fo
 
-PART_DIR = Path(__file__).resolve().parents[3]  # the part's folder (this file is <part>/<package>/lab/evidence/)
-ROOT = PART_DIR.parent
+PART_DIR = ROOT / "streaming-kafka"  # the part's folder
 
 PART = "streaming-kafka"
 OUTPUT = PART_DIR / "tests" / "failover_evidence.txt"

@@ -17,15 +17,14 @@ import json
 import time
 from pathlib import Path
 
-from common.settings import get_settings
+from common.settings import ROOT, get_settings
 from labkit import evidence
 from labkit.stack import get_stack, wait_for
 from streaming_kafka.lab import scenarios as sc
 from streaming_kafka.lag import format_table
 from streaming_kafka.topology import ANALYTICS_GROUP, INVENTORY_GROUP
 
-PART_DIR = Path(__file__).resolve().parents[3]  # the part's folder (this file is <part>/<package>/lab/evidence/)
-ROOT = PART_DIR.parent
+PART_DIR = ROOT / "streaming-kafka"  # the part's folder
 
 OUTPUT = PART_DIR / "tests" / "test_output.txt"
 REPLAY_EVIDENCE = PART_DIR / "tests" / "replay_evidence.txt"

@@ -10,13 +10,13 @@ import argparse
 from collections import Counter
 from pathlib import Path
 
-from common.settings import get_settings
+from common.settings import ROOT, get_settings
 from common.vocabulary import ReservationOutcome
 from labkit import evidence
 from labkit.stack import get_stack
 from sync_rest.lab import scenarios as sc
 
-PART_DIR = Path(__file__).resolve().parents[3]  # the part's folder (this file is <part>/<package>/lab/evidence/)
+PART_DIR = ROOT / "sync-rest"  # the part's folder
 
 OUTPUT = PART_DIR / "tests" / "test_output.txt"
 DOCKER_OUTPUT = PART_DIR / "tests" / "docker" / "test_output.txt"
