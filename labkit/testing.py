@@ -183,6 +183,17 @@ def _order(item: pytest.Item) -> int:
     return 3 if item.path.stem.endswith("_cluster") else 2
 
 
+def part_marker(part: str) -> str:
+    """The marker every test in a part's folder carries (pytest.ini): `-m streaming_kafka` selects Part C's tests."""
+    return part.replace("-", "_")
+
+
+def pytest_itemcollected(item: pytest.Item) -> None:
+    """Each test carries its part's marker (added as it is collected, so `-m` sees it)."""
+    if item.path.is_relative_to(ROOT) and (part := item.path.relative_to(ROOT).parts[0]) in PARTS:
+        item.add_marker(part_marker(part))
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Every part's rings that need no engine first, part by part (in collection order); then the docker-marked
@@ -285,8 +296,10 @@ def docker_cluster_fixture(part: str, env: dict[str, str] | None = None):
 def runtime_cli(run_dir, *args: str, brokers: int | None = None, env: dict[str, str] | None = None,
                 timeout: float = 900) -> subprocess.CompletedProcess:
     """`make <verb> PART=<part> [BROKERS=n]` as the Makefile runs it (`python -m labkit.runtime ...`), on a run
-    directory of the caller's own: no BROKERS or broker list inherited, BROKERS only when given, `env` added."""
-    full = {k: v for k, v in os.environ.items() if k not in ("BROKERS", "KAFKA_BOOTSTRAP")} | {"RUN_DIR": str(run_dir)}
+    directory of the caller's own: no BROKERS or broker list inherited (one bootstrap address is: the first broker's
+    port, from which a cluster's others follow), BROKERS only when given, `env` added."""
+    full = {k: v for k, v in os.environ.items()
+            if k != "BROKERS" and not (k == "KAFKA_BOOTSTRAP" and "," in v)} | {"RUN_DIR": str(run_dir)}
     full |= env or {}
     if brokers is not None:
         full["BROKERS"] = str(brokers)

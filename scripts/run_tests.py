@@ -1,5 +1,5 @@
-"""`make test`: every ring of every part in one pytest process, brokers included; ends with pytest's own
-'N passed, N failed' line and the wall time.
+"""`make test`: every ring of every part, brokers included, in two pytest processes side by side (lanes); ends
+with each one's own 'N passed, N failed' line and the wall time.
 
 The rings are markers and folders (see pytest.ini): unit, service, integration (native stacks, brokers included),
 the scenario ring (`<part>/tests/test_<part>.py`, natively and, marked `docker`, against the part's compose stack)
@@ -14,10 +14,11 @@ volumes). A user's `make up` or `make docker-up` stack and its data are left alo
 ports are skipped, with the reason (`make down` / `make docker-down PART=<part>` first to run them).
 
 Extra pytest arguments come from PYTEST_ARGS (e.g. PYTEST_ARGS="-m unit" make test, or -m "not docker").
-A second pass runs Part C's scenario ring, chaos rounds and consumer fuzzing natively again under the other
-Kafka client (`KAFKA_CLIENT=confluent`), when the first pass's marker expression selects integration tests. It
-runs beside the first pass, from the start, on ports and a run directory of its own (SECOND_PASS_PORTS,
-`.run/second-pass/`), so neither waits for the other; its output is printed after the first pass's.
+Parts A's and C's native rings (their scenario rings natively, their integration rings, Part C's brokers and
+clusters included) run in a second lane beside the rest, from the start, on ports and a run directory of their own
+(LANE_PORTS, `.run/lane/`), when the `-m` expression selects them; then, in that lane, Part C's scenario ring,
+chaos rounds and consumer fuzzing again under the other Kafka client (`KAFKA_CLIENT=confluent`). The second lane's
+output is printed after the first's. Every test carries its part's marker (`-m streaming_kafka`; labkit.testing).
 """
 from __future__ import annotations
 
@@ -25,7 +26,10 @@ import os
 import shlex
 import subprocess
 import sys
+import threading
 import time
+from dataclasses import dataclass
+from pathlib import Path
 
 from _pytest.mark.expression import Expression
 
@@ -33,6 +37,7 @@ from common.settings import ROOT
 from labkit.runtime import compose
 from labkit.runtime.spec import PARTS
 from labkit.stack import CLUSTER_FILE, cluster_secrets
+from labkit.testing import part_marker
 
 
 def native_state() -> tuple[set[str], set[str]]:
@@ -88,28 +93,49 @@ def docker_down(run=None) -> None:
             env=os.environ | cluster_secrets(part))  # the cluster file interpolates them even to take it down
 
 
-# Run again under confluent-kafka: the scenario ring (replay equals live, scale-out, a crash mid-stream), the
-# chaos ring (kills, the broker's included) and the consumer fuzzing (fewer batches: the records' shapes are the
-# first pass's, what differs is the client under the consumers), at test scale. The seam's own guarantees under
-# both clients are streaming-kafka/tests/integration/test_kafka_clients.py's, in the first pass.
+# Parts A's and C's native rings run beside the rest, from the start, in a second lane: on ports and a run
+# directory of their own (LANE_PORTS, `.run/lane/`), apart from Part B's native stacks, every compose stack (the
+# default ports, or those compose publishes) and a user's `make up` (.run/). Both lanes use the same two cores, but
+# much of either's time is waiting (brokers booting, injected delays and timeouts), which the other fills.
+LANE_PARTS = ["sync-rest", "streaming-kafka"]
+LANE_MARKS = "(sync_rest or streaming_kafka) and integration and not docker"
+LANE_PORTS = {"ORDER_PORT": "16000", "INVENTORY_PORT": "16001", "NOTIFICATION_PORT": "16002",
+              "DASHBOARD_PORT": "16003", "PROMETHEUS_PORT": "19090", "KAFKA_BOOTSTRAP": "127.0.0.1:39092",
+              "KAFKA_CONTROLLER_PORT": "39093"}
+LANE_DIR = ROOT / ".run" / "lane"
+# Then, in the second lane, Part C again under confluent-kafka: the scenario ring (replay equals live, scale-out, a crash
+# mid-stream), the chaos ring (kills, the broker's included) and the consumer fuzzing (fewer batches: the records'
+# shapes are the first run's, what differs is the client under the consumers), at test scale. The seam's own
+# guarantees under both clients are streaming-kafka/tests/integration/test_kafka_clients.py's, in the first run.
 SECOND_CLIENT = "confluent"
 SECOND_PASS = ["streaming-kafka/tests/test_streaming.py", "streaming-kafka/tests/test_chaos.py",
                "streaming-kafka/tests/integration/test_consumer_fuzz.py"]
 SECOND_PASS_ENV = {"KAFKA_CLIENT": SECOND_CLIENT, "FUZZ_EXAMPLES": "10"}
 # How lag grows while the inventory consumer is stopped or throttled is the service's, not the client's: once.
 SECOND_PASS_SKIPS = "not lag_grows"
-# Where the second pass's Part C listens and keeps its state: apart from the first pass's stacks (the default ports,
-# native or published by compose) and from a user's `make up` (.run/), so the two passes run side by side.
-SECOND_PASS_PORTS = {"ORDER_PORT": "16000", "INVENTORY_PORT": "16001", "NOTIFICATION_PORT": "16002",
-                     "DASHBOARD_PORT": "16003", "PROMETHEUS_PORT": "19090", "KAFKA_BOOTSTRAP": "127.0.0.1:39092",
-                     "KAFKA_CONTROLLER_PORT": "39093"}
-SECOND_PASS_DIR = ROOT / ".run" / "second-pass"
 
 
-def selects_marked(extra: list[str], marker: str) -> bool:
-    """Whether PYTEST_ARGS' `-m` expression (none: everything) keeps a test marked `marker` only."""
-    marks = [extra[i + 1] for i, a in enumerate(extra[:-1]) if a == "-m"]
-    return all(Expression.compile(m).evaluate(lambda name: name == marker) for m in marks)
+def split_option(extra: list[str], flag: str) -> tuple[list[str], list[str]]:
+    """PYTEST_ARGS' values of `flag` (`-m`, `-k`), and the other arguments."""
+    values, rest, args = [], [], iter(extra)
+    for a in args:
+        if a == flag:
+            values.append(next(args, ""))
+        else:
+            rest.append(a)
+    return values, rest
+
+
+def and_option(extra: list[str], flag: str, expression: str) -> list[str]:
+    """`extra` with one `flag` (`-m`, `-k`): its own expressions (pytest would keep only the last) and `expression`,
+    all of them."""
+    values, rest = split_option(extra, flag)
+    return [*rest, flag, " and ".join(f"({v})" for v in [*values, expression])]
+
+
+def selects(extra: list[str], markers: set[str]) -> bool:
+    """Whether PYTEST_ARGS' `-m` expressions (none: everything) keep a test carrying exactly `markers`."""
+    return all(Expression.compile(m).evaluate(lambda name: name in markers) for m in split_option(extra, "-m")[0])
 
 
 # $1 the images script, $2 the exit file (written atomically), $3... the command that installs chromium (its
@@ -126,7 +152,7 @@ def start_docker_prep(results, extra: list[str], env: dict[str, str]) -> tuple[d
     the background run writes its exit code to (nothing when no docker test is selected), and the run. It stays
     in make's process group: Ctrl-C stops it with everything else."""
     script = ROOT / "docker" / "images.sh"
-    if not script.exists() or not selects_marked(extra, "docker"):
+    if not script.exists() or not selects(extra, {"docker"}):
         return {}, None
     done = results / "docker-prep.exit"
     done.unlink(missing_ok=True)
@@ -151,35 +177,85 @@ def end_docker_prep(prep: subprocess.Popen | None) -> None:
             prep.kill()
 
 
-def second_pass_env(env: dict[str, str]) -> dict[str, str]:
-    """The second pass's environment: the other client, its own ports, run directory and analytics output."""
-    return env | SECOND_PASS_ENV | SECOND_PASS_PORTS | {"RUN_DIR": str(SECOND_PASS_DIR),
-                                                        "METRICS_DIR": str(SECOND_PASS_DIR / "metrics")}
+def lane_env(env: dict[str, str]) -> dict[str, str]:
+    """The second lane's environment: its own ports, run directory and analytics output."""
+    return env | LANE_PORTS | {"RUN_DIR": str(LANE_DIR), "METRICS_DIR": str(LANE_DIR / "metrics")}
 
 
-def start_second_pass(results, env: dict[str, str]) -> subprocess.Popen:
-    """The second client's pass, in the background (its output to `confluent.log`, printed at the end). It stays in
-    make's process group: Ctrl-C stops it with everything else."""
-    stop_native(["streaming-kafka"], second_pass_env(env))  # a crashed run's leftovers (only ever the tests')
-    with open(results / "confluent.log", "wb") as out:
-        return subprocess.Popen([sys.executable, "-m", "pytest", f"--junitxml={results / 'confluent.xml'}",
-                                 "-m", "integration and not docker", "-k", SECOND_PASS_SKIPS, *SECOND_PASS],
-                                cwd=ROOT, env=second_pass_env(env), stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL)
+@dataclass
+class LaneRun:
+    title: str
+    name: str  # of its log and JUnit file in the results folder
+    args: list[str]  # pytest's
+    env: dict[str, str]
+    code: int | None = None
+    seconds: float = 0.0
 
 
-def end_second_pass(proc: subprocess.Popen, results, env: dict[str, str], t0: float, interrupted: bool) -> int:
-    """Wait for the second pass (stopped at once if the first pass was interrupted), stop its stack, print its
-    output; its pytest exit code."""
-    try:
-        if interrupted and proc.poll() is None:
-            proc.terminate()
-        code = proc.wait()
-    finally:
-        stop_native(["streaming-kafka"], second_pass_env(env))
-    sys.stdout.write((results / "confluent.log").read_text(errors="replace"))
-    print(f"\nPart C under KAFKA_CLIENT={SECOND_CLIENT} (beside the first pass): done {time.monotonic() - t0:.0f}s "
-          f"after the start (pytest exit code {code})", flush=True)
+def lane_runs(extra: list[str], env: dict[str, str]) -> list[LaneRun]:
+    """Parts A's and C's native rings, Part C under the session's client (kafka-python-ng unless KAFKA_CLIENT says
+    otherwise); then Part C under the second client, when PYTEST_ARGS selects its integration ring and the session's
+    client is not that one already."""
+    client = env.get("KAFKA_CLIENT") or "kafka-python-ng"
+    runs = [LaneRun(f"Parts A and C natively (KAFKA_CLIENT={client})", "lane",
+                    [*and_option(extra, "-m", LANE_MARKS), *LANE_PARTS], lane_env(env))]
+    if client != SECOND_CLIENT and selects(extra, {"streaming_kafka", "integration"}):
+        runs.append(LaneRun(f"Part C again under KAFKA_CLIENT={SECOND_CLIENT}", SECOND_CLIENT,
+                            [*and_option(split_option(extra, "-m")[1], "-k", SECOND_PASS_SKIPS), "-m",
+                             "integration and not docker", *SECOND_PASS],
+                            lane_env(env) | SECOND_PASS_ENV))
+    return runs
+
+
+class Lane(threading.Thread):
+    """Runs its pytest runs one after the other, each into its own log, and stops the native parts each run left
+    (and a crashed session's before the first). `stop()` ends the run under way and skips the rest."""
+
+    def __init__(self, runs: list[LaneRun], results: Path):
+        super().__init__(name="lane", daemon=True)
+        self.runs, self.results = runs, results
+        self._lock = threading.Lock()
+        self._proc: subprocess.Popen | None = None
+        self._stopped = False
+
+    def run(self) -> None:
+        for r in self.runs:
+            stop_native(LANE_PARTS, r.env)  # leftovers: only ever the tests' (their own run directory)
+            with self._lock:
+                if self._stopped:
+                    return
+                t0 = time.monotonic()
+                with open(self.results / f"{r.name}.log", "wb") as out:
+                    self._proc = subprocess.Popen(
+                        [sys.executable, "-m", "pytest", f"--junitxml={self.results / (r.name + '.xml')}", *r.args],
+                        cwd=ROOT, env=r.env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            r.code = self._proc.wait()
+            r.seconds = time.monotonic() - t0
+        stop_native(LANE_PARTS, self.runs[-1].env)
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stopped = True
+            if self._proc is not None and self._proc.poll() is None:
+                self._proc.terminate()
+
+
+def end_lane(lane: Lane, t0: float, interrupted: bool) -> int:
+    """Wait for the lane (stopped at once if the main lane was interrupted), print each run's output; the worst
+    pytest exit code (5, nothing selected, counts as none)."""
+    if interrupted:
+        lane.stop()
+    lane.join()
+    code = 0
+    for r in lane.runs:
+        log = lane.results / f"{r.name}.log"
+        if r.code is None:
+            print(f"\n{r.title}: not run", flush=True)
+            continue
+        sys.stdout.write(log.read_text(errors="replace"))
+        print(f"\n{r.title}: {r.seconds:.0f}s (pytest exit code {r.code})", flush=True)
+        code = code if r.code in (0, 5) else r.code
+    print(f"the second lane done {time.monotonic() - t0:.0f}s after the start", flush=True)
     return code
 
 
@@ -197,9 +273,13 @@ def main() -> int:
     env |= prep_env
     running_before = native_state()[0]
     paths = [a for a in extra if not a.startswith("-") and (ROOT / a.split("::")[0]).exists()]
-    second = None
-    if env.get("KAFKA_CLIENT") != SECOND_CLIENT and selects_marked(extra, "integration") and not paths:
-        second = start_second_pass(results, env)
+    lane = None
+    if any(selects(extra, {part_marker(p), "integration"}) for p in LANE_PARTS) and not paths:
+        lane = Lane(lane_runs(extra, env), results)
+        extra = and_option(extra, "-m", f"not ({LANE_MARKS})")
+        lane.start()
+        print("Parts A's and C's native rings: in a second lane, on ports of their own (its output at the end)",
+              flush=True)
     code, interrupted = 1, True
     try:
         code = subprocess.call([sys.executable, "-m", "pytest", f"--junitxml={results / 'all.xml'}", *extra],
@@ -209,10 +289,10 @@ def main() -> int:
         end_docker_prep(prep)
         stop_native(native_to_stop(running_before, *native_state()))
         docker_down()
-        if second is not None:
-            print(f"\nfirst pass done in {time.monotonic() - t0:.0f}s; the second pass's output:", flush=True)
-            second_code = end_second_pass(second, results, env, t0, interrupted)
-            code = code if second_code in (0, 5) else second_code
+        if lane is not None:
+            print(f"\nthe first lane done in {time.monotonic() - t0:.0f}s; the second lane's output:", flush=True)
+            lane_code = end_lane(lane, t0, interrupted)
+            code = code if lane_code == 0 else lane_code
     print(f"\nmake test finished in {time.monotonic() - t0:.0f}s (pytest exit code {code})")
     return 0 if code in (0, 5) else code  # 5: no tests selected (e.g. filtered out by -m): not a failure
 

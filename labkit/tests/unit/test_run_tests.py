@@ -19,6 +19,7 @@ pytestmark = pytest.mark.unit
 def run_tests(monkeypatch):
     spec = importlib.util.spec_from_file_location("run_tests", ROOT / "scripts" / "run_tests.py")
     mod = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "run_tests", mod)  # its dataclass looks its module up
     spec.loader.exec_module(mod)
     return mod
 
@@ -227,27 +228,83 @@ def test_a_background_run_still_going_at_the_end_is_stopped(run_tests):
     run_tests.end_docker_prep(None)  # none started: nothing to do
 
 
-def _ports(settings: Settings) -> set[int]:
+def _part_c_ports(settings: Settings) -> set[int]:
     """Every port native Part C of these settings listens on: services, the scale-out instance, dashboard,
-    Prometheus, the broker and its controller."""
+    Prometheus, every broker and its controller (the next port), or the single broker's controller."""
     s = settings
+    kafka = [int(b.rpartition(":")[2]) for b in s.kafka_servers]
     return {s.order_port, s.inventory_port, s.inventory_port + 10, s.notification_port, s.dashboard_port,
-            s.prometheus_port, s.kafka_controller_port, *(int(b.rpartition(":")[2]) for b in s.kafka_servers)}
+            s.prometheus_port, s.kafka_controller_port, *kafka, *(k + 1 for k in kafka)}
 
 
-def test_the_second_pass_shares_no_port_and_no_folder_with_the_first(run_tests, monkeypatch):
-    """It runs beside the first pass: a shared port would be taken twice, a shared run directory one supervisor."""
+def _ports(settings: Settings) -> set[int]:
+    """Every port a native part of these settings listens on: Part C's, and every RabbitMQ node's."""
+    s = settings
+    step = [s.rabbitmq_node_step * i for i in range(s.cluster_size)]
+    return _part_c_ports(s) | {p + d for p in (s.rabbitmq_port, s.rabbitmq_mgmt_port, s.rabbitmq_prometheus_port,
+                                               s.rabbitmq_dist_port) for d in step} | {s.rabbitmq_epmd_port}
+
+
+@pytest.mark.parametrize("brokers", ["1", "3"])
+def test_the_second_lane_shares_no_port_and_no_folder_with_the_first(run_tests, monkeypatch, brokers):
+    """It runs beside the first: a shared port would be taken twice, a shared run directory one supervisor. Its
+    Kafka clusters (BROKERS=3) included, against the first lane's native stacks and clusters (Part B's, and the
+    defaults of every part) and every compose stack."""
     from labkit.stack import COMPOSE_CLUSTER, COMPOSE_PORTS
 
-    first = Settings()
-    env = run_tests.second_pass_env({})
-    assert env["KAFKA_CLIENT"] == "confluent"
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    second = Settings()
-    assert second.kafka_client == "confluent"
+    rest = _ports(Settings(brokers=1)) | _ports(Settings(brokers=3))
     cluster = {int(b.rpartition(":")[2]) for b in COMPOSE_CLUSTER["kafka_bootstrap"].split(",")}
-    published = set(COMPOSE_PORTS.values()) | {6003, 6011} | cluster  # what the compose stacks publish
-    assert not _ports(second) & (_ports(first) | published)
-    assert second.run_dir == run_tests.SECOND_PASS_DIR and second.metrics_dir.is_relative_to(second.run_dir)
-    assert not second.run_dir.is_relative_to(first.run_dir / "streaming-kafka")  # not inside the first's part
+    published = set(COMPOSE_PORTS.values()) | {6003, 6011, 15679, 29093} | cluster | {5682, 5692, 15682, 15692}
+    for run in run_tests.lane_runs([], {}):
+        for name, value in run.env.items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.setenv("BROKERS", brokers)
+        lane = Settings()
+        assert not _part_c_ports(lane) & (rest | published), run.title
+        assert lane.run_dir == run_tests.LANE_DIR and lane.metrics_dir.is_relative_to(lane.run_dir)
+        assert not lane.run_dir.is_relative_to(Settings(run_dir=ROOT / ".run").run_dir / "streaming-kafka")
+
+
+def test_the_second_lane_takes_parts_a_and_c_natively_and_the_first_the_rest(run_tests):
+    """The first lane's `-m` keeps the user's expression and leaves out the second's tests; the second's keeps it
+    too; the second client's run follows when Part C's integration ring is selected and the session is not on that
+    client already."""
+    extra = ["-x", "-m", "not docker", "--durations=5"]
+    rest = run_tests.and_option(extra, "-m", f"not ({run_tests.LANE_MARKS})")
+    assert rest == ["-x", "--durations=5", "-m", f"(not docker) and (not ({run_tests.LANE_MARKS}))"]
+    first, second = run_tests.lane_runs(extra, {})
+    assert first.args[-4:] == ["-m", f"(not docker) and ({run_tests.LANE_MARKS})", "sync-rest", "streaming-kafka"]
+    assert "kafka-python-ng" in first.title and "KAFKA_CLIENT" not in first.env
+    assert second.env["KAFKA_CLIENT"] == "confluent" and first.env["RUN_DIR"] == second.env["RUN_DIR"]
+    # the user's other arguments too; their -k with the second client's own
+    _, second = run_tests.lane_runs(["-k", "replay", "--co"], {})
+    assert second.args[:3] == ["--co", "-k", f"(replay) and ({run_tests.SECOND_PASS_SKIPS})"]
+    assert [r.name for r in run_tests.lane_runs([], {"KAFKA_CLIENT": "confluent"})] == ["lane"]
+    assert [r.name for r in run_tests.lane_runs(["-m", "sync_rest"], {})] == ["lane"]
+    # whether the lane runs at all: the user's expression keeps Part C's native integration tests
+    assert run_tests.selects(extra, {"streaming_kafka", "integration"})
+    assert not run_tests.selects(["-m", "unit or service"], {"streaming_kafka", "integration"})
+    assert not run_tests.selects(["-m", "docker"], {"streaming_kafka", "integration"})
+    assert run_tests.selects([], {"docker"}) and not run_tests.selects(["-m", "not docker"], {"docker"})
+
+
+def test_every_test_carries_its_parts_marker(pytestconfig):
+    """`-m streaming_kafka` selects Part C's tests: the second lane's selection rests on it."""
+    from labkit.testing import pytest_itemcollected
+
+    class Item:
+        def __init__(self, path):
+            self.path, self.marks = path, []
+
+        def add_marker(self, mark):
+            self.marks.append(mark)
+
+    for folder, mark in [("sync-rest", "sync_rest"), ("async-rabbitmq", "async_rabbitmq"),
+                         ("streaming-kafka", "streaming_kafka")]:
+        item = Item(ROOT / folder / "tests" / "integration" / "test_x.py")
+        pytest_itemcollected(item)
+        assert item.marks == [mark] and f"{mark}: " in "\n".join(pytestconfig.getini("markers"))
+    for elsewhere in (ROOT / "labkit" / "tests" / "test_x.py", ROOT.parent / "test_x.py"):
+        item = Item(elsewhere)
+        pytest_itemcollected(item)
+        assert item.marks == []

@@ -28,3 +28,19 @@ def test_one_stack_at_a_time_each_start_and_stop_timed():
     assert all(t[3] >= 0 for t in stacks.timings)
     assert stacks.summary() == [f"{v} sync-rest ({r}): 1 x, 0 s" for v, r in
                                 (("start", "native"), ("stop", "native"), ("start", "docker"), ("stop", "docker"))]
+
+
+@pytest.mark.parametrize(("inherited", "passed_on"), [("127.0.0.1:39092", "127.0.0.1:39092"),
+                                                      ("127.0.0.1:29092,127.0.0.1:29094", None)])
+def test_runtime_cli_keeps_one_bootstrap_address_and_drops_a_broker_list(monkeypatch, tmp_path, inherited, passed_on):
+    """A session on ports of its own (the Part C lane of `make test`) gives its first broker's port: the CLI's
+    cluster must start there, not on the default. A list would contradict the BROKERS the caller asks for."""
+    import labkit.testing as testing
+
+    seen = {}
+    monkeypatch.setattr(testing.subprocess, "run", lambda cmd, env, **kw: seen.update(env))
+    monkeypatch.setenv("KAFKA_BOOTSTRAP", inherited)
+    monkeypatch.setenv("BROKERS", "3")
+    testing.runtime_cli(tmp_path, "up", "streaming-kafka", brokers=1)
+    assert seen.get("KAFKA_BOOTSTRAP") == passed_on
+    assert seen["BROKERS"] == "1" and seen["RUN_DIR"] == str(tmp_path)
