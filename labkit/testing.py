@@ -1,8 +1,10 @@
 """The pytest plugin every ring shares (pytest.ini loads it with `-p labkit.testing`): settings, the stacks
-the integration, scenario and docker rings run against, and the order the one pytest process runs them in.
+the integration, scenario and docker rings run against, the order a pytest process runs them in, and each test's
+part marker (`sync_rest`, `async_rabbitmq`, `streaming_kafka`).
 
-One process runs every ring of every part. The stacks are started here one at a time: asking for a part's native
-stack or compose stack stops whichever other stack this session started (they would publish the same ports). Tests
+One process can run every ring of every part (`make test` runs two side by side, on ports of their own:
+scripts/run_tests.py). The stacks are started here one at a time: asking for a part's native stack or compose stack
+stops whichever other stack this session started (they would publish the same ports). Tests
 run the rings that need no engine part by part, then the docker-marked ones part by part, so each stack is started
 once. The scenario ring runs each part's `tests/test_<part>.py` through `stack` twice: against the natively started
 part and, marked `docker`, against the part's compose stack on a real engine (skipped, with the reason, where none

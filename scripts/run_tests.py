@@ -100,8 +100,9 @@ def docker_down(run=None) -> None:
 LANE_PARTS = ["sync-rest", "streaming-kafka"]
 LANE_MARKS = "(sync_rest or streaming_kafka) and integration and not docker"
 LANE_PORTS = {"ORDER_PORT": "16000", "INVENTORY_PORT": "16001", "NOTIFICATION_PORT": "16002",
-              "DASHBOARD_PORT": "16003", "PROMETHEUS_PORT": "19090", "KAFKA_BOOTSTRAP": "127.0.0.1:39092",
-              "KAFKA_CONTROLLER_PORT": "39093"}
+              "DASHBOARD_PORT": "16003", "PROMETHEUS_PORT": "19090", "KAFKA_BOOTSTRAP": "127.0.0.1:19092",
+              "KAFKA_CONTROLLER_PORT": "19093"}  # below Linux's ephemeral ports (32768-60999): a broker restarted
+# on 39092 found it taken by some client's outgoing connection ("Address already in use")
 LANE_DIR = ROOT / ".run" / "lane"
 # Then, in the second lane, Part C again under confluent-kafka: the scenario ring (replay equals live, scale-out, a crash
 # mid-stream), the chaos ring (kills, the broker's included) and the consumer fuzzing (fewer batches: the records'

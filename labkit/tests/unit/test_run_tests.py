@@ -228,6 +228,9 @@ def test_a_background_run_still_going_at_the_end_is_stopped(run_tests):
     run_tests.end_docker_prep(None)  # none started: nothing to do
 
 
+EPHEMERAL_START = 32768  # Linux's default net.ipv4.ip_local_port_range is 32768-60999
+
+
 def _part_c_ports(settings: Settings) -> set[int]:
     """Every port native Part C of these settings listens on: services, the scale-out instance, dashboard,
     Prometheus, every broker and its controller (the next port), or the single broker's controller."""
@@ -261,6 +264,8 @@ def test_the_second_lane_shares_no_port_and_no_folder_with_the_first(run_tests, 
         monkeypatch.setenv("BROKERS", brokers)
         lane = Settings()
         assert not _part_c_ports(lane) & (rest | published), run.title
+        # not where the kernel picks the local ports of outgoing connections: a restarted broker must find its port
+        assert max(_part_c_ports(lane) | rest | published) < EPHEMERAL_START
         assert lane.run_dir == run_tests.LANE_DIR and lane.metrics_dir.is_relative_to(lane.run_dir)
         assert not lane.run_dir.is_relative_to(Settings(run_dir=ROOT / ".run").run_dir / "streaming-kafka")
 

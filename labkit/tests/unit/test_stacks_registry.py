@@ -30,7 +30,7 @@ def test_one_stack_at_a_time_each_start_and_stop_timed():
                                 (("start", "native"), ("stop", "native"), ("start", "docker"), ("stop", "docker"))]
 
 
-@pytest.mark.parametrize(("inherited", "passed_on"), [("127.0.0.1:39092", "127.0.0.1:39092"),
+@pytest.mark.parametrize(("inherited", "passed_on"), [("127.0.0.1:19092", "127.0.0.1:19092"),
                                                       ("127.0.0.1:29092,127.0.0.1:29094", None)])
 def test_runtime_cli_keeps_one_bootstrap_address_and_drops_a_broker_list(monkeypatch, tmp_path, inherited, passed_on):
     """A session on ports of its own (the Part C lane of `make test`) gives its first broker's port: the CLI's
