@@ -98,7 +98,7 @@ def docker_down(run=None) -> None:
 # default ports, or those compose publishes) and a user's `make up` (.run/). Both lanes use the same two cores, but
 # much of either's time is waiting (brokers booting, injected delays and timeouts), which the other fills.
 LANE_PARTS = ["sync-rest", "streaming-kafka"]
-LANE_MARKS = "(sync_rest or streaming_kafka) and integration and not docker"
+LANE_MARKS = f"({' or '.join(map(part_marker, LANE_PARTS))}) and integration and not docker"
 LANE_PORTS = {"ORDER_PORT": "16000", "INVENTORY_PORT": "16001", "NOTIFICATION_PORT": "16002",
               "DASHBOARD_PORT": "16003", "PROMETHEUS_PORT": "19090", "KAFKA_BOOTSTRAP": "127.0.0.1:19092",
               "KAFKA_CONTROLLER_PORT": "19093"}  # below Linux's ephemeral ports (32768-60999): a broker restarted

@@ -233,19 +233,24 @@ EPHEMERAL_START = 32768  # Linux's default net.ipv4.ip_local_port_range is 32768
 
 def _part_c_ports(settings: Settings) -> set[int]:
     """Every port native Part C of these settings listens on: services, the scale-out instance, dashboard,
-    Prometheus, every broker and its controller (the next port), or the single broker's controller."""
+    Prometheus, every broker and its controller (as the runtime derives them)."""
+    from streaming_kafka.lab.broker.native import controller_port
+
     s = settings
-    kafka = [int(b.rpartition(":")[2]) for b in s.kafka_servers]
+    brokers = range(1, s.cluster_size + 1)
     return {s.order_port, s.inventory_port, s.inventory_port + 10, s.notification_port, s.dashboard_port,
-            s.prometheus_port, s.kafka_controller_port, *kafka, *(k + 1 for k in kafka)}
+            s.prometheus_port, *(port for _, port in s.kafka_nodes()), *(controller_port(s, n) for n in brokers)}
 
 
 def _ports(settings: Settings) -> set[int]:
-    """Every port a native part of these settings listens on: Part C's, and every RabbitMQ node's."""
+    """Every port a native part of these settings listens on: Part C's, and every RabbitMQ node's (as the runtime
+    derives them) and epmd's."""
+    from async_rabbitmq.lab.broker.native import prometheus_port
+    from async_rabbitmq.messaging.nodes import nodes
+
     s = settings
-    step = [s.rabbitmq_node_step * i for i in range(s.cluster_size)]
-    return _part_c_ports(s) | {p + d for p in (s.rabbitmq_port, s.rabbitmq_mgmt_port, s.rabbitmq_prometheus_port,
-                                               s.rabbitmq_dist_port) for d in step} | {s.rabbitmq_epmd_port}
+    rabbit = {p for n in nodes(s) for p in (n.amqp_port, n.mgmt_port, n.dist_port, prometheus_port(s, n))}
+    return _part_c_ports(s) | rabbit | {s.rabbitmq_epmd_port}
 
 
 @pytest.mark.parametrize("brokers", ["1", "3"])
@@ -313,3 +318,42 @@ def test_every_test_carries_its_parts_marker(pytestconfig):
         item = Item(elsewhere)
         pytest_itemcollected(item)
         assert item.marks == []
+
+
+def test_the_second_lane_runs_in_turn_and_stops_its_stacks_even_when_stopped(run_tests, monkeypatch, tmp_path):
+    """Each run after a `down` of the lane's parts, and one more `down` at the end: also when the first lane was
+    interrupted and `stop()` ended the run under way (the rest are skipped)."""
+    import threading
+
+    events: list[str] = []
+    started = threading.Event()
+
+    class FakeRun:
+        def __init__(self, cmd, **kw):
+            self.name, self.code, self.ended = cmd[-1], None, threading.Event()
+            events.append(f"run {self.name}")
+            started.set()
+
+        def wait(self):
+            self.ended.wait(10)
+            return self.code
+
+        def poll(self):
+            return self.code
+
+        def terminate(self):
+            self.code = -15
+            self.ended.set()
+
+    monkeypatch.setattr(run_tests, "stop_native", lambda parts, env: events.append(f"down {env['RUN_DIR']}"))
+    monkeypatch.setattr(run_tests.subprocess, "Popen", FakeRun)
+    runs = [run_tests.LaneRun(name, name, [name], {"RUN_DIR": "lane"}) for name in ("first", "second")]
+    lane = run_tests.Lane(runs, tmp_path)
+    lane.start()
+    assert started.wait(10)
+    lane.stop()
+    lane.join(10)
+    assert not lane.is_alive()
+    assert events[:2] == ["down lane", "run first"] and events[-1] == "down lane" and "run second" not in events
+    assert runs[0].code == -15 and runs[1].code is None
+    assert run_tests.end_lane(lane, 0.0, interrupted=True) == -15
