@@ -237,11 +237,6 @@ def test_rabbitmq_account_is_not_guest_and_services_use_it():
                                                                     broker["RABBITMQ_DEFAULT_PASS"])
 
 
-def test_kafka_healthcheck_starts_no_jvm():
-    test = " ".join(compose_config("streaming-kafka")["services"]["kafka"]["healthcheck"]["test"])
-    assert "java" not in test and ".sh" not in test and "/dev/tcp/" in test
-
-
 def test_every_healthcheck_is_a_socket_probe_that_starts_no_interpreter(part):
     """Each check is bash talking to the service's port (/dev/tcp): no Python, JVM or Erlang VM is started every
     few seconds. `rabbitmq-diagnostics` cost 1.35 CPU-seconds a check (an Erlang VM), a Python one about 0.16."""
